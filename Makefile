@@ -1,0 +1,59 @@
+# twinhub: `make up` starts the gateway, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+NODE_INSTALLED := node_modules/.installed
+PYTEST_ARGS ?=
+
+.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
+
+help:
+	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
+	@echo "make test    run the whole test suite (unit, integration, browser)"
+	@echo "make lint    ruff over the project"
+
+system-packages:
+	@scripts/ensure-system-packages.sh runtime
+
+$(BIN)/python:
+	@scripts/ensure-system-packages.sh runtime
+	$(PYTHON) -m venv $(VENV)
+
+# reinstall when the dependencies change; the editable install makes every folder importable
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	@touch $@
+
+$(NODE_INSTALLED): package.json package-lock.json
+	@scripts/ensure-system-packages.sh runtime
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: system-packages $(INSTALLED) $(NODE_INSTALLED)
+
+up: install
+	$(BIN)/python -m twinhub.hub.launch
+
+test: install
+	@scripts/ensure-system-packages.sh test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: install
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
+test-ui: install
+	@scripts/ensure-system-packages.sh test
+	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) node_modules

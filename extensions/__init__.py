@@ -1,0 +1,1 @@
+"""Core layer: the hub extension (twin and profile registry, spawn hooks, server extension)."""

@@ -1,0 +1,1 @@
+"""Infrastructure layer: the JupyterHub deployment (config, services, launcher, Helm values)."""

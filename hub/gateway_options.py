@@ -1,0 +1,45 @@
+"""The Dask cluster options users may set, bounded by the operator's limits.
+
+dask-gateway validates a request against these fields before anything starts, so a request
+for more cores or memory than allowed fails with a message naming the option and the bound.
+Infrastructure profiles (the registry) later set the defaults within the same bounds through
+``DASK_GATEWAY__CLUSTER__OPTIONS__*`` in the user's environment.
+"""
+
+from __future__ import annotations
+
+from dask_gateway_server.options import Float, Integer, Mapping, Options
+
+from .settings import Settings
+
+GIB = 2**30
+
+
+def _to_cluster_config(options) -> dict:
+    """Turn the user's options into ClusterConfig overrides (memory in bytes)."""
+    return {
+        "worker_cores": options.worker_cores,
+        "worker_memory": int(options.worker_memory * GIB),
+        "environment": dict(options.environment),
+    }
+
+
+def cluster_options(settings: Settings) -> Options:
+    return Options(
+        Integer(
+            "worker_cores",
+            default=1,
+            min=1,
+            max=settings.dask_max_worker_cores,
+            label="Worker cores",
+        ),
+        Float(
+            "worker_memory",
+            default=1.0,
+            min=0.25,
+            max=settings.dask_max_worker_memory_gib,
+            label="Worker memory (GiB)",
+        ),
+        Mapping("environment", default={}, label="Environment variables"),
+        handler=_to_cluster_config,
+    )

@@ -1,0 +1,73 @@
+# JupyterHub configuration of the embedded twinhub gateway (one machine, `make up`).
+#
+# Every value an operator may change comes from a TWINHUB_* environment variable: run
+# `python -m twinhub.hub.settings` to list them with their current values. Secrets are generated
+# on first start under $TWINHUB_STATE_DIR/secrets (mode 0600), never stored in git.
+#
+# The Kubernetes deployment (hub/helm/) reuses the same services, roles and spawn hooks.
+import os
+
+from twinhub.hub.auth import auth_config
+from twinhub.hub.services import (
+    dask_gateway_service,
+    idle_culler_service,
+    roles,
+    user_dask_environment,
+)
+from twinhub.hub.settings import REPO_ROOT, Settings
+from twinhub.hub.state import ensure_secrets
+
+c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
+
+settings = Settings.from_env()
+secrets = ensure_secrets(settings.state_dir)
+state = settings.state_dir
+
+# --- network: public proxy, hub API, proxy API (all internal parts on loopback) ---------------
+c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}"
+c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
+c.ConfigurableHTTPProxy.command = [
+    os.environ.get(
+        "TWINHUB_PROXY_CMD", str(REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
+    )
+]
+c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
+
+# --- state: database and cookie secret in the state directory ----------------------------------
+c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+
+# --- who may log in -------------------------------------------------------------------------------
+c.merge(auth_config(settings, secrets))
+
+# --- user servers: local processes, JupyterLab, one named server per twin ---------------------
+c.JupyterHub.spawner_class = "simple"
+c.SimpleLocalProcessSpawner.home_dir_template = str(state / "users" / "{username}")
+c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
+c.Spawner.default_url = "/lab"
+if os.geteuid() == 0:
+    # the embedded deployment runs every server as the operator's user; as root, Jupyter
+    # refuses to start without this flag
+    c.Spawner.args = ["--allow-root"]
+c.Spawner.environment = {
+    # the user's own environment (the hub's venv) comes first on PATH for terminals and kernels
+    "PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    **user_dask_environment(settings),
+}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 90
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 10
+c.JupyterHub.cleanup_servers = True
+
+# --- services: Dask Gateway and the idle culler, started and stopped with the hub -------------
+c.JupyterHub.services = [
+    dask_gateway_service(settings, secrets),
+    idle_culler_service(settings),
+]
+c.JupyterHub.load_roles = roles()
+
+c.JupyterHub.log_datefmt = "%H:%M:%S"

@@ -1,0 +1,65 @@
+"""Starting and stopping the gateway as `make up` and Ctrl-C do: state kept, nothing left."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.gateway import start_gateway
+from tests.support.kernel import RemoteKernel
+
+pytestmark = pytest.mark.integration
+
+START_CLUSTER = """
+import json
+from dask_gateway import GatewayCluster
+cluster = GatewayCluster()
+cluster.scale(1)
+client = cluster.get_client()
+client.wait_for_workers(1, timeout=180)
+print(json.dumps({"name": cluster.name}))
+"""
+
+
+def test_ctrl_c_stops_everything_and_a_restart_keeps_the_state(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
+    state = tmp_path / "state"
+    first = start_gateway(state, artifacts_dir / "gateway-lifecycle-1.log")
+    try:
+        password = first.user_password
+        carol = first.login("carol")
+        first.start_server(carol)
+        kernel = RemoteKernel(first.url, "/user/carol", carol.token)
+        cluster = json.loads(kernel.execute(START_CLUSTER).stdout.strip().splitlines()[-1])
+        kernel.detach()
+        names = " ".join(p.name() for p in first.descendants())
+        # the whole tree is there: proxy, gateway, user server, kernel, scheduler, worker
+        assert "node" in names or "configurable-http-proxy" in names
+        assert len(first.descendants()) >= 6, names
+    finally:
+        code = first.stop()
+    assert code == 0, first.log()
+    survivors = first.survivors()
+    assert survivors == [], f"left running: {[(p.pid, p.cmdline()) for p in survivors]}"
+    assert "twinhub: stopped." in first.log()
+
+    # secrets are 0600 and survive; so do the user and her login
+    for secret in (state / "secrets").iterdir():
+        assert secret.stat().st_mode & 0o777 == 0o600, secret
+    second = start_gateway(state, artifacts_dir / "gateway-lifecycle-2.log")
+    try:
+        assert second.user_password == password
+        carol = second.login("carol", password)
+        with second.client(headers=carol.headers) as c:
+            model = c.get("/hub/api/users/carol").json()
+        assert model["name"] == "carol"
+        # the cluster of the first run is gone: nothing of hers survived the restart
+        with second.client(headers={"Authorization": f"jupyterhub {carol.token}"}) as c:
+            listed = c.get("/services/dask-gateway/api/v1/clusters/").json()
+        assert cluster["name"] not in listed
+    finally:
+        assert second.stop() == 0
+    assert second.survivors() == []

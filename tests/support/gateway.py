@@ -1,0 +1,228 @@
+"""Start the real gateway (launcher, hub, proxy, dask-gateway) for tests, and talk to it.
+
+The gateway runs exactly as `make up` runs it (``python -m twinhub.hub.launch``), on free
+loopback ports and in a temporary state directory, so tests exercise the shipped config.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from twinhub.hub.settings import Settings
+
+
+def free_ports(n: int) -> list[int]:
+    """n distinct ports that are free right now on loopback."""
+    sockets, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        sockets.append(s)
+        ports.append(s.getsockname()[1])
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@dataclass
+class Session:
+    """A logged-in user: cookies of the browser login plus an API token."""
+
+    name: str
+    token: str
+    cookies: httpx.Cookies
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+
+@dataclass
+class Gateway:
+    """A running gateway started by :func:`start_gateway`."""
+
+    settings: Settings
+    process: subprocess.Popen
+    log_path: Path
+    env: dict[str, str]
+    seen_pids: set[int] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return self.settings.url
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.settings.state_dir / "secrets"
+
+    def secret(self, name: str) -> str:
+        return (self.secrets_dir / name).read_text().strip()
+
+    @property
+    def user_password(self) -> str:
+        return self.secret("user_password")
+
+    @property
+    def admin_password(self) -> str:
+        return self.secret("admin_password")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30, **kwargs)
+
+    # --- the browser login, done over HTTP ------------------------------------------------
+    def login_response(self, name: str, password: str) -> httpx.Response:
+        """POST the hub's login form as a browser does (with its XSRF token)."""
+        with self.client() as c:
+            page = c.get("/hub/login")
+            page.raise_for_status()
+            xsrf = c.cookies.get("_xsrf")
+            response = c.post(
+                "/hub/login",
+                data={"username": name, "password": password, "_xsrf": xsrf},
+                follow_redirects=False,
+            )
+            response.extensions["cookies"] = httpx.Cookies(c.cookies)
+            return response
+
+    def login(self, name: str, password: str | None = None) -> Session:
+        """Log in through the form, then create an API token with the login cookie."""
+        password = password or self.user_password
+        response = self.login_response(name, password)
+        assert response.status_code == 302, f"login of {name} failed: {response.status_code}"
+        cookies = response.extensions["cookies"]
+        with self.client(cookies=cookies) as c:
+            r = c.post(
+                f"/hub/api/users/{name}/tokens",
+                json={"note": "tests", "expires_in": 3600},
+                headers={"X-XSRFToken": cookies.get("_xsrf") or ""},
+            )
+            r.raise_for_status()
+            return Session(name=name, token=r.json()["token"], cookies=cookies)
+
+    # --- servers ---------------------------------------------------------------------------
+    def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
+        """Start a user's (named) server through the REST API and wait until it is ready."""
+        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
+            f"/hub/api/users/{user.name}/server"
+        )
+        with self.client(headers=user.headers) as c:
+            r = c.post(path, json={})
+            assert r.status_code in (201, 202), f"spawn failed: {r.status_code} {r.text}"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                model = c.get(f"/hub/api/users/{user.name}").json()
+                info = model["servers"].get(server)
+                if info and info["ready"]:
+                    return info
+                time.sleep(0.5)
+        raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
+
+    def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
+        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
+            f"/hub/api/users/{user.name}/server"
+        )
+        with self.client(headers=user.headers) as c:
+            r = c.delete(path)
+            assert r.status_code in (202, 204), f"stop failed: {r.status_code} {r.text}"
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                model = c.get(f"/hub/api/users/{user.name}").json()
+                if server not in model["servers"]:
+                    return
+                time.sleep(0.5)
+        raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
+
+    # --- processes -------------------------------------------------------------------------
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            procs = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+        self.seen_pids.update(p.pid for p in procs)
+        return procs
+
+    def stop(self, timeout: float = 60) -> int:
+        """Stop as Ctrl-C does; return the launcher's exit status."""
+        self.descendants()
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        return self.process.returncode
+
+    def survivors(self) -> list[psutil.Process]:
+        """Processes started under this gateway that are still alive."""
+        alive = []
+        for pid in self.seen_pids:
+            try:
+                p = psutil.Process(pid)
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(p)
+            except psutil.Error:
+                pass
+        return alive
+
+
+def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None) -> Gateway:
+    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers."""
+    ports = free_ports(6)
+    env = dict(os.environ)
+    env.update(
+        {
+            "TWINHUB_STATE_DIR": str(state_dir),
+            "TWINHUB_PORT": str(ports[0]),
+            "TWINHUB_HUB_PORT": str(ports[1]),
+            "TWINHUB_PROXY_API_PORT": str(ports[2]),
+            "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
+            "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
+            "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra_env or {})
+    settings = Settings.from_env(env)
+    log = open(log_path, "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twinhub.hub.launch"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
+        try:
+            if httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200 and (
+                _gateway_service_up(gateway)
+            ):
+                return gateway
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    gateway.stop()
+    raise TimeoutError(f"the gateway did not come up in 90 s:\n{gateway.log()}")
+
+
+def _gateway_service_up(gateway: Gateway) -> bool:
+    """dask-gateway answers its health check through the hub's proxy."""
+    r = httpx.get(f"{gateway.url}/services/dask-gateway/api/health", timeout=2)
+    return r.status_code == 200

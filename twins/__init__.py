@@ -1,0 +1,1 @@
+"""Thematic layer: the twin framework and one folder per twin."""

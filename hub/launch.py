@@ -180,9 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     proxy = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
     if "TWINHUB_PROXY_CMD" not in os.environ and not proxy.exists():
-        print(
-            f"twinhub: {proxy} is missing: run `make install` (npm ci) first", file=sys.stderr
-        )
+        print(f"twinhub: {proxy} is missing: run `make install` (npm ci) first", file=sys.stderr)
         return 2
 
     _become_subreaper()

@@ -75,8 +75,8 @@ def banner(settings: Settings, secrets: Secrets) -> str:
     else:
         admins = ", ".join(settings.admin_users)
         login = (
-            f"  Log in with any user name and the password:  {secrets.user_password}\n"
-            f"  Admin users ({admins}) use the password:      {secrets.admin_password}\n"
+            f"  Log in with any user name and the password: {secrets.user_password}\n"
+            f"  Admin users ({admins}) log in with the password: {secrets.admin_password}\n"
             f"  (kept in {settings.state_dir / 'secrets'}; delete a file and restart to change it)"
         )
     return (
@@ -139,6 +139,7 @@ def stop_all(hub: subprocess.Popen, grace: float = HUB_STOP_GRACE) -> int:
                 alive.append(p)
         except psutil.Error:
             pass
+    names = sorted({_name(p) for p in alive})
     for p in alive:
         try:
             p.terminate()
@@ -153,7 +154,6 @@ def stop_all(hub: subprocess.Popen, grace: float = HUB_STOP_GRACE) -> int:
     psutil.wait_procs(still, timeout=5)
     _reap_zombies()
     if alive:
-        names = sorted({_name(p) for p in alive})
         print(f"twinhub: stopped {len(alive)} leftover process(es): {', '.join(names)}")
     return len(alive)
 
@@ -194,16 +194,18 @@ def main(argv: list[str] | None = None) -> int:
         "--config",
         str(REPO_ROOT / "hub" / "jupyterhub_config.py"),
     ]
-    print(f"twinhub: starting the gateway (state in {settings.state_dir}) ...", flush=True)
-    hub = subprocess.Popen(cmd, env=env, cwd=settings.state_dir, start_new_session=True)
-
     stopping = threading.Event()
 
     def on_signal(signum, frame):
         stopping.set()
 
+    # Handlers go in before the hub starts: exec() resets handled signals to their defaults in
+    # the children, whereas an *ignored* SIGINT (as in a background job of a script) would be
+    # inherited by every service and server, which then could only be stopped by SIGKILL.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    print(f"twinhub: starting the gateway (state in {settings.state_dir}) ...", flush=True)
+    hub = subprocess.Popen(cmd, env=env, cwd=settings.state_dir, start_new_session=True)
     threading.Thread(
         target=_wait_until_up,
         args=(settings, hub, lambda: print(banner(settings, secrets), flush=True)),

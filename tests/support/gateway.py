@@ -182,8 +182,17 @@ class Gateway:
         return alive
 
 
-def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None) -> Gateway:
-    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers."""
+def start_gateway(
+    state_dir: Path,
+    log_path: Path,
+    extra_env: dict | None = None,
+    ignore_sigint: bool = False,
+) -> Gateway:
+    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
+
+    ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
+    a disposition that children inherit unless the launcher resets it.
+    """
     ports = free_ports(6)
     env = dict(os.environ)
     env.update(
@@ -207,6 +216,9 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     deadline = time.monotonic() + 90

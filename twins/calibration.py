@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import differential_evolution
-
 from twinhub.twins import metrics
 
 Simulator = Callable[[dict[str, np.ndarray]], np.ndarray]
@@ -81,9 +80,10 @@ def calibrate(
 ) -> Calibration:
     """Maximise ``objective`` of ``simulate(params)`` against ``observed`` within ``bounds``.
 
-    The budget is ``generations x popsize x len(bounds)`` simulations. With a Dask ``client``
-    each generation is split into ``blocks`` tasks. ``progress`` shows a tqdm bar, or calls
-    ``progress(generation, best_score)``.
+    The budget is ``generations x popsize x len(bounds)`` simulations. Each generation is split
+    into ``blocks`` vectorized calls, computed on the Dask ``client`` when given (the same blocks
+    either way, so the cluster finds exactly the in-process optimum). ``progress`` shows a tqdm
+    bar, or calls ``progress(generation, best_score)``.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {sorted(OBJECTIVES)}, got {objective!r}")
@@ -94,7 +94,7 @@ def calibrate(
     seen_f: list[np.ndarray] = []
 
     def evaluate(population: np.ndarray) -> np.ndarray:
-        parts = _split(np.atleast_2d(population), names, blocks if client else 1)
+        parts = _split(np.atleast_2d(population), names, blocks)
         if client is not None:
             futures = client.map(simulate, parts, pure=False)
             sims = client.gather(futures)
@@ -117,7 +117,7 @@ def calibrate(
             bar.update(1)
             bar.set_postfix({objective: f"{-intermediate_result.fun:.3f}"})
         elif callable(progress):
-            progress(bar_count[0], -float(intermediate.fun))
+            progress(bar_count[0], -float(intermediate_result.fun))
         bar_count[0] += 1
 
     bar_count = [0]

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-
 from twinhub.twins import metrics
 from twinhub.twins.calibration import Calibration, calibrate
 from twinhub.twins.flood import hbv, model

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from twinhub.twins.params import ParameterError
 
 LATITUDE_DEG = 50.74
 """Latitude of the Grebenau gauge (the catchment centroid is within half a degree)."""
@@ -27,7 +28,11 @@ def extraterrestrial_radiation(day_of_year: np.ndarray, latitude_deg: float) -> 
     delta = 0.409 * np.sin(2 * np.pi / 365 * day_of_year - 1.39)
     omega = np.arccos(np.clip(-np.tan(phi) * np.tan(delta), -1.0, 1.0))
     return (
-        24 * 60 / np.pi * SOLAR_CONSTANT * dr
+        24
+        * 60
+        / np.pi
+        * SOLAR_CONSTANT
+        * dr
         * (omega * np.sin(phi) * np.sin(delta) + np.cos(phi) * np.cos(delta) * np.sin(omega))
     )
 
@@ -49,11 +54,23 @@ def scenario_precip(
     """Precipitation scaled by ``scale``, plus ``storm_mm`` on ``storm_day`` (a what-if storm)."""
     out = precip * scale
     if storm_mm:
-        if storm_day is None:
-            raise ValueError("storm_day: give the day of the synthetic storm (YYYY-MM-DD)")
-        storm = xr.zeros_like(precip).where(precip.time != np.datetime64(storm_day), storm_mm)
+        day = _storm_day(storm_day, precip)
+        storm = xr.zeros_like(precip).where(precip.time != day, storm_mm)
         out = out + storm
     return out.assign_attrs(precip.attrs)
+
+
+def _storm_day(storm_day: str | None, precip: xr.DataArray) -> np.datetime64:
+    if storm_day is None:
+        raise ParameterError("storm_day", "give the day of the synthetic storm (YYYY-MM-DD)")
+    try:
+        day = np.datetime64(storm_day, "D")
+    except ValueError:
+        raise ParameterError("storm_day", f"{storm_day!r} is not a date YYYY-MM-DD") from None
+    first, last = precip.time.values[[0, -1]].astype("datetime64[D]")
+    if not first <= day <= last:
+        raise ParameterError("storm_day", f"{storm_day} is outside the record ({first}..{last})")
+    return day.astype("datetime64[ns]")
 
 
 def perturbed_precip(precip: xr.DataArray, sigma: float, members: int, seed: int) -> xr.DataArray:

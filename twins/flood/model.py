@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-
 from twinhub.twins.flood import hbv
 from twinhub.twins.flood.forcing import hargreaves_pet, scenario_precip
 from twinhub.twins.params import ParameterError
@@ -57,7 +56,9 @@ def check_parameters(params: Mapping[str, Any]) -> dict[str, Any]:
             raise ParameterError(name, f"must be within [{bound.low}, {bound.high}] {bound.units}")
     scale = merged["precip_scale"]
     if not np.isfinite(scale) or scale < 0:
-        raise ParameterError("precip_scale", f"must be >= 0 (a factor on precipitation), got {scale}")
+        raise ParameterError(
+            "precip_scale", f"must be >= 0 (a factor on precipitation), got {scale}"
+        )
     if not np.isfinite(merged["storm_mm"]) or merged["storm_mm"] < 0:
         raise ParameterError("storm_mm", f"must be >= 0 mm, got {merged['storm_mm']}")
     return merged
@@ -90,7 +91,9 @@ def run(inputs: xr.Dataset, params: Mapping[str, Any]) -> xr.Dataset:
     temp = inputs.tmean
     if any(a.chunks for a in (precip, temp, pet)):
         precip, temp, pet = (a.chunk({"time": -1}) for a in (precip, temp, pet))
-    values = [xr.DataArray(p[name]) if np.ndim(p[name]) == 0 else p[name] for name in hbv.PARAMETERS]
+    values = [
+        xr.DataArray(p[name]) if np.ndim(p[name]) == 0 else p[name] for name in hbv.PARAMETERS
+    ]
     outputs = xr.apply_ufunc(
         _core,
         precip,

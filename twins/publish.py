@@ -27,7 +27,7 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Published:
-    """Where a record went: ``url`` (registry) or ``path`` (local file), and the registry's reply."""
+    """Where a record went: ``url`` (registry) or ``path`` (a local file), and the reply."""
 
     url: str | None = None
     path: Path | None = None

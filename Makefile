@@ -32,7 +32,13 @@ $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: system-packages $(INSTALLED) $(NODE_INSTALLED)
+KERNELSPEC := $(VENV)/share/jupyter/kernels/twinhub/kernel.json
+
+# the "twinhub (Python 3)" kernel (twin, catalog, cluster() ready in every notebook)
+$(KERNELSPEC): $(INSTALLED) kernels/install.py
+	$(BIN)/python -m twinhub.kernels install --sys-prefix
+
+install: system-packages $(INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
 
 # demo datasets (zarr) built from data shipped in PyPI packages; skipped when up to date
 data: install

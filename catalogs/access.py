@@ -66,6 +66,12 @@ def open_catalog(path: Path, folder: Path | None = None) -> intake.entry.Catalog
     return cat
 
 
+def catalog_for(entry_id: str) -> intake.entry.Catalog:
+    """The Intake catalog that holds ``entry_id`` (``cat[entry_id].read()`` opens it)."""
+    path, _ = _locate(entry_id)
+    return open_catalog(path)
+
+
 def entry_metadata(entry_id: str) -> dict[str, Any]:
     """The entry's metadata block from the YAML (no data opened)."""
     path, name = _locate(entry_id)

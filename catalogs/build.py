@@ -22,10 +22,10 @@ import pandas as pd
 import xarray as xr
 from twinhub.catalogs.location import data_dir
 
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 """Bump when the conversion changes, so existing stores are rebuilt."""
 
-STORE_CHUNK = 1826
+STORE_CHUNK = 1827
 """Days per zarr chunk (about 5 years), matching the catalog's Dask chunks."""
 
 FULDA_AREA_KM2 = 2976.41

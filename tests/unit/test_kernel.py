@@ -80,7 +80,7 @@ def test_kernel_session_has_twin_catalog_and_local_cluster(kernel) -> None:
         kernel,
         "ds = catalog['fulda_daily'].read(); print(ds.sizes['time'], ds.precip.chunks)",
     )
-    assert out.strip() == "3653 ((1826, 1827),)"
+    assert out.strip() == "3653 ((1827, 1826),)"
     out = run(
         kernel,
         "c = cluster(); client = c.get_client()\n"

@@ -1,4 +1,4 @@
-"""The flood dashboard in headless Chromium: it loads, and a bigger storm raises the plotted peak."""
+"""The flood dashboard in headless Chromium: it loads; a bigger storm raises the plotted peak."""
 
 from __future__ import annotations
 

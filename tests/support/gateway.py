@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+
 from twinhub.hub.settings import Settings
 
 
@@ -114,10 +115,8 @@ class Gateway:
     # --- servers ---------------------------------------------------------------------------
     def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
         """Start a user's (named) server through the REST API and wait until it is ready."""
-        path = (
-            f"/hub/api/users/{user.name}/servers/{server}"
-            if server
-            else (f"/hub/api/users/{user.name}/server")
+        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
+            f"/hub/api/users/{user.name}/server"
         )
         with self.client(headers=user.headers) as c:
             r = c.post(path, json={})
@@ -132,10 +131,8 @@ class Gateway:
         raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
 
     def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
-        path = (
-            f"/hub/api/users/{user.name}/servers/{server}"
-            if server
-            else (f"/hub/api/users/{user.name}/server")
+        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
+            f"/hub/api/users/{user.name}/server"
         )
         with self.client(headers=user.headers) as c:
             r = c.delete(path)

@@ -1,4 +1,4 @@
-"""The flood twin's notebook runs top to bottom in the twinhub kernel (nbclient), as a user would."""
+"""The flood notebook runs top to bottom in the twinhub kernel (nbclient), as a user would."""
 
 from __future__ import annotations
 

@@ -56,6 +56,8 @@ c.Spawner.environment = {
     # the user's own environment (the hub's venv) comes first on PATH for terminals and kernels
     "PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     **user_dask_environment(settings),
+    # where the catalogs find the built demo data (`make data`), whatever the server's cwd
+    "TWINHUB_DATA_DIR": str(state / "data"),
 }
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90

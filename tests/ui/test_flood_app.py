@@ -49,16 +49,23 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(artifacts_dir: Path) -> Iterator[str]:
+def app_dir(tmp_path_factory) -> Path:
+    """The working folder of the app's process (where locally kept run records go)."""
+    return tmp_path_factory.mktemp("flood-app")
+
+
+@pytest.fixture(scope="module")
+def app_url(artifacts_dir: Path, app_dir: Path) -> Iterator[str]:
     """``panel serve twins/flood/app.py`` as a user would start it."""
     ensure_built()
     port = free_port()
     log = open(artifacts_dir / "flood-app.log", "w")  # noqa: SIM115 - closed below
     env = {**os.environ, "TWINHUB_API_URL": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "twins/flood/app.py", "--port", str(port),
+        [sys.executable, "-m", "panel", "serve", str(REPO / "twins" / "flood" / "app.py"),
+         "--port", str(port),
          "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=REPO, stdout=log,
+        cwd=app_dir, stdout=log,
         stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/app"
@@ -130,3 +137,21 @@ def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifact
     assert max(plotted_after) > max(plotted_before) + 100
     # the median curve is one of the plotted series: its peak is what the indicator shows
     assert any(abs(m - after) < 0.1 for m in plotted_after)
+
+
+def test_provenance_download_and_run_record(app_url: str, app_dir: Path, page: Page) -> None:
+    from twinhub.twins.runs import RunRecord
+
+    page.goto(app_url)
+    page.locator(".peak-median").wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        page.get_by_text("Download provenance (PROV-JSON)").click()
+    document = Path(download.value.path()).read_text()
+    record = RunRecord.from_provenance(document)  # prov parses it
+    assert record.twin == "flood" and record.inputs[0].entry == "fulda_daily"
+    assert record.parameters["ensemble_size"] == 20
+
+    page.get_by_text("Record run in registry").click()
+    page.get_by_text("saved to").wait_for(timeout=30_000)
+    kept = list((app_dir / "twinhub-runs").glob("flood-*.prov.json"))
+    assert len(kept) == 1

@@ -97,6 +97,15 @@ def page(artifacts_dir: Path) -> Iterator[Page]:
             browser.close()
 
 
+def wait_for_dashboard(page: Page, artifacts_dir: Path, name: str) -> None:
+    """Until the first ensemble is drawn; a screenshot shows what the user saw if it never is."""
+    try:
+        page.locator(".peak-median").wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=artifacts_dir / f"{name}-failed.png", full_page=True)
+        raise
+
+
 def peak_indicator(page: Page) -> float:
     texts = page.locator(".peak-median div").all_inner_texts()
     numbers = [t.strip() for t in texts if t.strip().replace(".", "", 1).isdigit()]
@@ -118,7 +127,7 @@ def wait_for_peak_change(page: Page, old: float, timeout: float = 90) -> float:
 
 def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifacts_dir) -> None:
     page.goto(app_url)
-    page.locator(".peak-median").wait_for(timeout=120_000)
+    wait_for_dashboard(page, artifacts_dir, "flood-app-storm")
     page.wait_for_timeout(1000)
     page.screenshot(path=artifacts_dir / "flood-app-loaded.png", full_page=True)
     before = peak_indicator(page)
@@ -139,11 +148,13 @@ def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifact
     assert any(abs(m - after) < 0.1 for m in plotted_after)
 
 
-def test_provenance_download_and_run_record(app_url: str, app_dir: Path, page: Page) -> None:
+def test_provenance_download_and_run_record(
+    app_url: str, app_dir: Path, page: Page, artifacts_dir: Path
+) -> None:
     from twinhub.twins.runs import RunRecord
 
     page.goto(app_url)
-    page.locator(".peak-median").wait_for(timeout=120_000)
+    wait_for_dashboard(page, artifacts_dir, "flood-app-provenance")
     with page.expect_download() as download:
         page.get_by_text("Download provenance (PROV-JSON)").click()
     document = Path(download.value.path()).read_text()

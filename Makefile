@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
+.PHONY: up install data system-packages test test-unit test-integration test-ui lint clean help
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
@@ -32,12 +32,22 @@ $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: system-packages $(INSTALLED) $(NODE_INSTALLED)
+KERNELSPEC := $(VENV)/share/jupyter/kernels/twinhub/kernel.json
 
-up: install
+# the "twinhub (Python 3)" kernel (twin, catalog, cluster() ready in every notebook)
+$(KERNELSPEC): $(INSTALLED) kernels/install.py
+	$(BIN)/python -m twinhub.kernels install --sys-prefix
+
+install: system-packages $(INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
+
+# demo datasets (zarr) built from data shipped in PyPI packages; skipped when up to date
+data: install
+	$(BIN)/python -m twinhub.catalogs.build
+
+up: install data
 	$(BIN)/python -m twinhub.hub.launch
 
-test: install
+test: install data
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

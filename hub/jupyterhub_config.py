@@ -58,6 +58,8 @@ c.Spawner.environment = {
     # our Jupyter server/lab settings for every user server (hub/singleuser/)
     "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "hub" / "singleuser"),
     **user_dask_environment(settings),
+    # where the catalogs find the built demo data (`make data`), whatever the server's cwd
+    "TWINHUB_DATA_DIR": str(state / "data"),
 }
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90

@@ -7,12 +7,14 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
+.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help \
+	slurm-up slurm-down test-hpc
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite (unit, integration, browser)"
 	@echo "make lint    ruff over the project"
+	@echo "make slurm-up / slurm-down   a single-node Slurm cluster for the HPC target (root)"
 
 system-packages:
 	@scripts/ensure-system-packages.sh runtime
@@ -50,6 +52,16 @@ test-integration: install
 test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
+
+# HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
+slurm-up:
+	@scripts/slurm-up.sh up
+
+slurm-down:
+	@scripts/slurm-up.sh down
+
+test-hpc: install
+	$(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

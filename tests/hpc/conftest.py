@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.support.gateway import Gateway, start_gateway
 from tests.support.slurm import SlurmCluster, SlurmUnavailable, start_slurm
 
 
@@ -20,3 +22,25 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def hpc_gateway(
+    slurm: SlurmCluster, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
+) -> Iterator[Gateway]:
+    """The real gateway with both targets on Slurm: servers and Dask clusters are jobs."""
+    state = tmp_path_factory.mktemp("hpc-state")
+    log = artifacts_dir / "hpc-gateway.log"
+    gw = start_gateway(
+        state,
+        log,
+        extra_env={
+            "TWINHUB_SPAWNER": "slurm",
+            "TWINHUB_DASK_BACKEND": "slurm",
+            "TWINHUB_SLURM_CONF": str(slurm.conf),
+        },
+    )
+    try:
+        yield gw
+    finally:
+        gw.stop()

@@ -29,9 +29,16 @@ def hpc_gateway(
     slurm: SlurmCluster, tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path
 ) -> Iterator[Gateway]:
     """The real gateway with both targets on Slurm: servers and Dask clusters are jobs."""
-    state = tmp_path_factory.mktemp("hpc-state")
-    log = artifacts_dir / "hpc-gateway.log"
-    gw = start_gateway(
+    gw = start_hpc_gateway(slurm, tmp_path_factory.mktemp("hpc-state"), artifacts_dir / "hpc.log")
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def start_hpc_gateway(slurm: SlurmCluster, state: Path, log: Path) -> Gateway:
+    """The gateway as `make up` starts it, with servers and Dask clusters on ``slurm``."""
+    return start_gateway(
         state,
         log,
         extra_env={
@@ -40,7 +47,3 @@ def hpc_gateway(
             "TWINHUB_SLURM_CONF": str(slurm.conf),
         },
     )
-    try:
-        yield gw
-    finally:
-        gw.stop()

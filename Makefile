@@ -7,8 +7,7 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help \
-	slurm-up slurm-down test-hpc
+.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
@@ -54,6 +53,7 @@ test-ui: install
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
 # HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
+.PHONY: slurm-up slurm-down test-hpc
 slurm-up:
 	@scripts/slurm-up.sh up
 

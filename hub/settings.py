@@ -176,6 +176,11 @@ class Settings:
         ):
             if value not in TARGETS:
                 raise SettingsError(f"{var}={value!r}: choose one of {', '.join(TARGETS)}")
+        if self.slurm_conf and not Path(self.slurm_conf).is_file():
+            raise SettingsError(
+                f"TWINHUB_SLURM_CONF={self.slurm_conf!r} is not a file: give the cluster's "
+                "slurm.conf (`make slurm-up` prints the one of its test cluster)"
+            )
         if self.slurm_submit_as not in ("service", "user"):
             raise SettingsError(
                 f"TWINHUB_SLURM_SUBMIT_AS={self.slurm_submit_as!r}: choose 'service' or 'user'"

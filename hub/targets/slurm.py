@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 import shutil
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from traitlets.config import Config
 
-from ..settings import Settings
+from ..settings import Settings, SettingsError
 from . import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"
@@ -50,8 +50,9 @@ class SlurmResources(BaseModel):
     @field_validator("partition", "account")
     @classmethod
     def _slurm_name(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-            raise ValueError(f"{value!r}: letters, digits, '_', '.' and '-' only")
+        # names (a partition may be a comma-separated list), never options or shell syntax
+        if value and not re.fullmatch(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*", value):
+            raise ValueError(f"{value!r}: letters, digits, '_', '.', '-' (and ',') only")
         return value
 
     @property
@@ -74,6 +75,15 @@ def spawner_overrides(resources: SlurmResources) -> dict[str, str]:
     return overrides
 
 
+def default_resources(settings: Settings) -> SlurmResources:
+    """A server's resources when no profile says otherwise, checking the operator's names."""
+    try:
+        return SlurmResources(partition=settings.slurm_partition, account=settings.slurm_account)
+    except ValidationError as exc:
+        field = str(exc.errors()[0]["loc"][0])
+        raise SettingsError(f"TWINHUB_SLURM_{field.upper()}: {exc.errors()[0]['msg']}") from None
+
+
 def spawner_config(settings: Settings) -> Config:
     c = Config()
     c.JupyterHub.spawner_class = SPAWNER_CLASS
@@ -83,8 +93,7 @@ def spawner_config(settings: Settings) -> Config:
     s.slurm_conf = settings.slurm_conf
     s.bind_ip = LOOPBACK
     s.batchspawner_singleuser_cmd = str(settings.venv_bin / "batchspawner-singleuser")
-    defaults = SlurmResources(partition=settings.slurm_partition, account=settings.slurm_account)
-    for trait, value in spawner_overrides(defaults).items():
+    for trait, value in spawner_overrides(default_resources(settings)).items():
         s[trait] = value
     # a queue may hold a job a while; the hub waits, showing "Pending in queue..."
     s.start_timeout = 300
@@ -105,9 +114,10 @@ def dask_backend_config(settings: Settings) -> Config:
         ("status_command", "squeue"),
     ):
         b[trait] = shutil.which(command) or command
+    checked = default_resources(settings)
     cluster = c.SlurmClusterConfig
-    cluster.partition = settings.slurm_partition
-    cluster.account = settings.slurm_account
+    cluster.partition = checked.partition
+    cluster.account = checked.account
     # TLS credentials and logs of each cluster: on the filesystem the compute nodes share
     cluster.staging_directory = str(settings.state_dir / "dask-gateway" / "slurm" / "{username}")
     cluster.scheduler_cores = 1

@@ -29,10 +29,12 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path) -> None:
+    slurm_conf = tmp_path / "slurm.conf"
+    slurm_conf.write_text("ClusterName=site\n")
     env = {
         "TWINHUB_SPAWNER": "slurm",
         "TWINHUB_DASK_BACKEND": "slurm",
-        "TWINHUB_SLURM_CONF": "/etc/site/slurm.conf",
+        "TWINHUB_SLURM_CONF": str(slurm_conf),
         "TWINHUB_SLURM_PARTITION": "interactive",
         "TWINHUB_SLURM_ACCOUNT": "twins",
     }
@@ -40,7 +42,7 @@ def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path
     assert hub.JupyterHub.spawner_class.endswith("TwinhubSlurmSpawner")
     spawner = hub.TwinhubSlurmSpawner
     assert (spawner.req_partition, spawner.req_account) == ("interactive", "twins")
-    assert spawner.slurm_conf == "/etc/site/slurm.conf"
+    assert spawner.slurm_conf == str(slurm_conf)
     assert spawner.submit_as == "service"
     assert spawner.batchspawner_singleuser_cmd.endswith("/batchspawner-singleuser")
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
@@ -108,3 +110,19 @@ def test_bad_profile_resources_are_refused_naming_the_field(field: str, value) -
 def test_unknown_resource_field_is_refused() -> None:
     with pytest.raises(ValidationError, match="gpus"):
         SlurmResources(gpus=2)
+
+
+def test_missing_slurm_conf_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="TWINHUB_SLURM_CONF=.* is not a file"):
+        Settings.from_env({"TWINHUB_SLURM_CONF": str(tmp_path / "nowhere.conf")})
+
+
+def test_bad_partition_name_is_refused_naming_the_variable(monkeypatch, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="TWINHUB_SLURM_PARTITION: .*letters, digits"):
+        load(
+            "dask_gateway_config.py",
+            monkeypatch,
+            tmp_path,
+            TWINHUB_DASK_BACKEND="slurm",
+            TWINHUB_SLURM_PARTITION="debug,gpu --uid=0",
+        )

@@ -8,7 +8,8 @@ centre where every hub user is a Unix account. This subclass adds, as traitlets 
   account and gives each user a home from ``home_dir_template`` (as the local target does);
 * ``slurm_conf``: the ``SLURM_CONF`` of every Slurm command (upstream inherits the hub's env);
 * ``bind_ip``: where the server listens inside its job. batchspawner resets ``Spawner.ip`` to
-  ``0.0.0.0`` at each start, so a single-node cluster could not keep servers on loopback.
+  ``0.0.0.0`` at each start, so a single-node cluster could not keep servers on loopback;
+* the batch script is filled from the operator's traits only, never from ``user_options``.
 """
 
 from __future__ import annotations
@@ -90,6 +91,14 @@ class TwinhubSlurmSpawner(SlurmSpawner):
         if self.slurm_conf:
             env = {**(os.environ if env is None else env), "SLURM_CONF": self.slurm_conf}
         return await super().run_command(cmd, input=input, env=env)
+
+    async def _get_batch_script(self, **subvars) -> str:
+        # upstream lets user_options (the spawn request's body) replace any template variable,
+        # the command and the prologue included: a request could run anything in the job.
+        # Only the operator's traits fill the script; profiles set them (spawner_overrides).
+        trusted = self.get_req_subvars()
+        trusted["cmd"] = self.cmd_formatted_for_batch()
+        return await super()._get_batch_script(**trusted)
 
     async def submit_batch_script(self):
         if self.submit_as == "service":

@@ -101,3 +101,28 @@ def test_stopping_the_server_cancels_its_job(
     assert server_jobs(slurm)
     hpc_gateway.stop_server(dave)
     slurm.wait_for(lambda js: not any(j.name == SERVER_JOB for j in js), 30, "server job gone")
+
+
+def test_spawn_options_cannot_rewrite_the_batch_script(
+    hpc_gateway: Gateway, slurm: SlurmCluster, tmp_path
+) -> None:
+    """batchspawner fills its script template with user_options; ours ignores them."""
+    marker = tmp_path / "injected"
+    user = hpc_gateway.login("mallory")
+    with hpc_gateway.client(headers=user.headers) as c:
+        r = c.post(
+            f"/hub/api/users/{user.name}/server",
+            json={"prologue": f"touch {marker}", "memory": "20G", "nprocs": "2"},
+        )
+        assert r.status_code in (201, 202), r.text
+    try:
+        jobs = slurm.wait_for(
+            lambda js: any(j.name == SERVER_JOB and j.state == "RUNNING" for j in js),
+            60,
+            "mallory's server job running",
+        )
+        job = next(j for j in jobs if j.name == SERVER_JOB)
+        assert (job.cpus, job.memory) == (1, "2G")  # the operator's resources, not the request
+    finally:
+        hpc_gateway.stop_server(user)
+    assert not marker.exists()

@@ -9,7 +9,8 @@ centre where every hub user is a Unix account. This subclass adds, as traitlets 
 * ``slurm_conf``: the ``SLURM_CONF`` of every Slurm command (upstream inherits the hub's env);
 * ``bind_ip``: where the server listens inside its job. batchspawner resets ``Spawner.ip`` to
   ``0.0.0.0`` at each start, so a single-node cluster could not keep servers on loopback;
-* the batch script is filled from the operator's traits only, never from ``user_options``.
+* the batch script is filled from the operator's traits only, never from ``user_options``;
+* no use of JupyterHub's deprecated shared database session (``Spawner.db``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ from urllib.parse import urlparse, urlunparse
 
 from batchspawner import SlurmSpawner
 from traitlets import Enum, Unicode, default
+
+
+class _NoSharedSession:
+    """Stands in for ``Spawner.db``, which batchspawner only uses for one ``commit()``.
+
+    JupyterHub 6 deprecates that shared session (a warning on each start) and will remove it;
+    the hub itself commits the server's address and the spawner state after ``start()``.
+    """
+
+    def commit(self) -> None:
+        pass
 
 
 class TwinhubSlurmSpawner(SlurmSpawner):
@@ -50,6 +62,10 @@ class TwinhubSlurmSpawner(SlurmSpawner):
         A specific address (e.g. 127.0.0.1 on a single-node cluster) is also the one the
         hub connects to.""",
     ).tag(config=True)
+
+    @default("db")
+    def _no_shared_session(self) -> _NoSharedSession:
+        return _NoSharedSession()
 
     @default("exec_prefix")
     def _exec_prefix_default(self) -> str:

@@ -16,6 +16,7 @@ from twinhub.hub.services import (
 )
 from twinhub.hub.settings import REPO_ROOT, Settings
 from twinhub.hub.state import ensure_secrets
+from twinhub.hub.targets import spawner_config
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -43,9 +44,9 @@ c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
 # --- who may log in -------------------------------------------------------------------------------
 c.merge(auth_config(settings, secrets))
 
-# --- user servers: local processes, JupyterLab, one named server per twin ---------------------
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = str(state / "users" / "{username}")
+# --- user servers: JupyterLab, one named server per twin -------------------------------------
+# where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER
+c.merge(spawner_config(settings))
 c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 if os.geteuid() == 0:

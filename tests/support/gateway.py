@@ -181,7 +181,7 @@ class Gateway:
 
 def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers."""
-    ports = free_ports(6)
+    ports = free_ports(7)
     env = dict(os.environ)
     env.update(
         {
@@ -192,6 +192,7 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
             "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
             "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
+            "TWINHUB_REGISTRY_PORT": str(ports[6]),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -213,7 +214,7 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
         try:
             if httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200 and (
                 _gateway_service_up(gateway)
-            ):
+            ) and _registry_service_up(gateway):
                 return gateway
         except httpx.HTTPError:
             pass
@@ -225,4 +226,10 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
 def _gateway_service_up(gateway: Gateway) -> bool:
     """dask-gateway answers its health check through the hub's proxy."""
     r = httpx.get(f"{gateway.url}/services/dask-gateway/api/health", timeout=2)
+    return r.status_code == 200
+
+
+def _registry_service_up(gateway: Gateway) -> bool:
+    """The twin registry answers its (unauthenticated) health check through the hub's proxy."""
+    r = httpx.get(f"{gateway.url}/services/twinhub/api/health", timeout=2)
     return r.status_code == 200

@@ -7,8 +7,8 @@
 # The Kubernetes deployment (hub/helm/) reuses the same services, roles and spawn hooks.
 import os
 
-from twinhub.hub.auth import auth_config
 from twinhub.extensions.spawn import TwinSpawnHooks
+from twinhub.hub.auth import auth_config
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     MAINTAINERS_GROUP,

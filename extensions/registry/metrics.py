@@ -5,8 +5,6 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -39,14 +37,28 @@ def refresh(counts: dict[str, int]) -> None:
     RUNS.set(counts["runs"])
 
 
-class MetricsMiddleware(BaseHTTPMiddleware):
+class MetricsMiddleware:
     """Counts and times every request by its route template (not its URL: bounded labels)."""
 
-    async def dispatch(self, request: Request, call_next):
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status = {"code": 500}
+
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", "(unmatched)")
-        LATENCY.labels(request.method, template).observe(time.perf_counter() - start)
-        REQUESTS.labels(request.method, template, str(response.status_code)).inc()
-        return response
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            # the router records the matched route in the (shared) scope
+            template = getattr(scope.get("route"), "path", "(unmatched)")
+            method = scope["method"]
+            LATENCY.labels(method, template).observe(time.perf_counter() - start)
+            REQUESTS.labels(method, template, str(status["code"])).inc()

@@ -12,7 +12,7 @@ import yaml
 
 from tests.support.twins import manifest
 
-from .conftest import API, Registry
+from .conftest import Registry
 
 pytestmark = pytest.mark.integration
 

@@ -61,6 +61,8 @@ if os.geteuid() == 0:
 c.Spawner.environment = {
     # the user's own environment (the hub's venv) comes first on PATH for terminals and kernels
     "PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    # our Jupyter server/lab settings for every user server (hub/singleuser/)
+    "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "hub" / "singleuser"),
     **user_dask_environment(settings),
 }
 c.Spawner.start_timeout = 120

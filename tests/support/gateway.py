@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from twinhub.hub.settings import Settings
 
 
@@ -115,8 +114,10 @@ class Gateway:
     # --- servers ---------------------------------------------------------------------------
     def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
         """Start a user's (named) server through the REST API and wait until it is ready."""
-        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
-            f"/hub/api/users/{user.name}/server"
+        path = (
+            f"/hub/api/users/{user.name}/servers/{server}"
+            if server
+            else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
             r = c.post(path, json={})
@@ -131,8 +132,10 @@ class Gateway:
         raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
 
     def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
-        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
-            f"/hub/api/users/{user.name}/server"
+        path = (
+            f"/hub/api/users/{user.name}/servers/{server}"
+            if server
+            else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
             r = c.delete(path)
@@ -179,8 +182,17 @@ class Gateway:
         return alive
 
 
-def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None) -> Gateway:
-    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers."""
+def start_gateway(
+    state_dir: Path,
+    log_path: Path,
+    extra_env: dict | None = None,
+    ignore_sigint: bool = False,
+) -> Gateway:
+    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
+
+    ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
+    a disposition that children inherit unless the launcher resets it.
+    """
     ports = free_ports(7)
     env = dict(os.environ)
     env.update(
@@ -205,6 +217,9 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     deadline = time.monotonic() + 90

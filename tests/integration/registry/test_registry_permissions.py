@@ -117,3 +117,27 @@ def test_group_profile_forced_through_the_rest_api_is_refused(
     with gateway.client(headers=alice.headers) as c:
         r = c.post(f"/hub/api/users/{alice.name}/servers/sneak", json={"twin": "growth-lab"})
         assert r.status_code >= 400 and "growth-lab" in r.text
+
+
+def test_spawn_page_shows_why_a_choice_is_refused(registry: Registry, lab_profile) -> None:
+    gateway, alice = registry.gateway, registry.users["alice"]
+    with gateway.client(cookies=alice.cookies) as c:
+        form = c.get(f"/hub/spawn/{alice.name}/forced")
+        assert form.status_code == 200
+        assert 'value="small"' in form.text and 'value="lab-big"' not in form.text
+        # a hand-made form post for the group's profile, as a curious user might try
+        r = c.post(
+            f"/hub/spawn/{alice.name}/forced",
+            data={"profile": "lab-big", "twin": "none", "_xsrf": alice.cookies.get("_xsrf")},
+            follow_redirects=True,
+        )
+    assert "lab-big" in r.text and "not available to alice" in r.text
+    assert "forced" not in {
+        k for k, v in gateway_servers(registry, "alice").items() if v.get("ready")
+    }
+
+
+def gateway_servers(registry: Registry, who: str) -> dict:
+    user = registry.users[who]
+    with registry.gateway.client(headers=user.headers) as c:
+        return c.get(f"/hub/api/users/{user.name}").json()["servers"]

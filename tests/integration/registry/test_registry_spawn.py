@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import httpx
 import pytest
 from dask_gateway import Gateway as GatewayClient
 from dask_gateway import JupyterHubAuth
@@ -105,6 +106,8 @@ def test_twin_server_gets_profile_limits_and_twin_environment(registry: Registry
     # the server's own token records a run in the registry
     status, run = out["run"]
     assert status == 201 and run["user"] == "alice" and run["parameters"]["rate"] == 0.1
+    metrics = httpx.get(f"{gateway.url}/services/twinhub/metrics").text
+    assert 'twinhub_launches_total{profile="large",twin="growth"} 1.0' in metrics
 
 
 def test_stopping_a_twin_server_stops_its_clusters(registry: Registry) -> None:

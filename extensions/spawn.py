@@ -79,12 +79,18 @@ class TwinSpawnHooks(LoggingConfigurable):
         scopes = REGISTRY_ACCESS + sorted(held)
         async with self._user_token(user, scopes, "twinhub spawn hook") as token:
             async with httpx.AsyncClient(timeout=30) as client:
-                return await client.request(
-                    method,
-                    self.registry_url.rstrip("/") + path,
-                    headers={"Authorization": f"token {token}"},
-                    **kwargs,
-                )
+                try:
+                    return await client.request(
+                        method,
+                        self.registry_url.rstrip("/") + path,
+                        headers={"Authorization": f"token {token}"},
+                        **kwargs,
+                    )
+                except httpx.HTTPError as e:
+                    self.log.error("the twin registry at %s failed: %s", self.registry_url, e)
+                    raise web.HTTPError(
+                        503, "The twin registry is not reachable; try again in a minute"
+                    ) from None
 
     async def launch_options(self, user) -> dict[str, list[dict]]:
         r = await self._registry(user, "GET", "/spawn/options")

@@ -69,8 +69,9 @@ def build_profile_list(
 
 
 def chosen_twin(user_options: dict[str, Any]) -> str | None:
-    """The twin in ``user_options``: ours (``twin``) or KubeSpawner's profile option form."""
-    value = user_options.get("twin") or user_options.get("profile-option-twin")
+    """The twin in ``user_options`` (our form, the REST API, or KubeSpawner's form, which
+    stores the profile option ``twin`` under that same key)."""
+    value = user_options.get("twin")
     return None if value in (None, "", NO_TWIN) else str(value)
 
 

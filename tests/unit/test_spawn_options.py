@@ -101,5 +101,5 @@ def test_form_round_trip() -> None:
         "twin": "flood",
     }
     assert options_from_form({"profile": ["small"], "twin": ["none"]}) == {"profile": "small"}
-    assert chosen_twin({"profile-option-twin": "flood"}) == "flood"
+    assert chosen_twin({"profile": "small", "twin": "flood"}) == "flood"
     assert chosen_twin({"twin": "none"}) is None

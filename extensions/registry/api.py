@@ -35,10 +35,7 @@ ERRORS = {
     409: {"model": ErrorBody, "description": "already exists / already in that state"},
     422: {"model": ErrorBody, "description": "invalid document: one entry per wrong field"},
 }
-TWIN_BODY = Body(
-    description="a twin manifest (the fields of twin.yaml)",
-    openapi_examples={"manifest": {"value": {"name": "flood", "version": "1.0.0"}}},
-)
+TWIN_BODY = Body(description="a twin manifest (the fields of twin.yaml)")
 PROFILE_BODY = Body(description="an infrastructure profile")
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, description="items to skip")]

@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic.json_schema import models_json_schema
+from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .api import build_router
@@ -23,6 +25,7 @@ from .config import RegistryConfig
 from .db import open_database
 from .discovery import discover_all
 from .errors import RegistryError
+from .models import InfraProfile
 from .pages import build_pages
 from .store import Store
 
@@ -43,6 +46,42 @@ def _validation_error(request: Request, exc: RequestValidationError) -> JSONResp
         loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path")]
         detail.append({"field": ".".join(loc) or "(body)", "message": e["msg"]})
     return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _documented_bodies(app: FastAPI) -> None:
+    """Publish the twin manifest and profile schemas as the bodies of the write routes.
+
+    The routes read raw JSON (so that our own validation names the fields), which OpenAPI
+    would show as "any"; here the real schemas are put in ``components`` and referenced.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        _, defs = models_json_schema(
+            [(TwinManifest, "validation"), (InfraProfile, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        for path, item in spec["paths"].items():
+            model = "TwinManifest" if "/twins" in path else "InfraProfile"
+            for method in ("post", "put"):
+                op = item.get(method)
+                if op and (
+                    path.endswith("/twins")
+                    or path.endswith("/twins/{name}")
+                    or path.endswith("/profiles")
+                    or path.endswith("/profiles/{slug}")
+                ):
+                    op["requestBody"]["content"]["application/json"]["schema"] = {
+                        "$ref": f"#/components/schemas/{model}"
+                    }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi
 
 
 def create_app(config: RegistryConfig | None = None) -> FastAPI:
@@ -78,6 +117,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         metrics.refresh(store.counts())
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
+    _documented_bodies(app)
     app.state.store = store
     return app
 

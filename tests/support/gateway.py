@@ -227,9 +227,11 @@ def start_gateway(
         if process.poll() is not None:
             raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
         try:
-            if httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200 and (
-                _gateway_service_up(gateway)
-            ) and _registry_service_up(gateway):
+            if (
+                httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
+                and (_gateway_service_up(gateway))
+                and _registry_service_up(gateway)
+            ):
                 return gateway
         except httpx.HTTPError:
             pass

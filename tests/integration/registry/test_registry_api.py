@@ -56,6 +56,10 @@ def test_openapi_docs_health_and_metrics(registry: Registry) -> None:
     spec = httpx.get(f"{url}/api/openapi.json").json()
     for path in ("/twins", "/twins/{name}", "/profiles/{slug}", "/runs/{run_id}/provenance"):
         assert f"/services/twinhub/api{path}" in spec["paths"]
+    body = spec["paths"]["/services/twinhub/api/twins"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("/TwinManifest")
+    assert "version" in spec["components"]["schemas"]["TwinManifest"]["properties"]
+    assert "memory" in spec["components"]["schemas"]["InfraProfile"]["properties"]
     docs = httpx.get(f"{url}/api/docs")
     assert docs.status_code == 200 and "openapi.json" in docs.text
     health = httpx.get(f"{url}/api/health").json()

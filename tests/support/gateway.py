@@ -229,7 +229,7 @@ def start_gateway(
         try:
             if (
                 httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
-                and (_gateway_service_up(gateway))
+                and _gateway_service_up(gateway)
                 and _registry_service_up(gateway)
             ):
                 return gateway

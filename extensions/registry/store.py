@@ -32,11 +32,12 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        with self.sessions.begin() as session:
-            try:
+        try:
+            # commits at the end of the block (where a unique constraint may still fail)
+            with self.sessions.begin() as session:
                 yield session
-            except IntegrityError as e:
-                raise Conflict(f"conflicting write, nothing stored: {e.orig}") from None
+        except IntegrityError as e:
+            raise Conflict(f"conflicting write, nothing stored: {e.orig}") from None
 
     # --- twins ---------------------------------------------------------------------------------
     def list_twins(

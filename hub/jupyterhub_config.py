@@ -11,7 +11,6 @@ from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
-    MAINTAINERS_GROUP,
     custom_scopes,
     dask_gateway_service,
     idle_culler_service,
@@ -92,7 +91,6 @@ c.JupyterHub.services = [
     idle_culler_service(settings),
 ]
 c.JupyterHub.custom_scopes = custom_scopes()
-c.JupyterHub.load_groups = {MAINTAINERS_GROUP: {"users": []}}
 c.JupyterHub.load_roles = roles(settings)
 
 c.JupyterHub.log_datefmt = "%H:%M:%S"

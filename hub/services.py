@@ -115,6 +115,7 @@ def roles(settings: Settings) -> list[dict]:
             "name": "twin-maintainer",
             "description": "Register and update twins, read every run",
             "scopes": [SCOPE_TWINS_WRITE, SCOPE_RUNS_READ],
+            # the hub creates the group with the role (with OIDC, the IdP's groups fill it)
             "groups": [MAINTAINERS_GROUP],
         },
         {

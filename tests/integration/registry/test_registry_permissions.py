@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -131,7 +133,14 @@ def test_spawn_page_shows_why_a_choice_is_refused(registry: Registry, lab_profil
             data={"profile": "lab-big", "twin": "none", "_xsrf": alice.cookies.get("_xsrf")},
             follow_redirects=True,
         )
-    assert "lab-big" in r.text and "not available to alice" in r.text
+        page = r.text
+        # a slow hub answers with the pending page first; the failure shows there once known
+        for _ in range(30):
+            if "not available to alice" in page:
+                break
+            time.sleep(1)
+            page = c.get(f"/hub/spawn-pending/{alice.name}/forced").text
+    assert "lab-big" in page and "not available to alice" in page
     assert "forced" not in {
         k for k, v in gateway_servers(registry, "alice").items() if v.get("ready")
     }

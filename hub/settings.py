@@ -64,6 +64,27 @@ class Settings:
     gateway_tcp_port: int = _env_field(
         "TWINHUB_GATEWAY_TCP_PORT", 8786, "Port of Dask Gateway's scheduler (TLS) proxy."
     )
+    registry_port: int = _env_field(
+        "TWINHUB_REGISTRY_PORT",
+        8004,
+        "Internal port of the twin registry service (/services/twinhub/).",
+    )
+    database_url: str = _env_field(
+        "TWINHUB_DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
+        "empty: an SQLite file registry.sqlite in the state directory.",
+    )
+    twins_dir: Path = _env_field(
+        "TWINHUB_TWINS_DIR",
+        REPO_ROOT / "twins",
+        "Folder whose */twin.yaml the registry discovers at start-up.",
+    )
+    profiles_file: Path = _env_field(
+        "TWINHUB_PROFILES_FILE",
+        REPO_ROOT / "hub" / "profiles.yaml",
+        "YAML list of the default infrastructure profiles, loaded by the registry at start-up.",
+    )
     admin_users: tuple[str, ...] = _env_field(
         "TWINHUB_ADMIN_USERS", ("admin",), "Comma-separated hub admin user names."
     )
@@ -262,7 +283,7 @@ def describe() -> str:
         value = getattr(current, f.name)
         if isinstance(value, tuple):
             value = ",".join(value)
-        if "SECRET" in var and value:
+        if ("SECRET" in var or "DATABASE_URL" in var) and value:
             value = "***"
         lines.append(f"  {var}={value}")
         lines.append(f"      {f.metadata['help']}")

@@ -35,6 +35,7 @@ VARIABLES: dict[str, tuple[str, str]] = {
     "susceptibility": ("chi = beta N (<m^2> - <|m|>^2), finite-size susceptibility", "1/J"),
     "specific_heat": ("C = beta^2 N (<e^2> - <e>^2), bond-energy specific heat", "k_B"),
     "binder": ("U4 = 1 - <m^4> / (3 <m^2>^2), Binder cumulant", "1"),
+    "phi_squared": ("<phi^2>, mean squared field per site (1 in the Ising limit)", "1"),
 }
 
 
@@ -79,17 +80,18 @@ def analyse(
     series: np.ndarray, size: int, temperature: float, n_blocks: int = N_BLOCKS
 ) -> dict[str, float]:
     """Observables and jackknife errors from replica series of shape (replica, sweep, 3)."""
-    m, e = series[..., 0], series[..., 1]
+    m, e, phi2 = series[..., 0], series[..., 1], series[..., 2]
     n_sites = size * size
     beta = 1.0 / temperature
-    moments = np.stack([np.abs(m), m**2, m**4, e, e**2])  # (5, replica, sweep)
-    blocks = block_means(moments, n_blocks).reshape(5, -1)  # replicas pooled
+    moments = np.stack([np.abs(m), m**2, m**4, e, e**2, phi2])  # (6, replica, sweep)
+    blocks = block_means(moments, n_blocks).reshape(len(moments), -1)  # replicas pooled
     estimators = {
         "abs_magnetisation": lambda q: q[0],
         "energy": lambda q: q[3],
         "susceptibility": lambda q: beta * n_sites * (q[1] - q[0] ** 2),
         "specific_heat": lambda q: beta**2 * n_sites * (q[4] - q[3] ** 2),
         "binder": lambda q: 1.0 - q[2] / (3.0 * q[1] ** 2),
+        "phi_squared": lambda q: q[5],
     }
     out: dict[str, float] = {}
     for name, estimator in estimators.items():

@@ -76,6 +76,27 @@ def test_4x4_ising_matches_exhaustive_enumeration(algorithm: str) -> None:
         assert error < 0.01  # the check above has teeth
 
 
+def test_free_field_limit_matches_exact_gaussian_integrals() -> None:
+    """lam = 0: S = phi.A.phi / 2 with A = 2 - beta * (lattice adjacency), solved by Fourier.
+
+    <phi^2> = (1/N) sum_k 1/a(k), <e> = -(1/N) sum_k c(k)/a(k), with c(k) = cos k1 + cos k2
+    and a(k) = 2 - 2 beta c(k). This exercises the phi^4 Metropolis and the embedded Wolff
+    (both active here) on a theory with continuous field values.
+    """
+    size, temperature = 8, 3.0
+    beta = 1.0 / temperature
+    k = 2 * np.pi * np.arange(size) / size
+    c = (np.cos(k)[:, None] + np.cos(k)[None, :]).ravel()
+    a = 2.0 - 2.0 * beta * c
+    exact = {"phi_squared": np.mean(1.0 / a), "energy": -np.mean(c / a)}
+    params = {"theory": "phi4", "quartic_coupling": 0.0, "sizes": [size], "sweeps": 8000}
+    ds = run(None, {**params, "temperatures": [temperature]}).sel(size=size)
+    for name, value in exact.items():
+        got, error = float(ds[name].item()), float(ds[name + "_error"].item())
+        assert abs(got - value) < 4 * error, (name, got, value, error)
+        assert error < 0.01 * abs(value)
+
+
 def test_spontaneous_magnetisation_matches_onsager() -> None:
     temps = [1.8, 2.0, 2.1]
     ds = run(None, {"sizes": [64], "temperatures": temps, "sweeps": 2000, "replicas": 4})

@@ -131,12 +131,8 @@ class TwinManifest(_Strict):
         """Defaults filled in, then validated against the schema; errors name the parameter."""
         merged = {**self.default_parameters(), **params}
         errors = [
-            (
-                "parameters." + ".".join(map(str, e.absolute_path))
-                if e.absolute_path
-                else "parameters",
-                e.message,
-            )
+            ("parameters." + ".".join(map(str, e.absolute_path)) if e.absolute_path
+             else "parameters", e.message)
             for e in Draft202012Validator(self.parameters).iter_errors(merged)
         ]
         if errors:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import nbformat
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
+from nbclient import NotebookClient
 from twinhub.twins.lattice.model import run
 from twinhub.twins.lattice.observables import integrated_autocorrelation_time, jackknife
 from twinhub.twins.manifest import TWINS_DIR, ManifestError, entry_point_errors, load_manifest
@@ -153,3 +155,13 @@ def test_replicas_on_dask_cluster_equal_in_process_result() -> None:
     assert local.identical(distributed)
     # a different seed is a different Markov chain (the equality above is not vacuous)
     assert not local.identical(run(None, {**params, "seed": 1}))
+
+
+def test_notebook_executes_and_finds_t_c(tmp_path) -> None:
+    notebook = nbformat.read(TWINS_DIR / "lattice" / "lattice.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(
+        out.get("text", "") for cell in notebook.cells for out in cell.get("outputs", [])
+    )
+    crossing = float(printed.split("U4 crossing (L=16, 32): T = ")[1].split(";")[0])
+    assert abs(crossing - T_C) / T_C < 0.01

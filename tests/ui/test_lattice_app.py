@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from twinhub.twins.lattice.app import create_app
 
 from tests.ui.panel_apps import chromium_page, serve_app, wait_for_text  # noqa: F401
+
+pytestmark = pytest.mark.ui
 
 
 def test_size_change_redraws_curves(

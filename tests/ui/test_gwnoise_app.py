@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ui
 
 def test_curve_change_redraws_spectra(chromium_page, artifacts_dir: Path) -> None:  # noqa: F811
     page = chromium_page
-    with serve_app(create_app, "gwnoise") as url:
+    with serve_app(lambda: create_app(duration=32), "gwnoise") as url:
         page.goto(url)
         wait_for_text(page, "witness subtraction gain")
         wait_for_text(page, "AdV, ")

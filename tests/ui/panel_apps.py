@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -62,7 +64,10 @@ CHROMIUM_ARGS = [
 def chromium_page() -> Iterator[Page]:
     """A fresh headless Chromium page (Debian's browser: Playwright cannot download one)."""
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        executable = os.environ.get("TWINHUB_CHROMIUM") or shutil.which("chromium")
+        browser = p.chromium.launch(
+            executable_path=executable or "/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(60_000)

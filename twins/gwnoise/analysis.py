@@ -83,20 +83,43 @@ def map_rows(f_min: float = 20.0, f_max: float = 1000.0, n_rows: int = 48) -> np
     return np.geomspace(f_min, f_max, n_rows)
 
 
+def _decimation(f0: float, q: float, fs: float) -> int:
+    """Largest power-of-two step (dividing a map bin) that still samples a tile without aliasing.
+
+    A tile's band is f0 +- 6 f0/Q; sampling its complex envelope at fs/d >= twice that width
+    keeps all of it. The step depends on the tile only, not on the block, so every chunking
+    samples the same instants.
+    """
+    d = int(fs) // BINS_PER_SECOND
+    while d > 1 and fs / d < 2.0 * 12.0 * f0 / q:
+        d //= 2
+    return d
+
+
 def _qmap_block(block: np.ndarray, fs: float, pad: int, rows: np.ndarray) -> np.ndarray:
     n = block.size
-    spectrum = np.fft.fft(block)
-    f = np.fft.fftfreq(n, 1.0 / fs)
+    spectrum = np.fft.rfft(block)
+    f = np.fft.rfftfreq(n, 1.0 / fs)
     bin_len = int(fs) // BINS_PER_SECOND
-    inner = n - 2 * pad
-    out = np.zeros((rows.size, inner // bin_len))
+    n_bins = (n - 2 * pad) // bin_len
+    out = np.zeros((rows.size, n_bins))
     for r, f0 in enumerate(rows):
         for q in Q_VALUES:
-            window = np.where(f > 0, np.exp(-0.5 * ((f - f0) / (f0 / q)) ** 2), 0.0)
-            # analytic band-passed signal; for unit white input E|z|^2 = 4/n sum|W|^2
-            z = np.fft.ifft(2.0 * window * spectrum)[pad : pad + inner]
+            sigma = f0 / q
+            lo = max(1, int(np.floor((f0 - 6 * sigma) * n / fs)))
+            hi = min(n // 2, int(np.ceil((f0 + 6 * sigma) * n / fs)))
+            window = np.exp(-0.5 * ((f[lo : hi + 1] - f0) / sigma) ** 2)
+            # the analytic band-passed signal at every d-th sample: the band folds into an
+            # m-point inverse FFT exactly, because it is narrower than m bins
+            d = _decimation(f0, q, fs)
+            m = n // d
+            folded = np.zeros(m, dtype=complex)
+            folded[np.arange(lo, hi + 1) % m] = 2.0 * window * spectrum[lo : hi + 1]
+            z = np.fft.ifft(folded) * (m / n)
+            # for unit white input E|z|^2 = 4/n sum|W|^2: energies are in units of that mean
             energy = np.abs(z) ** 2 / (4.0 / n * np.sum(window**2))
-            out[r] = np.maximum(out[r], energy.reshape(-1, bin_len).max(axis=1))
+            inner = energy[pad // d : pad // d + n_bins * (bin_len // d)]
+            out[r] = np.maximum(out[r], inner.reshape(n_bins, -1).max(axis=1))
     return out
 
 

@@ -120,22 +120,25 @@ class DroughtDashboard(param.Parameterized):
         if out is None:
             return pn.pane.Markdown("Computing the indices…")
         series = out.series()
-        frame = pd.DataFrame({"month": series.month.values, "index": series.values})
-        frame["class"] = drought_class(frame["index"].to_numpy())
+        frame = pd.DataFrame({"month": series.month.values, "drought_index": series.values})
+        frame["class"] = drought_class(frame["drought_index"].to_numpy())
         colours = {name: colour for name, _, _, colour in CLASSES}
-        spikes = hv.Spikes(frame.dropna(), "month", ["index", "class"]).opts(
+        spikes = hv.Spikes(frame.dropna(), "month", ["drought_index", "class"]).opts(
             color="class", cmap=colours, line_width=3, tools=["hover"], show_legend=True
         )
         base = out.series("baseline")
         plot = spikes * hv.HLine(out.threshold).opts(color="black", line_dash="dashed")
         if out.scenario.attrs["precip_scale"] != 1.0:
             plot = plot * hv.Curve(
-                (base.month.values, base.values), "month", "baseline", label="observed climate"
+                (base.month.values, base.values),
+                "month",
+                "observed_index",
+                label="observed climate",
             ).opts(color="grey", alpha=0.7)
         title = f"{out.index.upper()}-{out.scale} ({self.dataset}), drought classes coloured"
         return pn.pane.HoloViews(
             plot.opts(responsive=True, height=380, ylabel=out.index.upper(), xlabel="",
-                      title=title, ylim=(-4, 4)),
+                      title=title, ylim=(-4, 4), legend_position="right"),
             sizing_mode="stretch_width", name="index-plot",
         )  # fmt: skip
 

@@ -113,10 +113,10 @@ def test_anomaly_detector_flags_planted_unusual_days() -> None:
 
 
 def test_run_keeps_provenance_and_cluster_equals_in_process(twin) -> None:
-    params = {"bootstrap": 40, "block": 10, "gev_indicator": "rx5day"}
+    params = {"bootstrap": 24, "block": 8, "gev_indicator": "rx5day"}
     local, record = twin.run(params, entry="champion_daily")
     assert record.inputs[0].entry == "champion_daily" and record.status == "finished"
-    assert "return_level_band" in record.outputs and local.sizes["member"] == 40
+    assert "return_level_band" in record.outputs and local.sizes["member"] == 24
     band = local.return_level_band
     assert bool((band.sel(bound=band.bound[0]) <= local.return_level).all())
     assert bool((local.return_level <= band.sel(bound=band.bound[-1])).all())

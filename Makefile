@@ -13,6 +13,7 @@ help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite (unit, integration, browser)"
 	@echo "make lint    ruff over the project"
+	@echo "make slurm-up / slurm-down   a single-node Slurm cluster for the HPC target (root)"
 
 system-packages:
 	@scripts/ensure-system-packages.sh runtime
@@ -60,6 +61,17 @@ test-integration: install
 test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
+
+# HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
+.PHONY: slurm-up slurm-down test-hpc
+slurm-up:
+	@scripts/slurm-up.sh up
+
+slurm-down:
+	@scripts/slurm-up.sh down
+
+test-hpc: install
+	$(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

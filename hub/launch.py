@@ -60,6 +60,7 @@ def check_ports(settings: Settings) -> None:
         "TWINHUB_GATEWAY_API_PORT": ("127.0.0.1", settings.gateway_api_port),
         "TWINHUB_GATEWAY_HTTP_PORT": ("127.0.0.1", settings.gateway_http_port),
         "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
+        "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
     }
     busy = [f"{var}={port}" for var, (ip, port) in wanted.items() if _port_in_use(ip, port)]
     if busy:
@@ -75,8 +76,8 @@ def banner(settings: Settings, secrets: Secrets) -> str:
     else:
         admins = ", ".join(settings.admin_users)
         login = (
-            f"  Log in with any user name and the password:  {secrets.user_password}\n"
-            f"  Admin users ({admins}) use the password:      {secrets.admin_password}\n"
+            f"  Log in with any user name and the password: {secrets.user_password}\n"
+            f"  Admin users ({admins}) log in with the password: {secrets.admin_password}\n"
             f"  (kept in {settings.state_dir / 'secrets'}; delete a file and restart to change it)"
         )
     return (
@@ -139,6 +140,7 @@ def stop_all(hub: subprocess.Popen, grace: float = HUB_STOP_GRACE) -> int:
                 alive.append(p)
         except psutil.Error:
             pass
+    names = sorted({_name(p) for p in alive})
     for p in alive:
         try:
             p.terminate()
@@ -153,7 +155,6 @@ def stop_all(hub: subprocess.Popen, grace: float = HUB_STOP_GRACE) -> int:
     psutil.wait_procs(still, timeout=5)
     _reap_zombies()
     if alive:
-        names = sorted({_name(p) for p in alive})
         print(f"twinhub: stopped {len(alive)} leftover process(es): {', '.join(names)}")
     return len(alive)
 
@@ -180,9 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     proxy = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
     if "TWINHUB_PROXY_CMD" not in os.environ and not proxy.exists():
-        print(
-            f"twinhub: {proxy} is missing: run `make install` (npm ci) first", file=sys.stderr
-        )
+        print(f"twinhub: {proxy} is missing: run `make install` (npm ci) first", file=sys.stderr)
         return 2
 
     _become_subreaper()
@@ -196,16 +195,18 @@ def main(argv: list[str] | None = None) -> int:
         "--config",
         str(REPO_ROOT / "hub" / "jupyterhub_config.py"),
     ]
-    print(f"twinhub: starting the gateway (state in {settings.state_dir}) ...", flush=True)
-    hub = subprocess.Popen(cmd, env=env, cwd=settings.state_dir, start_new_session=True)
-
     stopping = threading.Event()
 
     def on_signal(signum, frame):
         stopping.set()
 
+    # Handlers go in before the hub starts: exec() resets handled signals to their defaults in
+    # the children, whereas an *ignored* SIGINT (as in a background job of a script) would be
+    # inherited by every service and server, which then could only be stopped by SIGKILL.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    print(f"twinhub: starting the gateway (state in {settings.state_dir}) ...", flush=True)
+    hub = subprocess.Popen(cmd, env=env, cwd=settings.state_dir, start_new_session=True)
     threading.Thread(
         target=_wait_until_up,
         args=(settings, hub, lambda: print(banner(settings, secrets), flush=True)),

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import psutil
-
 from twinhub.hub.settings import Settings
 
 
@@ -115,8 +114,10 @@ class Gateway:
     # --- servers ---------------------------------------------------------------------------
     def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
         """Start a user's (named) server through the REST API and wait until it is ready."""
-        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
-            f"/hub/api/users/{user.name}/server"
+        path = (
+            f"/hub/api/users/{user.name}/servers/{server}"
+            if server
+            else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
             r = c.post(path, json={})
@@ -131,8 +132,10 @@ class Gateway:
         raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
 
     def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
-        path = f"/hub/api/users/{user.name}/servers/{server}" if server else (
-            f"/hub/api/users/{user.name}/server"
+        path = (
+            f"/hub/api/users/{user.name}/servers/{server}"
+            if server
+            else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
             r = c.delete(path)
@@ -179,9 +182,18 @@ class Gateway:
         return alive
 
 
-def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None) -> Gateway:
-    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers."""
-    ports = free_ports(6)
+def start_gateway(
+    state_dir: Path,
+    log_path: Path,
+    extra_env: dict | None = None,
+    ignore_sigint: bool = False,
+) -> Gateway:
+    """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
+
+    ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
+    a disposition that children inherit unless the launcher resets it.
+    """
+    ports = free_ports(7)
     env = dict(os.environ)
     env.update(
         {
@@ -192,6 +204,7 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
             "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
             "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
+            "TWINHUB_REGISTRY_PORT": str(ports[6]),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -204,6 +217,9 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+        if ignore_sigint
+        else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     deadline = time.monotonic() + 90
@@ -211,8 +227,10 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
         if process.poll() is not None:
             raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
         try:
-            if httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200 and (
-                _gateway_service_up(gateway)
+            if (
+                httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
+                and _gateway_service_up(gateway)
+                and _registry_service_up(gateway)
             ):
                 return gateway
         except httpx.HTTPError:
@@ -225,4 +243,10 @@ def start_gateway(state_dir: Path, log_path: Path, extra_env: dict | None = None
 def _gateway_service_up(gateway: Gateway) -> bool:
     """dask-gateway answers its health check through the hub's proxy."""
     r = httpx.get(f"{gateway.url}/services/dask-gateway/api/health", timeout=2)
+    return r.status_code == 200
+
+
+def _registry_service_up(gateway: Gateway) -> bool:
+    """The twin registry answers its (unauthenticated) health check through the hub's proxy."""
+    r = httpx.get(f"{gateway.url}/services/twinhub/api/health", timeout=2)
     return r.status_code == 200

@@ -100,7 +100,9 @@ class RemoteKernel:
             elif kind == "status" and content["execution_state"] == "idle":
                 idle = True
         if error:
-            raise KernelError(f"{error}\n--- stdout ---\n{out.stdout}\n--- stderr ---\n{out.stderr}")
+            raise KernelError(
+                f"{error}\n--- stdout ---\n{out.stdout}\n--- stderr ---\n{out.stderr}"
+            )
         return out
 
     def detach(self) -> None:

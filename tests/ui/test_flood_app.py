@@ -49,16 +49,23 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(artifacts_dir: Path) -> Iterator[str]:
+def app_dir(tmp_path_factory) -> Path:
+    """The working folder of the app's process (where locally kept run records go)."""
+    return tmp_path_factory.mktemp("flood-app")
+
+
+@pytest.fixture(scope="module")
+def app_url(artifacts_dir: Path, app_dir: Path) -> Iterator[str]:
     """``panel serve twins/flood/app.py`` as a user would start it."""
     ensure_built()
     port = free_port()
     log = open(artifacts_dir / "flood-app.log", "w")  # noqa: SIM115 - closed below
     env = {**os.environ, "TWINHUB_API_URL": ""}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "twins/flood/app.py", "--port", str(port),
+        [sys.executable, "-m", "panel", "serve", str(REPO / "twins" / "flood" / "app.py"),
+         "--port", str(port),
          "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=REPO, stdout=log,
+        cwd=app_dir, stdout=log,
         stderr=subprocess.STDOUT, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/app"
@@ -90,6 +97,15 @@ def page(artifacts_dir: Path) -> Iterator[Page]:
             browser.close()
 
 
+def wait_for_dashboard(page: Page, artifacts_dir: Path, name: str) -> None:
+    """Until the first ensemble is drawn; a screenshot shows what the user saw if it never is."""
+    try:
+        page.locator(".peak-median").wait_for(timeout=120_000)
+    except Exception:
+        page.screenshot(path=artifacts_dir / f"{name}-failed.png", full_page=True)
+        raise
+
+
 def peak_indicator(page: Page) -> float:
     texts = page.locator(".peak-median div").all_inner_texts()
     numbers = [t.strip() for t in texts if t.strip().replace(".", "", 1).isdigit()]
@@ -111,7 +127,7 @@ def wait_for_peak_change(page: Page, old: float, timeout: float = 90) -> float:
 
 def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifacts_dir) -> None:
     page.goto(app_url)
-    page.locator(".peak-median").wait_for(timeout=120_000)
+    wait_for_dashboard(page, artifacts_dir, "flood-app-storm")
     page.wait_for_timeout(1000)
     page.screenshot(path=artifacts_dir / "flood-app-loaded.png", full_page=True)
     before = peak_indicator(page)
@@ -130,3 +146,23 @@ def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifact
     assert max(plotted_after) > max(plotted_before) + 100
     # the median curve is one of the plotted series: its peak is what the indicator shows
     assert any(abs(m - after) < 0.1 for m in plotted_after)
+
+
+def test_provenance_download_and_run_record(
+    app_url: str, app_dir: Path, page: Page, artifacts_dir: Path
+) -> None:
+    from twinhub.twins.runs import RunRecord
+
+    page.goto(app_url)
+    wait_for_dashboard(page, artifacts_dir, "flood-app-provenance")
+    with page.expect_download() as download:
+        page.get_by_text("Download provenance (PROV-JSON)").click()
+    document = Path(download.value.path()).read_text()
+    record = RunRecord.from_provenance(document)  # prov parses it
+    assert record.twin == "flood" and record.inputs[0].entry == "fulda_daily"
+    assert record.parameters["ensemble_size"] == 20
+
+    page.get_by_text("Record run in registry").click()
+    page.get_by_text("saved to").wait_for(timeout=30_000)
+    kept = list((app_dir / "twinhub-runs").glob("flood-*.prov.json"))
+    assert len(kept) == 1

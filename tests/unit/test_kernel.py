@@ -95,3 +95,8 @@ def test_twin_magic_switches_and_names_unknown_twins(kernel) -> None:
     assert "flood" in run(kernel, "%twin flood")
     with pytest.raises(KernelFailed, match="no twin named 'rhine'"):
         run(kernel, "%twin rhine")
+
+
+def test_long_local_computations_show_a_progress_bar(kernel) -> None:
+    out = run(kernel, "import dask, time\ndask.delayed(time.sleep)(1.5).compute()")
+    assert "100% Completed" in out

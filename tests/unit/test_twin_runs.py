@@ -141,3 +141,14 @@ def test_failed_run_records_the_error(twin) -> None:
         twin.run({"storm_mm": 10.0, "storm_day": None})
     record = err.value.record
     assert record.status == "failed" and "storm_day" in record.error
+
+
+def test_unreachable_registry_raises_and_keeps_the_record(twin, tmp_path: Path) -> None:
+    from tests.support.gateway import free_ports
+
+    _, record = twin.run({"ensemble_size": 1})
+    (port,) = free_ports(1)  # nothing listens there
+    with pytest.warns(UserWarning), pytest.raises(publish.RegistryError, match="saved in") as err:
+        publish.publish(record, api_url=f"http://127.0.0.1:{port}/api", folder=tmp_path)
+    assert "/twins/flood/runs" in str(err.value)
+    assert len(list(tmp_path.glob("flood-*.prov.json"))) == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
@@ -23,6 +24,7 @@ from twinhub.twins.flood.scenario import Outcome, calibrated, run_scenario
 from twinhub.twins.publish import publish
 from twinhub.twins.twin import load_twin
 
+log = logging.getLogger(__name__)
 FIRST, LAST = date(1980, 1, 1), date(1988, 12, 31)
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flood-app")
 
@@ -63,7 +65,7 @@ class FloodDashboard(param.Parameterized):
 
     @param.depends(
         "start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size", "precip_sigma",
-        watch=True, on_init=True,
+        watch=True,
     )  # fmt: skip
     async def refresh(self) -> None:
         self.busy = True
@@ -72,6 +74,7 @@ class FloodDashboard(param.Parameterized):
             self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
             self.error = ""
         except Exception as e:  # shown to the user, who can fix the input
+            log.warning("flood scenario failed", exc_info=True)
             self.error = f"{type(e).__name__}: {e}"
         finally:
             self.busy = False
@@ -204,6 +207,8 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
 
     state.param.watch(lambda event: show_busy(event.new), "busy")
     show_busy(state.busy)
+    # the first ensemble starts once the page is shown (immediately outside a server)
+    pn.state.onload(state.refresh)
     return pn.template.FastListTemplate(
         title="Flood twin: Fulda at Grebenau",
         sidebar=[controls, "### Downloads", downloads, save, saved],

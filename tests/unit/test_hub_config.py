@@ -1,0 +1,81 @@
+"""The hub and gateway config files load as JupyterHub and dask-gateway load them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from traitlets.config.loader import PyFileConfigLoader
+from twinhub.hub.gateway_options import cluster_options
+from twinhub.hub.services import GATEWAY_ACCESS_SCOPE, roles
+from twinhub.hub.settings import REPO_ROOT, Settings
+
+
+def load(name: str, monkeypatch, tmp_path: Path, **env: str):
+    monkeypatch.setenv("TWINHUB_STATE_DIR", str(tmp_path))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return PyFileConfigLoader(name, path=str(REPO_ROOT / "hub")).load_config()
+
+
+def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Path) -> None:
+    c = load("jupyterhub_config.py", monkeypatch, tmp_path)
+    assert c.JupyterHub.authenticator_class == "shared-password"
+    password = (tmp_path / "secrets" / "user_password").read_text().strip()
+    assert c.SharedPasswordAuthenticator.user_password == password
+    assert c.Authenticator.admin_users == {"admin"}
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:8000"
+    assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+    assert c.JupyterHub.allow_named_servers is True
+    assert c.Spawner.default_url == "/lab"
+    names = [s["name"] for s in c.JupyterHub.services]
+    assert names == ["twinhub", "dask-gateway", "idle-culler"]
+    culler = c.JupyterHub.services[2]["command"]
+    assert "--timeout=3600" in culler
+
+
+def test_oidc_variables_switch_to_generic_oauth(monkeypatch, tmp_path: Path) -> None:
+    c = load(
+        "jupyterhub_config.py",
+        monkeypatch,
+        tmp_path,
+        TWINHUB_OIDC_CLIENT_ID="twinhub",
+        TWINHUB_OIDC_CLIENT_SECRET="from-a-secret-store",
+        TWINHUB_OIDC_ISSUER="https://aai.egi.eu/auth/realms/egi",
+        TWINHUB_OIDC_ALLOWED_GROUPS="vo.twin.eu",
+        TWINHUB_PUBLIC_URL="https://twins.example.org",
+    )
+    oidc = c.GenericOAuthenticator
+    assert c.JupyterHub.authenticator_class == "generic-oauth"
+    assert oidc.client_secret == "from-a-secret-store"
+    assert oidc.token_url == "https://aai.egi.eu/auth/realms/egi/protocol/openid-connect/token"
+    assert oidc.oauth_callback_url == "https://twins.example.org/hub/oauth_callback"
+    assert oidc.allowed_groups == {"vo.twin.eu"}
+    assert "SharedPasswordAuthenticator" not in c
+
+
+def test_gateway_config_sets_the_dask_cli_and_the_hub_prefix(monkeypatch, tmp_path) -> None:
+    c = load("dask_gateway_config.py", monkeypatch, tmp_path, TWINHUB_DASK_MAX_WORKERS="3")
+    assert c.Proxy.prefix == "/services/dask-gateway"
+    assert c.ClusterConfig.scheduler_cmd[-1] == "scheduler"
+    assert Path(c.ClusterConfig.scheduler_cmd[0]).name == "dask"
+    assert c.ClusterConfig.cluster_max_workers == 3
+    assert c.JupyterHubAuthenticator.jupyterhub_service_name == "dask-gateway"
+
+
+def test_users_and_their_servers_may_use_the_gateway() -> None:
+    by_name = {r["name"]: r for r in roles(Settings.from_env({}))}
+    assert GATEWAY_ACCESS_SCOPE in by_name["user"]["scopes"]
+    assert GATEWAY_ACCESS_SCOPE in by_name["server"]["scopes"]
+    assert all(len(name) >= 3 for name in by_name)
+
+
+def test_cluster_options_enforce_the_limits() -> None:
+    options = cluster_options(Settings.from_env({"TWINHUB_DASK_MAX_WORKER_CORES": "2"}))
+    parsed = options.parse_options({"worker_cores": 2, "worker_memory": 1.5})
+    config = options.get_configuration(parsed, user=None)
+    assert config["worker_memory"] == int(1.5 * 2**30)
+    with pytest.raises(ValueError, match="worker_cores must be <= 2"):
+        options.parse_options({"worker_cores": 3})
+    with pytest.raises(ValueError, match="Unknown fields"):
+        options.parse_options({"gpus": 1})

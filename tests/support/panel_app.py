@@ -12,13 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
+
+from tests.support.browser import chromium
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]  # fmt: skip
 
 # every numeric column of every Bokeh data source, by column name: what is drawn in the page
 PLOTTED_COLUMNS = """
@@ -73,12 +71,9 @@ def served(app: str, log_path: Path, timeout: float = 60) -> Iterator[str]:
 
 @contextmanager
 def chromium_page() -> Iterator[Page]:
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 1400, "height": 1000})
-        finally:
-            browser.close()
+    """A page of Debian's Chromium (``tests.support.browser``), sized for the dashboards."""
+    with chromium() as browser:
+        yield browser.new_page(viewport={"width": 1400, "height": 1000})
 
 
 def number_in(page: Page, css_class: str) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from twinhub.twins.drought.events import event_table, events_per_decade
 from twinhub.twins.runs import RunRecord
 from twinhub.twins.twin import load_twin
 
+log = logging.getLogger(__name__)
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drought-app")
 
 CLASSES = [  # McKee et al. (1993) drought classes of SPI (and SPEI)
@@ -99,9 +101,7 @@ class DroughtDashboard(param.Parameterized):
         scenario, record = run(self.run_parameters(scale), entry=self.dataset, client=self._client)
         return Outcome(baseline, scenario, record, self.index, int(self.scale), self.threshold)
 
-    @param.depends(
-        "dataset", "index", "scale", "threshold", "precip_change", watch=True, on_init=True
-    )
+    @param.depends("dataset", "index", "scale", "threshold", "precip_change", watch=True)
     async def refresh(self) -> None:
         self.busy = True
         try:
@@ -109,6 +109,7 @@ class DroughtDashboard(param.Parameterized):
             self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
             self.error = ""
         except Exception as e:  # shown to the user, who can fix the input
+            log.warning("%s run failed", type(self).__name__, exc_info=True)
             self.error = f"{type(e).__name__}: {e}"
         finally:
             self.busy = False
@@ -203,6 +204,8 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
     )
     state.param.watch(lambda event: setattr(main, "loading", event.new), "busy")
     main.loading = state.busy
+    # the first run starts once the page is shown (immediately outside a server)
+    pn.state.onload(state.refresh)
     return pn.template.FastListTemplate(
         title="Drought twin: SPI, SPEI and what-if rainfall",
         sidebar=[controls, "### Downloads", downloads],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from twinhub.twins.extremes.indicators import INDICATORS
 from twinhub.twins.runs import RunRecord
 from twinhub.twins.twin import load_twin
 
+log = logging.getLogger(__name__)
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extremes-app")
 
 THRESHOLD_OF = {"hot_days": "hot_threshold", "heat_wave_frequency": "heatwave_tmax",
@@ -77,9 +79,7 @@ class ExtremesDashboard(param.Parameterized):
         )
         return Outcome(result, record, self.indicator)
 
-    @param.depends(
-        "dataset", "indicator", "threshold", "gev_indicator", "bootstrap", watch=True, on_init=True
-    )
+    @param.depends("dataset", "indicator", "threshold", "gev_indicator", "bootstrap", watch=True)
     async def refresh(self) -> None:
         self.busy = True
         try:
@@ -87,6 +87,7 @@ class ExtremesDashboard(param.Parameterized):
             self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
             self.error = ""
         except Exception as e:  # shown to the user, who can fix the input
+            log.warning("%s run failed", type(self).__name__, exc_info=True)
             self.error = f"{type(e).__name__}: {e}"
         finally:
             self.busy = False
@@ -200,6 +201,8 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
     )
     state.param.watch(lambda event: setattr(main, "loading", event.new), "busy")
     main.loading = state.busy
+    # the first run starts once the page is shown (immediately outside a server)
+    pn.state.onload(state.refresh)
     return pn.template.FastListTemplate(
         title="Climate extremes twin: indicators and return levels",
         sidebar=[controls, note, "### Downloads", downloads],

@@ -7,12 +7,13 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install system-packages test test-unit test-integration test-ui lint clean help
+.PHONY: up install data system-packages test test-unit test-integration test-ui lint clean help
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite (unit, integration, browser)"
 	@echo "make lint    ruff over the project"
+	@echo "make slurm-up / slurm-down   a single-node Slurm cluster for the HPC target (root)"
 
 system-packages:
 	@scripts/ensure-system-packages.sh runtime
@@ -32,12 +33,22 @@ $(NODE_INSTALLED): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: system-packages $(INSTALLED) $(NODE_INSTALLED)
+KERNELSPEC := $(VENV)/share/jupyter/kernels/twinhub/kernel.json
 
-up: install
+# the "twinhub (Python 3)" kernel (twin, catalog, cluster() ready in every notebook)
+$(KERNELSPEC): $(INSTALLED) kernels/install.py
+	$(BIN)/python -m twinhub.kernels install --sys-prefix
+
+install: system-packages $(INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
+
+# demo datasets (zarr) built from data shipped in PyPI packages; skipped when up to date
+data: install
+	$(BIN)/python -m twinhub.catalogs.build
+
+up: install data
 	$(BIN)/python -m twinhub.hub.launch
 
-test: install
+test: install data
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -50,6 +61,17 @@ test-integration: install
 test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
+
+# HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
+.PHONY: slurm-up slurm-down test-hpc
+slurm-up:
+	@scripts/slurm-up.sh up
+
+slurm-down:
+	@scripts/slurm-up.sh down
+
+test-hpc: install
+	$(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@
 from twinhub.hub.gateway_options import cluster_options
 from twinhub.hub.services import GATEWAY_PREFIX, GATEWAY_SERVICE
 from twinhub.hub.settings import Settings
+from twinhub.hub.targets import dask_backend_config
 
 c = get_config()  # noqa: F821 - provided by dask-gateway-server when it loads this file
 
@@ -22,8 +23,8 @@ c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenti
 # tokens need access:services!service=dask-gateway (granted by the hub's roles)
 c.JupyterHubAuthenticator.jupyterhub_service_name = GATEWAY_SERVICE
 
-c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
-c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
+# where schedulers and workers run (local processes, Slurm jobs): TWINHUB_DASK_BACKEND
+c.merge(dask_backend_config(settings))
 
 # the `dask` CLI of the hub's environment (the old dask-scheduler/dask-worker are gone)
 dask = str(settings.venv_bin / "dask")

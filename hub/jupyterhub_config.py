@@ -7,15 +7,21 @@
 # The Kubernetes deployment (hub/helm/) reuses the same services, roles and spawn hooks.
 import os
 
+from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
 from twinhub.hub.services import (
+    GATEWAY_PREFIX,
+    custom_scopes,
     dask_gateway_service,
     idle_culler_service,
+    registry_api_url,
+    registry_service,
     roles,
     user_dask_environment,
 )
 from twinhub.hub.settings import REPO_ROOT, Settings
 from twinhub.hub.state import ensure_secrets
+from twinhub.hub.targets import spawner_config
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 
@@ -43,9 +49,9 @@ c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
 # --- who may log in -------------------------------------------------------------------------------
 c.merge(auth_config(settings, secrets))
 
-# --- user servers: local processes, JupyterLab, one named server per twin ---------------------
-c.JupyterHub.spawner_class = "simple"
-c.SimpleLocalProcessSpawner.home_dir_template = str(state / "users" / "{username}")
+# --- user servers: JupyterLab, one named server per twin -------------------------------------
+# where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER
+c.merge(spawner_config(settings))
 c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
 if os.geteuid() == 0:
@@ -58,6 +64,8 @@ c.Spawner.environment = {
     # our Jupyter server/lab settings for every user server (hub/singleuser/)
     "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "hub" / "singleuser"),
     **user_dask_environment(settings),
+    # where the catalogs find the built demo data (`make data`), whatever the server's cwd
+    "TWINHUB_DATA_DIR": str(state / "data"),
 }
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90
@@ -65,11 +73,27 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 10
 c.JupyterHub.cleanup_servers = True
 
-# --- services: Dask Gateway and the idle culler, started and stopped with the hub -------------
+# --- what a server runs: profile and twin chosen from the registry (form or user_options) -----
+hooks = TwinSpawnHooks(
+    config=c,
+    registry_url=registry_api_url(settings),
+    gateway_url=f"http://127.0.0.1:{settings.gateway_http_port}{GATEWAY_PREFIX}",
+    kubernetes=False,
+)
+c.Spawner.options_form = hooks.options_form
+c.Spawner.options_from_form = hooks.options_from_form
+c.Spawner.pre_spawn_hook = hooks.pre_spawn_hook
+c.Spawner.post_stop_hook = hooks.post_stop_hook
+# the Twins page is linked from the hub's nav bar (hub/templates/page.html)
+c.JupyterHub.template_paths = [str(REPO_ROOT / "hub" / "templates")]
+
+# --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
 c.JupyterHub.services = [
+    registry_service(settings),
     dask_gateway_service(settings, secrets),
     idle_culler_service(settings),
 ]
-c.JupyterHub.load_roles = roles()
+c.JupyterHub.custom_scopes = custom_scopes()
+c.JupyterHub.load_roles = roles(settings)
 
 c.JupyterHub.log_datefmt = "%H:%M:%S"

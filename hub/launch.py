@@ -60,6 +60,7 @@ def check_ports(settings: Settings) -> None:
         "TWINHUB_GATEWAY_API_PORT": ("127.0.0.1", settings.gateway_api_port),
         "TWINHUB_GATEWAY_HTTP_PORT": ("127.0.0.1", settings.gateway_http_port),
         "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
+        "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
     }
     busy = [f"{var}={port}" for var, (ip, port) in wanted.items() if _port_in_use(ip, port)]
     if busy:

@@ -1,4 +1,4 @@
-"""Hub-managed services (Dask Gateway, idle culler) and the roles that let users reach them.
+"""Hub-managed services (registry, Dask Gateway, idle culler) and the roles to reach them.
 
 Pure functions from settings to the data JupyterHub's config takes, so that the embedded
 config, the Helm values and the tests share one definition.
@@ -6,6 +6,7 @@ config, the Helm values and the tests share one definition.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .settings import REPO_ROOT, Settings
@@ -15,6 +16,49 @@ GATEWAY_SERVICE = "dask-gateway"
 GATEWAY_PREFIX = f"/services/{GATEWAY_SERVICE}"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 CULLER_SERVICE = "idle-culler"
+REGISTRY_SERVICE = "twinhub"
+REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
+REGISTRY_ACCESS_SCOPE = f"access:services!service={REGISTRY_SERVICE}"
+MAINTAINERS_GROUP = "twin-maintainers"
+SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
+SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
+SCOPE_RUNS_READ = "custom:twinhub:runs:read"
+
+
+def custom_scopes() -> dict[str, dict]:
+    """The registry's own permissions, declared to the hub (JupyterHub >= 3 custom scopes)."""
+    return {
+        SCOPE_TWINS_WRITE: {"description": "Register, update, retire and restore twins."},
+        SCOPE_PROFILES_WRITE: {"description": "Create, update, retire infrastructure profiles."},
+        SCOPE_RUNS_READ: {"description": "Read every user's twin runs and their provenance."},
+    }
+
+
+def registry_service(settings: Settings) -> dict:
+    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
+    return {
+        "name": REGISTRY_SERVICE,
+        "display": False,
+        "url": f"http://127.0.0.1:{settings.registry_port}",
+        "command": [sys.executable, "-m", "twinhub.extensions.registry"],
+        "environment": {
+            **settings.to_env(),
+            # the registry imports twins' model/app entry points to validate them
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        },
+        "cwd": str(settings.state_dir),
+        # browsers log in through hub OAuth; the token it gets may read the user's groups,
+        # start/stop their servers (Twins page) and carry the registry's own scopes
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [
+            REGISTRY_ACCESS_SCOPE,
+            "read:servers!user",
+            "servers!user",
+            SCOPE_TWINS_WRITE,
+            SCOPE_PROFILES_WRITE,
+            SCOPE_RUNS_READ,
+        ],
+    }
 
 
 def dask_gateway_service(settings: Settings, secrets: Secrets) -> dict:
@@ -52,20 +96,39 @@ def idle_culler_service(settings: Settings) -> dict:
     }
 
 
-def roles() -> list[dict]:
-    """RBAC roles: users (and their servers' tokens) may use the gateway; the culler may cull."""
+def roles(settings: Settings) -> list[dict]:
+    """RBAC roles: users (and their servers' tokens) may use the gateway and the registry;
+    admins and the twin-maintainers group may write to the registry; the culler may cull."""
     return [
         {
             "name": "user",
-            "description": "Standard user privileges, plus creating Dask clusters",
-            "scopes": ["self", GATEWAY_ACCESS_SCOPE],
+            "description": "Standard user privileges, plus Dask clusters and the twin registry",
+            "scopes": ["self", GATEWAY_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],
+        },
+        {
+            "name": "twinhub-admin",
+            "description": "Manage twins, infrastructure profiles and read every run",
+            "scopes": [SCOPE_TWINS_WRITE, SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ],
+            "users": list(settings.admin_users),
+        },
+        {
+            "name": "twin-maintainer",
+            "description": "Register and update twins, read every run",
+            "scopes": [SCOPE_TWINS_WRITE, SCOPE_RUNS_READ],
+            # the hub creates the group with the role (with OIDC, the IdP's groups fill it)
+            "groups": [MAINTAINERS_GROUP],
         },
         {
             # $JUPYTERHUB_API_TOKEN in a user's server: what the server needs, plus the gateway,
             # so that GatewayCluster() works in a notebook with no arguments
             "name": "server",
             "description": "Post activity, check access to its server, use Dask Gateway",
-            "scopes": ["users:activity!user", "access:servers!server", GATEWAY_ACCESS_SCOPE],
+            "scopes": [
+                "users:activity!user",
+                "access:servers!server",
+                GATEWAY_ACCESS_SCOPE,
+                REGISTRY_ACCESS_SCOPE,
+            ],
         },
         {
             "name": CULLER_SERVICE,
@@ -88,3 +151,8 @@ def user_dask_environment(settings: Settings) -> dict[str, str]:
         # a LocalCluster started in a notebook shows its dashboard through jupyter-server-proxy
         "DASK_DISTRIBUTED__DASHBOARD__LINK": "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status",
     }
+
+
+def registry_api_url(settings: Settings) -> str:
+    """The registry's API as the hub and user servers reach it (directly, on loopback)."""
+    return f"http://127.0.0.1:{settings.registry_port}{REGISTRY_PREFIX}/api"

@@ -19,6 +19,10 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
 
 
+TARGETS = ("local", "slurm")
+"""Deployment targets for user servers and Dask clusters (modules in ``hub/targets/``)."""
+
+
 class SettingsError(ValueError):
     """A ``TWINHUB_*`` variable has a value we cannot use; the message names the variable."""
 
@@ -60,6 +64,27 @@ class Settings:
     gateway_tcp_port: int = _env_field(
         "TWINHUB_GATEWAY_TCP_PORT", 8786, "Port of Dask Gateway's scheduler (TLS) proxy."
     )
+    registry_port: int = _env_field(
+        "TWINHUB_REGISTRY_PORT",
+        8004,
+        "Internal port of the twin registry service (/services/twinhub/).",
+    )
+    database_url: str = _env_field(
+        "TWINHUB_DATABASE_URL",
+        "",
+        "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
+        "empty: an SQLite file registry.sqlite in the state directory.",
+    )
+    twins_dir: Path = _env_field(
+        "TWINHUB_TWINS_DIR",
+        REPO_ROOT / "twins",
+        "Folder whose */twin.yaml the registry discovers at start-up.",
+    )
+    profiles_file: Path = _env_field(
+        "TWINHUB_PROFILES_FILE",
+        REPO_ROOT / "hub" / "profiles.yaml",
+        "YAML list of the default infrastructure profiles, loaded by the registry at start-up.",
+    )
     admin_users: tuple[str, ...] = _env_field(
         "TWINHUB_ADMIN_USERS", ("admin",), "Comma-separated hub admin user names."
     )
@@ -77,6 +102,35 @@ class Settings:
     )
     dask_idle_timeout: int = _env_field(
         "TWINHUB_DASK_IDLE_TIMEOUT", 1800, "Seconds before an idle Dask cluster is shut down."
+    )
+    # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
+    spawner: str = _env_field(
+        "TWINHUB_SPAWNER",
+        "local",
+        "Where user servers run: 'local' (processes on this machine) or 'slurm' (batch jobs).",
+    )
+    dask_backend: str = _env_field(
+        "TWINHUB_DASK_BACKEND",
+        "local",
+        "Where Dask schedulers and workers run: 'local' (processes) or 'slurm' (batch jobs).",
+    )
+    slurm_conf: str = _env_field(
+        "TWINHUB_SLURM_CONF",
+        "",
+        "slurm.conf the hub and gateway submit with (SLURM_CONF); empty: Slurm's own default. "
+        "`make slurm-up` prints the one of its test cluster.",
+    )
+    slurm_partition: str = _env_field(
+        "TWINHUB_SLURM_PARTITION", "", "Slurm partition for servers and Dask; empty: default."
+    )
+    slurm_account: str = _env_field(
+        "TWINHUB_SLURM_ACCOUNT", "", "Slurm account jobs are charged to; empty: user default."
+    )
+    slurm_submit_as: str = _env_field(
+        "TWINHUB_SLURM_SUBMIT_AS",
+        "service",
+        "'service': the hub's own account submits every job (one operator account, as the "
+        "local target); 'user': jobs are submitted as the hub user's Unix account via sudo.",
     )
     oidc_client_id: str = _env_field(
         "TWINHUB_OIDC_CLIENT_ID", "", "Set (with the variables below) to log in through OIDC."
@@ -137,6 +191,21 @@ class Settings:
                 raise SettingsError(f"{var}={port}: a port must be between 1 and 65535")
         if len(set(ports.values())) != len(ports):
             raise SettingsError(f"The ports must all differ, got {ports}")
+        for var, value in (
+            ("TWINHUB_SPAWNER", self.spawner),
+            ("TWINHUB_DASK_BACKEND", self.dask_backend),
+        ):
+            if value not in TARGETS:
+                raise SettingsError(f"{var}={value!r}: choose one of {', '.join(TARGETS)}")
+        if self.slurm_conf and not Path(self.slurm_conf).is_file():
+            raise SettingsError(
+                f"TWINHUB_SLURM_CONF={self.slurm_conf!r} is not a file: give the cluster's "
+                "slurm.conf (`make slurm-up` prints the one of its test cluster)"
+            )
+        if self.slurm_submit_as not in ("service", "user"):
+            raise SettingsError(
+                f"TWINHUB_SLURM_SUBMIT_AS={self.slurm_submit_as!r}: choose 'service' or 'user'"
+            )
         try:
             ipaddress.ip_address(self.ip)
         except ValueError:
@@ -214,7 +283,7 @@ def describe() -> str:
         value = getattr(current, f.name)
         if isinstance(value, tuple):
             value = ",".join(value)
-        if "SECRET" in var and value:
+        if ("SECRET" in var or "DATABASE_URL" in var) and value:
             value = "***"
         lines.append(f"  {var}={value}")
         lines.append(f"      {f.metadata['help']}")

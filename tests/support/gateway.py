@@ -193,7 +193,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(6)
+    ports = free_ports(7)
     env = dict(os.environ)
     env.update(
         {
@@ -204,6 +204,7 @@ def start_gateway(
             "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
             "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
+            "TWINHUB_REGISTRY_PORT": str(ports[6]),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -226,8 +227,10 @@ def start_gateway(
         if process.poll() is not None:
             raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
         try:
-            if httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200 and (
-                _gateway_service_up(gateway)
+            if (
+                httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
+                and _gateway_service_up(gateway)
+                and _registry_service_up(gateway)
             ):
                 return gateway
         except httpx.HTTPError:
@@ -240,4 +243,10 @@ def start_gateway(
 def _gateway_service_up(gateway: Gateway) -> bool:
     """dask-gateway answers its health check through the hub's proxy."""
     r = httpx.get(f"{gateway.url}/services/dask-gateway/api/health", timeout=2)
+    return r.status_code == 200
+
+
+def _registry_service_up(gateway: Gateway) -> bool:
+    """The twin registry answers its (unauthenticated) health check through the hub's proxy."""
+    r = httpx.get(f"{gateway.url}/services/twinhub/api/health", timeout=2)
     return r.status_code == 200

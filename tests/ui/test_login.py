@@ -18,6 +18,11 @@ def test_login_reaches_jupyterlab(page: Page, gateway: Gateway, artifacts_dir: P
     expect(page).to_have_url(f"{gateway.url}/hub/login?next=%2Fhub%2F")
     screenshot(page, artifacts_dir, "01-login-page")
     hub_login(page, gateway.url, "dana", gateway.user_password)
+    # the spawn page offers the registry's profiles and twins; the defaults start a dev server
+    page.wait_for_url(f"{gateway.url}/hub/spawn**")
+    expect(page.locator("#twinhub-profile")).to_contain_text("Small")
+    screenshot(page, artifacts_dir, "01b-spawn-options")
+    page.click("#spawn_form button[type=submit]")
     # the hub spawns the server and redirects into JupyterLab's launcher
     page.wait_for_url(f"{gateway.url}/user/dana/lab**", timeout=120_000)
     expect(page.locator(".jp-LauncherCard").first).to_be_visible(timeout=120_000)

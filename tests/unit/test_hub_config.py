@@ -29,8 +29,8 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     assert c.JupyterHub.allow_named_servers is True
     assert c.Spawner.default_url == "/lab"
     names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["dask-gateway", "idle-culler"]
-    culler = c.JupyterHub.services[1]["command"]
+    assert names == ["twinhub", "dask-gateway", "idle-culler"]
+    culler = c.JupyterHub.services[2]["command"]
     assert "--timeout=3600" in culler
 
 
@@ -64,7 +64,7 @@ def test_gateway_config_sets_the_dask_cli_and_the_hub_prefix(monkeypatch, tmp_pa
 
 
 def test_users_and_their_servers_may_use_the_gateway() -> None:
-    by_name = {r["name"]: r for r in roles()}
+    by_name = {r["name"]: r for r in roles(Settings.from_env({}))}
     assert GATEWAY_ACCESS_SCOPE in by_name["user"]["scopes"]
     assert GATEWAY_ACCESS_SCOPE in by_name["server"]["scopes"]
     assert all(len(name) >= 3 for name in by_name)

@@ -1,0 +1,23 @@
+"""Where built data live: ``$TWINHUB_STATE_DIR/data`` (default ``state/data`` in the checkout).
+
+Resolved at run time from the operator settings, never written into a catalog file, so the
+same catalog works on a laptop, in a container and on a cluster.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from twinhub.hub.settings import Settings
+
+DATA_DIR_ENV = "TWINHUB_DATA_DIR"
+"""Optional override of the data folder alone (e.g. a shared read-only volume)."""
+
+
+def data_dir() -> Path:
+    """The folder holding the built zarr stores."""
+    override = os.environ.get(DATA_DIR_ENV)
+    if override:
+        return Path(override).expanduser().resolve()
+    return Settings.from_env().state_dir / "data"

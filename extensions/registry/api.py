@@ -1,0 +1,289 @@
+"""REST routes of the registry (``/services/twinhub/api/...``), documented by OpenAPI.
+
+Routes stay thin: they authenticate, call one :class:`store.Store` operation and shape the
+answer. Bodies of twins and profiles are taken as raw JSON and validated by our own models, so
+that a 422 names each wrong field the way ``twinhub validate`` does.
+"""
+
+from typing import Annotated, Any
+
+import prov.model
+from fastapi import APIRouter, Body, Depends, Query, Response
+from twinhub.twins.manifest import TwinManifest
+
+from . import metrics
+from .auth import User
+from .db import History, Profile, Run, Twin
+from .errors import BadRequest, Forbidden, Invalid, NotFound
+from .models import (
+    ErrorBody,
+    HistoryEntry,
+    InfraProfile,
+    Page,
+    ProfileRecord,
+    RunRecord,
+    RunRequest,
+    RunUpdate,
+    TwinRecord,
+)
+from .store import Store
+
+ERRORS = {
+    401: {"model": ErrorBody, "description": "no credentials"},
+    403: {"model": ErrorBody, "description": "token without the needed scope"},
+    404: {"model": ErrorBody, "description": "missing, or not visible to the caller"},
+    409: {"model": ErrorBody, "description": "already exists / already in that state"},
+    422: {"model": ErrorBody, "description": "invalid document: one entry per wrong field"},
+}
+TWIN_BODY = Body(description="a twin manifest (the fields of twin.yaml)")
+PROFILE_BODY = Body(description="an infrastructure profile")
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, description="items to skip")]
+
+
+def twin_record(t: Twin) -> TwinRecord:
+    return TwinRecord(
+        name=t.name,
+        title=t.title,
+        domain=t.domain,
+        version=t.version,
+        manifest=t.manifest,
+        retired=t.retired_at is not None,
+        source=t.source,
+        created_at=t.created_at,
+        updated_at=t.updated_at,
+        updated_by=t.updated_by,
+    )
+
+
+def profile_record(p: Profile) -> ProfileRecord:
+    return ProfileRecord(
+        slug=p.slug,
+        profile=p.profile,
+        retired=p.retired_at is not None,
+        source=p.source,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        updated_by=p.updated_by,
+    )
+
+
+def run_record(r: Run) -> RunRecord:
+    return RunRecord(
+        id=r.id,
+        twin=r.twin_name,
+        twin_version=r.twin_version,
+        user=r.user,
+        parameters=r.parameters,
+        status=r.status,
+        has_provenance=r.provenance is not None,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+    )
+
+
+def history_entry(h: History) -> HistoryEntry:
+    return HistoryEntry(
+        action=h.action, version=h.version, document=h.document, actor=h.actor, at=h.at
+    )
+
+
+def check_prov(document: Any) -> dict:
+    """Accept only a W3C PROV-JSON document (parsed by the `prov` package)."""
+    if not isinstance(document, dict) or not document:
+        raise Invalid([("(body)", "must be a PROV-JSON object (entity, activity, agent, ...)")])
+    try:
+        parsed = prov.model.ProvDocument.deserialize(content=_json(document), format="json")
+    except Exception as e:  # prov raises many kinds of errors for malformed documents
+        raise Invalid([("(body)", f"not a W3C PROV-JSON document: {e}")]) from None
+    if not list(parsed.get_records()):
+        raise Invalid([("(body)", "the PROV document has no records")])
+    return document
+
+
+def _json(document: dict) -> str:
+    import json
+
+    return json.dumps(document)
+
+
+def build_router(store: Store, current_user) -> APIRouter:
+    """All API routes; ``current_user`` is the authenticating dependency."""
+    api = APIRouter(prefix="/api", responses=ERRORS)
+    Caller = Annotated[User, Depends(current_user)]
+
+    @api.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
+    def health() -> dict:
+        counts = store.counts()
+        metrics.refresh(counts)
+        return {"status": "ok", **counts}
+
+    @api.get("/whoami", tags=["service"], summary="Who the registry thinks you are")
+    def whoami(user: Caller) -> dict:
+        return {"name": user.name, "groups": sorted(user.groups), "scopes": sorted(user.scopes)}
+
+    @api.get("/schema/twin", tags=["twins"], summary="JSON schema of the twin manifest")
+    def twin_schema() -> dict:
+        return TwinManifest.model_json_schema()
+
+    @api.get("/schema/profile", tags=["profiles"], summary="JSON schema of a profile")
+    def profile_schema() -> dict:
+        return InfraProfile.model_json_schema()
+
+    # --- twins ---------------------------------------------------------------------------------
+    @api.get("/twins", tags=["twins"], summary="Twins visible to the caller")
+    def list_twins(
+        user: Caller,
+        domain: str | None = None,
+        q: Annotated[str | None, Query(description="text in name, title or summary")] = None,
+        retired: Annotated[bool, Query(description="include retired twins")] = False,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Page[TwinRecord]:
+        rows, total = store.list_twins(
+            user, domain=domain, q=q, retired=retired, limit=limit, offset=offset
+        )
+        return Page(items=[twin_record(t) for t in rows], total=total, limit=limit, offset=offset)
+
+    @api.post("/twins", tags=["twins"], status_code=201, summary="Register a twin")
+    def create_twin(user: Caller, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
+        return twin_record(store.create_twin(user, manifest))
+
+    @api.get("/twins/{name}", tags=["twins"])
+    def get_twin(user: Caller, name: str) -> TwinRecord:
+        return twin_record(store.get_twin(user, name))
+
+    @api.put("/twins/{name}", tags=["twins"], summary="Replace a twin's manifest (new version)")
+    def update_twin(user: Caller, name: str, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
+        return twin_record(store.update_twin(user, name, manifest))
+
+    @api.delete("/twins/{name}", tags=["twins"], summary="Retire (hide from launch, keep history)")
+    def retire_twin(user: Caller, name: str) -> TwinRecord:
+        return twin_record(store.set_twin_retired(user, name, True))
+
+    @api.post("/twins/{name}/restore", tags=["twins"], summary="Bring a retired twin back")
+    def restore_twin(user: Caller, name: str) -> TwinRecord:
+        return twin_record(store.set_twin_retired(user, name, False))
+
+    @api.get("/twins/{name}/history", tags=["twins"])
+    def twin_history(user: Caller, name: str) -> list[HistoryEntry]:
+        return [history_entry(h) for h in store.history(user, "twin", name)]
+
+    # --- profiles ------------------------------------------------------------------------------
+    @api.get("/profiles", tags=["profiles"], summary="Profiles the caller may use")
+    def list_profiles(
+        user: Caller, retired: bool = False, limit: Limit = 50, offset: Offset = 0
+    ) -> Page[ProfileRecord]:
+        rows, total = store.list_profiles(user, retired=retired, limit=limit, offset=offset)
+        items = [profile_record(p) for p in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    @api.post("/profiles", tags=["profiles"], status_code=201)
+    def create_profile(user: Caller, profile: Annotated[Any, PROFILE_BODY]) -> ProfileRecord:
+        return profile_record(store.create_profile(user, profile))
+
+    @api.get("/profiles/{slug}", tags=["profiles"])
+    def get_profile(user: Caller, slug: str) -> ProfileRecord:
+        return profile_record(store.get_profile(user, slug))
+
+    @api.put("/profiles/{slug}", tags=["profiles"])
+    def update_profile(
+        user: Caller, slug: str, profile: Annotated[Any, PROFILE_BODY]
+    ) -> ProfileRecord:
+        return profile_record(store.update_profile(user, slug, profile))
+
+    @api.delete("/profiles/{slug}", tags=["profiles"], summary="Retire a profile")
+    def retire_profile(user: Caller, slug: str) -> ProfileRecord:
+        return profile_record(store.set_profile_retired(user, slug, True))
+
+    @api.post("/profiles/{slug}/restore", tags=["profiles"])
+    def restore_profile(user: Caller, slug: str) -> ProfileRecord:
+        return profile_record(store.set_profile_retired(user, slug, False))
+
+    @api.get("/profiles/{slug}/history", tags=["profiles"])
+    def profile_history(user: Caller, slug: str) -> list[HistoryEntry]:
+        return [history_entry(h) for h in store.history(user, "profile", slug)]
+
+    # --- runs ----------------------------------------------------------------------------------
+    @api.post("/twins/{name}/runs", tags=["runs"], status_code=201, summary="Record a run")
+    def create_run(user: Caller, name: str, request: RunRequest) -> RunRecord:
+        return run_record(store.create_run(user, name, request))
+
+    @api.get("/runs", tags=["runs"], summary="Your runs (every run with runs:read)")
+    def list_runs(
+        user: Caller, twin: str | None = None, limit: Limit = 50, offset: Offset = 0
+    ) -> Page[RunRecord]:
+        rows, total = store.list_runs(user, twin, limit, offset)
+        return Page(items=[run_record(r) for r in rows], total=total, limit=limit, offset=offset)
+
+    @api.get("/runs/{run_id}", tags=["runs"])
+    def get_run(user: Caller, run_id: str) -> RunRecord:
+        return run_record(store.get_run(user, run_id))
+
+    @api.patch("/runs/{run_id}", tags=["runs"], summary="Report a run's status (its user only)")
+    def update_run(user: Caller, run_id: str, update: RunUpdate) -> RunRecord:
+        return run_record(store.update_run(user, run_id, status=update.status))
+
+    @api.put("/runs/{run_id}/provenance", tags=["runs"], summary="Store the run's PROV-JSON")
+    def put_provenance(user: Caller, run_id: str, document: Annotated[Any, Body()]) -> RunRecord:
+        return run_record(store.update_run(user, run_id, provenance=check_prov(document)))
+
+    @api.get("/runs/{run_id}/provenance", tags=["runs"], summary="The run's W3C PROV-JSON")
+    def get_provenance(user: Caller, run_id: str) -> Response:
+        run = store.get_run(user, run_id)
+        if run.provenance is None:
+            raise NotFound(f"run {run_id!r} has no provenance record yet")
+        return Response(_json(run.provenance), media_type="application/json")
+
+    # --- spawn support (the hub's spawn hooks, with the user's token) --------------------------
+    @api.get("/spawn/options", tags=["spawn"], summary="Profiles and twins the caller may launch")
+    def spawn_options(user: Caller) -> dict:
+        profiles, _ = store.list_profiles(user, limit=500)
+        twins, _ = store.list_twins(user, limit=500)
+        return {
+            "profiles": [p.profile for p in profiles],
+            "twins": [t.manifest for t in twins],
+        }
+
+    @api.post("/spawn/resolve", tags=["spawn"], summary="Check a {profile, twin} choice")
+    def spawn_resolve(
+        user: Caller, choice: Annotated[dict[str, Any], Body(examples=[{"profile": "small"}])]
+    ) -> dict:
+        twin = None
+        if not choice.get("twin") and choice.get("server"):
+            # a named server called after a twin the user may see launches that twin
+            try:
+                twin = store.twin_manifest(user, str(choice["server"]))
+            except NotFound:
+                twin = None
+        if choice.get("twin"):
+            try:
+                twin = store.twin_manifest(user, str(choice["twin"]))
+            except NotFound:
+                raise Forbidden(
+                    f"twin {choice['twin']!r} does not exist or is not available to {user.name}"
+                ) from None
+        slug = choice.get("profile") or (twin.profile if twin else None)
+        if not slug:
+            profiles, _ = store.list_profiles(user, limit=500)
+            defaults = [p.slug for p in profiles if p.profile.get("default")] or [
+                p.slug for p in profiles
+            ]
+            if not defaults:
+                raise BadRequest("no infrastructure profile is available to you")
+            slug = defaults[0]
+        try:
+            profile = store.get_profile(user, str(slug))
+        except NotFound:
+            raise Forbidden(
+                f"profile {slug!r} does not exist or is not available to {user.name}"
+            ) from None
+        if profile.retired_at is not None:
+            raise Forbidden(f"profile {slug!r} is retired")
+        metrics.LAUNCHES.labels(twin.name if twin else "", profile.slug).inc()
+        return {
+            "profile": profile.profile,
+            "twin": twin.model_dump(mode="json") if twin else None,
+        }
+
+    return api

@@ -1,0 +1,132 @@
+"""Assembly of the registry service: database, discovery, auth, routes, metrics, uvicorn.
+
+``python -m twinhub.extensions.registry`` is what the hub runs (service ``twinhub``); everything
+is served under the prefix the hub's proxy forwards (``/services/twinhub/``), including the
+OpenAPI document at ``.../api/openapi.json`` and its docs page at ``.../api/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic.json_schema import models_json_schema
+from twinhub.twins.manifest import TwinManifest
+
+from . import metrics
+from .api import build_router
+from .auth import Authenticator
+from .config import RegistryConfig
+from .db import open_database
+from .discovery import discover_all
+from .errors import RegistryError
+from .models import InfraProfile
+from .pages import build_pages
+from .store import Store
+
+log = logging.getLogger("twinhub.registry")
+
+
+def _version() -> str:
+    try:
+        return version("twinhub")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own 422s in our shape: one ``{field, message}`` per problem."""
+    detail = []
+    for e in exc.errors():
+        loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path")]
+        detail.append({"field": ".".join(loc) or "(body)", "message": e["msg"]})
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _documented_bodies(app: FastAPI) -> None:
+    """Publish the twin manifest and profile schemas as the bodies of the write routes.
+
+    The routes read raw JSON (so that our own validation names the fields), which OpenAPI
+    would show as "any"; here the real schemas are put in ``components`` and referenced.
+    """
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = build()
+        _, defs = models_json_schema(
+            [(TwinManifest, "validation"), (InfraProfile, "validation")],
+            ref_template="#/components/schemas/{model}",
+        )
+        spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
+        for path, item in spec["paths"].items():
+            model = "TwinManifest" if "/twins" in path else "InfraProfile"
+            for method in ("post", "put"):
+                op = item.get(method)
+                if op and (
+                    path.endswith("/twins")
+                    or path.endswith("/twins/{name}")
+                    or path.endswith("/profiles")
+                    or path.endswith("/profiles/{slug}")
+                ):
+                    op["requestBody"]["content"]["application/json"]["schema"] = {
+                        "$ref": f"#/components/schemas/{model}"
+                    }
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi
+
+
+def create_app(config: RegistryConfig | None = None) -> FastAPI:
+    config = config or RegistryConfig.from_env()
+    store = Store(open_database(config.database_url))
+    discover_all(store, config.profiles_file, config.twins_dir)
+    auth = Authenticator(config.auth_cache_seconds)
+    prefix = config.prefix.rstrip("/")
+
+    app = FastAPI(
+        title="twinhub registry",
+        summary="Digital twins and infrastructure profiles of a twinhub gateway",
+        description=(
+            "Authenticate with `Authorization: token <hub API token>` (create one at /hub/token)"
+            " or a logged-in browser. Writes need the custom scopes "
+            "`custom:twinhub:twins:write` / `custom:twinhub:profiles:write`."
+        ),
+        version=_version(),
+        openapi_url=f"{prefix}/api/openapi.json",
+        docs_url=f"{prefix}/api/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_exception_handler(
+        RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.include_router(build_router(store, auth.require_user), prefix=prefix)
+    app.include_router(build_pages(store, auth, config.prefix), prefix=prefix)
+
+    @app.get(f"{prefix}/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        metrics.refresh(store.counts())
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    _documented_bodies(app)
+    app.state.store = store
+    return app
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+    )
+    config = RegistryConfig.from_env()
+    app = create_app(config)
+    log.info("twinhub registry at http://%s:%s%s", config.host, config.port, config.prefix)
+    uvicorn.run(app, host=config.host, port=config.port, log_level="info", proxy_headers=True)

@@ -1,0 +1,155 @@
+"""Who is calling: the user's hub token, or the hub OAuth cookie of a browser.
+
+Requests from programs carry ``Authorization: token <hub token>``; browsers go through the hub's
+OAuth flow once and then carry our cookie holding their OAuth token. Either way the hub answers
+who the token belongs to, with the user's groups and scopes (JupyterHub's ``HubOAuth``, whose
+lookups are cached for ``TWINHUB_AUTH_CACHE_SECONDS``). Permissions are decided here, in one
+place, from those scopes and groups.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from jupyterhub.services.auth import HubOAuth
+from tornado.web import create_signed_value, decode_signed_value
+
+from .errors import Forbidden, RegistryError
+
+SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
+SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
+SCOPE_RUNS_READ = "custom:twinhub:runs:read"
+
+
+class Unauthenticated(RegistryError):
+    status = 401
+
+
+@dataclass(frozen=True)
+class User:
+    """A caller the hub vouched for (a user, or a service with its own token)."""
+
+    name: str
+    groups: frozenset[str]
+    scopes: frozenset[str]
+    kind: str
+    token: str
+
+    @classmethod
+    def from_model(cls, model: dict[str, Any], token: str) -> User:
+        return cls(
+            name=model["name"],
+            groups=frozenset(model.get("groups") or ()),
+            scopes=frozenset(model.get("scopes") or ()),
+            kind=model.get("kind", "user"),
+            token=token,
+        )
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def is_maintainer_of(self, manifest: dict[str, Any]) -> bool:
+        """A maintainer listed by hub user name, in ``github`` or ``name`` (exact match)."""
+        return any(
+            self.name in (m.get("github"), m.get("name")) for m in manifest.get("maintainers", [])
+        )
+
+    def can_see_twin(self, manifest: dict[str, Any]) -> bool:
+        visibility = manifest.get("visibility", "public")
+        if visibility == "public" or self.has(SCOPE_TWINS_WRITE) or self.is_maintainer_of(manifest):
+            return True
+        if isinstance(visibility, dict):
+            return bool(self.groups & set(visibility.get("groups", ())))
+        return False
+
+    def can_use_profile(self, profile: dict[str, Any]) -> bool:
+        allowed = set(profile.get("allowed_groups") or ())
+        return not allowed or self.has(SCOPE_PROFILES_WRITE) or bool(self.groups & allowed)
+
+    def require(self, scope: str) -> None:
+        if not self.has(scope):
+            raise Forbidden(f"{self.name} lacks the scope {scope!r} (ask a hub admin)")
+
+
+class Authenticator:
+    """Turns a request into a :class:`User` through the hub, and runs the browser's OAuth."""
+
+    def __init__(self, cache_seconds: int = 60):
+        self.hub = HubOAuth(cache_max_age=cache_seconds)
+        if not self.hub.api_token:
+            raise RuntimeError(
+                "JUPYTERHUB_API_TOKEN is not set: the registry runs as a hub-managed service "
+                "(started by the hub), not on its own"
+            )
+        # signs our cookies; a restart invalidates them and browsers silently redo OAuth
+        self.cookie_secret = secrets.token_bytes(32)
+
+    # --- tokens --------------------------------------------------------------------------------
+    def token_from(self, request: Request) -> str | None:
+        match = self.hub.auth_header_pat.match(request.headers.get("Authorization", ""))
+        if match:
+            return match.group(1)
+        cookie = request.cookies.get(self.hub.cookie_name)
+        if cookie:
+            value = decode_signed_value(
+                self.cookie_secret, self.hub.cookie_name, cookie, max_age_days=1
+            )
+            if value:
+                return value.decode()
+        return None
+
+    async def user(self, request: Request) -> User | None:
+        """The caller, None without credentials; 403 if the token is not good for us."""
+        token = self.token_from(request)
+        if not token:
+            return None
+        model = await self.hub.user_for_token(token, sync=False)
+        if model is None:
+            raise Forbidden("the hub does not know this token (expired or revoked?)")
+        if not self.hub.check_scopes(self.hub.access_scopes, model):
+            raise Forbidden(f"this token lacks {' or '.join(sorted(self.hub.access_scopes))}")
+        return User.from_model(model, token)
+
+    async def require_user(self, request: Request) -> User:
+        user = await self.user(request)
+        if user is None:
+            raise Unauthenticated(
+                "log in: send 'Authorization: token <your hub API token>' "
+                "(create one at /hub/token) or open the page in a logged-in browser"
+            )
+        return user
+
+    # --- browser OAuth -------------------------------------------------------------------------
+    def signed(self, name: str, value: str) -> str:
+        return create_signed_value(self.cookie_secret, name, value).decode()
+
+    def unsigned(self, name: str, value: str | None) -> str | None:
+        if not value:
+            return None
+        decoded = decode_signed_value(self.cookie_secret, name, value, max_age_days=1)
+        return decoded.decode() if decoded else None
+
+    def start_login(self, next_url: str) -> tuple[str, str]:
+        """The hub's authorize URL to redirect to, and the state to keep in a cookie."""
+        verifier, challenge, method = self.hub.generate_pkce_code_challenge()
+        state = self.hub.generate_state(next_url, code_verifier=verifier)
+        url = (
+            f"{self.hub.login_url}&state={state}"
+            f"&code_challenge={challenge}&code_challenge_method={method}"
+        )
+        return url, state
+
+    async def finish_login(
+        self, code: str, state: str, cookie_state: str | None
+    ) -> tuple[str, str]:
+        """Exchange the OAuth code for the user's token; return it and where to go next."""
+        if not cookie_state or cookie_state != state:
+            raise Forbidden("OAuth state does not match: open the page again to log in")
+        next_url = self.hub.get_next_url(state)
+        verifier = self.hub.get_code_verifier(state)
+        self.hub.clear_oauth_state(state)
+        token = await self.hub.token_for_code(code, code_verifier=verifier, sync=False)
+        return token, next_url

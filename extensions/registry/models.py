@@ -1,0 +1,185 @@
+"""Pydantic models at the registry's edge: infrastructure profiles, records, runs, errors.
+
+The twin manifest itself is :class:`twinhub.twins.manifest.TwinManifest` (one contract for the
+registry, the CLI and the spawn hooks); this module adds the infrastructure profile and the
+shapes the API returns. Validation errors become ``(field, message)`` pairs that name what is
+expected, the same form ``ManifestError`` uses, so every 422 reads alike.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from twinhub.twins.manifest import SLUG, ManifestError
+
+MEMORY = r"^[1-9]\d*(\.\d+)?[KMGT]$"
+"""JupyterHub's ByteSpecification (``mem_limit``): a number and K, M, G or T (powers of 1024)."""
+T = TypeVar("T")
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_bytes(spec: str) -> int:
+    """``"2G"`` -> 2147483648, as JupyterHub reads ``mem_limit``."""
+    return int(float(spec[:-1]) * _UNITS[spec[-1]])
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Toleration(_Strict):
+    """A Kubernetes toleration (e.g. for an interLink virtual node that offloads to HPC)."""
+
+    key: str = Field(min_length=1)
+    operator: Literal["Equal", "Exists"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    tolerationSeconds: int | None = Field(default=None, ge=0)  # noqa: N815 - Kubernetes' name
+
+
+class DaskGatewayOptions(_Strict):
+    """Defaults of the user's Dask Gateway clusters (bounded again by the gateway's limits)."""
+
+    worker_cores: int = Field(default=1, ge=1, le=64)
+    worker_memory_gib: float = Field(default=1.0, gt=0, le=1024)
+    max_workers: int = Field(default=2, ge=1, le=1000)
+
+
+class InfraProfile(_Strict):
+    """An infrastructure profile: what a user server (and its Dask cluster) may use."""
+
+    slug: Annotated[str, Field(pattern=SLUG)]
+    display_name: str = Field(min_length=1, max_length=80)
+    description: str = Field(default="", max_length=1000)
+    cpu: float = Field(gt=0, le=256, description="CPU limit of the user server (cores)")
+    memory: str = Field(pattern=MEMORY, description="memory limit, e.g. '2G' or '512M'")
+    gpu: int = Field(default=0, ge=0, le=16)
+    image: str | None = Field(default=None, description="container image (Kubernetes)")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    dask_gateway: DaskGatewayOptions = Field(default_factory=DaskGatewayOptions)
+    allowed_groups: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="hub groups that may use it; empty: everyone"
+    )
+    default: bool = False
+    kubernetes_only: bool = Field(
+        default=False, description="needs Kubernetes (node selector, GPU, offload)"
+    )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.match(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", key):
+                raise ValueError(f"{key!r} is not a Kubernetes label key")
+        return value
+
+    @property
+    def memory_bytes(self) -> int:
+        return memory_bytes(self.memory)
+
+
+_EXPECTED = {
+    "slug": "a slug: 2-40 lower-case letters, digits or '-', starting with a letter",
+    "memory": "a memory size such as '2G' or '512M' (number and K, M, G or T)",
+}
+
+
+def field_errors(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """pydantic errors as ``(field, message)``, saying in words what a pattern expects."""
+    errors = []
+    for e in error.errors():
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") or "(body)"
+        message = e["msg"]
+        if e["type"] == "string_pattern_mismatch":
+            expected = _EXPECTED.get(str(e["loc"][-1]), "in a different format")
+            message = f"{e['input']!r} is not {expected}"
+        elif e["type"] == "extra_forbidden":
+            message = "unknown field (see docs/registry.md for the fields of a profile)"
+        errors.append((loc, message))
+    return errors
+
+
+def parse_profile(data: Any, source: str = "profile") -> InfraProfile:
+    """Validate profile data; raise :class:`ManifestError` naming every wrong field."""
+    if not isinstance(data, dict):
+        raise ManifestError(source, [("(body)", "must be a mapping of fields")])
+    try:
+        return InfraProfile.model_validate(data)
+    except ValidationError as e:
+        raise ManifestError(source, field_errors(e)) from None
+
+
+# --- what the API returns ---------------------------------------------------------------------
+class Record(BaseModel):
+    """Bookkeeping shared by twins and profiles."""
+
+    retired: bool
+    source: Literal["discovered", "api"]
+    created_at: datetime
+    updated_at: datetime
+    updated_by: str
+
+
+class TwinRecord(Record):
+    name: str
+    title: str
+    domain: str
+    version: str
+    manifest: dict[str, Any]
+
+
+class ProfileRecord(Record):
+    slug: str
+    profile: dict[str, Any]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int = Field(description="matching items before pagination")
+    limit: int
+    offset: int
+
+
+class HistoryEntry(BaseModel):
+    action: Literal["create", "update", "retire", "restore"]
+    version: str | None
+    document: dict[str, Any]
+    actor: str
+    at: datetime
+
+
+RunStatus = Literal["queued", "running", "succeeded", "failed"]
+
+
+class RunRequest(_Strict):
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    status: RunStatus = "queued"
+
+
+class RunUpdate(_Strict):
+    status: RunStatus
+
+
+class RunRecord(BaseModel):
+    id: str
+    twin: str
+    twin_version: str
+    user: str
+    parameters: dict[str, Any]
+    status: RunStatus
+    has_provenance: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    detail: str | list[FieldError]

@@ -1,0 +1,155 @@
+"""The Twins page (``/services/twinhub/twins``): browse twins, launch one, see and stop yours.
+
+Server-rendered with the hub's own stylesheet, linked from the hub's nav bar. Launching and
+stopping go through the hub's REST API with the user's OAuth token (scopes ``servers!user`` and
+``read:servers!user``, granted to this service), so the hub's spawn hooks and permissions apply
+exactly as for any other spawn: the page has no powers of its own.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from .auth import Authenticator, User
+from .errors import Forbidden
+from .store import Store
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+XSRF = "twinhub-xsrf"
+
+
+def hub_api_url() -> str:
+    return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api").rstrip("/")
+
+
+def hub_base_url() -> str:
+    return os.environ.get("JUPYTERHUB_BASE_URL", "/")
+
+
+async def hub_request(user: User, method: str, path: str, **kwargs) -> httpx.Response:
+    """Call the hub's REST API as the user (their OAuth token)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        return await client.request(
+            method,
+            f"{hub_api_url()}{path}",
+            headers={"Authorization": f"token {user.token}"},
+            **kwargs,
+        )
+
+
+async def running_servers(user: User) -> dict[str, dict]:
+    r = await hub_request(user, "GET", f"/users/{quote(user.name)}")
+    if r.status_code != 200:
+        return {}
+    return r.json().get("servers") or {}
+
+
+def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+
+    async def browser_user(request: Request) -> User | RedirectResponse:
+        user = await auth.user(request)
+        if user is not None:
+            return user
+        url, state = auth.start_login(str(request.url.path))
+        response = RedirectResponse(url, status_code=302)
+        response.set_cookie(
+            auth.hub.state_cookie_name,
+            auth.signed(auth.hub.state_cookie_name, state),
+            path=prefix,
+            max_age=600,
+            httponly=True,
+            samesite="lax",
+        )
+        return response
+
+    @pages.get("/oauth_callback")
+    async def oauth_callback(request: Request, code: str = "", state: str = "", error: str = ""):
+        if error or not code:
+            raise Forbidden(f"the hub refused the login: {error or 'no code'}")
+        cookie = request.cookies.get(auth.hub.state_cookie_name)
+        cookie_state = auth.unsigned(auth.hub.state_cookie_name, cookie)
+        token, next_url = await auth.finish_login(code, state, cookie_state)
+        if not next_url.startswith(prefix):
+            next_url = f"{prefix}twins"
+        response = RedirectResponse(next_url, status_code=302)
+        response.delete_cookie(auth.hub.state_cookie_name, path=prefix)
+        response.set_cookie(
+            auth.hub.cookie_name,
+            auth.signed(auth.hub.cookie_name, token),
+            path=prefix,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @pages.get("/")
+    async def index() -> RedirectResponse:
+        return RedirectResponse(f"{prefix}twins", status_code=302)
+
+    @pages.get("/twins", response_class=HTMLResponse)
+    async def twins_page(request: Request, message: str = ""):
+        user = await browser_user(request)
+        if isinstance(user, RedirectResponse):
+            return user
+        twins, _ = store.list_twins(user, limit=500)
+        profiles, _ = store.list_profiles(user, limit=500)
+        servers = await running_servers(user)
+        names = {t.name for t in twins}
+        return TEMPLATES.TemplateResponse(
+            request,
+            "twins.html",
+            {
+                "user": user,
+                "twins": [t.manifest for t in twins],
+                "profiles": [p.profile for p in profiles if not p.profile.get("kubernetes_only")],
+                "servers": {k: v for k, v in servers.items() if k in names},
+                "prefix": prefix,
+                "base_url": hub_base_url(),
+                "xsrf": auth.signed(XSRF, user.name),
+                "message": message,
+            },
+        )
+
+    def check_xsrf(user: User, token: str) -> None:
+        if auth.unsigned(XSRF, token) != user.name:
+            raise Forbidden("the form is stale or was not sent by this page: reload the page")
+
+    @pages.post("/twins/{name}/launch")
+    async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
+        user = await auth.require_user(request)
+        check_xsrf(user, xsrf)
+        store.twin_manifest(user, name)  # 404 for a twin the user may not see
+        path = f"/users/{quote(user.name)}/servers/{quote(name)}"
+        r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
+        base = hub_base_url()
+        if r.status_code in (201, 202):
+            target = f"{base}hub/spawn-pending/{quote(user.name)}/{quote(name)}"
+            return RedirectResponse(target, status_code=303)
+        message = _hub_message(r)
+        return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)
+
+    @pages.post("/twins/{name}/stop")
+    async def stop(request: Request, name: str, xsrf: str = Form("")):
+        user = await auth.require_user(request)
+        check_xsrf(user, xsrf)
+        r = await hub_request(user, "DELETE", f"/users/{quote(user.name)}/servers/{quote(name)}")
+        message = "" if r.status_code in (202, 204) else _hub_message(r)
+        return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)
+
+    return pages
+
+
+def _hub_message(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("message") or response.text)
+    except ValueError:
+        return f"the hub answered {response.status_code}"

@@ -1,0 +1,330 @@
+"""The registry's operations, each one transaction: it all happens, or nothing is written.
+
+Permissions are checked here (with :class:`auth.User`), not in the routes, so that the API, the
+Twins page and start-up discovery share one set of rules. Rows a user may not see are reported
+as missing (404), never as forbidden, so private twins do not leak their names.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
+
+from .auth import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE, User
+from .db import History, Profile, Run, Twin, utcnow
+from .errors import BadRequest, Conflict, Invalid, NotFound
+from .models import RunRequest
+from .validation import check_profile, check_twin, semver_key
+
+SYSTEM = "twinhub (discovery)"
+
+
+class Store:
+    def __init__(self, sessions: sessionmaker):
+        self.sessions = sessions
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        try:
+            # commits at the end of the block (where a unique constraint may still fail)
+            with self.sessions.begin() as session:
+                yield session
+        except IntegrityError as e:
+            raise Conflict(f"conflicting write, nothing stored: {e.orig}") from None
+
+    # --- twins ---------------------------------------------------------------------------------
+    def list_twins(
+        self,
+        user: User,
+        *,
+        domain: str | None = None,
+        q: str | None = None,
+        retired: bool = False,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[Twin], int]:
+        with self.sessions() as s:
+            query = select(Twin).order_by(Twin.name)
+            if domain:
+                query = query.where(Twin.domain == domain)
+            if not retired:
+                query = query.where(Twin.retired_at.is_(None))
+            rows = [t for t in s.scalars(query) if user.can_see_twin(t.manifest)]
+        if q:
+            needle = q.lower()
+            rows = [t for t in rows if needle in _twin_text(t)]
+        return rows[offset : offset + limit], len(rows)
+
+    def _twin(self, s: Session, user: User, name: str) -> Twin:
+        twin = s.scalar(select(Twin).where(Twin.name == name))
+        if twin is None or not user.can_see_twin(twin.manifest):
+            raise NotFound(f"no twin named {name!r}")
+        return twin
+
+    def get_twin(self, user: User, name: str) -> Twin:
+        with self.sessions() as s:
+            return self._twin(s, user, name)
+
+    def create_twin(self, user: User, data: Any) -> Twin:
+        user.require(SCOPE_TWINS_WRITE)
+        with self.transaction() as s:
+            manifest = check_twin(data, self._profile_slugs(s))
+            if s.scalar(select(Twin).where(Twin.name == manifest.name)) is not None:
+                raise Conflict(
+                    f"a twin named {manifest.name!r} exists: update it with "
+                    f"PUT /api/twins/{manifest.name} (or restore it if retired)"
+                )
+            twin = Twin(name=manifest.name, source="api", retired_at=None)
+            _write_twin(s, twin, manifest, user.name, "create")
+            s.add(twin)
+            return twin
+
+    def update_twin(self, user: User, name: str, data: Any) -> Twin:
+        user.require(SCOPE_TWINS_WRITE)
+        with self.transaction() as s:
+            twin = self._twin(s, user, name)
+            manifest = check_twin(data, self._profile_slugs(s))
+            if manifest.name != name:
+                raise BadRequest(
+                    f"name in the body ({manifest.name!r}) differs from the URL ({name!r}): "
+                    "a twin cannot be renamed, register a new one"
+                )
+            twin.source = "api"
+            _write_twin(s, twin, manifest, user.name, "update")
+            return twin
+
+    def set_twin_retired(self, user: User, name: str, retired: bool) -> Twin:
+        user.require(SCOPE_TWINS_WRITE)
+        with self.transaction() as s:
+            twin = self._twin(s, user, name)
+            if (twin.retired_at is not None) == retired:
+                state = "retired" if retired else "active"
+                raise Conflict(f"twin {name!r} is already {state}")
+            twin.retired_at = utcnow() if retired else None
+            twin.updated_at, twin.updated_by = utcnow(), user.name
+            action = "retire" if retired else "restore"
+            s.add(_history("twin", name, action, twin.version, twin.manifest, user.name))
+            return twin
+
+    def history(self, user: User, kind: str, key: str) -> list[History]:
+        with self.sessions() as s:
+            if kind == "twin":
+                self._twin(s, user, key)
+            else:
+                self._profile(s, user, key)
+            query = select(History).where(History.kind == kind, History.key == key)
+            return list(s.scalars(query.order_by(History.id)))
+
+    def upsert_discovered_twin(self, manifest: TwinManifest) -> str:
+        """Register a twin found on disk; a newer version replaces the stored one."""
+        with self.transaction() as s:
+            check_twin(manifest.model_dump(mode="json"), self._profile_slugs(s))
+            twin = s.scalar(select(Twin).where(Twin.name == manifest.name))
+            if twin is None:
+                twin = Twin(name=manifest.name, source="discovered", retired_at=None)
+                _write_twin(s, twin, manifest, SYSTEM, "create")
+                s.add(twin)
+                return "created"
+            if semver_key(manifest.version) <= semver_key(twin.version):
+                return "unchanged"
+            twin.source = "discovered"
+            _write_twin(s, twin, manifest, SYSTEM, "update")
+            return "updated"
+
+    def twin_manifest(self, user: User, name: str) -> TwinManifest:
+        """The validated manifest of an active twin the user may see (for runs and spawns)."""
+        twin = self.get_twin(user, name)
+        if twin.retired_at is not None:
+            raise NotFound(f"twin {name!r} is retired")
+        return parse_manifest(twin.manifest, f"twin {name!r}")
+
+    # --- profiles ------------------------------------------------------------------------------
+    def _profile_slugs(self, s: Session) -> set[str]:
+        return set(s.scalars(select(Profile.slug).where(Profile.retired_at.is_(None))))
+
+    def list_profiles(
+        self, user: User, *, retired: bool = False, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Profile], int]:
+        with self.sessions() as s:
+            query = select(Profile).order_by(Profile.slug)
+            if not retired:
+                query = query.where(Profile.retired_at.is_(None))
+            rows = [p for p in s.scalars(query) if user.can_use_profile(p.profile)]
+        return rows[offset : offset + limit], len(rows)
+
+    def _profile(self, s: Session, user: User, slug: str) -> Profile:
+        profile = s.scalar(select(Profile).where(Profile.slug == slug))
+        if profile is None or not user.can_use_profile(profile.profile):
+            raise NotFound(f"no infrastructure profile {slug!r}")
+        return profile
+
+    def get_profile(self, user: User, slug: str) -> Profile:
+        with self.sessions() as s:
+            return self._profile(s, user, slug)
+
+    def create_profile(self, user: User, data: Any) -> Profile:
+        user.require(SCOPE_PROFILES_WRITE)
+        with self.transaction() as s:
+            profile = check_profile(data)
+            if s.scalar(select(Profile).where(Profile.slug == profile.slug)) is not None:
+                raise Conflict(
+                    f"a profile {profile.slug!r} exists: update it with "
+                    f"PUT /api/profiles/{profile.slug} (or restore it if retired)"
+                )
+            row = Profile(slug=profile.slug, source="api", retired_at=None)
+            _write_profile(s, row, profile.model_dump(mode="json"), user.name, "create")
+            s.add(row)
+            return row
+
+    def update_profile(self, user: User, slug: str, data: Any) -> Profile:
+        user.require(SCOPE_PROFILES_WRITE)
+        with self.transaction() as s:
+            row = self._profile(s, user, slug)
+            profile = check_profile(data)
+            if profile.slug != slug:
+                raise BadRequest(
+                    f"slug in the body ({profile.slug!r}) differs from the URL ({slug!r})"
+                )
+            row.source = "api"
+            _write_profile(s, row, profile.model_dump(mode="json"), user.name, "update")
+            return row
+
+    def set_profile_retired(self, user: User, slug: str, retired: bool) -> Profile:
+        user.require(SCOPE_PROFILES_WRITE)
+        with self.transaction() as s:
+            row = self._profile(s, user, slug)
+            if (row.retired_at is not None) == retired:
+                raise Conflict(f"profile {slug!r} is already {'retired' if retired else 'active'}")
+            if retired:
+                names = s.scalars(select(Twin.name).where(Twin.retired_at.is_(None)))
+                needing = [n for n in names if self._twin_profile(s, n) == slug]
+                if needing:
+                    raise Conflict(
+                        f"profile {slug!r} is the default profile of active twins "
+                        f"{', '.join(needing)}: change or retire them first"
+                    )
+            row.retired_at = utcnow() if retired else None
+            row.updated_at, row.updated_by = utcnow(), user.name
+            action = "retire" if retired else "restore"
+            s.add(_history("profile", slug, action, None, row.profile, user.name))
+            return row
+
+    def _twin_profile(self, s: Session, name: str) -> str:
+        manifest = s.scalar(select(Twin.manifest).where(Twin.name == name))
+        return (manifest or {}).get("profile", "small")
+
+    def upsert_file_profile(self, data: dict[str, Any]) -> str:
+        """A default profile from ``hub/profiles.yaml``; API edits of it are left alone."""
+        with self.transaction() as s:
+            profile = check_profile(data).model_dump(mode="json")
+            row = s.scalar(select(Profile).where(Profile.slug == profile["slug"]))
+            if row is None:
+                row = Profile(slug=profile["slug"], source="discovered", retired_at=None)
+                _write_profile(s, row, profile, SYSTEM, "create")
+                s.add(row)
+                return "created"
+            if row.source != "discovered" or row.profile == profile:
+                return "unchanged"
+            _write_profile(s, row, profile, SYSTEM, "update")
+            return "updated"
+
+    # --- runs ----------------------------------------------------------------------------------
+    def create_run(self, user: User, name: str, request: RunRequest) -> Run:
+        manifest = self.twin_manifest(user, name)
+        try:
+            parameters = manifest.check_parameters(request.parameters)
+        except ManifestError as e:
+            raise Invalid(e.errors) from None
+        with self.transaction() as s:
+            run = Run(
+                id=uuid.uuid4().hex,
+                twin_name=name,
+                twin_version=manifest.version,
+                user=user.name,
+                parameters=parameters,
+                status=request.status,
+                provenance=None,
+            )
+            s.add(run)
+            return run
+
+    def _run(self, s: Session, user: User, run_id: str, write: bool = False) -> Run:
+        run = s.get(Run, run_id)
+        allowed = run is not None and (
+            run.user == user.name or (not write and user.has(SCOPE_RUNS_READ))
+        )
+        if not allowed:
+            raise NotFound(f"no run {run_id!r}")
+        return run
+
+    def get_run(self, user: User, run_id: str) -> Run:
+        with self.sessions() as s:
+            return self._run(s, user, run_id)
+
+    def update_run(
+        self, user: User, run_id: str, status: str | None = None, provenance: dict | None = None
+    ) -> Run:
+        """Only the user who started a run reports on it."""
+        with self.transaction() as s:
+            run = self._run(s, user, run_id, write=True)
+            if status is not None:
+                run.status = status
+            if provenance is not None:
+                run.provenance = provenance
+            run.updated_at = utcnow()
+            return run
+
+    def list_runs(self, user: User, twin: str | None, limit: int, offset: int):
+        with self.sessions() as s:
+            query = select(Run).order_by(Run.created_at.desc())
+            if not user.has(SCOPE_RUNS_READ):
+                query = query.where(Run.user == user.name)
+            if twin:
+                query = query.where(Run.twin_name == twin)
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
+            return list(s.scalars(query.limit(limit).offset(offset))), total
+
+    # --- numbers for /metrics and /api/health -----------------------------------------------
+    def counts(self) -> dict[str, int]:
+        with self.sessions() as s:
+            active = Twin.retired_at.is_(None)
+            return {
+                "twins": s.scalar(select(func.count()).select_from(Twin).where(active)),
+                "retired_twins": s.scalar(select(func.count()).select_from(Twin).where(~active)),
+                "profiles": s.scalar(
+                    select(func.count()).select_from(Profile).where(Profile.retired_at.is_(None))
+                ),
+                "runs": s.scalar(select(func.count()).select_from(Run)),
+            }
+
+
+def _twin_text(twin: Twin) -> str:
+    m = twin.manifest
+    return " ".join([m["name"], m["title"], m["summary"]]).lower()
+
+
+def _history(kind, key, action, version, document, actor) -> History:
+    return History(
+        kind=kind, key=key, action=action, version=version, document=document, actor=actor
+    )
+
+
+def _write_twin(s: Session, twin: Twin, manifest: TwinManifest, actor: str, action: str) -> None:
+    document = manifest.model_dump(mode="json")
+    twin.version, twin.title, twin.domain = manifest.version, manifest.title, manifest.domain
+    twin.manifest = document
+    twin.updated_at, twin.updated_by = utcnow(), actor
+    s.add(_history("twin", manifest.name, action, manifest.version, document, actor))
+
+
+def _write_profile(s: Session, row: Profile, profile: dict, actor: str, action: str) -> None:
+    row.profile = profile
+    row.updated_at, row.updated_by = utcnow(), actor
+    s.add(_history("profile", profile["slug"], action, None, profile, actor))

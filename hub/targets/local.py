@@ -1,0 +1,23 @@
+"""The local target: user servers and Dask clusters are processes on this machine (`make up`)."""
+
+from __future__ import annotations
+
+from traitlets.config import Config
+
+from ..settings import Settings
+from . import home_dir_template
+
+
+def spawner_config(settings: Settings) -> Config:
+    c = Config()
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = home_dir_template(settings)
+    return c
+
+
+def dask_backend_config(settings: Settings) -> Config:
+    c = Config()
+    # local processes of the gateway's account: one machine, one operator account
+    c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
+    c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
+    return c

@@ -1,0 +1,102 @@
+"""dask-gateway's Slurm backend, usable where hub users are not Unix accounts.
+
+Upstream ``SlurmBackend`` submits every scheduler and worker job through
+``sudo -nHu <user> dask-gateway-jobqueue-launcher`` and looks the user's home up with
+``pwd``: right for an HPC centre where each hub user is a Unix account, impossible for the
+embedded deployment whose users exist only in the hub. This subclass adds, as config:
+
+* ``submit_as``: ``"user"`` keeps upstream's sudo; ``"service"`` runs the launcher as the
+  gateway's own account (as ``UnsafeLocalBackend`` runs processes), so no per-user accounts;
+* ``slurm_conf``: the ``SLURM_CONF`` for ``sbatch``/``squeue``/``scancel``, which upstream runs
+  with an empty environment (so only ``/etc/slurm/slurm.conf`` would do);
+* ``bind_host``: where schedulers and workers listen (upstream: always ``0.0.0.0``);
+* a staging directory template that needs ``{home}`` only when it uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pwd
+
+from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
+from traitlets import Enum, Unicode
+
+
+class TwinhubSlurmBackend(SlurmBackend):
+    """Dask schedulers and workers as Slurm batch jobs (see the module docstring)."""
+
+    submit_as = Enum(
+        ["service", "user"],
+        default_value="user",
+        help="""Account that submits and cancels the jobs.
+
+        'user': the hub user's Unix account, through `sudo -nHu <user>` (upstream behaviour;
+        needs a sudoers rule for the launcher). 'service': the gateway's own account, for
+        deployments whose users exist only in the hub.""",
+        config=True,
+    )
+
+    slurm_conf = Unicode(
+        "",
+        help="Path of slurm.conf handed to the Slurm commands as SLURM_CONF (empty: default).",
+        config=True,
+    )
+
+    bind_host = Unicode(
+        "0.0.0.0",
+        help="""Address schedulers and workers listen on inside their jobs.
+
+        '0.0.0.0' where workers run on other nodes; '127.0.0.1' for a single-node cluster.""",
+        config=True,
+    )
+
+    @property
+    def default_host(self) -> str:  # read by the base class when it builds the commands
+        return self.bind_host
+
+    def _slurm_env(self) -> dict[str, str]:
+        return {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}
+
+    def get_submit_cmd_env_stdin(self, cluster, worker=None):
+        cmd, env, script = super().get_submit_cmd_env_stdin(cluster, worker)
+        return cmd, {**env, **self._slurm_env()}, script
+
+    def get_stop_cmd_env(self, job_id):
+        cmd, env = super().get_stop_cmd_env(job_id)
+        return cmd, {**env, **self._slurm_env()}
+
+    def get_status_cmd_env(self, job_ids):
+        cmd, env = super().get_status_cmd_env(job_ids)
+        return cmd, {**env, **self._slurm_env()}
+
+    def get_staging_directory(self, cluster) -> str:
+        template = cluster.config.staging_directory
+        fields = {"username": cluster.username}
+        if "{home}" in template:
+            fields["home"] = pwd.getpwnam(cluster.username).pw_dir
+        return os.path.join(template.format(**fields), cluster.name)
+
+    async def do_as_user(self, user, action, **kwargs):
+        if self.submit_as == "user":
+            return await super().do_as_user(user, action, **kwargs)
+        # the launcher's JSON protocol, without the sudo hop
+        kwargs["action"] = action
+        proc = await asyncio.create_subprocess_exec(
+            self.dask_gateway_jobqueue_launcher,
+            env={},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await proc.communicate(json.dumps(kwargs).encode("utf8"))
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f"dask-gateway-jobqueue-launcher failed ({proc.returncode}): "
+                f"{stderr.decode('utf8', 'replace')}"
+            )
+        result = json.loads(stdout.decode("utf8", "replace"))
+        if not result["ok"]:
+            raise RuntimeError(result["error"])
+        return result["returncode"], result["stdout"], result["stderr"]

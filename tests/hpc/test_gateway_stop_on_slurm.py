@@ -1,0 +1,43 @@
+"""Stopping the gateway leaves no Slurm job behind: batch jobs are not children of the hub,
+so only the hub (servers) and dask-gateway (clusters) can cancel them."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.hpc.conftest import start_hpc_gateway
+from tests.support.slurm import SlurmCluster
+
+pytestmark = [pytest.mark.hpc, pytest.mark.integration]
+
+
+def test_stopping_the_gateway_cancels_server_and_cluster_jobs(
+    slurm: SlurmCluster, tmp_path, artifacts_dir
+) -> None:
+    before = {j.job_id for j in slurm.jobs()}
+    gw = start_hpc_gateway(slurm, tmp_path / "state", artifacts_dir / "hpc-stop.log")
+    try:
+        user = gw.login("erin")
+        gw.start_server(user, timeout=240)
+        # a cluster through the gateway's REST API (its scheduler job is enough), left running
+        r = httpx.post(
+            f"{gw.url}/services/dask-gateway/api/v1/clusters/",
+            json={"cluster_options": {}},
+            headers={"Authorization": f"jupyterhub {user.token}"},
+        )
+        assert r.status_code == 201, r.text
+        jobs = slurm.wait_for(
+            lambda js: (
+                {j.name for j in js if j.job_id not in before and j.state == "RUNNING"}
+                == {"spawner-jupyterhub", "dask-gateway"}
+            ),
+            90,
+            "server and scheduler jobs running",
+        )
+        ours = {j.job_id for j in jobs} - before
+    finally:
+        assert gw.stop() == 0
+    slurm.wait_for(
+        lambda js: not ours & {j.job_id for j in js}, 30, f"jobs {sorted(ours)} cancelled"
+    )

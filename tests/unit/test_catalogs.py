@@ -1,0 +1,94 @@
+"""The demo data match their source CSV, and the catalog opens them lazily without machine paths."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+import dask.array
+import numpy as np
+import pytest
+import yaml
+from twinhub import catalogs
+from twinhub.catalogs import build
+from twinhub.catalogs.access import UnknownEntryError
+
+from tests.support.data import ensure_built
+
+
+@pytest.fixture(scope="module")
+def source_rows() -> tuple[list[str], list[str], list[list[str]]]:
+    """The CSV read with the csv module: an independent reader of the same file."""
+    with open(build.fulda_source(), encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1], rows[2:]
+
+
+@pytest.fixture(scope="module")
+def built_data_dir() -> Path:
+    return ensure_built()
+
+
+@pytest.fixture(scope="module")
+def fulda(built_data_dir: Path):
+    return catalogs.open_entry("fulda_daily")
+
+
+def test_dataset_matches_source_csv(fulda, source_rows) -> None:
+    header, units, rows = source_rows
+    assert fulda.sizes["time"] == len(rows) == 3653
+    column = {name: header.index(name) for name in header}
+    for i in (0, 1, 1000, len(rows) - 1):
+        row = rows[i]
+        day = datetime.strptime(row[column["date"]], "%d.%m.%Y")
+        assert fulda.time.values[i] == np.datetime64(day)
+        assert fulda.precip.values[i] == float(row[column["Prec"]])
+        assert fulda.discharge.values[i] == float(row[column["Q"]])
+        assert fulda.tmax.values[i] == float(row[column["tmax"]])
+        assert fulda.tmin.values[i] == float(row[column["tmin"]])
+    assert fulda.discharge.values[0] == 143.0 and fulda.precip.values[0] == 1.0
+    assert units[header.index("Q")] == "m³/s" and fulda.discharge.attrs["units"] == "m3 s-1"
+    assert units[header.index("Prec")] == "mm/day" and fulda.precip.attrs["units"] == "mm/day"
+    assert fulda.tmean.attrs["units"] == "degC"
+    for var in fulda.data_vars.values():
+        assert var.attrs["long_name"]
+    assert "spotpy" in fulda.attrs["source"] and "MIT" in fulda.attrs["licence"]
+
+
+def test_entry_is_lazy_and_dask_chunked(fulda) -> None:
+    assert isinstance(fulda.precip.data, dask.array.Array)
+    assert fulda.attrs["catalog_version"] == "1.0.0"
+
+
+def test_build_is_idempotent(built_data_dir: Path) -> None:
+    assert build.build_all(built_data_dir) == {"fulda_daily": False}
+
+
+def test_catalog_files_hold_no_machine_paths() -> None:
+    for path in catalogs.catalog_files():
+        text = path.read_text()
+        assert "/work/" not in text and "/root/" not in text and "/home/" not in text
+        spec = yaml.safe_load(text)
+        assert spec["version"] == 2
+
+
+def test_alias_and_describe_give_stac_item(built_data_dir: Path) -> None:
+    assert {"fulda", "fulda_daily"} <= catalogs.entry_ids()
+    info = catalogs.describe("fulda")
+    assert info["id"] == "fulda_daily" and info["built"]
+    stac = info["stac"]
+    assert stac["type"] == "Feature" and stac["properties"]["start_datetime"].startswith(
+        "1979-01-01"
+    )
+    assert stac["properties"]["end_datetime"].startswith("1988-12-31")
+    assert stac["assets"]["zarr"]["href"] == "fulda_daily.zarr"
+    assert info["variables"]["discharge"]["units"] == "m3 s-1"
+    import pystac
+
+    assert pystac.Item.from_dict(stac).id == "fulda_daily"
+
+
+def test_unknown_entry_names_the_entry() -> None:
+    with pytest.raises(UnknownEntryError, match="'fulda_hourly'.*fulda_daily"):
+        catalogs.open_entry("fulda_hourly")

@@ -1,0 +1,1 @@
+"""Flood forecasting twin: HBV rainfall-runoff model of the Fulda at Grebenau (Hesse)."""

@@ -1,0 +1,221 @@
+"""Dashboard of the flood twin: ``create_app()`` returns a Panel template.
+
+Serve it with ``panel serve twins/flood/app.py`` (or through the hub's dashboard service). The
+state lives in a :class:`FloodDashboard` (param.Parameterized): widgets edit its parameters, a
+change schedules the ensemble in a worker thread (the page stays responsive and shows a loading
+indicator), and the views redraw from the finished :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date
+from typing import Any
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+from twinhub.twins.flood.scenario import Outcome, calibrated, run_scenario
+from twinhub.twins.publish import publish
+from twinhub.twins.twin import load_twin
+
+log = logging.getLogger(__name__)
+FIRST, LAST = date(1980, 1, 1), date(1988, 12, 31)
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flood-app")
+
+
+class FloodDashboard(param.Parameterized):
+    """What the user chose (parameters) and what was computed from it (``outcome``)."""
+
+    start = param.CalendarDate(default=date(1986, 1, 1), bounds=(FIRST, LAST))
+    end = param.CalendarDate(default=date(1986, 12, 31), bounds=(FIRST, LAST))
+    precip_scale = param.Number(1.0, bounds=(0.0, 3.0), step=0.05, label="Precipitation scale")
+    storm_mm = param.Number(0.0, bounds=(0.0, 300.0), step=10.0, label="Synthetic storm (mm)")
+    storm_day = param.CalendarDate(default=date(1986, 6, 15), bounds=(FIRST, LAST))
+    ensemble_size = param.Integer(20, bounds=(1, 100), label="Ensemble size")
+    precip_sigma = param.Number(0.2, bounds=(0.0, 1.0), step=0.05, label="Rainfall uncertainty")
+    outcome = param.Parameter(default=None, precedence=-1)
+    error = param.String(default="", precedence=-1)
+    busy = param.Boolean(default=False, precedence=-1)
+
+    def __init__(self, client: Any = None, **params):
+        super().__init__(**params)
+        self._client = client
+        self._twin = load_twin("flood")
+
+    def run_parameters(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "precip_scale": self.precip_scale, "storm_mm": self.storm_mm,
+            "storm_day": self.storm_day.isoformat() if self.storm_mm else None,
+            "ensemble_size": self.ensemble_size, "precip_sigma": self.precip_sigma,
+        }  # fmt: skip
+
+    def compute(self) -> Outcome:
+        """The blocking part (calibration once, then the ensemble): runs in a worker thread."""
+        if self.end < self.start:
+            raise ValueError("end: the period must end after it starts")
+        cal, skill = calibrated()
+        return run_scenario(self._twin, cal, skill, self.run_parameters(), client=self._client)
+
+    @param.depends(
+        "start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size", "precip_sigma",
+        watch=True,
+    )  # fmt: skip
+    async def refresh(self) -> None:
+        self.busy = True
+        try:
+            loop = asyncio.get_running_loop()
+            self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
+            self.error = ""
+        except Exception as e:  # shown to the user, who can fix the input
+            log.warning("flood scenario failed", exc_info=True)
+            self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.busy = False
+
+    # --- views ---------------------------------------------------------------------------
+    @param.depends("outcome")
+    def hydrograph(self):
+        out = self.outcome
+        if out is None:
+            return pn.pane.Markdown("Calibrating the model and running the ensemble…")
+        band = out.summary.band
+        t = band.time.values
+        q = {float(k): band.sel(quantile=k).values for k in band["quantile"].values}
+        plot = (
+            hv.Area((t, q[0.05], q[0.95]), "time", ["lo", "hi"], label="5–95 %").opts(
+                color="#9ecae1", line_alpha=0, alpha=0.6
+            )
+            * hv.Area((t, q[0.25], q[0.75]), "time", ["lo", "hi"], label="25–75 %").opts(
+                color="#4292c6", line_alpha=0, alpha=0.6
+            )
+            * hv.Curve((t, q[0.5]), "time", "discharge", label="median").opts(
+                color="#08306b", line_width=2, tools=["hover"]
+            )
+            * hv.Curve((t, out.observed.values), "time", "discharge", label="observed").opts(
+                color="black", line_dash="dotted"
+            )
+        )
+        for period, level in out.levels.items():
+            plot = plot * hv.HLine(level).opts(color="#cb181d" if period == 10 else "#fd8d3c")
+        return pn.pane.HoloViews(
+            plot.opts(
+                responsive=True, height=420, ylabel="discharge (m³/s)", xlabel="",
+                ylim=(0, 1.08 * max(max(out.levels.values()), float(q[0.95].max()),
+                                    float(out.observed.max()))),
+                legend_position="top_left", title="Fulda at Grebenau: ensemble forecast",
+            ),
+            sizing_mode="stretch_width", name="hydrograph",
+        )  # fmt: skip
+
+    @param.depends("outcome", "error")
+    def indicators(self):
+        if self.error:
+            return pn.pane.Alert(self.error, alert_type="danger")
+        out = self.outcome
+        if out is None:
+            return pn.pane.Markdown("")
+        cards = [
+            pn.indicators.Number(
+                name="Peak of the median (m³/s)", value=round(out.peak_median, 1),
+                format="{value}", font_size="24pt", title_size="11pt",
+                css_classes=["peak-median"],
+            )
+        ]  # fmt: skip
+        for period, level in out.levels.items():
+            p = float(out.summary[f"p_exceed_{period}y"])
+            cards.append(
+                pn.indicators.Number(
+                    name=f"P(exceed {period}-year flood, {level:.0f} m³/s)",
+                    value=round(100 * p), format="{value} %", font_size="24pt", title_size="11pt",
+                    colors=[(33, "green"), (66, "orange"), (100, "red")],
+                )
+            )  # fmt: skip
+        return pn.Row(*cards)
+
+    @param.depends("outcome")
+    def skill_table(self):
+        if self.outcome is None:
+            return pn.pane.Markdown("")
+        rows = [
+            {
+                "period": f"{name} ({s['start'][:4]}–{s['end'][:4]})",
+                "NSE": s["nse"],
+                "KGE": s["kge"],
+            }
+            for name, s in self.outcome.skill.items()
+        ]
+        return pn.Column(
+            "### Skill of the calibrated model (best parameter set, ensemble member 0)",
+            pn.widgets.Tabulator(pd.DataFrame(rows).round(3), disabled=True, show_index=False),
+        )
+
+    # --- downloads -----------------------------------------------------------------------
+    def csv(self) -> io.BytesIO:
+        return io.BytesIO(self.outcome.table().to_dataframe().to_csv().encode())
+
+    def netcdf(self) -> io.BytesIO:
+        return io.BytesIO(self.outcome.ensemble.to_netcdf())
+
+    def provenance(self) -> io.BytesIO:
+        return io.BytesIO(json.dumps(self.outcome.record.provenance(), indent=1).encode())
+
+    def save_run(self, _event=None) -> str:
+        where = publish(self.outcome.record)
+        return f"saved to {where.url or where.path}"
+
+
+def create_app(client: Any = None) -> pn.template.FastListTemplate:
+    """The dashboard: controls in the sidebar, hydrograph, probabilities, skill and downloads."""
+    pn.extension("tabulator", notifications=True)
+    hv.extension("bokeh")
+    state = FloodDashboard(client=client)
+    controls = pn.Param(
+        state,
+        parameters=["start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size",
+                    "precip_sigma"],
+        widgets={
+            "storm_mm": {"type": pn.widgets.FloatInput, "step": 10.0},
+            "precip_scale": {"type": pn.widgets.FloatSlider, "name": "Precipitation scale"},
+            "ensemble_size": {"type": pn.widgets.IntSlider, "name": "Ensemble size"},
+        },
+        show_name=False,
+    )  # fmt: skip
+    downloads = pn.Column(
+        pn.widgets.FileDownload(callback=state.csv, filename="flood-forecast.csv",
+                                label="Download bands (CSV)", button_type="primary"),
+        pn.widgets.FileDownload(callback=state.netcdf, filename="flood-ensemble.nc",
+                                label="Download ensemble (netCDF)"),
+        pn.widgets.FileDownload(callback=state.provenance, filename="flood-run.prov.json",
+                                label="Download provenance (PROV-JSON)"),
+    )  # fmt: skip
+    save = pn.widgets.Button(name="Record run in registry", button_type="light")
+    saved = pn.pane.Str("")
+    save.on_click(lambda event: setattr(saved, "object", state.save_run(event)))
+    main = pn.Column(
+        state.indicators, state.hydrograph, state.skill_table, sizing_mode="stretch_width"
+    )
+
+    def show_busy(busy: bool) -> None:
+        main.loading = busy
+
+    state.param.watch(lambda event: show_busy(event.new), "busy")
+    show_busy(state.busy)
+    # the first ensemble starts once the page is shown (immediately outside a server)
+    pn.state.onload(state.refresh)
+    return pn.template.FastListTemplate(
+        title="Flood twin: Fulda at Grebenau",
+        sidebar=[controls, "### Downloads", downloads, save, saved],
+        main=[main],
+        sidebar_width=330,
+    )
+
+
+if __name__.startswith("bokeh"):
+    create_app().servable()

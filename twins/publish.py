@@ -1,0 +1,80 @@
+"""Send a run record to the registry, or keep it as a file when no registry is configured.
+
+Inside a hub server the spawner sets ``TWINHUB_API_URL`` (the registry's ``/api`` base) and
+``JUPYTERHUB_API_TOKEN``; the record goes to ``POST {api}/twins/{name}/runs``. On a laptop or on
+Binder there is no registry: the PROV-JSON is written to ``twinhub-runs/`` in the working folder,
+so no run is ever left without its provenance.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from twinhub.twins.runs import RunRecord
+
+RUNS_FOLDER = "twinhub-runs"
+
+
+class RegistryError(RuntimeError):
+    """The registry refused or could not be reached; the record was saved locally instead."""
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where a record went: ``url`` (registry) or ``path`` (a local file), and the reply."""
+
+    url: str | None = None
+    path: Path | None = None
+    response: dict[str, Any] | None = None
+
+
+def run_payload(record: RunRecord) -> dict[str, Any]:
+    """The body of ``POST /api/twins/{name}/runs`` (the registry's run contract)."""
+    return {
+        "parameters": record.parameters,
+        "status": record.status,
+        "provenance": record.provenance(),
+        "started": record.started.isoformat(),
+        "ended": record.ended.isoformat(),
+    }
+
+
+def save_record(record: RunRecord, folder: Path | None = None) -> Path:
+    """Write the record (PROV-JSON plus the plain fields) under ``folder``; returns the path."""
+    folder = Path(folder or Path.cwd() / RUNS_FOLDER)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{record.twin or 'run'}-{record.id}.prov.json"
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(run_payload(record), indent=1, sort_keys=True))
+    partial.rename(path)
+    return path
+
+
+def publish(
+    record: RunRecord,
+    api_url: str | None = None,
+    token: str | None = None,
+    folder: Path | None = None,
+) -> Published:
+    """Post the record to the registry when one is configured, else save it as a file."""
+    api_url = api_url or os.environ.get("TWINHUB_API_URL")
+    token = token or os.environ.get("JUPYTERHUB_API_TOKEN")
+    if not api_url:
+        return Published(path=save_record(record, folder))
+    url = f"{api_url.rstrip('/')}/twins/{record.twin}/runs"
+    headers = {"Authorization": f"token {token}"} if token else {}
+    try:
+        response = httpx.post(url, json=run_payload(record), headers=headers, timeout=30)
+        response.raise_for_status()
+    except httpx.HTTPError as e:
+        path = save_record(record, folder)
+        detail = getattr(getattr(e, "response", None), "text", "") or str(e)
+        warnings.warn(f"registry refused the run ({detail}); saved to {path}", stacklevel=2)
+        raise RegistryError(f"POST {url} failed: {detail}; the record is saved in {path}") from e
+    return Published(url=url, response=response.json())

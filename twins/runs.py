@@ -1,0 +1,172 @@
+"""Run a twin's model from catalog data and keep a record that can replay it bit for bit.
+
+:func:`execute` opens the inputs through the catalog, checksums them, calls the model entry
+point, computes the result (in-process or on a Dask client), checksums the outputs and returns
+both with a :class:`RunRecord`. :func:`replay` takes a record, or its PROV-JSON alone, reopens the
+same catalog entry, refuses if the data changed, reruns and checks the outputs are identical.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+from importlib import metadata
+from typing import Any
+
+import xarray as xr
+from twinhub.catalogs.access import dataset_checksum, open_entry
+from twinhub.hub.settings import REPO_ROOT
+from twinhub.twins.ensemble import compute
+from twinhub.twins.manifest import resolve_entry_point
+from twinhub.twins.provenance import record_fields, to_prov_json
+
+
+class ReplayError(RuntimeError):
+    """A replay could not reproduce the recorded run (changed data or different output)."""
+
+
+@dataclass(frozen=True)
+class InputRef:
+    """A catalog entry as a run used it."""
+
+    entry: str
+    version: str
+    checksum: str
+
+
+@dataclass
+class RunRecord:
+    """What ran, on what, with which parameters, by whom, when, and what came out."""
+
+    twin: str
+    twin_version: str
+    entry_point: str
+    parameters: dict[str, Any]
+    inputs: list[InputRef]
+    agent: str
+    code_version: str
+    started: datetime
+    ended: datetime
+    status: str = "finished"
+    outputs: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def provenance(self) -> dict[str, Any]:
+        """W3C PROV-JSON of this run."""
+        return to_prov_json(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started"] = self.started.isoformat()
+        data["ended"] = self.ended.isoformat()
+        return data
+
+    @classmethod
+    def from_provenance(cls, document: dict[str, Any] | str) -> RunRecord:
+        fields = record_fields(document)
+        fields["inputs"] = [InputRef(**ref) for ref in fields["inputs"]]
+        for key in ("started", "ended"):
+            value = fields[key]
+            fields[key] = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+        return cls(**fields)
+
+
+def current_agent() -> str:
+    """The hub user running this code (``JUPYTERHUB_USER``), else the local account."""
+    return os.environ.get("JUPYTERHUB_USER") or f"local-{getpass.getuser()}"
+
+
+@cache
+def code_version() -> str:
+    """The git commit of the checkout (``+dirty`` if modified), else the package version."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        return f"git:{commit}{'+dirty' if dirty else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return f"twinhub=={metadata.version('twinhub')}"
+
+
+def output_checksums(ds: xr.Dataset) -> dict[str, str]:
+    """One checksum per output variable (with its coordinates), plus one of the whole dataset."""
+    sums = {str(name): dataset_checksum(ds[[name]]) for name in ds.data_vars}
+    sums["dataset"] = dataset_checksum(ds)
+    return sums
+
+
+def execute(
+    entry_point: str,
+    entry: str,
+    parameters: Mapping[str, Any],
+    *,
+    twin: str = "",
+    twin_version: str = "",
+    client: Any = None,
+) -> tuple[xr.Dataset, RunRecord]:
+    """Run ``entry_point(inputs, parameters)`` on catalog ``entry``; returns output and record.
+
+    Parameters must be JSON-serialisable (they go into the record as they are). A failing model
+    still yields no output; the exception propagates with the record attached as ``.record``.
+    """
+    model = resolve_entry_point(entry_point)
+    started = datetime.now(UTC)
+    inputs = open_entry(entry)
+    ref = InputRef(
+        entry=inputs.attrs.get("catalog_entry", entry),
+        version=str(inputs.attrs.get("catalog_version", "unversioned")),
+        checksum=dataset_checksum(inputs),
+    )
+    record = RunRecord(
+        twin=twin, twin_version=twin_version, entry_point=entry_point,
+        parameters=dict(parameters), inputs=[ref], agent=current_agent(),
+        code_version=code_version(), started=started, ended=started,
+    )  # fmt: skip
+    try:
+        output = compute(model(inputs, dict(parameters)), client)
+    except Exception as e:
+        record.status, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", _now()
+        e.record = record  # type: ignore[attr-defined]
+        raise
+    record.ended = _now()
+    record.outputs = output_checksums(output)
+    return output, record
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def replay(record: RunRecord | dict[str, Any] | str, client: Any = None) -> xr.Dataset:
+    """Rerun a recorded run and check the output is bit-for-bit the recorded one."""
+    if not isinstance(record, RunRecord):
+        record = RunRecord.from_provenance(record)
+    if len(record.inputs) != 1:
+        raise ReplayError(f"run {record.id}: replay supports one input, got {len(record.inputs)}")
+    ref = record.inputs[0]
+    current = dataset_checksum(open_entry(ref.entry))
+    if current != ref.checksum:
+        raise ReplayError(
+            f"run {record.id}: catalog entry {ref.entry!r} changed since the run "
+            f"(recorded sha256 {ref.checksum[:12]}..., now {current[:12]}...)"
+        )
+    output, again = execute(
+        record.entry_point, ref.entry, record.parameters,
+        twin=record.twin, twin_version=record.twin_version, client=client,
+    )  # fmt: skip
+    if again.outputs != record.outputs:
+        differing = sorted(k for k in record.outputs if again.outputs.get(k) != record.outputs[k])
+        raise ReplayError(f"run {record.id}: outputs differ from the record: {differing}")
+    return output

@@ -1,0 +1,77 @@
+"""A twin as code sees it: its manifest, its model, its data, and runs that leave provenance.
+
+``load_twin("flood")`` finds ``twins/flood/twin.yaml`` (or any folder discovered by the manifest
+module), and :meth:`Twin.run` checks the parameters against the manifest's JSON schema, runs the
+model entry point on the twin's catalog entry and returns the output with its run record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+from twinhub.catalogs import entry_ids, open_entry
+from twinhub.twins.manifest import TwinManifest, discover, load_manifest, resolve_entry_point
+from twinhub.twins.params import ParameterError
+from twinhub.twins.runs import RunRecord, execute
+
+
+class UnknownTwinError(LookupError):
+    pass
+
+
+@dataclass
+class Twin:
+    manifest: TwinManifest
+    folder: Path
+
+    @property
+    def name(self) -> str:
+        return self.manifest.name
+
+    @property
+    def model(self):
+        """The model entry point (``run(inputs, params) -> Dataset``)."""
+        return resolve_entry_point(self.manifest.model)
+
+    def inputs(self, entry: str | None = None) -> xr.Dataset:
+        """The twin's input data from the catalog (its first entry by default)."""
+        return open_entry(self._entry(entry))
+
+    def _entry(self, entry: str | None) -> str:
+        entry = entry or self.manifest.catalog[0]
+        if entry not in self.manifest.catalog:
+            known = entry_ids()
+            why = "is not in the catalog" if entry not in known else "is not an input of this twin"
+            raise ParameterError(
+                "entry", f"catalog entry {entry!r} {why}; use one of {self.manifest.catalog}"
+            )
+        return entry
+
+    def run(
+        self, params: Mapping[str, Any] | None = None, *, entry: str | None = None, client=None
+    ) -> tuple[xr.Dataset, RunRecord]:
+        """Run the model with checked parameters (defaults filled in); see :func:`execute`."""
+        checked = self.manifest.check_parameters(dict(params or {}))
+        return execute(
+            self.manifest.model, self._entry(entry), checked,
+            twin=self.name, twin_version=self.manifest.version, client=client,
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return f"<Twin {self.name} {self.manifest.version}: {self.manifest.title}>"
+
+
+def available_twins() -> dict[str, Path]:
+    return {path.parent.name: path for path in discover()}
+
+
+def load_twin(name: str) -> Twin:
+    """The twin of that name (its folder under ``twins/``)."""
+    twins = available_twins()
+    if name not in twins:
+        raise UnknownTwinError(f"no twin named {name!r}; available: {', '.join(sorted(twins))}")
+    return Twin(load_manifest(twins[name]), twins[name].parent)

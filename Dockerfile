@@ -20,7 +20,8 @@ WORKDIR /opt/twinhub
 COPY . .
 # editable: the hub/, twins/ and catalogs/ folders are read from this checkout at run time
 RUN pip install --editable . \
- && make data kernel PYTHON=python BIN=/usr/local/bin \
+ && python -m twinhub.kernels install --sys-prefix \
+ && python -m twinhub.catalogs.build \
  && chown -R jovyan /opt/twinhub/state
 
 USER jovyan

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import panel as pn
 from playwright.sync_api import Page
 
-from tests.support.browser import chromium
+from tests.support.gateway import free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,34 +35,32 @@ PLOTTED_COLUMNS = """
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _wait_for(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the Panel server did not answer at {url}")
 
 
 @contextmanager
-def served(app: str, log_path: Path, timeout: float = 60) -> Iterator[str]:
+def served(app: str, log_path: Path, cwd: Path = REPO, timeout: float = 60) -> Iterator[str]:
     """``panel serve <app>`` on a free loopback port, as a user would start it; yields the URL."""
-    port = free_port()
+    (port,) = free_ports(1)
     env = {**os.environ, "TWINHUB_API_URL": ""}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "panel", "serve", app, "--port", str(port),
              "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env,
+            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}/app"
         try:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(url, timeout=5).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.5)
-            else:
-                raise RuntimeError(f"panel serve did not answer at {url}")
+            _wait_for(url, timeout)
             yield url
         finally:
             proc.terminate()
@@ -70,10 +68,29 @@ def served(app: str, log_path: Path, timeout: float = 60) -> Iterator[str]:
 
 
 @contextmanager
-def chromium_page() -> Iterator[Page]:
-    """A page of Debian's Chromium (``tests.support.browser``), sized for the dashboards."""
-    with chromium() as browser:
-        yield browser.new_page(viewport={"width": 1400, "height": 1000})
+def serve_factory(factory: Callable, name: str, timeout: float = 30) -> Iterator[str]:
+    """``pn.serve`` of an app factory in a thread (for apps built with test arguments)."""
+    (port,) = free_ports(1)
+    server = pn.serve(
+        {name: factory},
+        port=port,
+        address="127.0.0.1",
+        websocket_origin=[f"127.0.0.1:{port}"],
+        show=False,
+        threaded=True,
+        start=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/{name}"
+        _wait_for(url, timeout)
+        yield url
+    finally:
+        server.stop()
+
+
+def wait_for_text(page: Page, text: str, timeout_ms: int = 90_000) -> None:
+    """Wait until ``text`` is visible (Playwright's text locators pierce Panel's shadow DOM)."""
+    page.get_by_text(text).first.wait_for(state="visible", timeout=timeout_ms)
 
 
 def number_in(page: Page, css_class: str) -> float:

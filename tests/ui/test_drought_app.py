@@ -7,12 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
 
 from tests.support.data import ensure_built
 from tests.support.panel_app import (
     PLOTTED_COLUMNS,
-    chromium_page,
     number_in,
     served,
     wait_for_change,
@@ -26,12 +24,6 @@ def app_url(artifacts_dir: Path) -> Iterator[str]:
     ensure_built()
     with served("twins/drought/app.py", artifacts_dir / "drought-app.log") as url:
         yield url
-
-
-@pytest.fixture
-def page() -> Iterator[Page]:
-    with chromium_page() as page:
-        yield page
 
 
 def test_less_rain_means_more_drought_events_in_the_plot(app_url, page, artifacts_dir) -> None:

@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 from twinhub.twins.gwnoise.app import create_app
 
-from tests.ui.panel_apps import chromium_page, serve_app, wait_for_text  # noqa: F401
+from tests.support.panel_app import serve_factory, wait_for_text
 
 pytestmark = pytest.mark.ui
 
 
-def test_curve_change_redraws_spectra(chromium_page, artifacts_dir: Path) -> None:  # noqa: F811
-    page = chromium_page
-    with serve_app(lambda: create_app(duration=32), "gwnoise") as url:
+def test_curve_change_redraws_spectra(page, artifacts_dir: Path) -> None:
+    with serve_factory(lambda: create_app(duration=32), "gwnoise") as url:
         page.goto(url)
         wait_for_text(page, "witness subtraction gain")
         wait_for_text(page, "AdV, ")

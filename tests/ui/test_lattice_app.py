@@ -7,17 +7,16 @@ from pathlib import Path
 import pytest
 from twinhub.twins.lattice.app import create_app
 
-from tests.ui.panel_apps import chromium_page, serve_app, wait_for_text  # noqa: F401
+from tests.support.panel_app import serve_factory, wait_for_text
 
 pytestmark = pytest.mark.ui
 
 
 def test_size_change_redraws_curves(
-    chromium_page,  # noqa: F811
+    page,
     artifacts_dir: Path,
 ) -> None:
-    page = chromium_page
-    with serve_app(create_app, "lattice") as url:
+    with serve_factory(create_app, "lattice") as url:
         page.goto(url)
         wait_for_text(page, "9/9 temperatures done")
         wait_for_text(page, "L = 16")

@@ -69,6 +69,11 @@ class Settings:
         8004,
         "Internal port of the twin registry service (/services/twinhub/).",
     )
+    dashboards_port: int = _env_field(
+        "TWINHUB_DASHBOARDS_PORT",
+        8005,
+        "Internal port of the dashboard service (/services/twinhub-apps/).",
+    )
     database_url: str = _env_field(
         "TWINHUB_DATABASE_URL",
         "",

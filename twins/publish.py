@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,21 @@ def save_record(record: RunRecord, folder: Path | None = None) -> Path:
     return path
 
 
+def session_token() -> str | None:
+    """The hub token of the person using a Panel session, when called from one.
+
+    In the dashboard service many people share one process; a run is recorded with the token
+    of the person who clicked (their OAuth token), never with the service's own.
+    """
+    panel = sys.modules.get("panel")
+    if panel is None or panel.state.curdoc is None:
+        return None
+    try:
+        return panel.state.access_token
+    except Exception:  # no session context (e.g. a notebook cell): not a dashboard user
+        return None
+
+
 def publish(
     record: RunRecord,
     api_url: str | None = None,
@@ -64,7 +80,7 @@ def publish(
 ) -> Published:
     """Post the record to the registry when one is configured, else save it as a file."""
     api_url = api_url or os.environ.get("TWINHUB_API_URL")
-    token = token or os.environ.get("JUPYTERHUB_API_TOKEN")
+    token = token or session_token() or os.environ.get("JUPYTERHUB_API_TOKEN")
     if not api_url:
         return Published(path=save_record(record, folder))
     url = f"{api_url.rstrip('/')}/twins/{record.twin}/runs"

@@ -69,6 +69,16 @@ def decode(text: str, current: Any) -> Any:
     return text
 
 
+def within_bounds(widget: pn.widgets.Widget, value: Any) -> None:
+    """Inputs keep their ``start``/``end`` only as hints to the browser: check them here."""
+    start, end = getattr(widget, "start", None), getattr(widget, "end", None)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if start is not None and value < start:
+            raise ValueError(f"below the minimum {start}")
+        if end is not None and value > end:
+            raise ValueError(f"above the maximum {end}")
+
+
 def apply_query(widgets: Mapping[str, pn.widgets.Widget], query: Mapping[str, str]) -> list[str]:
     """Set widgets from the query; return one readable problem per value that was refused."""
     problems = []
@@ -77,7 +87,9 @@ def apply_query(widgets: Mapping[str, pn.widgets.Widget], query: Mapping[str, st
         if widget is None:
             continue
         try:
-            widget.value = decode(text, widget.value)
+            value = decode(text, widget.value)
+            within_bounds(widget, value)
+            widget.value = value
         except Exception as e:  # param's bound and type checks raise ValueError or TypeError
             reason = str(e).split("\n")[0][:160] or type(e).__name__
             problems.append(f"{key}={text!r} was ignored ({reason}); the default is shown")

@@ -124,6 +124,17 @@ def test_new_user_opens_flood_dashboard_and_the_plot_follows_a_widget(
     page.wait_for_timeout(1000)
     screenshot(page, artifacts_dir, "dash-4-flood-after-storm")
 
+    # the run is recorded in the registry under the person who clicked, not the service
+    page.get_by_text("Record run in registry").click()
+    page.get_by_text("saved to").wait_for()
+    nina = dashboards.login("nina")
+    with dashboards.client(headers=nina.headers) as c:
+        runs = c.get("/services/twinhub/api/runs", params={"twin": "flood"}).json()["items"]
+        assert [r["user"] for r in runs] == ["nina"]
+        assert runs[0]["parameters"]["storm_mm"] == 250.0 and runs[0]["has_provenance"]
+        prov = c.get(f"/services/twinhub/api/runs/{runs[0]['id']}/provenance").text
+        assert "nina" in prov and "twinhub-apps" not in prov
+
     # the link carries the widget state: a colleague opening it sees the same storm
     query = parse_qs(urlsplit(page.url).query)
     assert query.get(STORM) == ["250.0"] or query.get(STORM) == ["250"], page.url

@@ -62,6 +62,12 @@ test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
+# benchmarks (not part of `make test`): every file in tests/bench/, timings printed as tables
+.PHONY: bench
+bench: install data
+	@scripts/ensure-system-packages.sh test
+	TWINHUB_BENCH=1 $(BIN)/python -m pytest tests/bench -s -q -p no:cacheprovider $(PYTEST_ARGS)
+
 # HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
 .PHONY: slurm-up slurm-down test-hpc
 slurm-up:

@@ -12,6 +12,7 @@ from twinhub.hub.auth import auth_config
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     custom_scopes,
+    dashboards_service,
     dask_gateway_service,
     idle_culler_service,
     registry_api_url,
@@ -90,6 +91,7 @@ c.JupyterHub.template_paths = [str(REPO_ROOT / "hub" / "templates")]
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
 c.JupyterHub.services = [
     registry_service(settings),
+    dashboards_service(settings),
     dask_gateway_service(settings, secrets),
     idle_culler_service(settings),
 ]

@@ -78,9 +78,15 @@ class RunRecord:
         return cls(**fields)
 
 
-def current_agent() -> str:
-    """The hub user running this code (``JUPYTERHUB_USER``), else the local account."""
-    return os.environ.get("JUPYTERHUB_USER") or f"local-{getpass.getuser()}"
+def current_agent(client: Any = None) -> str:
+    """The hub user the run is for: named by the client when a service computes on behalf of
+    someone (``client.twinhub_user``, the dashboard service), else the user of this server
+    (``JUPYTERHUB_USER``), else the local account."""
+    return (
+        getattr(client, "twinhub_user", None)
+        or os.environ.get("JUPYTERHUB_USER")
+        or f"local-{getpass.getuser()}"
+    )
 
 
 @cache
@@ -137,7 +143,7 @@ def execute(
         )
     record = RunRecord(
         twin=twin, twin_version=twin_version, entry_point=entry_point,
-        parameters=dict(parameters), inputs=refs, agent=current_agent(),
+        parameters=dict(parameters), inputs=refs, agent=current_agent(client),
         code_version=code_version(), started=started, ended=started,
     )  # fmt: skip
     try:

@@ -193,7 +193,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(7)
+    ports = free_ports(8)
     env = dict(os.environ)
     env.update(
         {
@@ -205,6 +205,7 @@ def start_gateway(
             "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
             "TWINHUB_REGISTRY_PORT": str(ports[6]),
+            "TWINHUB_DASHBOARDS_PORT": str(ports[7]),
             "PYTHONUNBUFFERED": "1",
         }
     )

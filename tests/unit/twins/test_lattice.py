@@ -165,3 +165,4 @@ def test_notebook_executes_and_finds_t_c(tmp_path) -> None:
     )
     crossing = float(printed.split("U4 crossing (L=16, 32): T = ")[1].split(";")[0])
     assert abs(crossing - T_C) / T_C < 0.01
+    assert "replayed bit for bit:" in printed  # the run left a PROV record that replays

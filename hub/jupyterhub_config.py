@@ -72,6 +72,10 @@ c.Spawner.http_timeout = 90
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 10
 c.JupyterHub.cleanup_servers = True
+# bounded load: spawns beyond the limits are refused with 429 + Retry-After (the spawn page
+# and API clients retry), never an error; see README "Performance" for the numbers behind them
+c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
+c.JupyterHub.active_server_limit = settings.active_server_limit
 
 # --- what a server runs: profile and twin chosen from the registry (form or user_options) -----
 hooks = TwinSpawnHooks(

@@ -25,6 +25,7 @@ from .config import RegistryConfig
 from .db import open_database
 from .discovery import discover_all
 from .errors import RegistryError
+from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
 from .store import Store
@@ -105,6 +106,8 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(metrics.MetricsMiddleware)
+    # outermost: oversized or absurdly nested bodies are refused before anything reads them
+    app.add_middleware(BodyLimitMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )

@@ -9,6 +9,7 @@ import os
 
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
+from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     custom_scopes,
@@ -88,8 +89,12 @@ c.Spawner.options_form = hooks.options_form
 c.Spawner.options_from_form = hooks.options_from_form
 c.Spawner.pre_spawn_hook = hooks.pre_spawn_hook
 c.Spawner.post_stop_hook = hooks.post_stop_hook
-# the Twins page is linked from the hub's nav bar (hub/templates/page.html)
+# the Twins page is linked from the hub's nav bar (hub/templates/page.html); the nav bar and
+# the proxy's 503 page say so when the registry does not answer (hub/registry_status.py)
 c.JupyterHub.template_paths = [str(REPO_ROOT / "hub" / "templates")]
+c.JupyterHub.template_vars = {
+    "twinhub_registry_up": RegistryStatus(f"{registry_api_url(settings)}/health"),
+}
 
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
 c.JupyterHub.services = [

@@ -77,6 +77,7 @@ def test_a_file_where_the_state_dir_should_be(tmp_path: Path) -> None:
     state.write_text("not a directory")
     done, seconds = launch(state)
     assert_refused(done, seconds, state)
+    assert "is a file, not a directory" in done.stderr
 
 
 def test_full_disk(tiny_tmpfs) -> None:

@@ -28,6 +28,7 @@ from .errors import RegistryError
 from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
+from .security import SecurityHeadersMiddleware
 from .store import Store
 
 log = logging.getLogger("twinhub.registry")
@@ -108,11 +109,12 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware)
     # outermost: oversized or absurdly nested bodies are refused before anything reads them
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(build_router(store, auth.require_user), prefix=prefix)
+    app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
     app.include_router(build_pages(store, auth, config.prefix), prefix=prefix)
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)

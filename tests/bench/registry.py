@@ -98,6 +98,25 @@ def hub_token_checks(hub: Gateway, admin_token: str) -> int:
     return int(sum(float(m) for m in pattern.findall(r.text)))
 
 
+def registry_time(hub: Gateway) -> tuple[float, int]:
+    """Seconds the registry spent answering GETs so far, and how many (its own histogram).
+
+    Separates the registry's cost from the load generator's and the proxy's, which share the
+    same cores: at 50 clients the Python client, not the server, sets the pace.
+    """
+    r = httpx.get(f"{hub.url}/services/twinhub/metrics", timeout=30)
+    r.raise_for_status()
+    total = count = 0.0
+    for line in r.text.splitlines():
+        if 'method="GET"' not in line or "/api/twins" not in line:
+            continue
+        if line.startswith("twinhub_registry_request_duration_seconds_sum"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("twinhub_registry_request_duration_seconds_count"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, int(count)
+
+
 def run(root: Path, seconds: float = 5.0, writes: int = 100) -> dict:
     out: dict = {"reads": {}, "writes": {}}
     with running(start_twinhub(root / "registry")) as hub:
@@ -115,6 +134,7 @@ def run(root: Path, seconds: float = 5.0, writes: int = 100) -> dict:
         ]
         httpx.get(f"{hub.url}{API}/twins", headers=user.headers).raise_for_status()  # warm
         total = checks = 0
+        spent_before, answered_before = registry_time(hub)
         for label, base, path in runs:
             before = hub_token_checks(hub, admin.token)
             for n in CLIENTS:
@@ -125,6 +145,12 @@ def run(root: Path, seconds: float = 5.0, writes: int = 100) -> dict:
             if path.startswith(API):
                 checks += hub_token_checks(hub, admin.token) - before
         out["token_checks"] = {"registry_requests": total, "hub_token_checks": checks}
+        spent, answered = registry_time(hub)
+        per_request = (spent - spent_before) / max(1, answered - answered_before)
+        out["server_side"] = {
+            "ms_per_read": round(per_request * 1000, 2),
+            "reads_per_s_one_core": round(1 / per_request) if per_request else None,
+        }
         for n in (1, 10):
             names = [f"bench-x{n}-{i}" for i in range(writes)]
             out["writes"][f"POST /api/twins x{n}"] = asyncio.run(

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -32,6 +33,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", default="10,50,100", help="sizes of the many-users rounds")
     parser.add_argument("--output", default="bench-results.json")
     args = parser.parse_args(argv)
+    # the hubs run in sessions of their own: on SIGTERM (a timeout, CI) unwind so that each
+    # benchmark's `finally` stops its hub instead of leaving it running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results: dict = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -5,8 +5,8 @@
 * JSON nested deeper than ``MAX_JSON_DEPTH`` gets 422: Python's parser would recurse until it
   raises ``RecursionError`` (a 500), and no manifest or PROV record is nested that deep.
 
-YAML never reaches the API (it takes JSON only); the CLI and discovery parse YAML with
-``yaml.safe_load`` and :func:`check_yaml_text` guards them against alias bombs.
+YAML never reaches the API (it takes JSON only); the CLI and discovery read YAML
+through `twinhub.twins.manifest.safe_yaml`, which refuses alias bombs and deep nesting.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import re
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
-MAX_YAML_ALIASES = 100
+DRAIN_BYTES = 8 * MAX_BODY_BYTES
+"""Oversized bodies up to this size are read and dropped before the 413 (clean for clients)."""
 
 
 class BodyLimitMiddleware:
@@ -33,6 +34,10 @@ class BodyLimitMiddleware:
         headers = dict(scope.get("headers") or ())
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            # read (and drop) a moderately large body first, so that the client reads our
+            # answer instead of a connection reset; a huge one is cut off
+            if length.isdigit() and int(length) <= DRAIN_BYTES:
+                await _drain(receive)
             return await _refuse(send, 413, self._too_large())
         chunks, size = [], 0
         while True:
@@ -79,6 +84,13 @@ def json_depth(body: bytes) -> int:
         else:
             depth -= 1
     return deepest
+
+
+async def _drain(receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body"):
+            return
 
 
 async def _refuse(send, status: int, detail) -> None:

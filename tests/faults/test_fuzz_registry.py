@@ -8,6 +8,9 @@ the documented schema and content type. Bounded: fixed example counts and a dead
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import hypothesis
 import pytest
 import schemathesis
@@ -18,7 +21,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.support.registry import Registry
+from tests.support.registry import Registry, start_registry_gateway
 
 pytestmark = pytest.mark.integration
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
@@ -30,6 +33,17 @@ SETTINGS = dict(
     suppress_health_check=list(HealthCheck),
     phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
 )
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Registry]:
+    """A gateway of its own: the fuzzer writes arbitrary twins and profiles (a default profile
+    that needs Kubernetes, retired twins...) that other tests must not inherit."""
+    reg = start_registry_gateway(tmp_path_factory.mktemp("fuzz"), artifacts_dir / "fuzz.log")
+    try:
+        yield reg
+    finally:
+        reg.gateway.stop()
 
 
 @pytest.fixture(scope="module")

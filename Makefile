@@ -63,11 +63,14 @@ test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
-# benchmarks against a bare JupyterHub (tests/bench/, not part of `make test`): prints the
-# table and writes bench-results.json; BENCH_ARGS="registry --users 10" to run a part
+# benchmarks (not part of `make test`): the dashboards' latency tests in tests/bench/ (pytest),
+# then twinhub against a bare JupyterHub (python -m tests.bench: prints the table and writes
+# bench-results.json; BENCH_ARGS="registry --users 10" runs a part)
 .PHONY: bench
 BENCH_ARGS ?=
-bench: install
+bench: install data
+	@scripts/ensure-system-packages.sh test
+	TWINHUB_BENCH=1 $(BIN)/python -m pytest tests/bench -s -q -p no:cacheprovider $(PYTEST_ARGS)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 # HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)

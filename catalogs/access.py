@@ -128,7 +128,7 @@ def _stac_item(entry_id: str, meta: dict[str, Any], store: Path) -> pystac.Item:
         properties={
             "title": meta.get("title", entry_id),
             "version": meta.get("version"),
-            "license": "MIT",
+            "license": meta.get("license", "MIT"),
             "twinhub:variables": meta.get("variables", []),
         },
     )

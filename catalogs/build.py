@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import xarray as xr
+from twinhub.catalogs.champion import champion_dataset, champion_source
 from twinhub.catalogs.location import data_dir
 
 BUILDER_VERSION = "3"
@@ -134,27 +135,44 @@ def _up_to_date(store: Path, source_sha: str) -> bool:
     )
 
 
-def build_fulda(target: Path, force: bool = False) -> bool:
-    """Write ``fulda_daily.zarr`` under ``target``; returns False when it was already current.
+def write_store(ds: xr.Dataset, target: Path, name: str, source: Path, force: bool) -> bool:
+    """Write ``<name>.zarr`` under ``target`` from ``ds`` (built from ``source``); returns False
+    when the store already holds the same source checksum and builder version.
 
     Writes into a temporary store, then renames, so a reader never sees a half-written store.
     """
-    source = fulda_source()
-    store = target / "fulda_daily.zarr"
-    if not force and _up_to_date(store, sha256_file(source)):
+    store = target / f"{name}.zarr"
+    source_sha = sha256_file(source)
+    if not force and _up_to_date(store, source_sha):
         return False
-    ds = fulda_dataset(source)
+    ds = ds.assign_attrs(source_sha256=source_sha, builder_version=BUILDER_VERSION)
     target.mkdir(parents=True, exist_ok=True)
-    partial = target / ".fulda_daily.zarr.partial"
+    partial = target / f".{name}.zarr.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    encoding = {name: {"chunks": (STORE_CHUNK,)} for name in ds.data_vars}
+    encoding = {var: {"chunks": (STORE_CHUNK,)} for var in ds.data_vars}
     ds.to_zarr(partial, mode="w", encoding=encoding, consolidated=True, zarr_format=2)
     shutil.rmtree(store, ignore_errors=True)
     partial.rename(store)
     return True
 
 
-BUILDERS = {"fulda_daily": build_fulda}
+def build_fulda(target: Path, force: bool = False) -> bool:
+    """Write ``fulda_daily.zarr`` under ``target``; returns False when it was already current."""
+    source = fulda_source()
+    if not force and _up_to_date(target / "fulda_daily.zarr", sha256_file(source)):
+        return False
+    return write_store(fulda_dataset(source), target, "fulda_daily", source, force=True)
+
+
+def build_champion(target: Path, force: bool = False) -> bool:
+    """Write ``champion_daily.zarr`` (aquacrop's Champion record) under ``target``."""
+    source = champion_source()
+    if not force and _up_to_date(target / "champion_daily.zarr", sha256_file(source)):
+        return False
+    return write_store(champion_dataset(source), target, "champion_daily", source, force=True)
+
+
+BUILDERS = {"fulda_daily": build_fulda, "champion_daily": build_champion}
 
 
 def build_all(target: Path | None = None, force: bool = False) -> dict[str, bool]:

@@ -156,6 +156,9 @@ class TwinSpawnHooks(LoggingConfigurable):
             user=spawner.user.name,
             server=spawner.name,
         )
+        if self.kubernetes:
+            # KubeSpawner expands {placeholders} in env values: keep ours (JSON) literal
+            env = {k: v.replace("{", "{{").replace("}", "}}") for k, v in env.items()}
         # a new dict: the configured one is shared by every spawner
         spawner.environment = {**spawner.environment, **env}
 

@@ -13,6 +13,7 @@ from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     custom_scopes,
+    dashboards_service,
     dask_gateway_service,
     idle_culler_service,
     registry_api_url,
@@ -99,6 +100,7 @@ c.JupyterHub.template_vars = {
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
 c.JupyterHub.services = [
     registry_service(settings),
+    dashboards_service(settings),
     dask_gateway_service(settings, secrets),
     idle_culler_service(settings),
 ]

@@ -19,6 +19,9 @@ CULLER_SERVICE = "idle-culler"
 REGISTRY_SERVICE = "twinhub"
 REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
 REGISTRY_ACCESS_SCOPE = f"access:services!service={REGISTRY_SERVICE}"
+DASHBOARDS_SERVICE = "twinhub-apps"
+DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
+DASHBOARDS_ACCESS_SCOPE = f"access:services!service={DASHBOARDS_SERVICE}"
 MAINTAINERS_GROUP = "twin-maintainers"
 SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
 SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
@@ -58,6 +61,27 @@ def registry_service(settings: Settings) -> dict:
             SCOPE_PROFILES_WRITE,
             SCOPE_RUNS_READ,
         ],
+    }
+
+
+def dashboards_service(settings: Settings) -> dict:
+    """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS)."""
+    return {
+        "name": DASHBOARDS_SERVICE,
+        "display": True,
+        "url": f"http://127.0.0.1:{settings.dashboards_port}",
+        "command": [sys.executable, "-m", "twinhub.extensions.dashboards"],
+        "environment": {
+            **settings.to_env(),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            # the service asks the registry as the user (visibility, run records)
+            "TWINHUB_API_URL": registry_api_url(settings),
+            "TWINHUB_DATA_DIR": str(settings.state_dir / "data"),
+        },
+        "cwd": str(settings.state_dir),
+        # the user's OAuth token may open dashboards and use the registry in their name
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [DASHBOARDS_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],
     }
 
 
@@ -103,7 +127,12 @@ def roles(settings: Settings) -> list[dict]:
         {
             "name": "user",
             "description": "Standard user privileges, plus Dask clusters and the twin registry",
-            "scopes": ["self", GATEWAY_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],
+            "scopes": [
+                "self",
+                GATEWAY_ACCESS_SCOPE,
+                REGISTRY_ACCESS_SCOPE,
+                DASHBOARDS_ACCESS_SCOPE,
+            ],
         },
         {
             "name": "twinhub-admin",

@@ -69,6 +69,21 @@ class Settings:
         8004,
         "Internal port of the twin registry service (/services/twinhub/).",
     )
+    dashboards_port: int = _env_field(
+        "TWINHUB_DASHBOARDS_PORT",
+        8005,
+        "Internal port of the dashboard service (/services/twinhub-apps/).",
+    )
+    dashboards_workers: int = _env_field(
+        "TWINHUB_DASHBOARDS_WORKERS",
+        1,
+        "Dask workers of the dashboard service's own LocalCluster (shared by every user).",
+    )
+    dashboards_user_runs: int = _env_field(
+        "TWINHUB_DASHBOARDS_USER_RUNS",
+        1,
+        "Computations one user may run at once on the dashboard service's cluster.",
+    )
     database_url: str = _env_field(
         "TWINHUB_DATABASE_URL",
         "",

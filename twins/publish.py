@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,14 @@ def run_payload(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def registry_run(record: RunRecord) -> dict[str, Any]:
+    """``POST /api/twins/{name}/runs``: parameters and the registry's status vocabulary."""
+    return {
+        "parameters": record.parameters,
+        "status": "succeeded" if record.status == "finished" else "failed",
+    }
+
+
 def save_record(record: RunRecord, folder: Path | None = None) -> Path:
     """Write the record (PROV-JSON plus the plain fields) under ``folder``; returns the path."""
     folder = Path(folder or Path.cwd() / RUNS_FOLDER)
@@ -56,6 +65,21 @@ def save_record(record: RunRecord, folder: Path | None = None) -> Path:
     return path
 
 
+def session_token() -> str | None:
+    """The hub token of the person using a Panel session, when called from one.
+
+    In the dashboard service many people share one process; a run is recorded with the token
+    of the person who clicked (their OAuth token), never with the service's own.
+    """
+    panel = sys.modules.get("panel")
+    if panel is None or panel.state.curdoc is None:
+        return None
+    try:
+        return panel.state.access_token
+    except Exception:  # no session context (e.g. a notebook cell): not a dashboard user
+        return None
+
+
 def publish(
     record: RunRecord,
     api_url: str | None = None,
@@ -64,17 +88,24 @@ def publish(
 ) -> Published:
     """Post the record to the registry when one is configured, else save it as a file."""
     api_url = api_url or os.environ.get("TWINHUB_API_URL")
-    token = token or os.environ.get("JUPYTERHUB_API_TOKEN")
+    token = token or session_token() or os.environ.get("JUPYTERHUB_API_TOKEN")
     if not api_url:
         return Published(path=save_record(record, folder))
-    url = f"{api_url.rstrip('/')}/twins/{record.twin}/runs"
+    base = api_url.rstrip("/")
+    url = f"{base}/twins/{record.twin}/runs"
     headers = {"Authorization": f"token {token}"} if token else {}
     try:
-        response = httpx.post(url, json=run_payload(record), headers=headers, timeout=30)
+        # the registry's contract: the run (parameters, status), then its PROV-JSON
+        response = httpx.post(url, json=registry_run(record), headers=headers, timeout=30)
         response.raise_for_status()
+        url = f"{base}/runs/{response.json()['id']}"
+        stored = httpx.put(
+            f"{url}/provenance", json=record.provenance(), headers=headers, timeout=30
+        )
+        stored.raise_for_status()
     except httpx.HTTPError as e:
         path = save_record(record, folder)
         detail = getattr(getattr(e, "response", None), "text", "") or str(e)
         warnings.warn(f"registry refused the run ({detail}); saved to {path}", stacklevel=2)
         raise RegistryError(f"POST {url} failed: {detail}; the record is saved in {path}") from e
-    return Published(url=url, response=response.json())
+    return Published(url=url, response=stored.json())

@@ -78,9 +78,15 @@ class RunRecord:
         return cls(**fields)
 
 
-def current_agent() -> str:
-    """The hub user running this code (``JUPYTERHUB_USER``), else the local account."""
-    return os.environ.get("JUPYTERHUB_USER") or f"local-{getpass.getuser()}"
+def current_agent(client: Any = None) -> str:
+    """The hub user the run is for: named by the client when a service computes on behalf of
+    someone (``client.twinhub_user``, the dashboard service), else the user of this server
+    (``JUPYTERHUB_USER``), else the local account."""
+    return (
+        getattr(client, "twinhub_user", None)
+        or os.environ.get("JUPYTERHUB_USER")
+        or f"local-{getpass.getuser()}"
+    )
 
 
 @cache
@@ -109,7 +115,7 @@ def output_checksums(ds: xr.Dataset) -> dict[str, str]:
 
 def execute(
     entry_point: str,
-    entry: str,
+    entry: str | None,
     parameters: Mapping[str, Any],
     *,
     twin: str = "",
@@ -118,20 +124,26 @@ def execute(
 ) -> tuple[xr.Dataset, RunRecord]:
     """Run ``entry_point(inputs, parameters)`` on catalog ``entry``; returns output and record.
 
-    Parameters must be JSON-serialisable (they go into the record as they are). A failing model
-    still yields no output; the exception propagates with the record attached as ``.record``.
+    ``entry`` is None for simulation twins that read no data (``inputs`` is then None): their
+    parameters, seeds included, determine the run. Parameters must be JSON-serialisable (they go
+    into the record as they are). A failing model still yields no output; the exception
+    propagates with the record attached as ``.record``.
     """
     model = resolve_entry_point(entry_point)
     started = datetime.now(UTC)
-    inputs = open_entry(entry)
-    ref = InputRef(
-        entry=inputs.attrs.get("catalog_entry", entry),
-        version=str(inputs.attrs.get("catalog_version", "unversioned")),
-        checksum=dataset_checksum(inputs),
-    )
+    inputs = open_entry(entry) if entry is not None else None
+    refs = []
+    if inputs is not None:
+        refs.append(
+            InputRef(
+                entry=inputs.attrs.get("catalog_entry", entry),
+                version=str(inputs.attrs.get("catalog_version", "unversioned")),
+                checksum=dataset_checksum(inputs),
+            )
+        )
     record = RunRecord(
         twin=twin, twin_version=twin_version, entry_point=entry_point,
-        parameters=dict(parameters), inputs=[ref], agent=current_agent(),
+        parameters=dict(parameters), inputs=refs, agent=current_agent(client),
         code_version=code_version(), started=started, ended=started,
     )  # fmt: skip
     try:
@@ -153,17 +165,19 @@ def replay(record: RunRecord | dict[str, Any] | str, client: Any = None) -> xr.D
     """Rerun a recorded run and check the output is bit-for-bit the recorded one."""
     if not isinstance(record, RunRecord):
         record = RunRecord.from_provenance(record)
-    if len(record.inputs) != 1:
+    if len(record.inputs) > 1:
         raise ReplayError(f"run {record.id}: replay supports one input, got {len(record.inputs)}")
-    ref = record.inputs[0]
-    current = dataset_checksum(open_entry(ref.entry))
-    if current != ref.checksum:
-        raise ReplayError(
-            f"run {record.id}: catalog entry {ref.entry!r} changed since the run "
-            f"(recorded sha256 {ref.checksum[:12]}..., now {current[:12]}...)"
-        )
+    entry = None
+    for ref in record.inputs:
+        current = dataset_checksum(open_entry(ref.entry))
+        if current != ref.checksum:
+            raise ReplayError(
+                f"run {record.id}: catalog entry {ref.entry!r} changed since the run "
+                f"(recorded sha256 {ref.checksum[:12]}..., now {current[:12]}...)"
+            )
+        entry = ref.entry
     output, again = execute(
-        record.entry_point, ref.entry, record.parameters,
+        record.entry_point, entry, record.parameters,
         twin=record.twin, twin_version=record.twin_version, client=client,
     )  # fmt: skip
     if again.outputs != record.outputs:

@@ -37,11 +37,15 @@ class Twin:
         """The model entry point (``run(inputs, params) -> Dataset``)."""
         return resolve_entry_point(self.manifest.model)
 
-    def inputs(self, entry: str | None = None) -> xr.Dataset:
+    def inputs(self, entry: str | None = None) -> xr.Dataset | None:
         """The twin's input data from the catalog (its first entry by default)."""
-        return open_entry(self._entry(entry))
+        chosen = self._entry(entry)
+        return open_entry(chosen) if chosen is not None else None
 
-    def _entry(self, entry: str | None) -> str:
+    def _entry(self, entry: str | None) -> str | None:
+        """The catalog entry to read; None for a simulation twin that reads no data."""
+        if entry is None and not self.manifest.catalog:
+            return None
         entry = entry or self.manifest.catalog[0]
         if entry not in self.manifest.catalog:
             known = entry_ids()

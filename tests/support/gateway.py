@@ -193,7 +193,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(7)
+    ports = free_ports(8)
     env = dict(os.environ)
     env.update(
         {
@@ -205,6 +205,7 @@ def start_gateway(
             "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
             "TWINHUB_REGISTRY_PORT": str(ports[6]),
+            "TWINHUB_DASHBOARDS_PORT": str(ports[7]),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -250,3 +251,33 @@ def _registry_service_up(gateway: Gateway) -> bool:
     """The twin registry answers its (unauthenticated) health check through the hub's proxy."""
     r = httpx.get(f"{gateway.url}/services/twinhub/api/health", timeout=2)
     return r.status_code == 200
+
+
+def dask_gateway_api(gateway: Gateway, user: Session) -> httpx.Client:
+    """Dask Gateway's REST API as ``user`` (their hub token), through the hub's public proxy.
+
+    Tests outside a user's server speak the API directly rather than through the
+    ``dask_gateway`` client, whose shared event-loop thread can hang on close in a long test
+    session; notebooks in the tests use the client as users do.
+    """
+    return httpx.Client(
+        base_url=f"{gateway.url}/services/dask-gateway/api/v1",
+        headers={"Authorization": f"jupyterhub {user.token}"},
+        timeout=30,
+    )
+
+
+def cluster_names(gateway: Gateway, user: Session) -> set[str]:
+    """The names of the user's running (or starting) Dask clusters."""
+    with dask_gateway_api(gateway, user) as api:
+        response = api.get("/clusters/")
+        response.raise_for_status()
+        return set(response.json())
+
+
+def submit_cluster(gateway: Gateway, user: Session, **options: object) -> str:
+    """Ask the gateway for a cluster as ``user`` (as ``Gateway.submit`` does); its name."""
+    with dask_gateway_api(gateway, user) as api:
+        response = api.post("/clusters/", json={"cluster_options": options})
+        response.raise_for_status()
+        return response.json()["name"]

@@ -1,4 +1,9 @@
-"""Browser fixtures: one Chromium for the UI tests, a fresh context (cookies) per test."""
+"""Browser fixtures: one Chromium for the UI tests, a fresh context (cookies) per test.
+
+The browser lives for the ``tests/ui`` package only: Playwright's sync API keeps an event loop
+running in the main thread while it is open, which would break later tests that call
+``asyncio.run`` or start Dask clients.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from playwright.sync_api import Browser, Page
 from tests.support.browser import chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     with chromium() as b:
         yield b
@@ -18,7 +23,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 850})
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     try:

@@ -62,7 +62,7 @@ def test_entry_is_lazy_and_dask_chunked(fulda) -> None:
 
 
 def test_build_is_idempotent(built_data_dir: Path) -> None:
-    assert build.build_all(built_data_dir) == {"fulda_daily": False}
+    assert build.build_all(built_data_dir) == {"fulda_daily": False, "champion_daily": False}
 
 
 def test_catalog_files_hold_no_machine_paths() -> None:
@@ -92,3 +92,25 @@ def test_alias_and_describe_give_stac_item(built_data_dir: Path) -> None:
 def test_unknown_entry_names_the_entry() -> None:
     with pytest.raises(UnknownEntryError, match="'fulda_hourly'.*fulda_daily"):
         catalogs.open_entry("fulda_hourly")
+
+
+def test_champion_matches_the_aquacrop_file(built_data_dir: Path) -> None:
+    from twinhub.catalogs.champion import champion_source
+
+    with open(champion_source(), encoding="utf-8") as f:
+        header, *rows = [line.split() for line in f if line.strip()]
+    assert header[:6] == ["Day", "Month", "Year", "Tmin(C)", "Tmax(C)", "Prcp(mm)"]
+    ds = catalogs.open_entry("champion")
+    assert ds.sizes["time"] == len(rows) == 13514
+    for i in (0, 5000, len(rows) - 1):
+        day, month, year, tmin, tmax, prcp, et0 = rows[i]
+        assert ds.time.values[i] == np.datetime64(f"{year}-{int(month):02d}-{int(day):02d}")
+        assert ds.tmin.values[i] == float(tmin) and ds.tmax.values[i] == float(tmax)
+        assert ds.precip.values[i] == float(prcp) and ds.et0.values[i] == float(et0)
+    total = sum(float(r[5]) for r in rows)
+    assert abs(float(ds.precip.sum()) - total) < 1e-6 * total
+    assert "aquacrop" in ds.attrs["source"] and "Apache-2.0" in ds.attrs["licence"]
+    assert ds.precip.attrs["units"] == "mm/day" and ds.tmax.attrs["units"] == "degC"
+    stac = catalogs.describe("champion_daily")["stac"]
+    assert stac["properties"]["license"] == "Apache-2.0"
+    assert stac["properties"]["start_datetime"].startswith("1982-01-01")

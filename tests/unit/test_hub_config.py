@@ -29,8 +29,8 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     assert c.JupyterHub.allow_named_servers is True
     assert c.Spawner.default_url == "/lab"
     names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["twinhub", "dask-gateway", "idle-culler"]
-    culler = c.JupyterHub.services[2]["command"]
+    assert names == ["twinhub", "twinhub-apps", "dask-gateway", "idle-culler"]
+    culler = c.JupyterHub.services[3]["command"]
     assert "--timeout=3600" in culler
 
 

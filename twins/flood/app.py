@@ -39,6 +39,8 @@ class FloodDashboard(param.Parameterized):
     storm_day = param.CalendarDate(default=date(1986, 6, 15), bounds=(FIRST, LAST))
     ensemble_size = param.Integer(20, bounds=(1, 100), label="Ensemble size")
     precip_sigma = param.Number(0.2, bounds=(0.0, 1.0), step=0.05, label="Rainfall uncertainty")
+    # a view setting: redraws the last ensemble, starts no model run
+    show_observed = param.Boolean(True, label="Show observed discharge")
     outcome = param.Parameter(default=None, precedence=-1)
     error = param.String(default="", precedence=-1)
     busy = param.Boolean(default=False, precedence=-1)
@@ -80,7 +82,7 @@ class FloodDashboard(param.Parameterized):
             self.busy = False
 
     # --- views ---------------------------------------------------------------------------
-    @param.depends("outcome")
+    @param.depends("outcome", "show_observed")
     def hydrograph(self):
         out = self.outcome
         if out is None:
@@ -98,10 +100,11 @@ class FloodDashboard(param.Parameterized):
             * hv.Curve((t, q[0.5]), "time", "discharge", label="median").opts(
                 color="#08306b", line_width=2, tools=["hover"]
             )
-            * hv.Curve((t, out.observed.values), "time", "discharge", label="observed").opts(
-                color="black", line_dash="dotted"
-            )
         )
+        if self.show_observed:
+            plot = plot * hv.Curve(
+                (t, out.observed.values), "time", "discharge", label="observed"
+            ).opts(color="black", line_dash="dotted")
         for period, level in out.levels.items():
             plot = plot * hv.HLine(level).opts(color="#cb181d" if period == 10 else "#fd8d3c")
         return pn.pane.HoloViews(
@@ -179,7 +182,7 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
     controls = pn.Param(
         state,
         parameters=["start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size",
-                    "precip_sigma"],
+                    "precip_sigma", "show_observed"],
         widgets={
             "storm_mm": {"type": pn.widgets.FloatInput, "step": 10.0},
             "precip_scale": {"type": pn.widgets.FloatSlider, "name": "Precipitation scale"},

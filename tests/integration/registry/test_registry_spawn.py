@@ -8,10 +8,8 @@ import time
 
 import httpx
 import pytest
-from dask_gateway import Gateway as GatewayClient
-from dask_gateway import JupyterHubAuth
 
-from tests.support.gateway import Gateway, Session
+from tests.support.gateway import Gateway, Session, cluster_names, submit_cluster
 from tests.support.kernel import RemoteKernel
 
 from .conftest import Registry
@@ -40,22 +38,9 @@ def spawn(gateway: Gateway, user: Session, server: str, options: dict) -> dict:
     raise TimeoutError(f"{user.name}/{server} did not start")
 
 
-def gateway_client(gateway: Gateway, user: Session) -> GatewayClient:
-    return GatewayClient(
-        address=f"{gateway.url}/services/dask-gateway",
-        proxy_address=f"gateway://127.0.0.1:{gateway.settings.gateway_tcp_port}",
-        auth=JupyterHubAuth(api_token=user.token),
-    )
-
-
-def running_clusters(gateway: Gateway, user: Session) -> set[str]:
-    with gateway_client(gateway, user) as client:
-        return {c.name for c in client.list_clusters()}
-
-
 def wait_for_clusters(gateway: Gateway, user: Session, expected: set[str]) -> set[str]:
     deadline = time.monotonic() + 60
-    while (names := running_clusters(gateway, user)) != expected and time.monotonic() < deadline:
+    while (names := cluster_names(gateway, user)) != expected and time.monotonic() < deadline:
         time.sleep(1)
     return names
 
@@ -116,9 +101,8 @@ def test_stopping_a_twin_server_stops_its_clusters(registry: Registry) -> None:
     kernel = RemoteKernel(gateway.url, info["url"], alice.token)
     tagged = last_json(kernel.execute(TAGGED_CLUSTER).stdout)["name"]
     kernel.detach()
-    with gateway_client(gateway, alice) as client:
-        untagged = client.submit()  # started outside any server: nobody's tag
-    assert {tagged, untagged} <= running_clusters(gateway, alice)
+    untagged = submit_cluster(gateway, alice)  # started outside any server: nobody's tag
+    assert {tagged, untagged} <= cluster_names(gateway, alice)
     gateway.stop_server(alice, "growth")
     # alice has no other server: her tagged and untagged clusters all go
     assert wait_for_clusters(gateway, alice, set()) == set()
@@ -131,10 +115,9 @@ def test_untagged_clusters_survive_while_another_server_runs(registry: Registry)
     kernel = RemoteKernel(gateway.url, info["url"], lena.token)
     tagged = last_json(kernel.execute(TAGGED_CLUSTER).stdout)["name"]
     kernel.detach()
-    with gateway_client(gateway, lena) as client:
-        untagged = client.submit()
+    untagged = submit_cluster(gateway, lena)
     gateway.stop_server(lena, "growth-lab")
     assert wait_for_clusters(gateway, lena, {untagged}) == {untagged}
-    assert tagged not in running_clusters(gateway, lena)
+    assert tagged not in cluster_names(gateway, lena)
     gateway.stop_server(lena, "")
     assert wait_for_clusters(gateway, lena, set()) == set()

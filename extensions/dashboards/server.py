@@ -1,0 +1,77 @@
+"""The Bokeh/Panel server of ``twinhub-apps``: one route for every twin, hub OAuth in front.
+
+Started by the hub (``hub/services.py``) with ``JUPYTERHUB_*`` variables that configure
+``HubOAuth``. Routes under ``JUPYTERHUB_SERVICE_PREFIX``: ``<twin>`` (the dashboard, resolved
+per request), ``oauth_callback`` (the end of the hub login) and the prefix itself, which sends
+people to the Twins page.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+from urllib.parse import urlsplit
+
+import panel as pn
+from jupyterhub.services.auth import HubOAuth
+from tornado.web import RequestHandler
+from twinhub.hub.settings import Settings
+
+from . import cluster
+from .auth import CALLBACK_PATH, LOGIN_PATH, HubAuthProvider, callback_handler, login_handler
+from .pages import PREFIX, hub_base, twin_page
+
+# a twin is any path segment except our own endpoints (tornado tries routes in order)
+TWIN_ROUTE = rf"/(?P<twin>(?!(?:{CALLBACK_PATH}|{LOGIN_PATH})(?:$|/))[^/]+)"
+
+
+class TwinsIndex(RequestHandler):
+    """The service's root: the Twins page lists what can be opened."""
+
+    def get(self) -> None:
+        self.redirect(f"{hub_base()}services/twinhub/twins")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    settings = Settings.from_env()
+    hub_auth = HubOAuth(cache_max_age=60)
+    if not hub_auth.api_token:
+        raise SystemExit("JUPYTERHUB_API_TOKEN is not set: twinhub-apps runs as a hub service")
+    cookie_secret = secrets.token_hex(32)  # a restart only means a silent new hub login
+    public = urlsplit(settings.url).netloc
+    prefix = PREFIX.rstrip("/")
+    server = pn.serve(
+        {TWIN_ROUTE: twin_page},
+        port=settings.dashboards_port,
+        address="127.0.0.1",
+        prefix=prefix,
+        websocket_origin=[public, f"127.0.0.1:{settings.port}", f"localhost:{settings.port}"],
+        auth_provider=HubAuthProvider(hub_auth, cookie_secret),
+        cookie_secret=cookie_secret,
+        cookie_path=PREFIX,
+        extra_patterns=[
+            (rf"/{CALLBACK_PATH}", callback_handler(hub_auth)),
+            (rf"/{LOGIN_PATH}", login_handler(hub_auth, PREFIX)),
+            (r"/?", TwinsIndex),
+        ],
+        show=False,
+        start=False,
+        title="twinhub dashboards",
+    )
+
+    def stop(*_) -> None:
+        server.stop()
+        server.io_loop.stop()
+
+    signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(stop))
+    try:
+        server.start()
+        server.io_loop.start()
+    finally:
+        cluster.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""The Binder launch without Docker: what repo2docker would do, step by step, in a fresh venv.
+
+A new virtual environment from ``binder/requirements.txt`` (pip's cache keeps this bounded),
+``binder/postBuild`` (kernel and demo data), every twin notebook executed with nbclient on the
+twinhub kernel (a LocalCluster, no gateway), and ``binder/start jupyter server`` serving a twin
+dashboard through its server-proxy entry at ``/panel/<twin>``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.gateway import free_ports
+
+pytestmark = pytest.mark.binder
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_NOTEBOOK = """
+import sys, nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+resources = {"metadata": {"path": sys.argv[2]}}
+NotebookClient(nb, timeout=600, kernel_name="twinhub", resources=resources).execute()
+print("executed", sys.argv[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("binder")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TWINHUB_", "DASK_GATEWAY"))},
+        "PATH": f"{venv / 'bin'}:{os.environ['PATH']}",
+        "VIRTUAL_ENV": str(venv),
+        "TWINHUB_STATE_DIR": str(root / "state"),
+        "HOME": os.environ.get("HOME", str(root)),
+    }
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, "-r", "binder/requirements.txt"], cwd=REPO, env=env, check=True)
+    subprocess.run(["binder/postBuild"], cwd=REPO, env=env, check=True, timeout=600)
+    env["TWINHUB_BINDER_ROOT"] = str(root)
+    yield env
+
+
+def test_postbuild_installs_the_kernel_and_builds_the_data(binder_env: dict[str, str]) -> None:
+    venv = Path(binder_env["VIRTUAL_ENV"])
+    assert (venv / "share" / "jupyter" / "kernels" / "twinhub" / "kernel.json").is_file()
+    assert (Path(binder_env["TWINHUB_STATE_DIR"]) / "data" / "fulda_daily.zarr").is_dir()
+
+
+@pytest.mark.parametrize(
+    "notebook", sorted(REPO.glob("twins/*/*.ipynb")), ids=lambda p: p.parent.name
+)
+def test_every_twin_notebook_runs_on_binder(binder_env: dict[str, str], notebook: Path) -> None:
+    python = Path(binder_env["VIRTUAL_ENV"]) / "bin" / "python"
+    work = Path(binder_env["TWINHUB_BINDER_ROOT"]) / f"run-{notebook.parent.name}"
+    work.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [str(python), "-c", RUN_NOTEBOOK, str(notebook), str(work)],
+        cwd=work, env=binder_env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_dashboard_through_the_server_proxy_entry(binder_env: dict[str, str]) -> None:
+    (port,) = free_ports(1)
+    token = "binder-test-token"
+    jupyter = Path(binder_env["VIRTUAL_ENV"]) / "bin" / "jupyter"
+    log = open(Path(binder_env["TWINHUB_BINDER_ROOT"]) / "jupyter.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["binder/start", str(jupyter), "server", "--no-browser", "--ip=127.0.0.1",
+         f"--port={port}", f"--IdentityProvider.token={token}", "--allow-root"],
+        cwd=REPO, env=binder_env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/panel/flood?token={token}"
+        deadline, r = time.monotonic() + 240, None
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(url, timeout=60)
+                if r.status_code == 200 and "bokeh" in r.text.lower():
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        assert r is not None and r.status_code == 200, getattr(r, "text", "")[-2000:]
+        assert "Bokeh" in r.text or "bokeh" in r.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()

@@ -1,0 +1,1 @@
+"""The drought twin: SPI, SPEI, drought events, soil-moisture bucket (docs/twins/drought.md)."""

@@ -1,0 +1,190 @@
+"""The lattice twin's model: Monte Carlo of 2-D phi^4 / Ising, replicas spread over Dask.
+
+``run(inputs, params)`` follows the twin convention (pure function returning an
+``xr.Dataset``): one task per (lattice size, temperature, replica), each seeded from
+(seed, size, temperature, replica) alone, so the result does not depend on where or in which
+order the tasks ran: in-process threads and a Dask cluster give identical numbers.
+``dask.compute`` uses the active distributed client when there is one (the twinhub kernel's
+``cluster()``), else local threads (the kernels release the GIL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dask
+import numpy as np
+import xarray as xr
+
+from ..manifest import MANIFEST_FILE, load_manifest
+from .observables import block_means, integrated_autocorrelation_time, jackknife
+from .updates import ISING, run_chunk
+
+T_CRITICAL = 2.0 / np.log1p(np.sqrt(2.0))  # Onsager: 2/ln(1+sqrt 2) = 2.269185...
+N_BLOCKS = 10  # jackknife blocks per replica
+
+MANIFEST = load_manifest(Path(__file__).with_name(MANIFEST_FILE))
+DEFAULTS: dict[str, Any] = MANIFEST.default_parameters()
+
+# what each variable means, for the Dataset attrs (and the dashboard's axis labels)
+VARIABLES: dict[str, tuple[str, str]] = {
+    "abs_magnetisation": ("<|m|>, mean absolute magnetisation per site", "1"),
+    "energy": ("<e>, bond energy per site -sum_<xy> phi_x phi_y / N", "J"),
+    "susceptibility": ("chi = beta N (<m^2> - <|m|>^2), finite-size susceptibility", "1/J"),
+    "specific_heat": ("C = beta^2 N (<e^2> - <e>^2), bond-energy specific heat", "k_B"),
+    "binder": ("U4 = 1 - <m^4> / (3 <m^2>^2), Binder cumulant", "1"),
+    "phi_squared": ("<phi^2>, mean squared field per site (1 in the Ising limit)", "1"),
+}
+
+
+def replica_series(
+    size: int,
+    temperature: float,
+    *,
+    theory: str,
+    quartic_coupling: float,
+    sweeps: int,
+    thermalisation: int,
+    algorithm: str,
+    metropolis_step: float,
+    seed: int,
+    replica: int,
+) -> dict[str, Any]:
+    """One independent Markov chain: measurements (m, e, phi^2) after each sweep.
+
+    The chain starts ordered (phi = 1), discards ``thermalisation`` sweeps, then measures.
+    With Wolff, the thermalisation's mean cluster size fixes the clusters per sweep (about one
+    lattice volume of flipped sites, so cluster and local sweeps cost about the same).
+    """
+    key = [int(seed), int(size), int(round(temperature * 1e9)), int(replica)]
+    seed_thermal, seed_measure = np.random.SeedSequence(key).generate_state(2)
+    lam = ISING if theory == "ising" else float(quartic_coupling)
+    beta = 1.0 / temperature
+    n_clusters = 1 if algorithm == "wolff" else 0
+    phi = np.ones((size, size))
+    if thermalisation > 0:
+        _, _, cluster = run_chunk(
+            phi, beta, lam, thermalisation, int(seed_thermal), metropolis_step, n_clusters
+        )
+        if n_clusters:
+            n_clusters = max(1, int(round(size * size / max(cluster, 1.0))))
+    series, acceptance, cluster = run_chunk(
+        phi, beta, lam, sweeps, int(seed_measure), metropolis_step, n_clusters
+    )
+    return {"series": series, "acceptance": acceptance, "cluster_size": cluster}
+
+
+def analyse(
+    series: np.ndarray, size: int, temperature: float, n_blocks: int = N_BLOCKS
+) -> dict[str, float]:
+    """Observables and jackknife errors from replica series of shape (replica, sweep, 3)."""
+    m, e, phi2 = series[..., 0], series[..., 1], series[..., 2]
+    n_sites = size * size
+    beta = 1.0 / temperature
+    moments = np.stack([np.abs(m), m**2, m**4, e, e**2, phi2])  # (6, replica, sweep)
+    blocks = block_means(moments, n_blocks).reshape(len(moments), -1)  # replicas pooled
+    estimators = {
+        "abs_magnetisation": lambda q: q[0],
+        "energy": lambda q: q[3],
+        "susceptibility": lambda q: beta * n_sites * (q[1] - q[0] ** 2),
+        "specific_heat": lambda q: beta**2 * n_sites * (q[4] - q[3] ** 2),
+        "binder": lambda q: 1.0 - q[2] / (3.0 * q[1] ** 2),
+        "phi_squared": lambda q: q[5],
+    }
+    out: dict[str, float] = {}
+    for name, estimator in estimators.items():
+        out[name], out[name + "_error"] = jackknife(blocks, estimator)
+    out["tau_abs_magnetisation"] = float(
+        np.mean([integrated_autocorrelation_time(np.abs(r)) for r in m])
+    )
+    out["tau_energy"] = float(np.mean([integrated_autocorrelation_time(r) for r in e]))
+    return out
+
+
+def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults filled in and checked against ``twin.yaml``'s schema.
+
+    Raises ``ManifestError`` (a ``ValueError``) whose message names the parameter, the same
+    check the registry applies, so a notebook call fails the way a queued run would.
+    """
+    return MANIFEST.check_parameters(dict(params))
+
+
+def _point(series: Sequence[dict[str, Any]], size: int, temperature: float) -> dict[str, float]:
+    result = analyse(np.stack([s["series"] for s in series]), size, temperature)
+    result["acceptance"] = float(np.mean([s["acceptance"] for s in series]))
+    result["cluster_size"] = float(np.mean([s["cluster_size"] for s in series]))
+    return result
+
+
+def run(inputs: xr.Dataset | None, params: Mapping[str, Any]) -> xr.Dataset:
+    """Scan (lattice size x temperature); observables with errors, dims (size, temperature).
+
+    The lattice twin reads no data, so ``inputs`` must be ``None`` or an empty Dataset.
+    """
+    if inputs is not None and len(getattr(inputs, "data_vars", {})) > 0:
+        raise ValueError("parameter 'inputs': the lattice twin reads no data; pass None")
+    p = check_params(params)
+    sizes = [int(s) for s in p["sizes"]]
+    temps = [float(t) for t in p["temperatures"]]
+    chain = {
+        k: p[k]
+        for k in ("theory", "quartic_coupling", "sweeps", "thermalisation", "algorithm")
+        + ("metropolis_step", "seed")
+    }
+    tasks = {
+        (size, t): [
+            dask.delayed(replica_series, pure=True)(size, t, replica=r, **chain)
+            for r in range(int(p["replicas"]))
+        ]
+        for size in sizes
+        for t in temps
+    }
+    points = dask.compute({key: dask.delayed(_point)(reps, *key) for key, reps in tasks.items()})[0]
+    names = list(next(iter(points.values())))
+    data = {
+        name: (("size", "temperature"), [[points[(s, t)][name] for t in temps] for s in sizes])
+        for name in names
+    }
+    ds = xr.Dataset(data, coords={"size": sizes, "temperature": temps})
+    return _annotate(ds, p)
+
+
+def _annotate(ds: xr.Dataset, p: Mapping[str, Any]) -> xr.Dataset:
+    for name, (long_name, units) in VARIABLES.items():
+        ds[name].attrs = {"long_name": long_name, "units": units}
+        ds[name + "_error"].attrs = {
+            "long_name": f"jackknife standard error of {name} (blocks pooled over replicas)",
+            "units": units,
+        }
+    for name in ("tau_abs_magnetisation", "tau_energy"):
+        ds[name].attrs = {
+            "long_name": f"integrated autocorrelation time of {name[4:]} (Sokal window c=6)",
+            "units": "sweeps",
+        }
+    ds["acceptance"].attrs = {"long_name": "Metropolis acceptance rate", "units": "1"}
+    ds["cluster_size"].attrs = {"long_name": "mean Wolff cluster size", "units": "sites"}
+    ds["size"].attrs = {"long_name": "linear lattice size L (periodic L x L)", "units": "a"}
+    ds["temperature"].attrs = {"long_name": "temperature T = 1/beta", "units": "J/k_B"}
+    ds.attrs = {
+        "title": "2-D lattice phi^4 / Ising Monte Carlo",
+        "theory": p["theory"],
+        "quartic_coupling": float(p["quartic_coupling"]) if p["theory"] == "phi4" else np.inf,
+        "algorithm": p["algorithm"],
+        "sweeps": int(p["sweeps"]),
+        "thermalisation": int(p["thermalisation"]),
+        "replicas": int(p["replicas"]),
+        "seed": int(p["seed"]),
+        "action": "S = sum_x [-beta sum_mu phi_x phi_x+mu + phi_x^2 + lam (phi_x^2 - 1)^2]",
+        "reference": "Onsager (1944), Yang (1952): exact 2-D Ising solution; T_c = 2/ln(1+sqrt 2)",
+    }
+    return ds
+
+
+def onsager_magnetisation(temperature: float | np.ndarray) -> np.ndarray:
+    """Exact spontaneous magnetisation of the infinite 2-D Ising model (Yang 1952)."""
+    t = np.asarray(temperature, dtype=float)
+    inner = 1.0 - np.sinh(2.0 / np.minimum(t, T_CRITICAL)) ** -4.0
+    return np.where(t < T_CRITICAL, np.clip(inner, 0, None) ** 0.125, 0.0)

@@ -7,8 +7,7 @@ import pytest
 import xarray as xr
 from dask_gateway import GatewayCluster
 
-from tests.integration.test_gateway import gateway_client
-from tests.support.gateway import Gateway
+from tests.support.gateway import Gateway, gateway_client
 from tests.support.slurm import SlurmCluster
 
 pytestmark = [pytest.mark.hpc, pytest.mark.integration]

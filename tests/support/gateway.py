@@ -281,3 +281,15 @@ def submit_cluster(gateway: Gateway, user: Session, **options: object) -> str:
         response = api.post("/clusters/", json={"cluster_options": options})
         response.raise_for_status()
         return response.json()["name"]
+
+
+def gateway_client(gateway: Gateway, user: Session):
+    """The ``dask_gateway`` client as ``user``, from the test process (to compute there)."""
+    from dask_gateway import Gateway as GatewayClient
+    from dask_gateway import JupyterHubAuth
+
+    return GatewayClient(
+        address=f"{gateway.url}/services/dask-gateway",
+        proxy_address=f"gateway://127.0.0.1:{gateway.settings.gateway_tcp_port}",
+        auth=JupyterHubAuth(api_token=user.token),
+    )

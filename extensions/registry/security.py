@@ -3,7 +3,7 @@
 The hub sends ``Content-Security-Policy: frame-ancestors 'none'`` (no framing, against
 clickjacking); our pages say the same and, since they use no inline script or style, also allow
 scripts, styles and form posts from the gateway's own origin only. The API docs page
-(``/api/docs``, Swagger UI from its CDN) keeps only the framing rule, so it still works.
+(``/api/docs``, Swagger UI with an inline start-up script) keeps only the framing rule.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite (unit, integration, browser)"
 	@echo "make lint    ruff over the project"
+	@echo "make bench   benchmarks against a bare JupyterHub (bench-results.json)"
 	@echo "make slurm-up / slurm-down   a single-node Slurm cluster for the HPC target (root)"
 
 system-packages:
@@ -62,11 +63,15 @@ test-ui: install
 	@scripts/ensure-system-packages.sh test
 	$(BIN)/python -m pytest tests/ui $(PYTEST_ARGS)
 
-# benchmarks (not part of `make test`): every file in tests/bench/, timings printed as tables
+# benchmarks (not part of `make test`): the dashboards' latency tests in tests/bench/ (pytest),
+# then twinhub against a bare JupyterHub (python -m tests.bench: prints the table and writes
+# bench-results.json; BENCH_ARGS="registry --users 10" runs a part)
 .PHONY: bench
+BENCH_ARGS ?=
 bench: install data
 	@scripts/ensure-system-packages.sh test
 	TWINHUB_BENCH=1 $(BIN)/python -m pytest tests/bench -s -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 # HPC target: a real single-node Slurm cluster under $$TWINHUB_STATE_DIR/slurm (see docs/hpc.md)
 .PHONY: slurm-up slurm-down test-hpc

@@ -9,6 +9,7 @@ import os
 
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
+from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     custom_scopes,
@@ -73,6 +74,10 @@ c.Spawner.http_timeout = 90
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = 10
 c.JupyterHub.cleanup_servers = True
+# bounded load: spawns beyond the limits are refused with 429 + Retry-After (the spawn page
+# and API clients retry), never an error; see README "Performance" for the numbers behind them
+c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
+c.JupyterHub.active_server_limit = settings.active_server_limit
 
 # --- what a server runs: profile and twin chosen from the registry (form or user_options) -----
 hooks = TwinSpawnHooks(
@@ -85,8 +90,12 @@ c.Spawner.options_form = hooks.options_form
 c.Spawner.options_from_form = hooks.options_from_form
 c.Spawner.pre_spawn_hook = hooks.pre_spawn_hook
 c.Spawner.post_stop_hook = hooks.post_stop_hook
-# the Twins page is linked from the hub's nav bar (hub/templates/page.html)
+# the Twins page is linked from the hub's nav bar (hub/templates/page.html); the nav bar and
+# the proxy's 503 page say so when the registry does not answer (hub/registry_status.py)
 c.JupyterHub.template_paths = [str(REPO_ROOT / "hub" / "templates")]
+c.JupyterHub.template_vars = {
+    "twinhub_registry_up": RegistryStatus(f"{registry_api_url(settings)}/health"),
+}
 
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
 c.JupyterHub.services = [

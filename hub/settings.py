@@ -106,6 +106,17 @@ class Settings:
     cull_timeout: int = _env_field(
         "TWINHUB_CULL_TIMEOUT", 3600, "Seconds of inactivity before a user server is stopped."
     )
+    concurrent_spawn_limit: int = _env_field(
+        "TWINHUB_CONCURRENT_SPAWN_LIMIT",
+        4,
+        "Spawns in flight at once; more get HTTP 429 with Retry-After and are retried "
+        "(a user server takes about 1.5 s of one core to start: 2 per core keeps cores busy).",
+    )
+    active_server_limit: int = _env_field(
+        "TWINHUB_ACTIVE_SERVER_LIMIT",
+        40,
+        "Most user servers running at once (about 100 MB of memory each); 0 for no limit.",
+    )
     dask_max_worker_cores: int = _env_field(
         "TWINHUB_DASK_MAX_WORKER_CORES", 2, "Most cores a user may ask for per Dask worker."
     )

@@ -40,6 +40,11 @@ _SECRETS = {
 
 def ensure_state_dir(state_dir: Path) -> Path:
     """Create the state directory (mode 0700) and check that we can write to it."""
+    if state_dir.exists() and not state_dir.is_dir():
+        raise StateDirError(
+            f"The state directory {state_dir} is a file, not a directory. "
+            "Move the file away, or point TWINHUB_STATE_DIR elsewhere."
+        )
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(state_dir, 0o700)

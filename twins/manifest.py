@@ -179,11 +179,54 @@ def parse_manifest(data: Any, source: str = "manifest") -> TwinManifest:
         raise ManifestError(source, _pydantic_errors(e)) from None
 
 
+MAX_YAML_NODES = 100_000
+"""Far more values than any twin.yaml holds once aliases are expanded; a "billion laughs"
+document holds billions."""
+MAX_YAML_DEPTH = 64
+"""Deeper nesting than any manifest needs; PyYAML's composer would recurse until it crashes."""
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load``, refusing alias bombs and absurd nesting before building anything.
+
+    The flat event stream is read first (nothing deep can crash it), then the node graph, whose
+    aliases are shared, is measured as it would be once expanded.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise yaml.YAMLError(f"nested deeper than {MAX_YAML_DEPTH} levels: refused")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    sizes: dict[int, int] = {}
+
+    def expanded(node: yaml.Node) -> int:
+        if id(node) not in sizes:
+            sizes[id(node)] = 0  # a recursive alias counts as nothing more
+            if isinstance(node, yaml.SequenceNode):
+                size = 1 + sum(expanded(n) for n in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                size = 1 + sum(expanded(k) + expanded(v) for k, v in node.value)
+            else:
+                size = 1
+            sizes[id(node)] = size
+        return sizes[id(node)]
+
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if root is not None and expanded(root) > MAX_YAML_NODES:
+        raise yaml.YAMLError(
+            f"expands to more than {MAX_YAML_NODES} values through aliases: refused as a YAML bomb"
+        )
+    return yaml.safe_load(text)
+
+
 def load_manifest(path: str | Path) -> TwinManifest:
     """Read and validate a ``twin.yaml``."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = safe_yaml(path.read_text())
     except OSError as e:
         raise ManifestError(str(path), [("(file)", e.strerror or str(e))]) from None
     except yaml.YAMLError as e:

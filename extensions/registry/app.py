@@ -13,9 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
+from swagger_ui_bundle import swagger_ui_path
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
@@ -25,8 +28,10 @@ from .config import RegistryConfig
 from .db import open_database
 from .discovery import discover_all
 from .errors import RegistryError
+from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
+from .security import SecurityHeadersMiddleware
 from .store import Store
 
 log = logging.getLogger("twinhub.registry")
@@ -101,16 +106,20 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         ),
         version=_version(),
         openapi_url=f"{prefix}/api/openapi.json",
-        docs_url=f"{prefix}/api/docs",
+        docs_url=None,  # served below from local files: the gateway may have no internet
         redoc_url=None,
     )
     app.add_middleware(metrics.MetricsMiddleware)
+    # outermost: oversized or absurdly nested bodies are refused before anything reads them
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.include_router(build_router(store, auth.require_user), prefix=prefix)
+    app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
     app.include_router(build_pages(store, auth, config.prefix), prefix=prefix)
+    _swagger_ui(app, prefix)
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)
     def prometheus() -> Response:
@@ -120,6 +129,22 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     _documented_bodies(app)
     app.state.store = store
     return app
+
+
+def _swagger_ui(app: FastAPI, prefix: str) -> None:
+    """The API docs page with Swagger UI's files from the swagger-ui-bundle package, not a CDN."""
+    assets = f"{prefix}/api/static/swagger-ui"
+    app.mount(assets, StaticFiles(directory=swagger_ui_path), name="swagger-ui")
+
+    @app.get(f"{prefix}/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - API",
+            swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+            swagger_css_url=f"{assets}/swagger-ui.css",
+            swagger_favicon_url="/hub/static/favicon.ico",
+        )
 
 
 def main() -> None:

@@ -22,6 +22,9 @@ from .errors import Forbidden, RegistryError
 SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
 SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
 SCOPE_RUNS_READ = "custom:twinhub:runs:read"
+XSRF = "twinhub-xsrf"
+"""Name of the signed anti-forgery value: a form field on our pages, ``X-XSRFToken`` in scripts."""
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Unauthenticated(RegistryError):
@@ -112,6 +115,30 @@ class Authenticator:
         if not self.hub.check_scopes(self.hub.access_scopes, model):
             raise Forbidden(f"this token lacks {' or '.join(sorted(self.hub.access_scopes))}")
         return User.from_model(model, token)
+
+    def xsrf_token(self, user: User) -> str:
+        """The anti-forgery value a page hands its forms and scripts (signed, per user)."""
+        return self.signed(XSRF, user.name)
+
+    def check_xsrf(self, user: User, value: str | None) -> None:
+        if self.unsigned(XSRF, value) != user.name:
+            raise Forbidden(
+                "missing or stale XSRF token: a browser request that changes something must "
+                "send the page's token (form field 'xsrf' or header 'X-XSRFToken'); reload the page"
+            )
+
+    async def require_api_user(self, request: Request) -> User:
+        """:meth:`require_user` for the REST API, with CSRF protection for browsers.
+
+        A request authenticated by our cookie (a browser) that changes state must carry the
+        XSRF header, which another site cannot read or forge; token-authenticated requests
+        (programs) are not exposed to CSRF and need none.
+        """
+        user = await self.require_user(request)
+        by_cookie = not self.hub.auth_header_pat.match(request.headers.get("Authorization", ""))
+        if by_cookie and request.method not in SAFE_METHODS:
+            self.check_xsrf(user, request.headers.get("X-XSRFToken"))
+        return user
 
     async def require_user(self, request: Request) -> User:
         user = await self.user(request)

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import yaml
 from twinhub.catalogs import entry_ids
-from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest
+from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest, safe_yaml
 
 API = "/services/twinhub/api"
 
@@ -88,7 +88,7 @@ def twins_list(as_json: bool) -> int:
 
 
 def twins_register(path: Path) -> int:
-    data = yaml.safe_load(path.read_text())
+    data = safe_yaml(path.read_text())
     with _client() as client:
         response = client.post("/twins", json=data)
         if response.status_code == 409:

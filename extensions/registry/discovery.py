@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import yaml
-from twinhub.twins.manifest import ManifestError, discover, load_manifest
+from twinhub.twins.manifest import ManifestError, discover, load_manifest, safe_yaml
 
 from .errors import RegistryError
 from .store import Store
@@ -23,7 +22,7 @@ def load_profiles_file(store: Store, path: Path) -> dict[str, str]:
     if not path.exists():
         log.warning("no default profiles: %s does not exist", path)
         return {}
-    entries = yaml.safe_load(path.read_text()) or []
+    entries = safe_yaml(path.read_text()) or []
     if not isinstance(entries, list):
         raise ValueError(f"{path} must hold a YAML list of profiles")
     outcome = {}

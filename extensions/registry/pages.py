@@ -22,7 +22,6 @@ from .errors import Forbidden
 from .store import Store
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
-XSRF = "twinhub-xsrf"
 
 
 def hub_api_url() -> str:
@@ -114,19 +113,15 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
                 "servers": {k: v for k, v in servers.items() if k in names},
                 "prefix": prefix,
                 "base_url": hub_base_url(),
-                "xsrf": auth.signed(XSRF, user.name),
+                "xsrf": auth.xsrf_token(user),
                 "message": message,
             },
         )
 
-    def check_xsrf(user: User, token: str) -> None:
-        if auth.unsigned(XSRF, token) != user.name:
-            raise Forbidden("the form is stale or was not sent by this page: reload the page")
-
     @pages.post("/twins/{name}/launch")
     async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
         user = await auth.require_user(request)
-        check_xsrf(user, xsrf)
+        auth.check_xsrf(user, xsrf)
         store.twin_manifest(user, name)  # 404 for a twin the user may not see
         path = f"/users/{quote(user.name)}/servers/{quote(name)}"
         r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
@@ -140,7 +135,7 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
     @pages.post("/twins/{name}/stop")
     async def stop(request: Request, name: str, xsrf: str = Form("")):
         user = await auth.require_user(request)
-        check_xsrf(user, xsrf)
+        auth.check_xsrf(user, xsrf)
         r = await hub_request(user, "DELETE", f"/users/{quote(user.name)}/servers/{quote(name)}")
         message = "" if r.status_code in (202, 204) else _hub_message(r)
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -62,6 +63,11 @@ def test_openapi_docs_health_and_metrics(registry: Registry) -> None:
     assert "memory" in spec["components"]["schemas"]["InfraProfile"]["properties"]
     docs = httpx.get(f"{url}/api/docs")
     assert docs.status_code == 200 and "openapi.json" in docs.text
+    # Swagger UI comes from the gateway itself (no CDN: the machine may have no internet)
+    assert "cdn" not in docs.text.lower()
+    script = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text).group(1)
+    bundle = httpx.get(registry.gateway.url + script)
+    assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text
     health = httpx.get(f"{url}/api/health").json()
     assert health["status"] == "ok" and health["twins"] >= 3
     metrics = httpx.get(f"{url}/metrics").text

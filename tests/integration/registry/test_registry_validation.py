@@ -99,3 +99,12 @@ def test_bad_run_parameters_store_no_run(registry: Registry) -> None:
     assert wrong_shape.status_code == 422
     assert {"parameters", "colour"} <= set(_messages(wrong_shape.json()))
     assert registry.rows() == rows
+
+
+def test_huge_offset_is_a_422_naming_the_parameter(registry: Registry) -> None:
+    """Found by fuzzing: an offset beyond 64 bits reached SQLite and was a 500."""
+    with registry.client("alice") as c:
+        for path in ("/runs", "/twins", "/profiles"):
+            r = c.get(path, params={"offset": 1455135736794175242240})
+            assert r.status_code == 422, (path, r.status_code)
+            assert r.json()["detail"][0]["field"] == "offset"

@@ -1,0 +1,62 @@
+"""``python -m tests.bench [spawn clusters registry users] [--users 10,50,100]`` (`make bench`).
+
+Runs the chosen benchmarks (all by default), prints one table and writes
+``bench-results.json`` in the current directory (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import clusters, registry, spawns, users
+from .report import table
+
+BENCHMARKS = {
+    "spawn": spawns.run,
+    "clusters": clusters.run,
+    "registry": registry.run,
+    "users": users.run,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("which", nargs="*", choices=list(BENCHMARKS), default=[])
+    parser.add_argument("--users", default="10,50,100", help="sizes of the many-users rounds")
+    parser.add_argument("--output", default="bench-results.json")
+    args = parser.parse_args(argv)
+    # the hubs run in sessions of their own: on SIGTERM (a timeout, CI) unwind so that each
+    # benchmark's `finally` stops its hub instead of leaving it running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    results: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+    }
+    with tempfile.TemporaryDirectory(prefix="twinhub-bench-") as tmp:
+        for name in args.which or list(BENCHMARKS):
+            print(f"bench: {name} ...", flush=True)
+            t = time.monotonic()
+            kwargs = {}
+            if name == "users":
+                kwargs["sizes"] = tuple(int(n) for n in args.users.split(","))
+            results[name] = BENCHMARKS[name](Path(tmp) / name, **kwargs)
+            results[name]["elapsed_s"] = round(time.monotonic() - t, 1)
+            Path(args.output).write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\nwritten to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

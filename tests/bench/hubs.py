@@ -1,0 +1,87 @@
+"""The two hubs a benchmark compares, both started the way their operators start them.
+
+twinhub: the launcher (`make up`) with registry, profiles, spawn hooks, Dask Gateway, culler.
+baseline: ``jupyterhub --config tests/bench/baseline_config.py``, a bare hub with the same
+spawner, authenticator and limits. Both are :class:`tests.support.gateway.Gateway` objects, so
+the same login/spawn/stop code drives them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from twinhub.hub.settings import Settings
+
+from tests.support.gateway import Gateway, free_ports, start_gateway
+from tests.support.twins import make_twins_dir, manifest
+
+HERE = Path(__file__).resolve().parent
+
+
+def _env(state_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:
+    ports = free_ports(7)
+    names = (
+        "PORT",
+        "HUB_PORT",
+        "PROXY_API_PORT",
+        "GATEWAY_API_PORT",
+        "GATEWAY_HTTP_PORT",
+        "GATEWAY_TCP_PORT",
+        "REGISTRY_PORT",
+    )
+    env = dict(os.environ)
+    env.update({f"TWINHUB_{n}": str(p) for n, p in zip(names, ports, strict=True)})
+    env.update({"TWINHUB_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"})
+    env.update(extra or {})
+    return env
+
+
+def start_baseline(root: Path, extra: dict[str, str] | None = None) -> Gateway:
+    """A bare JupyterHub on free ports; returns when /hub/health answers."""
+    state = root / "baseline-state"
+    state.mkdir(parents=True, exist_ok=True)
+    env = _env(state, extra)
+    settings = Settings.from_env(env)
+    log_path = root / "baseline.log"
+    process = subprocess.Popen(
+        [str(settings.venv_bin / "jupyterhub"), "--config", str(HERE / "baseline_config.py")],
+        env=env,
+        cwd=state,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    hub = Gateway(settings=settings, process=process, log_path=log_path, env=env)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the baseline hub exited:\n{hub.log()[-3000:]}")
+        try:
+            if httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200:
+                return hub
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    hub.stop()
+    raise TimeoutError(f"the baseline hub did not come up:\n{hub.log()[-3000:]}")
+
+
+def start_twinhub(root: Path, extra: dict[str, str] | None = None) -> Gateway:
+    """The full gateway, its registry discovering one small test twin (``growth``)."""
+    twins_dir, pythonpath = make_twins_dir(root / "twinhub-twins", [manifest("growth")])
+    env = {"TWINHUB_TWINS_DIR": str(twins_dir), "PYTHONPATH": str(pythonpath)}
+    env.update(extra or {})
+    return start_gateway(root / "twinhub-state", root / "twinhub.log", env)
+
+
+@contextmanager
+def running(hub: Gateway):
+    try:
+        yield hub
+    finally:
+        hub.stop()

@@ -1,0 +1,128 @@
+"""The benchmark table (Markdown, so the README can show it as printed) and the goals."""
+
+from __future__ import annotations
+
+GOALS = {
+    "spawn": "twinhub <= 1.1x bare hub (median and p95)",
+    "clusters": "< 3 s to a usable scheduler",
+    "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
+    "users": "0 failed requests at 100 users",
+}
+
+
+def _s(stat: dict) -> str:
+    return f"{stat['median_s']:.2f} / {stat['p95_s']:.2f}"
+
+
+def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    if "spawn" in results:
+        r = results["spawn"]
+        for mode in ("sequential", "concurrent"):
+            rows.append(
+                (
+                    f"spawn, {r['twinhub'][mode]['n']} {mode} (median / p95 s)",
+                    _s(r["baseline"][mode]),
+                    _s(r["twinhub"][mode]),
+                    f"{r['ratio'][f'{mode}_median_s']} / {r['ratio'][f'{mode}_p95_s']}",
+                    GOALS["spawn"],
+                )
+            )
+    if "clusters" in results:
+        r = results["clusters"]
+        labels = {
+            "scheduler": "Dask: usable scheduler (s)",
+            "two_workers": "Dask: 2 workers connected (s)",
+            "scale_to_four": "Dask: scale 2 -> 4 (s)",
+        }
+        for key, label in labels.items():
+            rows.append(
+                (
+                    f"{label}, LocalCluster vs Gateway (median / p95)",
+                    _s(r["baseline"][key]),
+                    _s(r["twinhub"][key]),
+                    str(r["ratio"][key]),
+                    GOALS["clusters"] if key == "scheduler" else "",
+                )
+            )
+    if "registry" in results:
+        r = results["registry"]
+        base = {k.rsplit(" x", 1)[1]: v for k, v in r["reads"].items() if "baseline" in k}
+        for key, v in r["reads"].items():
+            if "baseline" in key:
+                continue
+            n = key.rsplit(" x", 1)[1]
+            b = base[n]
+            rows.append(
+                (
+                    f"registry {key} clients (req/s, p95 ms)",
+                    f"{b['req_per_s']:.0f}, {b['p95_ms']:.0f}",
+                    f"{v['req_per_s']:.0f}, {v['p95_ms']:.0f}",
+                    f"{v['req_per_s'] / b['req_per_s']:.2f}",
+                    GOALS["registry"],
+                )
+            )
+        for key, v in r["writes"].items():
+            rows.append(
+                (
+                    f"registry {key} writers (writes/s, p95 ms)",
+                    "-",
+                    f"{v['writes_per_s']:.0f}, {v['p95_ms']:.0f}",
+                    "-",
+                    f"{v['errors']} errors",
+                )
+            )
+        if "server_side" in r:
+            side = r["server_side"]
+            rows.append(
+                (
+                    "registry: time inside the registry per read (ms; reads/s it allows)",
+                    "-",
+                    f"{side['ms_per_read']} ms; {side['reads_per_s_one_core']}/s",
+                    "-",
+                    "p95 < 50 ms",
+                )
+            )
+        c = r["token_checks"]
+        rows.append(
+            (
+                "hub token checks during registry reads",
+                "-",
+                f"{c['hub_token_checks']} for {c['registry_requests']} requests",
+                "-",
+                "cached",
+            )
+        )
+    if "users" in results:
+        r = results["users"]
+        for n in r["twinhub"]:
+            b, t = r["baseline"][n], r["twinhub"][n]
+            for step in ("login", "spawn", "api", "stop"):
+                rows.append(
+                    (
+                        f"{n} users: {step} (median / p95 s)",
+                        _s(b["steps"][step]),
+                        _s(t["steps"][step]),
+                        f"{t['steps'][step]['median_s'] / b['steps'][step]['median_s']:.2f}"
+                        if b["steps"][step]["n"] and t["steps"][step]["n"]
+                        else "-",
+                        "",
+                    )
+                )
+            rows.append(
+                (
+                    f"{n} users: failed users / 429 retries / wall s",
+                    f"{b['failed']} / {b['retries_429']} / {b['wall_s']}",
+                    f"{t['failed']} / {t['retries_429']} / {t['wall_s']}",
+                    "-",
+                    GOALS["users"],
+                )
+            )
+    return rows
+
+
+def table(results: dict) -> str:
+    head = ("benchmark", "bare JupyterHub", "twinhub", "ratio", "goal")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""Isolation matrix: alice's things against lena (another user) and admin (hub admin).
+
+Resources of alice: her default server, a named twin server (``growth``), a Dask Gateway
+cluster, a twin run with its provenance, and a private twin of carol's for the visibility row.
+Each row is one access: who tries it, and whether it must work. Every cross-user access is
+refused; every own access works; the admin may do what the hub grants admins (manage servers,
+read every run with ``custom:twinhub:runs:read``, and reach users' servers: JupyterHub 5's
+admin role holds ``access:servers``) and nothing more (no writing into another's run).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.support.registry import Registry
+from tests.support.twins import manifest
+
+pytestmark = pytest.mark.integration
+GATEWAY_API = "/services/dask-gateway/api/v1/clusters"
+PROV = {
+    "prefix": {"ex": "http://example.org/twinhub/"},
+    "entity": {"ex:result": {}},
+    "activity": {"ex:run": {}},
+    "wasGeneratedBy": {"_:g": {"prov:entity": "ex:result", "prov:activity": "ex:run"}},
+}
+
+
+@pytest.fixture(scope="module")
+def alices(registry: Registry) -> Iterator[dict]:
+    """Start every resource of alice's once for the whole matrix."""
+    gw, alice = registry.gateway, registry.users["alice"]
+    gw.start_server(alice)
+    gw.start_server(alice, "growth")
+    dask = {"Authorization": f"jupyterhub {alice.token}"}
+    r = httpx.post(
+        f"{gw.url}{GATEWAY_API}/", headers=dask, json={"cluster_options": {}}, timeout=60
+    )
+    assert r.status_code == 201, r.text
+    cluster = r.json()["name"]
+    deadline = time.monotonic() + 90
+    while httpx.get(f"{gw.url}{GATEWAY_API}/{cluster}", headers=dask).json()["status"] != "RUNNING":
+        assert time.monotonic() < deadline, "alice's cluster did not start"
+        time.sleep(0.5)
+    with registry.client("alice") as c:
+        run = c.post("/twins/growth/runs", json={"parameters": {"rate": 0.3}})
+        assert run.status_code == 201, run.text
+        run_id = run.json()["id"]
+        assert c.put(f"/runs/{run_id}/provenance", json=PROV).status_code == 200
+    try:
+        yield {"cluster": cluster, "run": run_id}
+    finally:
+        httpx.delete(f"{gw.url}{GATEWAY_API}/{cluster}", headers=dask, timeout=60)
+        for server in ("growth", ""):
+            try:
+                gw.stop_server(alice, server)
+            except (AssertionError, TimeoutError):
+                pass  # the matrix's admin row may have stopped it already
+
+
+def hub(method: str, path: str, **kw) -> Callable:
+    return lambda reg, who, res: reg.gateway.client(headers=reg.users[who].headers).request(
+        method, path.format(**res), **kw
+    )
+
+
+def dask(method: str, path: str, **kw) -> Callable:
+    def call(reg: Registry, who: str, res: dict) -> httpx.Response:
+        headers = {"Authorization": f"jupyterhub {reg.users[who].token}"}
+        url = f"{reg.gateway.url}{GATEWAY_API}{path.format(**res)}"
+        return httpx.request(method, url, headers=headers, timeout=60, **kw)
+
+    return call
+
+
+def registry_api(method: str, path: str, **kw) -> Callable:
+    return lambda reg, who, res: reg.client(who).request(method, path.format(**res), **kw)
+
+
+def listed_cluster(reg: Registry, who: str, res: dict) -> bool:
+    return res["cluster"] in dask("GET", "/")(reg, who, res).json()  # {name: model}
+
+
+# (what, who, how, must work)
+MATRIX = [
+    # --- servers: the user model, the server's content, start/stop -----------------------
+    ("read alice's servers", "alice", hub("GET", "/hub/api/users/alice"), True),
+    ("read alice's servers", "lena", hub("GET", "/hub/api/users/alice"), False),
+    ("read alice's servers", "admin", hub("GET", "/hub/api/users/alice"), True),
+    ("use alice's server", "alice", hub("GET", "/user/alice/api/status"), True),
+    ("use alice's server", "lena", hub("GET", "/user/alice/api/status"), False),
+    ("use alice's server", "admin", hub("GET", "/user/alice/api/status"), True),
+    (
+        "start kernel in alice's server",
+        "lena",
+        hub("POST", "/user/alice/api/kernels", json={}),
+        False,
+    ),
+    (
+        "start a server for alice",
+        "lena",
+        hub("POST", "/hub/api/users/alice/servers/x", json={}),
+        False,
+    ),
+    ("stop alice's server", "lena", hub("DELETE", "/hub/api/users/alice/server"), False),
+    # --- named twin server ------------------------------------------------------------------
+    ("use alice's twin server", "alice", hub("GET", "/user/alice/growth/api/status"), True),
+    ("use alice's twin server", "lena", hub("GET", "/user/alice/growth/api/status"), False),
+    (
+        "stop alice's twin server",
+        "lena",
+        hub("DELETE", "/hub/api/users/alice/servers/growth"),
+        False,
+    ),
+    # --- Dask clusters: list, connect (its address and TLS credentials), scale, stop -------
+    ("list alice's cluster", "alice", listed_cluster, True),
+    ("list alice's cluster", "lena", listed_cluster, False),
+    ("connect to alice's cluster", "alice", dask("GET", "/{cluster}"), True),
+    ("connect to alice's cluster", "lena", dask("GET", "/{cluster}"), False),
+    ("scale alice's cluster", "lena", dask("POST", "/{cluster}/scale", json={"count": 2}), False),
+    ("scale alice's cluster", "alice", dask("POST", "/{cluster}/scale", json={"count": 1}), True),
+    ("stop alice's cluster", "lena", dask("DELETE", "/{cluster}"), False),
+    # --- runs and provenance ----------------------------------------------------------------
+    ("read alice's run", "alice", registry_api("GET", "/runs/{run}"), True),
+    ("read alice's run", "lena", registry_api("GET", "/runs/{run}"), False),
+    ("read alice's run", "admin", registry_api("GET", "/runs/{run}"), True),
+    ("read alice's provenance", "alice", registry_api("GET", "/runs/{run}/provenance"), True),
+    ("read alice's provenance", "lena", registry_api("GET", "/runs/{run}/provenance"), False),
+    ("read alice's provenance", "admin", registry_api("GET", "/runs/{run}/provenance"), True),
+    (
+        "report on alice's run",
+        "lena",
+        registry_api("PATCH", "/runs/{run}", json={"status": "failed"}),
+        False,
+    ),
+    (
+        "report on alice's run",
+        "admin",
+        registry_api("PATCH", "/runs/{run}", json={"status": "failed"}),
+        False,
+    ),
+    (
+        "report on alice's run",
+        "alice",
+        registry_api("PATCH", "/runs/{run}", json={"status": "running"}),
+        True,
+    ),
+    (
+        "overwrite alice's provenance",
+        "lena",
+        registry_api("PUT", "/runs/{run}/provenance", json=PROV),
+        False,
+    ),
+    # --- registry writes and private twins ---------------------------------------------------
+    ("register a twin", "alice", registry_api("POST", "/twins", json=manifest("by-alice")), False),
+    ("register a twin", "lena", registry_api("POST", "/twins", json=manifest("by-lena")), False),
+    ("register a twin", "admin", registry_api("POST", "/twins", json=manifest("by-admin")), True),
+    ("retire a twin", "alice", registry_api("DELETE", "/twins/growth"), False),
+    ("read carol's private twin", "carol", registry_api("GET", "/twins/growth-private"), True),
+    ("read carol's private twin", "alice", registry_api("GET", "/twins/growth-private"), False),
+    (
+        "run carol's private twin",
+        "alice",
+        registry_api("POST", "/twins/growth-private/runs", json={"parameters": {}}),
+        False,
+    ),
+    # --- last: the admin manages alice's servers ---------------------------------------------
+    (
+        "stop alice's twin server",
+        "admin",
+        hub("DELETE", "/hub/api/users/alice/servers/growth"),
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "what, who, how, allowed", MATRIX, ids=[f"{w}-{who}" for w, who, _, _ in MATRIX]
+)
+def test_isolation(registry: Registry, alices: dict, what, who, how, allowed) -> None:
+    outcome = how(registry, who, alices)
+    if isinstance(outcome, bool):
+        assert outcome is allowed, f"{who}: {what}"
+        return
+    if allowed:
+        assert outcome.status_code < 300, f"{who}: {what}: {outcome.status_code} {outcome.text}"
+    else:
+        # refused as not found (nothing is revealed) or forbidden; never a success or an error
+        assert outcome.status_code in (401, 403, 404), (
+            f"{who} could {what}: {outcome.status_code} {outcome.text[:300]}"
+        )

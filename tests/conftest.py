@@ -33,3 +33,22 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> It
     finally:
         gw.stop()
         shutil.copy(log, artifacts_dir / "gateway-session.log")
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_default_dask_client() -> Iterator[None]:
+    """Keep a test that leaves a default distributed Client behind from breaking later ones.
+
+    A ``Client`` sets dask's ``scheduler`` option to ``dask.distributed`` until it is closed; if
+    one is dropped unclosed, every later ``.compute()`` in this process asks for a client that
+    is gone ("Requested dask.distributed scheduler but no Client active").
+    """
+    yield
+    import dask
+    from distributed.client import _get_global_client
+
+    if dask.config.get("scheduler", None) in ("dask.distributed", "distributed") and (
+        _get_global_client() is None
+    ):
+        dask.config.config.pop("scheduler", None)
+        dask.config.config.pop("shuffle", None)

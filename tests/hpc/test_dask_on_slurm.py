@@ -20,7 +20,7 @@ def field_statistics(cluster: GatewayCluster) -> dict[str, np.ndarray]:
     """Mean and standard deviation over time and the grand total of f, computed on the cluster."""
     import dask.array as da
 
-    client = cluster.get_client()
+    client = cluster.get_client(set_as_default=False)
     time = xr.DataArray(da.arange(T, chunks=T // 10), dims="time")
     x = xr.DataArray(da.arange(X, chunks=X // 4), dims="x")
     field = SLOPE * time + x
@@ -38,14 +38,15 @@ def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
         cluster = client.new_cluster(worker_cores=1, worker_memory=1.0)
         try:
             cluster.scale(2)
-            cluster.get_client().wait_for_workers(2, timeout=120)
+            cluster.get_client(set_as_default=False).wait_for_workers(2, timeout=120)
             # the scheduler and both workers run as jobs of the Slurm cluster
             jobs = slurm.wait_for(
                 lambda js: sum(j.name == "dask-gateway" and j.state == "RUNNING" for j in js) == 3,
                 60,
                 "scheduler + 2 worker jobs running",
             )
-            worker_jobs = cluster.get_client().run(lambda: __import__("os").environ["SLURM_JOB_ID"])
+            client = cluster.get_client(set_as_default=False)
+            worker_jobs = client.run(lambda: __import__("os").environ["SLURM_JOB_ID"])
             assert set(worker_jobs.values()) <= {j.job_id for j in jobs}
             assert len(set(worker_jobs.values())) == 2
             on_slurm = field_statistics(cluster)
@@ -67,7 +68,7 @@ def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
     with gateway_client(gateway, local_user) as client:
         with client.new_cluster(worker_cores=1, worker_memory=1.0) as local:
             local.scale(1)
-            local.get_client().wait_for_workers(1, timeout=120)
+            local.get_client(set_as_default=False).wait_for_workers(1, timeout=120)
             on_local = field_statistics(local)
     for key in on_slurm:
         np.testing.assert_array_equal(on_slurm[key], on_local[key])

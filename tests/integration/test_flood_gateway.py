@@ -75,5 +75,11 @@ def test_notebook_runs_top_to_bottom_in_a_users_server(gateway, hydrologist) -> 
             if cell.cell_type == "code":
                 stdout += k.execute(cell.source, timeout=600).stdout
     assert "replayed bit for bit" in stdout
-    home = gateway.settings.state_dir / "users" / hydrologist.name
-    assert list((home / "twinhub-runs").glob("flood-*.prov.json"))
+    # the server knows the registry (TWINHUB_API_URL from the spawn hook): the notebook's run
+    # is stored there under the user, with its PROV-JSON
+    with gateway.client(headers=hydrologist.headers) as c:
+        runs = c.get("/services/twinhub/api/runs", params={"twin": "flood"}).json()["items"]
+        assert runs, "the notebook's run is not in the registry"
+        assert {run["user"] for run in runs} == {hydrologist.name}
+        prov = c.get(f"/services/twinhub/api/runs/{runs[0]['id']}/provenance")
+        assert prov.status_code == 200 and "entity" in prov.json()

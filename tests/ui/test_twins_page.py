@@ -49,7 +49,10 @@ def test_launch_and_stop_a_twin_from_the_twins_page(
     expect(card).to_contain_text("environment")
     expect(card).to_contain_text("v1.0.0")
     expect(card).to_contain_text("Ada Maintainer")
-    expect(page.get_by_text("Open dashboard")).to_have_count(0)  # no dashboards yet
+    # the twin has a Panel app: its card opens the dashboard service
+    dashboard = card.locator(".twin-dashboard")
+    expect(dashboard).to_have_text("Open dashboard")
+    assert dashboard.get_attribute("href").endswith("services/twinhub-apps/growth-lab")
     screenshot(page, artifacts_dir, "twins-01-page")
 
     card.locator("select[name=profile]").select_option("small")

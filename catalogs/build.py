@@ -14,12 +14,12 @@ import argparse
 import hashlib
 import shutil
 import sys
-from dataclasses import dataclass
 from importlib import metadata, resources
 from pathlib import Path
 
 import pandas as pd
 import xarray as xr
+from twinhub.catalogs.cf import SourceVariable, daily_dataset
 from twinhub.catalogs.champion import champion_dataset, champion_source
 from twinhub.catalogs.location import data_dir
 
@@ -33,35 +33,29 @@ FULDA_AREA_KM2 = 2976.41
 """Catchment area of the Fulda at the Grebenau gauge, as used by spotpy's own example."""
 
 
-@dataclass(frozen=True)
-class Variable:
-    source_column: str
-    source_unit: str
-    name: str
-    units: str
-    long_name: str
-    standard_name: str | None = None
-
-
 FULDA_VARIABLES = (
-    Variable(
+    SourceVariable(
         "Prec",
-        "mm/day",
         "precip",
         "mm/day",
         "Daily precipitation, catchment average",
         "lwe_precipitation_rate",
+        source_unit="mm/day",
     ),
-    Variable("tmax", "°C", "tmax", "degC", "Daily maximum air temperature", "air_temperature"),
-    Variable("tmin", "°C", "tmin", "degC", "Daily minimum air temperature", "air_temperature"),
-    Variable("tmean", "°C", "tmean", "degC", "Daily mean air temperature", "air_temperature"),
-    Variable(
+    SourceVariable(
+        "tmax", "tmax", "degC", "Daily maximum air temperature", "air_temperature", "°C"
+    ),
+    SourceVariable(
+        "tmin", "tmin", "degC", "Daily minimum air temperature", "air_temperature", "°C"
+    ),
+    SourceVariable("tmean", "tmean", "degC", "Daily mean air temperature", "air_temperature", "°C"),
+    SourceVariable(
         "Q",
-        "m³/s",
         "discharge",
         "m3 s-1",
         "Observed river discharge at Grebenau",
         "water_volume_transport_in_river_channel",
+        source_unit="m³/s",
     ),
 )
 
@@ -76,9 +70,9 @@ def read_fulda_csv(path: Path) -> pd.DataFrame:
     header = pd.read_csv(path, nrows=1, encoding="utf-8")
     units = dict(zip(header.columns, header.iloc[0], strict=True))
     for var in FULDA_VARIABLES:
-        if units.get(var.source_column) != var.source_unit:
+        if units.get(var.source) != var.source_unit:
             raise ValueError(
-                f"{path}: column {var.source_column!r} has unit {units.get(var.source_column)!r}, "
+                f"{path}: column {var.source!r} has unit {units.get(var.source)!r}, "
                 f"expected {var.source_unit!r}"
             )
     table = pd.read_csv(path, skiprows=[1], encoding="utf-8")
@@ -90,21 +84,7 @@ def fulda_dataset(path: Path) -> xr.Dataset:
     """The CSV as a dataset with CF-style attributes (units, long_name, source, licence)."""
     table = read_fulda_csv(path)
     version = metadata.version("spotpy")
-    ds = xr.Dataset(
-        {
-            var.name: (
-                "time",
-                table[var.source_column].to_numpy(dtype="float64"),
-                {
-                    "units": var.units,
-                    "long_name": var.long_name,
-                    **({"standard_name": var.standard_name} if var.standard_name else {}),
-                },
-            )
-            for var in FULDA_VARIABLES
-        },
-        coords={"time": ("time", table.index.to_numpy(), {"long_name": "day (UTC)"})},
-    )
+    ds = daily_dataset(table, FULDA_VARIABLES, time_long_name="day (UTC)")
     ds.attrs = {
         "title": "Fulda at Grebenau: daily climate and discharge 1979-1988",
         "source": f"spotpy {version}: spotpy/examples/cmf_data/fulda_climate.csv",

@@ -9,13 +9,13 @@ The file is found through the installed distribution's file list, without import
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from twinhub.catalogs.cf import SourceVariable, daily_dataset
 
 SOURCE_FILE = "aquacrop/data/champion_climate.txt"
 COLUMNS = ("Day", "Month", "Year", "Tmin(C)", "Tmax(C)", "Prcp(mm)", "Et0(mm)")
@@ -24,20 +24,13 @@ LATITUDE = 40.47
 LONGITUDE = -101.75
 
 
-@dataclass(frozen=True)
-class Column:
-    source: str
-    name: str
-    units: str
-    long_name: str
-    standard_name: str | None = None
-
-
 CHAMPION_VARIABLES = (
-    Column("Prcp(mm)", "precip", "mm/day", "Daily precipitation", "lwe_precipitation_rate"),
-    Column("Tmin(C)", "tmin", "degC", "Daily minimum air temperature", "air_temperature"),
-    Column("Tmax(C)", "tmax", "degC", "Daily maximum air temperature", "air_temperature"),
-    Column("Et0(mm)", "et0", "mm/day", "Reference evapotranspiration (as shipped by aquacrop)"),
+    SourceVariable("Prcp(mm)", "precip", "mm/day", "Daily precipitation", "lwe_precipitation_rate"),
+    SourceVariable("Tmin(C)", "tmin", "degC", "Daily minimum air temperature", "air_temperature"),
+    SourceVariable("Tmax(C)", "tmax", "degC", "Daily maximum air temperature", "air_temperature"),
+    SourceVariable(
+        "Et0(mm)", "et0", "mm/day", "Reference evapotranspiration (as shipped by aquacrop)"
+    ),
 )
 
 
@@ -70,21 +63,7 @@ def champion_dataset(path: Path) -> xr.Dataset:
     """The record with CF-style attributes, source and licence."""
     table = read_champion(path)
     version = metadata.version("aquacrop")
-    ds = xr.Dataset(
-        {
-            col.name: (
-                "time",
-                table[col.source].to_numpy(dtype="float64"),
-                {
-                    "units": col.units,
-                    "long_name": col.long_name,
-                    **({"standard_name": col.standard_name} if col.standard_name else {}),
-                },
-            )
-            for col in CHAMPION_VARIABLES
-        },
-        coords={"time": ("time", table.index.to_numpy(), {"long_name": "day"})},
-    )
+    ds = daily_dataset(table, CHAMPION_VARIABLES, time_long_name="day")
     ds.attrs = {
         "title": "Champion, Nebraska (USA): daily weather 1982-2018",
         "source": f"aquacrop {version} (AquaCrop-OSPy): {SOURCE_FILE}",

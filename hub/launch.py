@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     env.update(settings.to_env())
     if settings.oidc_client_secret:
         env["TWINHUB_OIDC_CLIENT_SECRET"] = settings.oidc_client_secret
+    if settings.hub_database_url:
+        env["TWINHUB_HUB_DATABASE_URL"] = settings.hub_database_url
     cmd = [
         str(settings.venv_bin / "jupyterhub"),
         "--config",

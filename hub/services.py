@@ -37,10 +37,27 @@ def custom_scopes() -> dict[str, dict]:
     }
 
 
+SERVICE_START_TIMEOUT = 120
+"""Seconds the hub waits for a managed service to listen (JupyterHub's default is 30).
+
+The registry and the dashboard service import every twin's code (Panel, numba, xarray) before
+they listen, to validate and serve it; on a busy 2-core machine that took over 30 s, and a hub
+that gives up on a managed service exits. Waiting longer costs nothing when all is well.
+"""
+
+
+def _start_timeout() -> dict[str, int]:
+    """The ``timeout`` service key where this JupyterHub has it (6.0+; the z2jh 4 image has 5)."""
+    from jupyterhub.services.service import Service
+
+    return {"timeout": SERVICE_START_TIMEOUT} if "timeout" in Service.class_traits() else {}
+
+
 def registry_service(settings: Settings) -> dict:
     """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
     return {
         "name": REGISTRY_SERVICE,
+        **_start_timeout(),
         "display": False,
         "url": f"http://127.0.0.1:{settings.registry_port}",
         "command": [sys.executable, "-m", "twinhub.extensions.registry"],
@@ -68,6 +85,7 @@ def dashboards_service(settings: Settings) -> dict:
     """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS)."""
     return {
         "name": DASHBOARDS_SERVICE,
+        **_start_timeout(),
         "display": True,
         "url": f"http://127.0.0.1:{settings.dashboards_port}",
         "command": [sys.executable, "-m", "twinhub.extensions.dashboards"],
@@ -89,6 +107,7 @@ def dask_gateway_service(settings: Settings, secrets: Secrets) -> dict:
     """dask-gateway-server, started and stopped by the hub, reachable at /services/dask-gateway."""
     return {
         "name": GATEWAY_SERVICE,
+        **_start_timeout(),
         "display": False,
         # the hub's proxy sends /services/dask-gateway/ to the gateway's own HTTP proxy,
         # which serves the API and the cluster dashboards under that prefix

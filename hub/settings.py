@@ -90,6 +90,12 @@ class Settings:
         "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
         "empty: an SQLite file registry.sqlite in the state directory.",
     )
+    hub_database_url: str = _env_field(
+        "TWINHUB_HUB_DATABASE_URL",
+        "",
+        "SQLAlchemy URL of JupyterHub's own database, e.g. postgresql+psycopg://user:pw@host/db; "
+        "empty: an SQLite file jupyterhub.sqlite in the state directory.",
+    )
     twins_dir: Path = _env_field(
         "TWINHUB_TWINS_DIR",
         REPO_ROOT / "twins",
@@ -232,6 +238,11 @@ class Settings:
             raise SettingsError(
                 f"TWINHUB_SLURM_SUBMIT_AS={self.slurm_submit_as!r}: choose 'service' or 'user'"
             )
+        for var, url in (
+            ("TWINHUB_DATABASE_URL", self.database_url),
+            ("TWINHUB_HUB_DATABASE_URL", self.hub_database_url),
+        ):
+            _check_database_url(var, url)
         try:
             ipaddress.ip_address(self.ip)
         except ValueError:
@@ -257,6 +268,11 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @property
+    def hub_db_url(self) -> str:
+        """JupyterHub's database: the configured URL, or SQLite in the state directory."""
+        return self.hub_database_url or f"sqlite:///{self.state_dir / 'jupyterhub.sqlite'}"
+
+    @property
     def is_loopback(self) -> bool:
         return ipaddress.ip_address(self.ip).is_loopback
 
@@ -277,9 +293,32 @@ class Settings:
             if isinstance(value, tuple):
                 value = ",".join(value)
             env[f.metadata["env"]] = str(value)
-        # the OIDC secret stays in the hub process: services do not need it
+        # the OIDC secret and the hub's database URL (with its password) stay in the hub
+        # process: services do not need them
         env.pop("TWINHUB_OIDC_CLIENT_SECRET")
+        env.pop("TWINHUB_HUB_DATABASE_URL")
         return env
+
+
+def _check_database_url(var: str, url: str) -> None:
+    """A database URL must parse and name a driver that is installed, or start-up says why."""
+    if not url:
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        make_url(url).get_dialect()
+    except ArgumentError:
+        raise SettingsError(
+            f"{var} is not a database URL: use the form "
+            "postgresql+psycopg://user:password@host:5432/database"
+        ) from None
+    except (NoSuchModuleError, ImportError) as e:
+        raise SettingsError(
+            f"{var}: no SQLAlchemy driver for this URL's scheme ({e}); "
+            "twinhub ships psycopg for PostgreSQL: use postgresql+psycopg://..."
+        ) from None
 
 
 def _convert(var: str, raw: str, default: object) -> object:

@@ -2,7 +2,7 @@
 # Installs the Debian packages twinhub needs when they are missing (fresh machine, as root).
 # Usage: scripts/ensure-system-packages.sh [runtime|test]
 #   runtime: Python with venv, Node.js and npm (for configurable-http-proxy)
-#   test:    runtime + Chromium for the browser tests
+#   test:    runtime + Chromium for the browser tests, PostgreSQL for the database tests
 set -euo pipefail
 want=${1:-runtime}
 missing=()
@@ -13,6 +13,9 @@ command -v npm >/dev/null || missing+=(npm)
 command -v gcc >/dev/null || missing+=(build-essential)
 if [ "$want" = test ]; then
   command -v chromium >/dev/null || missing+=(chromium)
+  # a real PostgreSQL server for tests/integration/test_postgres.py (the production database)
+  command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+    || missing+=(postgresql)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

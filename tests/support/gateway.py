@@ -182,6 +182,11 @@ class Gateway:
         return alive
 
 
+START_TIMEOUT = 180
+"""Seconds to wait for hub, registry and Dask Gateway: generous, since a loaded 2-core machine
+imports the services' twin code slowly (the hub itself waits up to 120 s for each service)."""
+
+
 def start_gateway(
     state_dir: Path,
     log_path: Path,
@@ -223,7 +228,7 @@ def start_gateway(
         else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
@@ -238,7 +243,7 @@ def start_gateway(
             pass
         time.sleep(0.5)
     gateway.stop()
-    raise TimeoutError(f"the gateway did not come up in 90 s:\n{gateway.log()}")
+    raise TimeoutError(f"the gateway did not come up in {START_TIMEOUT} s:\n{gateway.log()}")
 
 
 def _gateway_service_up(gateway: Gateway) -> bool:

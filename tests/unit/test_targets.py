@@ -22,7 +22,7 @@ def load(name: str, monkeypatch, tmp_path: Path, **env: str):
 
 def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     hub = load("jupyterhub_config.py", monkeypatch, tmp_path)
-    assert hub.JupyterHub.spawner_class == "simple"
+    assert hub.JupyterHub.spawner_class.endswith("SimpleLocalProcessSpawner")
     assert hub.SimpleLocalProcessSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     assert gateway.DaskGateway.backend_class.endswith("UnsafeLocalBackend")

@@ -112,15 +112,18 @@ class Gateway:
             return Session(name=name, token=r.json()["token"], cookies=cookies)
 
     # --- servers ---------------------------------------------------------------------------
-    def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
-        """Start a user's (named) server through the REST API and wait until it is ready."""
+    def start_server(
+        self, user: Session, server: str = "", timeout: float = 120, options: dict | None = None
+    ) -> dict:
+        """Start a user's (named) server through the REST API and wait until it is ready;
+        ``options`` are the spawn's user_options (e.g. ``{"profile": "hpc-slurm"}``)."""
         path = (
             f"/hub/api/users/{user.name}/servers/{server}"
             if server
             else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
-            r = c.post(path, json={})
+            r = c.post(path, json=options or {})
             assert r.status_code in (201, 202), f"spawn failed: {r.status_code} {r.text}"
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:

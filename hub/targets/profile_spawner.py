@@ -64,6 +64,7 @@ class TwinhubProfileSpawner(Spawner):
     def __init__(self, **kwargs: Any) -> None:
         # a child is built with exactly what the hub gave us (user, orm_spawner, hub, config...)
         self._child_kwargs = dict(kwargs)
+        self._links: list[directional_link] = []
         super().__init__(**kwargs)
 
     # --- choosing the child ---------------------------------------------------------------
@@ -93,13 +94,18 @@ class TwinhubProfileSpawner(Spawner):
             setattr(child, trait, value)
         if state:
             child.load_state(state)
-        for trait in LINKED_TRAITS:
-            directional_link((self, trait), (child, trait))
+        self._unlink()
+        self._links = [directional_link((self, t), (child, t)) for t in LINKED_TRAITS]
         # the hub waits for start() and the first HTTP answer with *our* timeouts
         self.start_timeout = child.start_timeout
         self.http_timeout = child.http_timeout
         self.child, self.target, self.child_overrides = child, target, dict(overrides)
         return child
+
+    def _unlink(self) -> None:
+        for link in self._links:
+            link.unlink()
+        self._links = []
 
     # --- state: survives a hub restart ------------------------------------------------------
     def load_state(self, state: dict) -> None:
@@ -108,6 +114,9 @@ class TwinhubProfileSpawner(Spawner):
             self._make_child(
                 state["target"], state.get("child_overrides") or {}, state.get("child_state")
             )
+        elif state:
+            # a server started before TWINHUB_SLURM=1, by the hub-wide spawner: its own state
+            self._make_child(self.default_target, {}, state)
 
     def get_state(self) -> dict:
         state = super().get_state()
@@ -121,6 +130,7 @@ class TwinhubProfileSpawner(Spawner):
         super().clear_state()
         if self.child is not None:
             self.child.clear_state()
+        self._unlink()
         self.child, self.target, self.child_overrides = None, "", {}
 
     # --- lifecycle: the child's ------------------------------------------------------------

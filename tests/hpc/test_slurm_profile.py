@@ -115,6 +115,9 @@ def test_hpc_profile_server_is_a_job_with_the_profiles_resources_and_default_is_
     assert (job.partition, job.time_limit) == ("twinhub", "1:30:00")
     assert run_in_kernel(gw, alice, ENV_CODE)["job"] == job.job_id
     assert run_in_kernel(gw, bob, ENV_CODE)["job"] is None
+    # this hub offers the profile in the spawn form
+    with gw.client(cookies=bob.cookies) as c:
+        assert 'value="hpc-slurm"' in c.get(f"/hub/spawn/{bob.name}/second").text
 
 
 def test_twin_runs_on_slurm_workers_with_the_local_backends_result(

@@ -1,5 +1,6 @@
 """A hub without Slurm (the default: TWINHUB_SLURM unset) neither offers nor starts the
-registry's Slurm profiles: the form leaves hpc-slurm out, a request naming it is refused."""
+registry's Slurm profiles: the spawn form and the Twins page leave hpc-slurm out, a request
+naming it is refused."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def test_hpc_slurm_profile_is_hidden_and_refused_without_slurm(gateway: Gateway)
         form = c.get(f"/hub/spawn/{user.name}")
         assert form.status_code == 200
         assert 'value="small"' in form.text and 'value="hpc-slurm"' not in form.text
+    # the registry's Twins page offers the same profiles as the spawn form
+    with gateway.client(cookies=user.cookies, follow_redirects=True) as c:
+        page = c.get("/services/twinhub/twins")
+        assert page.status_code == 200
+        assert 'value="small"' in page.text and 'value="hpc-slurm"' not in page.text
     with gateway.client(headers=user.headers) as c:
         r = c.post(f"/hub/api/users/{user.name}/server", json={"profile": "hpc-slurm"})
         assert r.status_code == 403, r.text

@@ -89,3 +89,22 @@ def test_a_target_the_hub_does_not_enable_is_refused(monkeypatch, tmp_path: Path
     config.TwinhubProfileSpawner.targets = {"local": "jupyterhub.spawner.SimpleLocalProcessSpawner"}
     with pytest.raises(ValueError, match="profile target 'slurm' is not enabled on this hub"):
         spawner(config).apply_profile(HPC)
+
+
+def test_a_server_started_before_slurm_profiles_is_still_polled(hub_config) -> None:
+    """State of the hub-wide local spawner (a pid) from before TWINHUB_SLURM=1 was set."""
+    s = spawner(hub_config)
+    s.load_state({"pid": 4242})
+    assert type(s.child) is SimpleLocalProcessSpawner and s.child.pid == 4242
+
+
+def test_hub_wide_slurm_spawner_takes_each_profiles_resources_or_the_defaults(
+    hub_config,
+) -> None:
+    user = SimpleNamespace(name="ada", url="/user/ada/", escaped_name="ada", settings={})
+    s = TwinhubSlurmSpawner(config=hub_config, user=user, orm_spawner=None)
+    configured = (s.req_nprocs, s.req_memory, s.req_runtime)
+    s.apply_profile(HPC)
+    assert (s.req_nprocs, s.req_memory, s.req_runtime) == ("2", "3072M", "2:00:00")
+    s.apply_profile(SMALL)  # the next spawn, on a profile without Slurm resources
+    assert (s.req_nprocs, s.req_memory, s.req_runtime) == configured == ("1", "2048M", "8:00:00")

@@ -19,7 +19,7 @@ import httpx
 from jupyterhub import orm
 from jupyterhub.scopes import get_scopes_for
 from tornado import web
-from traitlets import Bool, Unicode
+from traitlets import Bool, Dict, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .spawn_options import (
@@ -35,7 +35,6 @@ from .spawn_options import (
 
 REGISTRY_ACCESS = ["access:services!service=twinhub"]
 REGISTRY_WRITE_SCOPES = {"custom:twinhub:twins:write", "custom:twinhub:profiles:write"}
-GATEWAY_SCOPES = ["access:services!service=dask-gateway"]
 
 
 class TwinSpawnHooks(LoggingConfigurable):
@@ -58,6 +57,20 @@ class TwinSpawnHooks(LoggingConfigurable):
         False,
         help="True with KubeSpawner: Kubernetes-only profiles (GPU, HPC offload) are offered "
         "and image, node selector and tolerations are applied.",
+    ).tag(config=True)
+    slurm = Bool(
+        False,
+        help="True where the hub runs servers as Slurm jobs (TWINHUB_SLURM=1): profiles with "
+        "`slurm` resources (hpc-slurm) are offered, and their resources are handed to the "
+        "spawner's `apply_profile(profile)`, which submits the job with them.",
+    ).tag(config=True)
+    slurm_environment = Dict(
+        help="Environment of servers on a Slurm profile, over the hub-wide one: the client "
+        "config of the gateway whose Dask clusters are Slurm jobs (DASK_GATEWAY__*).",
+    ).tag(config=True)
+    gateways = Dict(
+        help="More Dask Gateways whose clusters stop with the server: hub service name -> "
+        "API URL as the hub reaches it (with its prefix), e.g. the Slurm gateway.",
     ).tag(config=True)
 
     # --- talking to the registry and the gateway as the user ----------------------------------
@@ -97,14 +110,16 @@ class TwinSpawnHooks(LoggingConfigurable):
         if r.status_code != 200:
             raise web.HTTPError(503, f"the twin registry did not answer ({r.status_code})")
         data = r.json()
-        data["profiles"] = usable_profiles(data["profiles"], self.kubernetes)
+        data["profiles"] = usable_profiles(data["profiles"], self.kubernetes, self.slurm)
         return data
 
     # --- the form ------------------------------------------------------------------------------
     async def profile_list(self, spawner) -> list[dict[str, Any]]:
         """``c.KubeSpawner.profile_list = hooks.profile_list``: profiles/twins of this user."""
         options = await self.launch_options(spawner.user)
-        return build_profile_list(options["profiles"], options["twins"], self.kubernetes)
+        return build_profile_list(
+            options["profiles"], options["twins"], self.kubernetes, self.slurm
+        )
 
     async def options_form(self, spawner) -> str:
         options = await self.launch_options(spawner.user)
@@ -134,6 +149,11 @@ class TwinSpawnHooks(LoggingConfigurable):
             raise web.HTTPError(
                 403, f"Profile {profile['slug']!r} needs Kubernetes; this gateway runs locally"
             )
+        if profile.get("slurm") and not self.slurm:
+            raise web.HTTPError(
+                403,
+                f"Profile {profile['slug']!r} runs on Slurm; this gateway does not enable Slurm",
+            )
         self.apply(spawner, profile, twin)
         self.log.info(
             "spawning %s with profile %s and twin %s",
@@ -143,6 +163,10 @@ class TwinSpawnHooks(LoggingConfigurable):
         )
 
     def apply(self, spawner, profile: dict, twin: dict | None) -> None:
+        # a spawner that runs servers where the profile says (local process, Slurm job)
+        apply_profile = getattr(spawner, "apply_profile", None)
+        if apply_profile is not None:
+            apply_profile(profile)
         override = kubespawner_override(profile)
         spawner.cpu_limit = override.pop("cpu_limit")
         spawner.mem_limit = override.pop("mem_limit")
@@ -156,6 +180,8 @@ class TwinSpawnHooks(LoggingConfigurable):
             user=spawner.user.name,
             server=spawner.name,
         )
+        if profile.get("slurm"):
+            env.update(self.slurm_environment)
         if self.kubernetes:
             # KubeSpawner expands {placeholders} in env values: keep ours (JSON) literal
             env = {k: v.replace("{", "{{").replace("}", "}}") for k, v in env.items()}
@@ -164,15 +190,23 @@ class TwinSpawnHooks(LoggingConfigurable):
 
     # --- after stop: the server's Dask clusters go too -----------------------------------------
     async def post_stop_hook(self, spawner) -> None:
-        if not self.gateway_url:
-            return
+        gateways = dict(self.gateways)
+        if self.gateway_url:
+            gateways = {"dask-gateway": self.gateway_url, **gateways}
+        await asyncio.gather(
+            *(self._stop_clusters(spawner, name, url) for name, url in gateways.items())
+        )
+
+    async def _stop_clusters(self, spawner, service: str, url: str) -> None:
+        """Stop the server's clusters on the gateway ``service`` (at ``url``)."""
         user = spawner.user
         others = [s for name, s in user.spawners.items() if name != spawner.name and s.active]
         tag = cluster_tag(user.name, spawner.name)
+        scopes = [f"access:services!service={service}"]
         try:
-            async with self._user_token(user, GATEWAY_SCOPES, "twinhub post-stop") as token:
+            async with self._user_token(user, scopes, "twinhub post-stop") as token:
                 headers = {"Authorization": f"jupyterhub {token}"}
-                base = self.gateway_url.rstrip("/") + "/api/v1/clusters/"
+                base = url.rstrip("/") + "/api/v1/clusters/"
                 async with httpx.AsyncClient(timeout=30, headers=headers) as client:
                     r = await client.get(base, params={"status": "pending,running"})
                     r.raise_for_status()
@@ -187,7 +221,9 @@ class TwinSpawnHooks(LoggingConfigurable):
                 self.log.info("stopped Dask clusters of %s: %s", spawner._log_name, doomed)
         except (httpx.HTTPError, ValueError) as e:
             # the gateway's idle timeout remains the safety net
-            self.log.warning("could not stop the Dask clusters of %s: %s", spawner._log_name, e)
+            self.log.warning(
+                "could not stop the Dask clusters of %s on %s: %s", spawner._log_name, service, e
+            )
 
 
 def _cluster_tag(model: dict) -> str | None:

@@ -20,9 +20,14 @@ def cluster_tag(user: str, server: str) -> str:
     return f"{user}/{server}"
 
 
-def usable_profiles(profiles: list[dict], kubernetes: bool) -> list[dict]:
-    """Profiles this deployment can run: Kubernetes-only ones need KubeSpawner."""
-    return [p for p in profiles if kubernetes or not p.get("kubernetes_only")]
+def usable_profiles(profiles: list[dict], kubernetes: bool, slurm: bool = False) -> list[dict]:
+    """Profiles this deployment can run: Kubernetes-only ones need KubeSpawner, Slurm ones
+    (with ``slurm`` resources) a hub that enables Slurm."""
+    return [
+        p
+        for p in profiles
+        if (kubernetes or not p.get("kubernetes_only")) and (slurm or not p.get("slurm"))
+    ]
 
 
 def kubespawner_override(profile: dict[str, Any]) -> dict[str, Any]:
@@ -45,7 +50,7 @@ def kubespawner_override(profile: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_profile_list(
-    profiles: list[dict], twins: list[dict], kubernetes: bool = True
+    profiles: list[dict], twins: list[dict], kubernetes: bool = True, slurm: bool = False
 ) -> list[dict[str, Any]]:
     """KubeSpawner's ``profile_list``: one entry per profile, the twin as a profile option."""
     choices: dict[str, Any] = {
@@ -54,7 +59,7 @@ def build_profile_list(
     for twin in twins:
         choices[twin["name"]] = {"display_name": f"{twin['title']} ({twin['version']})"}
     entries = []
-    for profile in usable_profiles(profiles, kubernetes):
+    for profile in usable_profiles(profiles, kubernetes, slurm):
         entries.append(
             {
                 "display_name": profile["display_name"],

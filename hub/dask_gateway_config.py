@@ -1,30 +1,41 @@
 # dask-gateway-server configuration of the embedded twinhub gateway.
 #
-# Started by JupyterHub as the managed service `dask-gateway` (see hub/services.py), which
-# hands it JUPYTERHUB_API_TOKEN/URL and the TWINHUB_* settings. Users authenticate with their
-# hub token; clusters run as local processes of the gateway (UnsafeLocalBackend: one machine,
-# one operator account). Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
+# Started by JupyterHub as a managed service (see hub/services.py), which hands it
+# JUPYTERHUB_API_TOKEN/URL, the TWINHUB_* settings and TWINHUB_GATEWAY_SERVICE: the hub runs
+# `dask-gateway` (backend of TWINHUB_DASK_BACKEND) and, for Slurm profiles on a hub whose
+# clusters are otherwise local (TWINHUB_SLURM=1), `dask-gateway-slurm`; this file configures
+# either. Users authenticate with their hub token. Kubernetes uses the dask-gateway Helm chart
+# instead (hub/helm/).
+import os
+
 from twinhub.hub.gateway_options import cluster_options
-from twinhub.hub.services import GATEWAY_PREFIX, GATEWAY_SERVICE
+from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets import dask_backend_config
 
 c = get_config()  # noqa: F821 - provided by dask-gateway-server when it loads this file
 
 settings = Settings.from_env()
+instance = gateway_instance(settings, os.environ.get(GATEWAY_INSTANCE_ENV) or GATEWAY_SERVICE)
 
-# API server (internal) and the HTTP/TCP proxies: dashboards and API behind the hub's proxy
-c.DaskGateway.address = f"127.0.0.1:{settings.gateway_api_port}"
-c.Proxy.address = f"127.0.0.1:{settings.gateway_http_port}"
-c.Proxy.tcp_address = f"127.0.0.1:{settings.gateway_tcp_port}"
-c.Proxy.prefix = GATEWAY_PREFIX
+# API server (internal) and the HTTP/TCP proxies: dashboards and API behind the hub's proxy;
+# the proxies listen where jobs on other nodes can reach them (TWINHUB_HUB_BIND_IP)
+c.DaskGateway.address = f"127.0.0.1:{instance.api_port}"
+c.Proxy.address = f"{settings.hub_bind_ip}:{instance.http_port}"
+c.Proxy.tcp_address = f"{settings.hub_bind_ip}:{instance.tcp_port}"
+c.Proxy.prefix = instance.prefix
 
 c.DaskGateway.authenticator_class = "dask_gateway_server.auth.JupyterHubAuthenticator"
-# tokens need access:services!service=dask-gateway (granted by the hub's roles)
-c.JupyterHubAuthenticator.jupyterhub_service_name = GATEWAY_SERVICE
+# tokens need access:services!service=<this gateway> (granted by the hub's roles)
+c.JupyterHubAuthenticator.jupyterhub_service_name = instance.service
 
-# where schedulers and workers run (local processes, Slurm jobs): TWINHUB_DASK_BACKEND
-c.merge(dask_backend_config(settings))
+# where schedulers and workers run (local processes, Slurm jobs)
+c.merge(dask_backend_config(settings, instance.target))
+if settings.hub_connect_host:
+    # schedulers in jobs on other nodes send their heartbeats here
+    c.DBBackendBase.api_url = (
+        f"http://{settings.connect_host}:{instance.http_port}{instance.prefix}/api"
+    )
 
 # the `dask` CLI of the hub's environment (the old dask-scheduler/dask-worker are gone)
 dask = str(settings.venv_bin / "dask")

@@ -11,14 +11,18 @@ from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
 from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
-    GATEWAY_PREFIX,
     custom_scopes,
     dashboards_service,
     dask_gateway_service,
+    gateway_api_url,
+    gateway_instances,
+    hub_network_config,
     idle_culler_service,
     registry_api_url,
     registry_service,
     roles,
+    server_registry_api_url,
+    slurm_gateway,
     user_dask_environment,
 )
 from twinhub.hub.settings import REPO_ROOT, Settings
@@ -33,7 +37,10 @@ state = settings.state_dir
 
 # --- network: public proxy, hub API, proxy API (all internal parts on loopback) ---------------
 c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}"
-c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
+# the hub API: loopback unless Slurm jobs on other nodes must reach it (TWINHUB_HUB_BIND_IP,
+# TWINHUB_HUB_CONNECT_HOST; docs/hpc.md)
+for trait, value in hub_network_config(settings).items():
+    c.JupyterHub[trait] = value
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
 c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
 c.ConfigurableHTTPProxy.command = [
@@ -52,7 +59,8 @@ c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
 c.merge(auth_config(settings, secrets))
 
 # --- user servers: JupyterLab, one named server per twin -------------------------------------
-# where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER
+# where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER, or
+# per profile with TWINHUB_SLURM=1 (hub/targets/profile_spawner.py)
 c.merge(spawner_config(settings))
 c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
@@ -80,11 +88,18 @@ c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit
 
 # --- what a server runs: profile and twin chosen from the registry (form or user_options) -----
+gateways = gateway_instances(settings)
+slurm_dask = slurm_gateway(settings)
 hooks = TwinSpawnHooks(
     config=c,
     registry_url=registry_api_url(settings),
-    gateway_url=f"http://127.0.0.1:{settings.gateway_http_port}{GATEWAY_PREFIX}",
+    server_registry_url=server_registry_api_url(settings),
+    gateway_url=gateway_api_url(settings, gateways[0]),
+    gateways={g.service: gateway_api_url(settings, g) for g in gateways[1:]},
     kubernetes=False,
+    # Slurm profiles (hpc-slurm): servers as jobs, Dask on the gateway whose workers are jobs
+    slurm=settings.slurm_enabled,
+    slurm_environment=user_dask_environment(settings, slurm_dask) if slurm_dask else {},
 )
 c.Spawner.options_form = hooks.options_form
 c.Spawner.options_from_form = hooks.options_from_form
@@ -101,7 +116,7 @@ c.JupyterHub.template_vars = {
 c.JupyterHub.services = [
     registry_service(settings),
     dashboards_service(settings),
-    dask_gateway_service(settings, secrets),
+    *(dask_gateway_service(settings, secrets, gateway) for gateway in gateways),
     idle_culler_service(settings),
 ]
 c.JupyterHub.custom_scopes = custom_scopes()

@@ -62,6 +62,15 @@ def check_ports(settings: Settings) -> None:
         "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
         "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
     }
+    if settings.slurm_profiles and settings.dask_backend != "slurm":
+        # the second gateway, for the Slurm profiles' Dask clusters
+        wanted.update(
+            {
+                "TWINHUB_GATEWAY_SLURM_API_PORT": ("127.0.0.1", settings.gateway_slurm_api_port),
+                "TWINHUB_GATEWAY_SLURM_HTTP_PORT": ("127.0.0.1", settings.gateway_slurm_http_port),
+                "TWINHUB_GATEWAY_SLURM_TCP_PORT": ("127.0.0.1", settings.gateway_slurm_tcp_port),
+            }
+        )
     busy = [f"{var}={port}" for var, (ip, port) in wanted.items() if _port_in_use(ip, port)]
     if busy:
         raise SettingsError(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
@@ -15,6 +16,9 @@ from .state import Secrets
 GATEWAY_SERVICE = "dask-gateway"
 GATEWAY_PREFIX = f"/services/{GATEWAY_SERVICE}"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
+SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
+GATEWAY_INSTANCE_ENV = "TWINHUB_GATEWAY_SERVICE"
+"""Tells dask_gateway_config.py which of the hub's gateways it configures."""
 CULLER_SERVICE = "idle-culler"
 REGISTRY_SERVICE = "twinhub"
 REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
@@ -103,24 +107,94 @@ def dashboards_service(settings: Settings) -> dict:
     }
 
 
-def dask_gateway_service(settings: Settings, secrets: Secrets) -> dict:
-    """dask-gateway-server, started and stopped by the hub, reachable at /services/dask-gateway."""
-    return {
-        "name": GATEWAY_SERVICE,
+@dataclass(frozen=True)
+class GatewayInstance:
+    """One dask-gateway-server of the hub: its service name, backend target and ports.
+
+    dask-gateway-server runs one backend per process, so Slurm profiles on a hub whose Dask
+    clusters are otherwise local processes get a second gateway (``dask-gateway-slurm``).
+    """
+
+    service: str
+    target: str
+    api_port: int
+    http_port: int
+    tcp_port: int
+
+    @property
+    def prefix(self) -> str:
+        return f"/services/{self.service}"
+
+    @property
+    def access_scope(self) -> str:
+        return f"access:services!service={self.service}"
+
+
+def gateway_instances(settings: Settings) -> list[GatewayInstance]:
+    """The gateways the hub runs: the main one (TWINHUB_DASK_BACKEND), plus a Slurm one for
+    Slurm profiles (TWINHUB_SLURM=1) when the main one is not on Slurm already."""
+    main = GatewayInstance(
+        GATEWAY_SERVICE,
+        settings.dask_backend,
+        settings.gateway_api_port,
+        settings.gateway_http_port,
+        settings.gateway_tcp_port,
+    )
+    if not settings.slurm_profiles or settings.dask_backend == "slurm":
+        return [main]
+    slurm = GatewayInstance(
+        SLURM_GATEWAY_SERVICE,
+        "slurm",
+        settings.gateway_slurm_api_port,
+        settings.gateway_slurm_http_port,
+        settings.gateway_slurm_tcp_port,
+    )
+    return [main, slurm]
+
+
+def gateway_instance(settings: Settings, service: str = GATEWAY_SERVICE) -> GatewayInstance:
+    """The hub's gateway called ``service`` (its name as a hub service)."""
+    for instance in gateway_instances(settings):
+        if instance.service == service:
+            return instance
+    names = ", ".join(i.service for i in gateway_instances(settings))
+    raise ValueError(f"{GATEWAY_INSTANCE_ENV}={service!r}: this hub runs the gateways {names}")
+
+
+def slurm_gateway(settings: Settings) -> GatewayInstance | None:
+    """The gateway whose Dask clusters are Slurm jobs, if the hub runs one."""
+    return next((i for i in gateway_instances(settings) if i.target == "slurm"), None)
+
+
+def gateway_api_url(settings: Settings, instance: GatewayInstance) -> str:
+    """A gateway's HTTP proxy (API and dashboards, with its prefix) as the hub reaches it."""
+    return f"http://127.0.0.1:{instance.http_port}{instance.prefix}"
+
+
+def dask_gateway_service(
+    settings: Settings, secrets: Secrets, instance: GatewayInstance | None = None
+) -> dict:
+    """dask-gateway-server, started and stopped by the hub, reachable at /services/<name>."""
+    instance = instance or gateway_instance(settings)
+    service = {
+        "name": instance.service,
         **_start_timeout(),
         "display": False,
-        # the hub's proxy sends /services/dask-gateway/ to the gateway's own HTTP proxy,
+        # the hub's proxy sends /services/<name>/ to the gateway's own HTTP proxy,
         # which serves the API and the cluster dashboards under that prefix
-        "url": f"http://127.0.0.1:{settings.gateway_http_port}",
+        "url": f"http://127.0.0.1:{instance.http_port}",
         "command": [
             str(settings.venv_bin / "dask-gateway-server"),
             "--config",
             str(REPO_ROOT / "hub" / "dask_gateway_config.py"),
         ],
-        "api_token": secrets.gateway_api_token,
-        "environment": settings.to_env(),
+        "environment": {**settings.to_env(), GATEWAY_INSTANCE_ENV: instance.service},
         "cwd": str(settings.state_dir),
     }
+    if instance.service == GATEWAY_SERVICE:
+        service["api_token"] = secrets.gateway_api_token
+    # other gateways get a token the hub generates at each start
+    return service
 
 
 def idle_culler_service(settings: Settings) -> dict:
@@ -142,13 +216,14 @@ def idle_culler_service(settings: Settings) -> dict:
 def roles(settings: Settings) -> list[dict]:
     """RBAC roles: users (and their servers' tokens) may use the gateway and the registry;
     admins and the twin-maintainers group may write to the registry; the culler may cull."""
+    gateways = [i.access_scope for i in gateway_instances(settings)]
     return [
         {
             "name": "user",
             "description": "Standard user privileges, plus Dask clusters and the twin registry",
             "scopes": [
                 "self",
-                GATEWAY_ACCESS_SCOPE,
+                *gateways,
                 REGISTRY_ACCESS_SCOPE,
                 DASHBOARDS_ACCESS_SCOPE,
             ],
@@ -174,7 +249,7 @@ def roles(settings: Settings) -> list[dict]:
             "scopes": [
                 "users:activity!user",
                 "access:servers!server",
-                GATEWAY_ACCESS_SCOPE,
+                *gateways,
                 REGISTRY_ACCESS_SCOPE,
             ],
         },
@@ -187,14 +262,19 @@ def roles(settings: Settings) -> list[dict]:
     ]
 
 
-def user_dask_environment(settings: Settings) -> dict[str, str]:
-    """Environment of user servers: Dask Gateway's client config (``dask_gateway.Gateway()``)."""
+def user_dask_environment(
+    settings: Settings, instance: GatewayInstance | None = None
+) -> dict[str, str]:
+    """Environment of user servers: Dask Gateway's client config (``dask_gateway.Gateway()``),
+    for the main gateway or ``instance`` (the Slurm one, for Slurm profiles)."""
+    instance = instance or gateway_instance(settings)
+    host = settings.connect_host
     return {
         # inside a server, talk to the gateway directly (no extra hop through the public proxy)
-        "DASK_GATEWAY__ADDRESS": f"http://127.0.0.1:{settings.gateway_http_port}{GATEWAY_PREFIX}",
-        "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://127.0.0.1:{settings.gateway_tcp_port}",
+        "DASK_GATEWAY__ADDRESS": f"http://{host}:{instance.http_port}{instance.prefix}",
+        "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{host}:{instance.tcp_port}",
         # dashboard links handed to the browser go through the hub's public URL
-        "DASK_GATEWAY__PUBLIC_ADDRESS": f"{settings.url}{GATEWAY_PREFIX}",
+        "DASK_GATEWAY__PUBLIC_ADDRESS": f"{settings.url}{instance.prefix}",
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
         # a LocalCluster started in a notebook shows its dashboard through jupyter-server-proxy
         "DASK_DISTRIBUTED__DASHBOARD__LINK": "{JUPYTERHUB_SERVICE_PREFIX}proxy/{port}/status",
@@ -204,3 +284,19 @@ def user_dask_environment(settings: Settings) -> dict[str, str]:
 def registry_api_url(settings: Settings) -> str:
     """The registry's API as the hub and user servers reach it (directly, on loopback)."""
     return f"http://127.0.0.1:{settings.registry_port}{REGISTRY_PREFIX}/api"
+
+
+def server_registry_api_url(settings: Settings) -> str:
+    """The registry's API as user servers reach it: directly on one machine; through the
+    hub's public proxy when servers may run on other nodes (TWINHUB_HUB_CONNECT_HOST)."""
+    if settings.hub_connect_host:
+        return f"{settings.url}{REGISTRY_PREFIX}/api"
+    return registry_api_url(settings)
+
+
+def hub_network_config(settings: Settings) -> dict[str, str]:
+    """``JupyterHub.hub_bind_url`` and, for jobs on other nodes, ``hub_connect_url``."""
+    network = {"hub_bind_url": f"http://{settings.hub_bind_ip}:{settings.hub_port}"}
+    if settings.hub_connect_host:
+        network["hub_connect_url"] = f"http://{settings.connect_host}:{settings.hub_port}"
+    return network

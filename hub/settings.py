@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +148,48 @@ class Settings:
         "local",
         "Where Dask schedulers and workers run: 'local' (processes) or 'slurm' (batch jobs).",
     )
+    slurm_profiles: bool = _env_field(
+        "TWINHUB_SLURM",
+        False,
+        "1: offer the infrastructure profiles that carry Slurm resources (hub/profiles.yaml: "
+        "hpc-slurm): their servers run as Slurm jobs and their Dask clusters use a second "
+        "gateway whose schedulers and workers are Slurm jobs, while every other profile keeps "
+        "running where TWINHUB_SPAWNER / TWINHUB_DASK_BACKEND say. Needs sbatch on PATH.",
+    )
+    gateway_slurm_api_port: int = _env_field(
+        "TWINHUB_GATEWAY_SLURM_API_PORT",
+        8006,
+        "Internal port of the Slurm Dask Gateway's API server (with TWINHUB_SLURM=1).",
+    )
+    gateway_slurm_http_port: int = _env_field(
+        "TWINHUB_GATEWAY_SLURM_HTTP_PORT",
+        8007,
+        "Internal port of the Slurm Dask Gateway's HTTP proxy (with TWINHUB_SLURM=1).",
+    )
+    gateway_slurm_tcp_port: int = _env_field(
+        "TWINHUB_GATEWAY_SLURM_TCP_PORT",
+        8787,
+        "Port of the Slurm Dask Gateway's scheduler (TLS) proxy (with TWINHUB_SLURM=1).",
+    )
+    # --- where batch jobs find the hub and the gateways (multi-node Slurm clusters) ---------
+    hub_bind_ip: str = _env_field(
+        "TWINHUB_HUB_BIND_IP",
+        "127.0.0.1",
+        "Address the hub API, the gateways' API servers and proxies listen on; 0.0.0.0 (or the "
+        "cluster-network address) when Slurm jobs run on other nodes.",
+    )
+    hub_connect_host: str = _env_field(
+        "TWINHUB_HUB_CONNECT_HOST",
+        "",
+        "Host name or address jobs on compute nodes use to reach the hub API and the gateways "
+        "(e.g. the submit host's cluster-network name); empty: 127.0.0.1 (single node).",
+    )
+    slurm_job_bind_ip: str = _env_field(
+        "TWINHUB_SLURM_JOB_BIND_IP",
+        "127.0.0.1",
+        "Address user servers, Dask schedulers and workers listen on inside Slurm jobs; "
+        "0.0.0.0 when jobs run on other nodes (the hub then connects to the node squeue names).",
+    )
     slurm_conf: str = _env_field(
         "TWINHUB_SLURM_CONF",
         "",
@@ -234,6 +278,24 @@ class Settings:
                 f"TWINHUB_SLURM_CONF={self.slurm_conf!r} is not a file: give the cluster's "
                 "slurm.conf (`make slurm-up` prints the one of its test cluster)"
             )
+        if self.slurm_profiles and not shutil.which("sbatch"):
+            raise SettingsError(
+                "TWINHUB_SLURM=1 needs Slurm's client commands (sbatch, squeue, scancel) on "
+                "PATH: install them (`make slurm-up` does, for a test cluster) or unset it"
+            )
+        for var, value in (
+            ("TWINHUB_HUB_BIND_IP", self.hub_bind_ip),
+            ("TWINHUB_SLURM_JOB_BIND_IP", self.slurm_job_bind_ip),
+        ):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise SettingsError(f"{var}={value!r} is not an IP address") from None
+        if self.hub_connect_host and not re.fullmatch(r"[A-Za-z0-9.:-]+", self.hub_connect_host):
+            raise SettingsError(
+                f"TWINHUB_HUB_CONNECT_HOST={self.hub_connect_host!r}: give a host name or an "
+                "IP address, without scheme or port"
+            )
         if self.slurm_submit_as not in ("service", "user"):
             raise SettingsError(
                 f"TWINHUB_SLURM_SUBMIT_AS={self.slurm_submit_as!r}: choose 'service' or 'user'"
@@ -275,6 +337,17 @@ class Settings:
     @property
     def is_loopback(self) -> bool:
         return ipaddress.ip_address(self.ip).is_loopback
+
+    @property
+    def connect_host(self) -> str:
+        """How user servers and Slurm jobs reach the hub API and the gateways."""
+        host = self.hub_connect_host or "127.0.0.1"
+        return f"[{host}]" if ":" in host else host
+
+    @property
+    def slurm_enabled(self) -> bool:
+        """Slurm serves some servers: hub-wide (TWINHUB_SPAWNER=slurm) or per profile."""
+        return self.slurm_profiles or self.spawner == "slurm"
 
     @property
     def oidc_enabled(self) -> bool:

@@ -48,6 +48,46 @@ class DaskGatewayOptions(_Strict):
     max_workers: int = Field(default=2, ge=1, le=1000)
 
 
+# Slurm's --time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
+_SLURM_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
+
+
+class SlurmResources(_Strict):
+    """What a server on a Slurm profile asks the batch system for (``hpc-slurm``).
+
+    A profile that carries these runs its servers as Slurm jobs (where the hub enables Slurm,
+    ``TWINHUB_SLURM=1``); the hub's Slurm target turns them into batchspawner settings.
+    """
+
+    partition: str = Field("", description="Partition; empty: the cluster's default.")
+    account: str = Field("", description="Account charged; empty: the user's default.")
+    time_limit: str = Field("8:00:00", description="Wall time, in Slurm's --time format.")
+    cores: int = Field(1, ge=1, le=1024, description="CPU cores (--cpus-per-task).")
+    memory_gib: float = Field(2.0, gt=0, le=4096, description="Memory in GiB (--mem).")
+
+    @field_validator("time_limit")
+    @classmethod
+    def _slurm_time(cls, value: str) -> str:
+        if not _SLURM_TIME.match(value):
+            raise ValueError(
+                f"{value!r} is not a Slurm time limit: use minutes, HH:MM:SS or D-HH:MM:SS"
+            )
+        return value
+
+    @field_validator("partition", "account")
+    @classmethod
+    def _slurm_name(cls, value: str) -> str:
+        # names (a partition may be a comma-separated list), never options or shell syntax
+        if value and not re.fullmatch(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*", value):
+            raise ValueError(f"{value!r}: letters, digits, '_', '.', '-' (and ',') only")
+        return value
+
+    @property
+    def memory(self) -> str:
+        """``--mem`` in MiB (Slurm's unit), rounded up."""
+        return f"{-(-int(self.memory_gib * 1024 * 1024) // 1024)}M"
+
+
 class InfraProfile(_Strict):
     """An infrastructure profile: what a user server (and its Dask cluster) may use."""
 
@@ -67,6 +107,10 @@ class InfraProfile(_Strict):
     default: bool = False
     kubernetes_only: bool = Field(
         default=False, description="needs Kubernetes (node selector, GPU, offload)"
+    )
+    slurm: SlurmResources | None = Field(
+        default=None,
+        description="run servers as Slurm jobs with these resources (hubs with TWINHUB_SLURM=1)",
     )
 
     @field_validator("node_selector")

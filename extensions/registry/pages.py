@@ -17,6 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
+from ..spawn_options import usable_profiles
 from .auth import Authenticator, User
 from .errors import Forbidden
 from .store import Store
@@ -30,6 +31,13 @@ def hub_api_url() -> str:
 
 def hub_base_url() -> str:
     return os.environ.get("JUPYTERHUB_BASE_URL", "/")
+
+
+def slurm_enabled() -> bool:
+    """The hub runs servers as Slurm jobs (TWINHUB_SLURM, or TWINHUB_SPAWNER=slurm): only then
+    are profiles with Slurm resources launchable, as the spawn hooks decide too."""
+    flag = os.environ.get("TWINHUB_SLURM", "").strip().lower() in ("1", "true", "yes", "on")
+    return flag or os.environ.get("TWINHUB_SPAWNER") == "slurm"
 
 
 async def hub_request(user: User, method: str, path: str, **kwargs) -> httpx.Response:
@@ -109,7 +117,9 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
             {
                 "user": user,
                 "twins": [t.manifest for t in twins],
-                "profiles": [p.profile for p in profiles if not p.profile.get("kubernetes_only")],
+                "profiles": usable_profiles(
+                    [p.profile for p in profiles], kubernetes=False, slurm=slurm_enabled()
+                ),
                 "servers": {k: v for k, v in servers.items() if k in names},
                 "prefix": prefix,
                 "base_url": hub_base_url(),

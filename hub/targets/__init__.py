@@ -25,14 +25,32 @@ def target(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
+PROFILE_SPAWNER_CLASS = "twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner"
+
+
 def spawner_config(settings: Settings) -> Config:
-    """JupyterHub config of the target chosen by TWINHUB_SPAWNER."""
-    return target(settings.spawner).spawner_config(settings)
+    """JupyterHub config of the target chosen by TWINHUB_SPAWNER.
+
+    With TWINHUB_SLURM=1 (and servers not all on Slurm already), the hub's spawner becomes
+    :class:`~twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner`: servers of a profile
+    with Slurm resources are batch jobs, the others run on the TWINHUB_SPAWNER target.
+    """
+    c = target(settings.spawner).spawner_config(settings)
+    if settings.slurm_profiles and settings.spawner != "slurm":
+        slurm = target("slurm")
+        c.merge(slurm.slurm_spawner_config(settings))
+        c.JupyterHub.spawner_class = PROFILE_SPAWNER_CLASS
+        c.TwinhubProfileSpawner.targets = {
+            settings.spawner: target(settings.spawner).SPAWNER_CLASS,
+            "slurm": slurm.SPAWNER_CLASS,
+        }
+        c.TwinhubProfileSpawner.default_target = settings.spawner
+    return c
 
 
-def dask_backend_config(settings: Settings) -> Config:
-    """dask-gateway-server config of the target chosen by TWINHUB_DASK_BACKEND."""
-    return target(settings.dask_backend).dask_backend_config(settings)
+def dask_backend_config(settings: Settings, name: str | None = None) -> Config:
+    """dask-gateway-server config of target ``name`` (default: TWINHUB_DASK_BACKEND's)."""
+    return target(name or settings.dask_backend).dask_backend_config(settings)
 
 
 def home_dir_template(settings: Settings) -> str:

@@ -7,10 +7,12 @@ from traitlets.config import Config
 from ..settings import Settings
 from . import home_dir_template
 
+SPAWNER_CLASS = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+
 
 def spawner_config(settings: Settings) -> Config:
     c = Config()
-    c.JupyterHub.spawner_class = "simple"
+    c.JupyterHub.spawner_class = SPAWNER_CLASS
     c.SimpleLocalProcessSpawner.home_dir_template = home_dir_template(settings)
     return c
 

@@ -9,56 +9,17 @@ turns into spawner overrides with :func:`spawner_overrides`.
 
 from __future__ import annotations
 
-import re
 import shutil
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from traitlets.config import Config
+from twinhub.extensions.registry.models import SlurmResources
 
 from ..settings import Settings, SettingsError
 from . import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"
 BACKEND_CLASS = "twinhub.hub.targets.slurm_backend.TwinhubSlurmBackend"
-LOOPBACK = "127.0.0.1"
-"""The embedded gateway's internal addresses are loopback: jobs must run on this machine."""
-
-# Slurm's --time formats: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS
-_TIME = re.compile(r"^(\d+-)?\d+(:\d{1,2}){0,2}$")
-
-
-class SlurmResources(BaseModel):
-    """What one user server asks Slurm for; an ``hpc-slurm`` profile carries these fields."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    partition: str = Field("", description="Partition; empty: the cluster's default.")
-    account: str = Field("", description="Account charged; empty: the user's default.")
-    time_limit: str = Field("8:00:00", description="Wall time, in Slurm's --time format.")
-    cores: int = Field(1, ge=1, le=1024, description="CPU cores (--cpus-per-task).")
-    memory_gib: float = Field(2.0, gt=0, le=4096, description="Memory in GiB (--mem).")
-
-    @field_validator("time_limit")
-    @classmethod
-    def _slurm_time(cls, value: str) -> str:
-        if not _TIME.match(value):
-            raise ValueError(
-                f"{value!r} is not a Slurm time limit: use minutes, HH:MM:SS or D-HH:MM:SS"
-            )
-        return value
-
-    @field_validator("partition", "account")
-    @classmethod
-    def _slurm_name(cls, value: str) -> str:
-        # names (a partition may be a comma-separated list), never options or shell syntax
-        if value and not re.fullmatch(r"[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*", value):
-            raise ValueError(f"{value!r}: letters, digits, '_', '.', '-' (and ',') only")
-        return value
-
-    @property
-    def memory(self) -> str:
-        """``--mem`` in MiB (Slurm's unit), rounded up."""
-        return f"{-(-int(self.memory_gib * 1024 * 1024) // 1024)}M"
 
 
 def spawner_overrides(resources: SlurmResources) -> dict[str, str]:
@@ -84,19 +45,40 @@ def default_resources(settings: Settings) -> SlurmResources:
         raise SettingsError(f"TWINHUB_SLURM_{field.upper()}: {exc.errors()[0]['msg']}") from None
 
 
-def spawner_config(settings: Settings) -> Config:
+def profile_overrides(profile: dict) -> dict[str, str]:
+    """Spawner traits for a profile's ``slurm`` resources; none for a profile without them."""
+    if not profile.get("slurm"):
+        return {}
+    return spawner_overrides(SlurmResources.model_validate(profile["slurm"]))
+
+
+def job_bind_ip(settings: Settings) -> str:
+    """``TwinhubSlurmSpawner.bind_ip``: empty (all interfaces, the hub connects to the node
+    squeue names) when jobs bind 0.0.0.0, else the address itself (the hub connects there)."""
+    ip = settings.slurm_job_bind_ip
+    return "" if ip in ("0.0.0.0", "::") else ip
+
+
+def slurm_spawner_config(settings: Settings) -> Config:
+    """Settings of :class:`TwinhubSlurmSpawner`, whether it is the hub's spawner or a child."""
     c = Config()
-    c.JupyterHub.spawner_class = SPAWNER_CLASS
     s = c.TwinhubSlurmSpawner
     s.submit_as = settings.slurm_submit_as
     s.home_dir_template = home_dir_template(settings)
     s.slurm_conf = settings.slurm_conf
-    s.bind_ip = LOOPBACK
+    s.bind_ip = job_bind_ip(settings)
     s.batchspawner_singleuser_cmd = str(settings.venv_bin / "batchspawner-singleuser")
     for trait, value in spawner_overrides(default_resources(settings)).items():
         s[trait] = value
     # a queue may hold a job a while; the hub waits, showing "Pending in queue..."
     s.start_timeout = 300
+    return c
+
+
+def spawner_config(settings: Settings) -> Config:
+    """Every user server is a Slurm job (``TWINHUB_SPAWNER=slurm``)."""
+    c = slurm_spawner_config(settings)
+    c.JupyterHub.spawner_class = SPAWNER_CLASS
     return c
 
 
@@ -106,7 +88,7 @@ def dask_backend_config(settings: Settings) -> Config:
     b = c.TwinhubSlurmBackend
     b.submit_as = settings.slurm_submit_as
     b.slurm_conf = settings.slurm_conf
-    b.bind_host = LOOPBACK
+    b.bind_host = settings.slurm_job_bind_ip
     b.dask_gateway_jobqueue_launcher = str(settings.venv_bin / "dask-gateway-jobqueue-launcher")
     for trait, command in (
         ("submit_command", "sbatch"),

@@ -21,6 +21,9 @@ from urllib.parse import urlparse, urlunparse
 from batchspawner import SlurmSpawner
 from traitlets import Enum, Unicode, default
 
+RESOURCE_TRAITS = ("req_partition", "req_account", "req_runtime", "req_nprocs", "req_memory")
+"""The batch script's resources that a profile sets (``slurm.spawner_overrides``)."""
+
 
 class _NoSharedSession:
     """Stands in for ``Spawner.db``, which batchspawner only uses for one ``commit()``.
@@ -115,6 +118,19 @@ class TwinhubSlurmSpawner(SlurmSpawner):
         trusted = self.get_req_subvars()
         trusted["cmd"] = self.cmd_formatted_for_batch()
         return await super()._get_batch_script(**trusted)
+
+    def apply_profile(self, profile: dict) -> None:
+        """Resources of the chosen profile (spawn hook): its ``slurm`` fields, or the
+        operator's configured defaults for a profile without them."""
+        from .slurm import profile_overrides
+
+        overrides = profile_overrides(profile)
+        configured = self.config.get("TwinhubSlurmSpawner", {})
+        for trait in RESOURCE_TRAITS:
+            if trait in overrides:
+                setattr(self, trait, overrides[trait])
+            else:
+                setattr(self, trait, configured.get(trait, self.trait_defaults(trait)))
 
     async def submit_batch_script(self):
         if self.submit_as == "service":

@@ -47,3 +47,12 @@ def start_hpc_gateway(slurm: SlurmCluster, state: Path, log: Path) -> Gateway:
             "TWINHUB_SLURM_CONF": str(slurm.conf),
         },
     )
+
+
+def start_profile_gateway(slurm: SlurmCluster, state: Path, log: Path) -> Gateway:
+    """The gateway with local servers and clusters, plus Slurm for the hpc-slurm profile."""
+    return start_gateway(
+        state,
+        log,
+        extra_env={"TWINHUB_SLURM": "1", "TWINHUB_SLURM_CONF": str(slurm.conf)},
+    )

@@ -112,15 +112,18 @@ class Gateway:
             return Session(name=name, token=r.json()["token"], cookies=cookies)
 
     # --- servers ---------------------------------------------------------------------------
-    def start_server(self, user: Session, server: str = "", timeout: float = 120) -> dict:
-        """Start a user's (named) server through the REST API and wait until it is ready."""
+    def start_server(
+        self, user: Session, server: str = "", timeout: float = 120, options: dict | None = None
+    ) -> dict:
+        """Start a user's (named) server through the REST API and wait until it is ready;
+        ``options`` are the spawn's user_options (e.g. ``{"profile": "hpc-slurm"}``)."""
         path = (
             f"/hub/api/users/{user.name}/servers/{server}"
             if server
             else (f"/hub/api/users/{user.name}/server")
         )
         with self.client(headers=user.headers) as c:
-            r = c.post(path, json={})
+            r = c.post(path, json=options or {})
             assert r.status_code in (201, 202), f"spawn failed: {r.status_code} {r.text}"
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
@@ -198,7 +201,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(8)
+    ports = free_ports(11)
     env = dict(os.environ)
     env.update(
         {
@@ -211,6 +214,10 @@ def start_gateway(
             "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
             "TWINHUB_REGISTRY_PORT": str(ports[6]),
             "TWINHUB_DASHBOARDS_PORT": str(ports[7]),
+            # the Slurm profiles' gateway (started only with TWINHUB_SLURM=1)
+            "TWINHUB_GATEWAY_SLURM_API_PORT": str(ports[8]),
+            "TWINHUB_GATEWAY_SLURM_HTTP_PORT": str(ports[9]),
+            "TWINHUB_GATEWAY_SLURM_TCP_PORT": str(ports[10]),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -247,9 +254,13 @@ def start_gateway(
 
 
 def _gateway_service_up(gateway: Gateway) -> bool:
-    """dask-gateway answers its health check through the hub's proxy."""
-    r = httpx.get(f"{gateway.url}/services/dask-gateway/api/health", timeout=2)
-    return r.status_code == 200
+    """Every dask-gateway of the hub answers its health check through the hub's proxy."""
+    from twinhub.hub.services import gateway_instances
+
+    return all(
+        httpx.get(f"{gateway.url}{g.prefix}/api/health", timeout=2).status_code == 200
+        for g in gateway_instances(gateway.settings)
+    )
 
 
 def _registry_service_up(gateway: Gateway) -> bool:

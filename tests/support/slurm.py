@@ -31,6 +31,8 @@ class Job:
     cpus: int
     memory: str
     command: str
+    partition: str = ""
+    time_limit: str = ""
 
 
 @dataclass
@@ -58,11 +60,11 @@ class SlurmCluster:
 
     def jobs(self) -> list[Job]:
         """Jobs pending or running, with the resources Slurm allocated to them."""
-        out = self.run("squeue", "-h", "-o", "%i|%j|%T|%C|%m|%o")
+        out = self.run("squeue", "-h", "-o", "%i|%j|%T|%C|%m|%P|%l|%o")
         jobs = []
         for line in out.splitlines():
-            job_id, name, state, cpus, memory, command = line.split("|", 5)
-            jobs.append(Job(job_id, name, state, int(cpus), memory, command))
+            job_id, name, state, cpus, memory, partition, limit, command = line.split("|", 7)
+            jobs.append(Job(job_id, name, state, int(cpus), memory, command, partition, limit))
         return jobs
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "the jobs") -> list[Job]:

@@ -25,6 +25,8 @@ PROFILES = [
     parse_profile(p, "hub/profiles.yaml").model_dump(mode="json")
     for p in yaml.safe_load((REPO_ROOT / "hub" / "profiles.yaml").read_text())
 ]
+# Slurm profiles run servers as batch jobs of a hub with TWINHUB_SLURM=1, never as pods
+POD_PROFILES = [p for p in PROFILES if not p.get("slurm")]
 KUBECONFIG = """
 apiVersion: v1
 kind: Config
@@ -75,7 +77,7 @@ async def pod_for(profile: dict) -> tuple[KubeSpawner, dict]:
     return spawner, ApiClient().sanitize_for_serialization(pod)
 
 
-@pytest.mark.parametrize("profile", PROFILES, ids=[p["slug"] for p in PROFILES])
+@pytest.mark.parametrize("profile", POD_PROFILES, ids=[p["slug"] for p in POD_PROFILES])
 def test_each_profile_gives_a_valid_pod_with_its_resources(profile: dict) -> None:
     spawner, pod = asyncio.run(pod_for(profile))
     kubernetes_validate.validate(pod, K8S_VERSION, strict=True)

@@ -103,3 +103,20 @@ def test_form_round_trip() -> None:
     assert options_from_form({"profile": ["small"], "twin": ["none"]}) == {"profile": "small"}
     assert chosen_twin({"profile": "small", "twin": "flood"}) == "flood"
     assert chosen_twin({"twin": "none"}) is None
+
+
+HPC_SLURM = {
+    **SMALL,
+    "slug": "hpc-slurm",
+    "default": False,
+    "slurm": {"partition": "", "time_limit": "2:00:00", "cores": 2, "memory_gib": 3.0},
+}
+
+
+def test_slurm_profiles_are_offered_only_where_slurm_is_enabled() -> None:
+    def slugs(**flags) -> list[str]:
+        return [e["slug"] for e in build_profile_list([SMALL, HPC_SLURM], [], **flags)]
+
+    assert slugs(kubernetes=False) == ["small"]
+    assert slugs(kubernetes=True) == ["small"]  # no pods for batch-job profiles
+    assert slugs(kubernetes=False, slurm=True) == ["small", "hpc-slurm"]

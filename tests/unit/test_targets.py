@@ -22,7 +22,7 @@ def load(name: str, monkeypatch, tmp_path: Path, **env: str):
 
 def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     hub = load("jupyterhub_config.py", monkeypatch, tmp_path)
-    assert hub.JupyterHub.spawner_class == "simple"
+    assert hub.JupyterHub.spawner_class.endswith("SimpleLocalProcessSpawner")
     assert hub.SimpleLocalProcessSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     assert gateway.DaskGateway.backend_class.endswith("UnsafeLocalBackend")
@@ -126,3 +126,14 @@ def test_bad_partition_name_is_refused_naming_the_variable(monkeypatch, tmp_path
             TWINHUB_DASK_BACKEND="slurm",
             TWINHUB_SLURM_PARTITION="debug,gpu --uid=0",
         )
+
+
+def test_profile_with_bad_slurm_resources_is_refused_naming_the_field() -> None:
+    from twinhub.extensions.registry.models import parse_profile
+    from twinhub.twins.manifest import ManifestError
+
+    base = {"slug": "hpc-slurm", "display_name": "HPC", "cpu": 2, "memory": "3G"}
+    good = parse_profile({**base, "slurm": {"cores": 2, "memory_gib": 3}})
+    assert spawner_overrides(good.slurm)["req_nprocs"] == "2"
+    with pytest.raises(ManifestError, match=r"slurm\.time_limit.*'lots' is not a Slurm time"):
+        parse_profile({**base, "slurm": {"time_limit": "lots"}})

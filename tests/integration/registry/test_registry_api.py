@@ -38,7 +38,7 @@ def test_discovered_twins_and_default_profiles_are_listed(registry: Registry) ->
     assert names(twins) == ["growth"]  # the lab and private twins are not alice's to see
     assert twins["items"][0]["source"] == "discovered"
     assert twins["items"][0]["manifest"]["model"] == "twinhub_testtwins.growth:run"
-    assert set(names(profiles)) == {"small", "large", "gpu", "hpc-offload"}
+    assert set(names(profiles)) == {"small", "large", "gpu", "hpc-offload", "hpc-slurm"}
     by_slug = {p["slug"]: p["profile"] for p in profiles["items"]}
     assert (by_slug["small"]["cpu"], by_slug["small"]["memory"]) == (1, "2G")
     assert (by_slug["large"]["cpu"], by_slug["large"]["memory"]) == (2, "8G")
@@ -50,6 +50,7 @@ def test_discovered_twins_and_default_profiles_are_listed(registry: Registry) ->
     assert offload["kubernetes_only"] is True
     assert "virtual-node.interlink/type" in offload["node_selector"]
     assert offload["tolerations"][0]["key"].startswith("virtual-node.interlink")
+    assert by_slug["hpc-slurm"]["slurm"]["cores"] == 2
 
 
 def test_openapi_docs_health_and_metrics(registry: Registry) -> None:

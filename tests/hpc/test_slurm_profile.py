@@ -1,0 +1,165 @@
+"""Slurm per profile (TWINHUB_SLURM=1): one hub where the `hpc-slurm` profile's servers and
+Dask workers are Slurm jobs while the default profile's servers stay local processes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.hpc.conftest import start_profile_gateway
+from tests.support.gateway import Gateway, Session
+from tests.support.kernel import RemoteKernel
+from tests.support.slurm import Job, SlurmCluster
+from tests.unit.twins.test_lattice import exact_4x4
+
+pytestmark = [pytest.mark.hpc, pytest.mark.integration]
+
+SERVER_JOB = "spawner-jupyterhub"
+DASK_JOB = "dask-gateway"
+# what the operator sets for the centre's interactive partition, through the registry's API
+HPC_RESOURCES = {"partition": "twinhub", "time_limit": "1:30:00", "cores": 2, "memory_gib": 1.5}
+LATTICE = {
+    "sizes": [4],
+    "temperatures": [2.5],
+    "sweeps": 10000,
+    "algorithm": "wolff",
+    "replicas": 2,
+}
+
+# a scientist's cell in the twinhub kernel: the lattice twin on the session's cluster()
+TWIN_ON_CLUSTER = f"""
+import json, os
+from twinhub.twins.lattice.model import run
+c = cluster()
+c.scale(1)
+client = c.get_client()
+client.wait_for_workers(1, timeout=180)
+ds = run(None, {LATTICE!r}).sel(size=4, temperature=2.5)
+worker_jobs = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+c.shutdown()
+print(json.dumps({{
+    "server_job": os.environ.get("SLURM_JOB_ID"),
+    "gateway": os.environ["DASK_GATEWAY__ADDRESS"],
+    "worker_jobs": sorted(str(j) for j in worker_jobs.values()),
+    "observables": {{k: [float(ds[k]), float(ds[k + "_error"])]
+                    for k in ("abs_magnetisation", "energy", "binder")}},
+}}))
+"""
+
+
+def jobs_named(slurm: SlurmCluster, name: str) -> list[Job]:
+    return [j for j in slurm.jobs() if j.name == name]
+
+
+def last_json(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def gw(slurm: SlurmCluster, tmp_path_factory, artifacts_dir) -> Iterator[Gateway]:
+    gateway = start_profile_gateway(
+        slurm, tmp_path_factory.mktemp("profile-state"), artifacts_dir / "hpc-profile.log"
+    )
+    try:
+        admin = gateway.login("admin", gateway.admin_password)
+        with gateway.client(headers=admin.headers) as c:
+            path = "/services/twinhub/api/profiles/hpc-slurm"
+            profile = c.get(path).json()["profile"]
+            r = c.put(path, json={**profile, "slurm": HPC_RESOURCES})
+            assert r.status_code == 200, r.text
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+@pytest.fixture(scope="module")
+def alice(gw: Gateway) -> Iterator[Session]:
+    """Alice's server on the hpc-slurm profile (a Slurm job)."""
+    user = gw.login("alice")
+    gw.start_server(user, timeout=120, options={"profile": "hpc-slurm"})
+    yield user
+    with gw.client(headers=user.headers) as c:
+        running = c.get(f"/hub/api/users/{user.name}").json()["servers"]
+    if "" in running:
+        gw.stop_server(user)
+
+
+@pytest.fixture(scope="module")
+def bob(gw: Gateway) -> Iterator[Session]:
+    """Bob's server on the default profile (a local process), in the same hub."""
+    user = gw.login("bob")
+    gw.start_server(user, timeout=120)
+    yield user
+    gw.stop_server(user)
+
+
+def run_in_kernel(gw: Gateway, user: Session, code: str) -> dict:
+    with RemoteKernel(gw.url, f"/user/{user.name}", user.token, kernel_name="twinhub") as k:
+        return last_json(k.execute(code, timeout=300).stdout)
+
+
+ENV_CODE = "import json, os; print(json.dumps({'job': os.environ.get('SLURM_JOB_ID')}))"
+
+
+def test_hpc_profile_server_is_a_job_with_the_profiles_resources_and_default_is_local(
+    gw: Gateway, alice: Session, bob: Session, slurm: SlurmCluster
+) -> None:
+    (job,) = jobs_named(slurm, SERVER_JOB)  # alice's only: bob's server is no job
+    assert (job.state, job.cpus, job.memory) == (
+        "RUNNING",
+        2,
+        "1.50G",
+    )  # 1536M, as squeue prints it
+    assert (job.partition, job.time_limit) == ("twinhub", "1:30:00")
+    assert run_in_kernel(gw, alice, ENV_CODE)["job"] == job.job_id
+    assert run_in_kernel(gw, bob, ENV_CODE)["job"] is None
+    # this hub offers the profile in the spawn form
+    with gw.client(cookies=bob.cookies) as c:
+        assert 'value="hpc-slurm"' in c.get(f"/hub/spawn/{bob.name}/second").text
+
+
+def test_twin_runs_on_slurm_workers_with_the_local_backends_result(
+    gw: Gateway, alice: Session, bob: Session, slurm: SlurmCluster
+) -> None:
+    on_slurm = run_in_kernel(gw, alice, TWIN_ON_CLUSTER)
+    on_local = run_in_kernel(gw, bob, TWIN_ON_CLUSTER)
+    # alice's cluster came from the Slurm gateway and its worker was a Slurm job
+    assert on_slurm["gateway"].endswith("/services/dask-gateway-slurm")
+    (worker_job,) = on_slurm["worker_jobs"]
+    assert worker_job.isdigit() and worker_job != on_slurm["server_job"]
+    # bob's came from the local gateway, with workers that are plain processes
+    assert on_local["gateway"].endswith("/services/dask-gateway")
+    assert on_local["worker_jobs"] == ["None"]
+    # same seeds, same numbers, wherever the replicas ran
+    assert on_slurm["observables"] == on_local["observables"]
+    # and the numbers are right: exhaustive enumeration of the 4x4 Ising model's 65536 states
+    for name, exact in exact_4x4(2.5).items():
+        value, error = on_slurm["observables"][name]
+        assert error < 0.01 and abs(value - exact) < 4 * error, (name, value, exact, error)
+    # shutting the cluster down cancelled its Slurm jobs
+    slurm.wait_for(lambda js: not any(j.name == DASK_JOB for j in js), 60, "dask jobs gone")
+
+
+def test_stopping_the_hpc_server_cancels_its_server_and_worker_jobs(
+    gw: Gateway, alice: Session, slurm: SlurmCluster
+) -> None:
+    # a cluster left running when the notebook's kernel goes away (shutdown_on_close=False)
+    code = (
+        "c = cluster(shutdown_on_close=False); c.scale(1); "
+        "c.get_client().wait_for_workers(1, timeout=180); print('{}')"
+    )
+    run_in_kernel(gw, alice, code)
+    slurm.wait_for(
+        lambda js: sum(j.name == DASK_JOB and j.state == "RUNNING" for j in js) == 2,
+        90,
+        "scheduler and worker jobs running",
+    )
+    assert jobs_named(slurm, SERVER_JOB)
+    gw.stop_server(alice)
+    slurm.wait_for(
+        lambda js: not any(j.name in (SERVER_JOB, DASK_JOB) for j in js),
+        60,
+        "server, scheduler and worker jobs cancelled",
+    )

@@ -178,7 +178,7 @@ class TwinDashboard(param.Parameterized):
             filename=f"{self.twin_name}-run.prov.json",
             label="Download provenance (PROV-JSON)",
         )
-        save = pn.widgets.Button(name="Record run in registry", button_type="light")
+        save = pn.widgets.Button(label="Record run in registry", button_type="light")
         saved = pn.pane.Str("")
         save.on_click(lambda event: setattr(saved, "object", self.save_run(event)))
         body = pn.Column(self.error_view, *main, sizing_mode="stretch_width")

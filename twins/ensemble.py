@@ -71,7 +71,10 @@ def compute(ds: xr.Dataset, client: Any = None) -> xr.Dataset:
     """
     if client is None or not dask.is_dask_collection(ds):
         return ds.compute(scheduler="synchronous")
-    return client.compute(ds).result()
+    # unoptimised: distributed's graph optimisation of a whole Dataset whose variables share
+    # chunks (the gwnoise time series: strain and strain - witness filter) drops dependencies
+    # ("lost dependencies"); the tasks and the numbers are the same without it
+    return client.compute(ds, optimize_graph=False).result()
 
 
 def quantile_bands(

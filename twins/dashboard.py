@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
+import holoviews as hv
 import panel as pn
 import param
 from twinhub.twins.publish import publish
@@ -167,12 +168,16 @@ class TwinDashboard(param.Parameterized):
         sidebar: Sequence[Any] = (),
         sidebar_width: int = 320,
         loading_overlay: bool = True,
+        extensions: Sequence[str] = (),
     ) -> pn.template.FastListTemplate:
         """The page: controls, notes, downloads (+ provenance) and recording; the views.
 
         ``loading_overlay`` greys the views during a run; a dashboard whose plots grow while
-        it runs turns it off and shows its own progress instead.
+        it runs turns it off and shows its own progress instead. ``extensions`` are the Panel
+        extensions the views need (e.g. ``"tabulator"``).
         """
+        pn.extension(*extensions, notifications=True)
+        hv.extension("bokeh", logo=False)
         provenance = pn.widgets.FileDownload(
             callback=self.provenance,
             filename=f"{self.twin_name}-run.prov.json",

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from datetime import date
 
 import numpy as np
 import pytest
 import xarray as xr
-from twinhub.extensions.dashboards import cluster
 from twinhub.extensions.dashboards.cluster import UserClient
 from twinhub.twins.flood.app import FloodDashboard
 from twinhub.twins.gwnoise.app import TIME_SERIES, NoiseDashboard
 from twinhub.twins.lattice.app import LatticeDashboard
 from twinhub.twins.provenance import read_prov_json
 from twinhub.twins.runs import RunRecord, replay
-
-
-@pytest.fixture
-def service_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The dashboard service's own Dask cluster (one worker), stopped after the test."""
-    monkeypatch.setenv("TWINHUB_DASHBOARDS_WORKERS", "1")
-    try:
-        yield
-    finally:
-        cluster.close()
 
 
 def test_lattice_scan_grows_point_by_point_and_one_record_covers_the_sweep() -> None:

@@ -151,8 +151,6 @@ class DroughtDashboard(TwinDashboard):
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, index series, event frequency, event table."""
-    pn.extension("tabulator", notifications=True)
-    hv.extension("bokeh")
     state = DroughtDashboard(client=client)
     return state.template(
         "Drought twin: SPI, SPEI and what-if rainfall",
@@ -165,6 +163,7 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
             pn.widgets.FileDownload(callback=state.csv, filename="drought-events.csv",
                                     label="Download events (CSV)", button_type="primary"),
         ],
+        extensions=["tabulator"],
     )  # fmt: skip
 
 

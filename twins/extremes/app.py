@@ -147,8 +147,6 @@ class ExtremesDashboard(TwinDashboard):
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, yearly series with trend, return levels."""
-    pn.extension(notifications=True)
-    hv.extension("bokeh")
     state = ExtremesDashboard(client=client)
     note = pn.pane.Markdown(
         "The threshold sets the hot-day limit (hot days) or the daily maximum of heat-wave days "

@@ -140,8 +140,6 @@ class FloodDashboard(TwinDashboard):
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, hydrograph, probabilities, skill and downloads."""
-    pn.extension("tabulator", notifications=True)
-    hv.extension("bokeh")
     state = FloodDashboard(client=client)
     return state.template(
         "Flood twin: Fulda at Grebenau",
@@ -158,6 +156,7 @@ def create_app(client: Any = None) -> pn.template.FastListTemplate:
                                     label="Download ensemble (netCDF)"),
         ],
         sidebar_width=330,
+        extensions=["tabulator"],
     )  # fmt: skip
 
 

@@ -26,6 +26,14 @@ TICKS = [10, 20, 50, 100, 200, 500, 1000, 2000]  # Hz, labelled on the log axes
 TIME_SERIES = ["strain", "witness", "strain_cleaned", "strain_whitened", "time"]
 
 
+def frequency_axes(plot: hv.Overlay, title: str, logy: bool, **curve: Any) -> hv.Overlay:
+    """The spectrum panels' shared look: log frequency axis with labelled ticks, one size."""
+    return plot.opts(
+        hv.opts.Curve(logx=True, logy=logy, width=520, height=330, xticks=TICKS, **curve),
+        hv.opts.Overlay(logx=True, logy=logy, xlabel="frequency [Hz]", title=title),
+    )
+
+
 @dataclass
 class Outcome:
     result: xr.Dataset
@@ -66,50 +74,37 @@ class NoiseDashboard(TwinDashboard):
     def result(self) -> xr.Dataset | None:
         return None if self.outcome is None else self.outcome.result
 
+    def _from_10_hz(self) -> xr.Dataset | None:
+        return None if self.result is None else self.result.sel(frequency=slice(10, None))
+
     @param.depends("outcome")
     def spectra(self) -> hv.Overlay:
-        ds = self.result
-        if ds is None:
+        sel = self._from_10_hz()
+        if sel is None:
             return hv.Curve([], "frequency", "ASD").opts(width=520, height=330)
-        sel = ds.sel(frequency=slice(10, None))
         f = sel.frequency.values
         curves = [
             hv.Curve((f, sel.asd.values), "frequency", "ASD", label="raw strain"),
             hv.Curve((f, sel.asd_cleaned.values), "frequency", "ASD", label="after subtraction"),
             hv.Curve((f, sel.asd_design.values), "frequency", "ASD", label=f"design {self.curve}"),
         ]
-        return hv.Overlay(curves).opts(
-            hv.opts.Curve(
-                logx=True, logy=True, width=520, height=330, line_width=1.5, xticks=TICKS
-            ),
-            hv.opts.Overlay(
-                logx=True,
-                logy=True,
-                xlabel="frequency [Hz]",
-                title="Amplitude spectral density [1/sqrt(Hz)]",
-                legend_position="top_right",
-            ),
+        title = "Amplitude spectral density [1/sqrt(Hz)]"
+        return frequency_axes(hv.Overlay(curves), title, logy=True, line_width=1.5).opts(
+            legend_position="top_right"
         )
 
     @param.depends("outcome")
     def whitened(self) -> hv.Overlay:
-        ds = self.result
-        if ds is None:
+        sel = self._from_10_hz()
+        if sel is None:
             return hv.Curve([], "frequency", "whitened ASD").opts(width=520, height=330)
-        sel = ds.sel(frequency=slice(10, None))
         curve = hv.Curve(
             (sel.frequency.values, sel.asd_whitened.values), "frequency", "whitened ASD"
         )
         band = hv.VSpan(*BAND).opts(color="green", alpha=0.08)
-        return (curve * band * hv.HLine(1.0).opts(color="black", line_dash="dashed")).opts(
-            hv.opts.Curve(logx=True, ylim=(0, 2), width=520, height=330, xticks=TICKS),
-            hv.opts.Overlay(
-                logx=True,
-                xlabel="frequency [Hz]",
-                ylabel="whitened ASD",
-                title="Whitened ASD (1 = white); shaded: 20-1000 Hz",
-            ),
-        )
+        plot = curve * band * hv.HLine(1.0).opts(color="black", line_dash="dashed")
+        title = "Whitened ASD (1 = white); shaded: 20-1000 Hz"
+        return frequency_axes(plot, title, logy=False, ylim=(0, 2)).opts(ylabel="whitened ASD")
 
     @param.depends("outcome")
     def spectrogram(self) -> hv.Overlay:

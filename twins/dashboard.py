@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import holoviews as hv
 import panel as pn
 import param
-from twinhub.twins.publish import publish
+from twinhub.twins.publish import RegistryError, publish
 from twinhub.twins.twin import Twin, load_twin
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,10 @@ class TwinDashboard(param.Parameterized):
         """Send the last run's record to the registry as the signed-in person (or to a file)."""
         if self.outcome is None:
             return "no finished run to record yet"
-        where = publish(self.outcome.record)
+        try:
+            where = publish(self.outcome.record)
+        except RegistryError as e:  # publish kept the record in a file and says where
+            return f"not recorded in the registry: {e}"
         return f"saved to {where.url or where.path}"
 
     # --- views -------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from twinhub.twins.lattice.app import LatticeDashboard
 from twinhub.twins.provenance import read_prov_json
 from twinhub.twins.runs import RunRecord, replay
 
+from tests.support.gateway import free_ports
+
 
 def test_lattice_scan_grows_point_by_point_and_one_record_covers_the_sweep() -> None:
     state = LatticeDashboard(
@@ -94,3 +96,26 @@ def test_a_refused_run_shows_a_readable_error_and_no_outcome() -> None:
     assert state.error == "ValueError: end: the period must end after it starts"
     with pytest.raises(RuntimeError, match="no run has finished yet"):
         state.provenance()
+
+
+def test_record_button_keeps_the_run_when_the_registry_is_down(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    state = LatticeDashboard(size=8, sweeps=100, n_temperatures=3)
+    assert state.save_run() == "no finished run to record yet"
+    asyncio.run(state.refresh())
+
+    monkeypatch.setenv("TWINHUB_API_URL", "")  # no registry (a laptop): a local file
+    said = state.save_run()
+    kept = sorted((tmp_path / "twinhub-runs").glob("lattice-*.prov.json"))
+    assert said == f"saved to {kept[0]}" and len(kept) == 1
+
+    (port,) = free_ports(1)  # nothing listens there: the registry is down
+    monkeypatch.setenv("TWINHUB_API_URL", f"http://127.0.0.1:{port}/services/twinhub/api")
+    with pytest.warns(UserWarning, match="registry refused the run"):
+        said = state.save_run()
+    assert said.startswith("not recorded in the registry: POST http://127.0.0.1:")
+    assert len(list((tmp_path / "twinhub-runs").glob("lattice-*.prov.json"))) == 1  # same id
+    stored = json.loads(kept[0].read_text())
+    assert RunRecord.from_provenance(stored["provenance"]).outputs == state.outcome.record.outputs

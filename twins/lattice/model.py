@@ -5,7 +5,9 @@
 (seed, size, temperature, replica) alone, so the result does not depend on where or in which
 order the tasks ran: in-process threads and a Dask cluster give identical numbers.
 ``dask.compute`` uses the active distributed client when there is one (the twinhub kernel's
-``cluster()``), else local threads (the kernels release the GIL).
+``cluster()``), else local threads (the kernels release the GIL). When someone listens
+(:mod:`twinhub.twins.progress`, e.g. the dashboard) the scan is computed one temperature at a
+time and each finished one is reported; the numbers are the same either way.
 """
 
 from __future__ import annotations

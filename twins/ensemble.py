@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 from twinhub.twins.params import ParameterError
@@ -63,10 +64,17 @@ def run_ensemble(
 
 
 def compute(ds: xr.Dataset, client: Any = None) -> xr.Dataset:
-    """Compute on a Dask ``client`` (distributed or gateway), or in-process when None."""
-    if client is None:
+    """Compute on a Dask ``client`` (distributed or gateway), or in-process when None.
+
+    A model that computed its result itself (e.g. the physics twins' ``dask.compute``) returns
+    a Dataset with nothing left to schedule: that is not sent to the client.
+    """
+    if client is None or not dask.is_dask_collection(ds):
         return ds.compute(scheduler="synchronous")
-    return client.compute(ds).result()
+    # unoptimised: distributed's graph optimisation of a whole Dataset whose variables share
+    # chunks (the gwnoise time series: strain and strain - witness filter) drops dependencies
+    # ("lost dependencies"); the tasks and the numbers are the same without it
+    return client.compute(ds, optimize_graph=False).result()
 
 
 def quantile_bands(

@@ -64,11 +64,11 @@ class UserClient:
                 _SLOTS[user] = threading.BoundedSemaphore(slots or user_runs())
             self._slot = _SLOTS[user]
 
-    def compute(self, collection: Any) -> Any:
+    def compute(self, collection: Any, **options: Any) -> Any:
         """Wait for one of this user's slots, then submit; the slot frees when the run ends."""
         self._slot.acquire()
         try:
-            future = shared_client().compute(collection)
+            future = shared_client().compute(collection, **options)
         except BaseException:
             self._slot.release()
             raise

@@ -9,12 +9,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import panel as pn
 from playwright.sync_api import Page
 
-from tests.support.gateway import free_ports
+from tests.support.browser import hub_login
+from tests.support.data import ensure_built
+from tests.support.gateway import Gateway, free_ports
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,6 +34,22 @@ PLOTTED_COLUMNS = """
     }
   }
   return found;
+}
+"""
+
+# the largest value of every plotted series with a "discharge" column (the flood hydrograph)
+PLOTTED_MAXIMA = """
+() => {
+  const maxima = [];
+  for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) {
+    for (const model of doc.all_models) {
+      if (model.type === "ColumnDataSource" || model.constructor.name === "ColumnDataSource") {
+        const column = model.data.get ? model.data.get("discharge") : model.data["discharge"];
+        if (column && column.length) maxima.push(Math.max(...Array.from(column)));
+      }
+    }
+  }
+  return maxima;
 }
 """
 
@@ -111,3 +130,70 @@ def wait_for_change(page: Page, css_class: str, old: float, timeout: float = 90)
             pass
         time.sleep(0.5)
     raise AssertionError(f"the number in .{css_class} stayed at {old}")
+
+
+@contextmanager
+def served_twin(twin: str, artifacts: Path) -> Iterator[str]:
+    """``panel serve twins/<twin>/app.py`` with the demo data built; its log in the artefacts."""
+    ensure_built()
+    with served(f"twins/{twin}/app.py", artifacts / f"{twin}-app.log") as url:
+        yield url
+
+
+def set_input(page: Page, label: str, value: str) -> None:
+    """Type into the input widget of that label and commit it, as a person does."""
+    field = page.get_by_label(label)
+    field.fill(value)
+    field.press("Enter")
+
+
+def downloaded_provenance(page: Page) -> str:
+    """The PROV-JSON the dashboard's "Download provenance" button gives for the last run."""
+    with page.expect_download() as download:
+        page.get_by_text("Download provenance (PROV-JSON)").click()
+    return Path(download.value.path()).read_text()
+
+
+def record_in_registry(page: Page) -> str:
+    """Click "Record run in registry" and return where the dashboard says the run went."""
+    page.get_by_text("Record run in registry").click()
+    saved = page.get_by_text("saved to")
+    saved.wait_for(timeout=30_000)
+    return saved.inner_text()
+
+
+def open_in_service(page: Page, gw: Gateway, user: str, twin: str, query: str = "") -> None:
+    """Log in at the hub as ``user`` and open the twin's dashboard in ``twinhub-apps``."""
+    hub_login(page, gw.url, user, gw.user_password)
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+    page.goto(f"{gw.url}/services/twinhub-apps/{twin}{'?' + query if query else ''}")
+
+
+def registry_runs(gw: Gateway, user: str, twin: str) -> list[dict]:
+    """The twin's runs the registry lists for ``user`` (asked with that user's own token)."""
+    session = gw.login(user)
+    with gw.client(headers=session.headers) as c:
+        r = c.get("/services/twinhub/api/runs", params={"twin": twin})
+        r.raise_for_status()
+        return r.json()["items"]
+
+
+def check_recorded_run(page: Page, gw: Gateway, user: str, twin: str, widgets: dict) -> Any:
+    """The dashboard's last run, as its user gets it: PROV download, registry, replay.
+
+    The downloaded PROV-JSON must parse, name ``user`` and hold ``widgets`` among its
+    parameters; "Record run in registry" must list the run for that user (and no one else's);
+    the replay (``twins.runs.replay``) raises unless every output is bit for bit the recorded
+    one. Returns the replayed output.
+    """
+    from twinhub.twins.runs import RunRecord, replay
+
+    document = downloaded_provenance(page)
+    record = RunRecord.from_provenance(document)  # prov parses it
+    assert (record.twin, record.agent, record.status) == (twin, user, "finished")
+    assert {k: record.parameters[k] for k in widgets} == widgets
+    assert "saved to" in record_in_registry(page)
+    runs = registry_runs(gw, user, twin)
+    assert [r["user"] for r in runs] == [user]
+    assert runs[0]["parameters"] == record.parameters and runs[0]["has_provenance"]
+    return replay(document)

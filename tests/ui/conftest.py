@@ -8,11 +8,13 @@ running in the main thread while it is open, which would break later tests that 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from tests.support.browser import chromium
+from tests.support.panel_app import served_twin
 
 
 @pytest.fixture(scope="package")
@@ -30,3 +32,10 @@ def page(browser: Browser) -> Iterator[Page]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[str]:
+    """``panel serve twins/<TWIN>/app.py`` (demo data built) for a module that sets ``TWIN``."""
+    with served_twin(request.module.TWIN, artifacts_dir) as url:
+        yield url

@@ -19,28 +19,12 @@ from twinhub.catalogs import build
 
 from tests.support.browser import hub_login, screenshot
 from tests.support.gateway import Gateway
+from tests.support.panel_app import PLOTTED_MAXIMA
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
 APPS = "/services/twinhub-apps"
 STORM = "synthetic_storm_mm"  # the query key of the "Synthetic storm (mm)" widget
-
-# the largest value of every plotted series with a "discharge" column, from Bokeh's own data
-# sources in the page (what is drawn, not what the server meant to send)
-PLOTTED_MAXIMA = """
-() => {
-  const maxima = [];
-  for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) {
-    for (const model of doc.all_models) {
-      if (model.type === "ColumnDataSource" || model.constructor.name === "ColumnDataSource") {
-        const column = model.data.get ? model.data.get("discharge") : model.data["discharge"];
-        if (column && column.length) maxima.push(Math.max(...Array.from(column)));
-      }
-    }
-  }
-  return maxima;
-}
-"""
 
 
 @pytest.fixture(scope="module")

@@ -3,27 +3,17 @@ plotted index series changes with it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.support.data import ensure_built
 from tests.support.panel_app import (
     PLOTTED_COLUMNS,
     number_in,
-    served,
+    set_input,
     wait_for_change,
 )
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture(scope="module")
-def app_url(artifacts_dir: Path) -> Iterator[str]:
-    ensure_built()
-    with served("twins/drought/app.py", artifacts_dir / "drought-app.log") as url:
-        yield url
+TWIN = "drought"  # the app served by the ``app_url`` fixture (tests/ui/conftest.py)
 
 
 def test_less_rain_means_more_drought_events_in_the_plot(app_url, page, artifacts_dir) -> None:
@@ -38,9 +28,7 @@ def test_less_rain_means_more_drought_events_in_the_plot(app_url, page, artifact
     index_before = page.evaluate(PLOTTED_COLUMNS, "drought_index")
     assert index_before and len(index_before[0]) > 400  # SPI-3 of 37 years, monthly
 
-    change = page.get_by_label("Precipitation change (%)")
-    change.fill("-30")
-    change.press("Enter")
+    set_input(page, "Precipitation change (%)", "-30")
     after = wait_for_change(page, "events-scenario", before)
     page.wait_for_timeout(1500)
     page.screenshot(path=artifacts_dir / "drought-app-drier.png", full_page=True)

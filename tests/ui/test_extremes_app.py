@@ -3,27 +3,17 @@ yearly series, and the return-level plot carries its bootstrap band."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from tests.support.data import ensure_built
 from tests.support.panel_app import (
     PLOTTED_COLUMNS,
     number_in,
-    served,
+    set_input,
     wait_for_change,
 )
 
 pytestmark = pytest.mark.ui
-
-
-@pytest.fixture(scope="module")
-def app_url(artifacts_dir: Path) -> Iterator[str]:
-    ensure_built()
-    with served("twins/extremes/app.py", artifacts_dir / "extremes-app.log") as url:
-        yield url
+TWIN = "extremes"  # the app served by the ``app_url`` fixture (tests/ui/conftest.py)
 
 
 def test_higher_threshold_lowers_the_hot_day_series(app_url, page, artifacts_dir) -> None:
@@ -41,9 +31,7 @@ def test_higher_threshold_lowers_the_hot_day_series(app_url, page, artifacts_dir
     assert len(fitted) == 6
     assert min(band[0]) < min(fitted) and max(fitted) < max(band[0])
 
-    threshold = page.get_by_label("Threshold (°C)")
-    threshold.fill("35")
-    threshold.press("Enter")
+    set_input(page, "Threshold (°C)", "35")
     after = wait_for_change(page, "indicator-mean", before)
     page.wait_for_timeout(1500)
     page.screenshot(path=artifacts_dir / "extremes-app-threshold.png", full_page=True)

@@ -9,26 +9,18 @@ import pytest
 from playwright.sync_api import Page
 
 from tests.support.data import ensure_built
-from tests.support.panel_app import REPO, number_in, served, wait_for_change
+from tests.support.panel_app import (
+    PLOTTED_MAXIMA,
+    REPO,
+    downloaded_provenance,
+    number_in,
+    record_in_registry,
+    served,
+    set_input,
+    wait_for_change,
+)
 
 pytestmark = pytest.mark.ui
-
-# the largest value of every plotted series that has a "discharge" column (read from Bokeh's
-# own data sources: what is drawn, not what the server thinks it sent)
-PLOTTED_MAXIMA = """
-() => {
-  const maxima = [];
-  for (const doc of window.Bokeh.documents) {
-    for (const model of doc.all_models) {
-      if (model.type === "ColumnDataSource" || model.constructor.name === "ColumnDataSource") {
-        const column = model.data.get ? model.data.get("discharge") : model.data["discharge"];
-        if (column && column.length) maxima.push(Math.max(...Array.from(column)));
-      }
-    }
-  }
-  return maxima;
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +57,7 @@ def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifact
     assert plotted_before, "no discharge series found in the Bokeh plot"
     assert page.get_by_text("P(exceed 2-year flood").count() == 1
 
-    storm = page.get_by_label("Synthetic storm (mm)")
-    storm.fill("250")
-    storm.press("Enter")
+    set_input(page, "Synthetic storm (mm)", "250")
     after = wait_for_change(page, "peak-median", before)
     page.wait_for_timeout(1500)
     page.screenshot(path=artifacts_dir / "flood-app-storm.png", full_page=True)
@@ -85,14 +75,10 @@ def test_provenance_download_and_run_record(
 
     page.goto(app_url)
     wait_for_dashboard(page, artifacts_dir, "flood-app-provenance")
-    with page.expect_download() as download:
-        page.get_by_text("Download provenance (PROV-JSON)").click()
-    document = Path(download.value.path()).read_text()
-    record = RunRecord.from_provenance(document)  # prov parses it
+    record = RunRecord.from_provenance(downloaded_provenance(page))  # prov parses it
     assert record.twin == "flood" and record.inputs[0].entry == "fulda_daily"
     assert record.parameters["ensemble_size"] == 20
 
-    page.get_by_text("Record run in registry").click()
-    page.get_by_text("saved to").wait_for(timeout=30_000)
+    record_in_registry(page)
     kept = list((app_dir / "twinhub-runs").glob("flood-*.prov.json"))
     assert len(kept) == 1

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import dask
 import pytest
-from twinhub.extensions.dashboards import cluster
 from twinhub.extensions.dashboards.cluster import UserClient
-
-
-@pytest.fixture
-def service_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TWINHUB_DASHBOARDS_WORKERS", "1")
-    try:
-        yield
-    finally:
-        cluster.close()
 
 
 @dask.delayed

@@ -8,11 +8,7 @@ worker thread while the page shows a loading indicator, and the views redraw fro
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
-import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +18,9 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
+from twinhub.twins.dashboard import Progress, TwinDashboard
 from twinhub.twins.drought.events import event_table, events_per_decade
 from twinhub.twins.runs import RunRecord
-from twinhub.twins.twin import load_twin
-
-log = logging.getLogger(__name__)
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drought-app")
 
 CLASSES = [  # McKee et al. (1993) drought classes of SPI (and SPEI)
     ("extreme", -np.inf, -2.0, "#67000d"),
@@ -68,8 +61,11 @@ class Outcome:
         return events_per_decade(ds.event_id)
 
 
-class DroughtDashboard(param.Parameterized):
+class DroughtDashboard(TwinDashboard):
     """What the user chose (parameters) and what was computed from it (``outcome``)."""
+
+    twin_name = "drought"
+    run_inputs = ("dataset", "index", "scale", "threshold", "precip_change")
 
     dataset = param.Selector(default="champion_daily", objects=["champion_daily", "fulda_daily"])
     index = param.Selector(default="spi", objects=["spi", "spei"], label="Index")
@@ -78,14 +74,6 @@ class DroughtDashboard(param.Parameterized):
     precip_change = param.Number(
         0.0, bounds=(-50.0, 50.0), step=5.0, label="Precipitation change (%)"
     )
-    outcome = param.Parameter(default=None, precedence=-1)
-    error = param.String(default="", precedence=-1)
-    busy = param.Boolean(default=False, precedence=-1)
-
-    def __init__(self, client: Any = None, **params):
-        super().__init__(**params)
-        self._client = client
-        self._twin = load_twin("drought")
 
     def run_parameters(self, precip_scale: float) -> dict[str, Any]:
         return {
@@ -93,26 +81,13 @@ class DroughtDashboard(param.Parameterized):
             "precip_scale": precip_scale,
         }  # fmt: skip
 
-    def compute(self) -> Outcome:
+    def compute(self, progress: Progress) -> Outcome:
         """Baseline and what-if runs (each with its provenance record): runs in a thread."""
         run = self._twin.run
-        baseline, _ = run(self.run_parameters(1.0), entry=self.dataset, client=self._client)
+        baseline, _ = run(self.run_parameters(1.0), entry=self.dataset, client=self.client)
         scale = 1.0 + self.precip_change / 100.0
-        scenario, record = run(self.run_parameters(scale), entry=self.dataset, client=self._client)
+        scenario, record = run(self.run_parameters(scale), entry=self.dataset, client=self.client)
         return Outcome(baseline, scenario, record, self.index, int(self.scale), self.threshold)
-
-    @param.depends("dataset", "index", "scale", "threshold", "precip_change", watch=True)
-    async def refresh(self) -> None:
-        self.busy = True
-        try:
-            loop = asyncio.get_running_loop()
-            self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
-            self.error = ""
-        except Exception as e:  # shown to the user, who can fix the input
-            log.warning("%s run failed", type(self).__name__, exc_info=True)
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.busy = False
 
     # --- views ---------------------------------------------------------------------------
     @param.depends("outcome")
@@ -143,10 +118,8 @@ class DroughtDashboard(param.Parameterized):
             sizing_mode="stretch_width", name="index-plot",
         )  # fmt: skip
 
-    @param.depends("outcome", "error")
+    @param.depends("outcome")
     def indicators(self):
-        if self.error:
-            return pn.pane.Alert(self.error, alert_type="danger")
         out = self.outcome
         if out is None:
             return pn.pane.Markdown("")
@@ -175,43 +148,23 @@ class DroughtDashboard(param.Parameterized):
     def csv(self) -> io.BytesIO:
         return io.BytesIO(self.outcome.events().to_csv(index=False).encode())
 
-    def provenance(self) -> io.BytesIO:
-        return io.BytesIO(json.dumps(self.outcome.record.provenance(), indent=1).encode())
-
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, index series, event frequency, event table."""
-    pn.extension("tabulator", notifications=True)
-    hv.extension("bokeh")
     state = DroughtDashboard(client=client)
-    controls = pn.Param(
-        state,
-        parameters=["dataset", "index", "scale", "threshold", "precip_change"],
+    return state.template(
+        "Drought twin: SPI, SPEI and what-if rainfall",
+        [state.indicators, state.index_plot, state.events_view],
         widgets={
             "precip_change": {"type": pn.widgets.FloatInput, "step": 5.0},
             "threshold": {"type": pn.widgets.FloatSlider, "name": "Drought threshold"},
         },
-        show_name=False,
-    )
-    downloads = pn.Column(
-        pn.widgets.FileDownload(callback=state.csv, filename="drought-events.csv",
-                                label="Download events (CSV)", button_type="primary"),
-        pn.widgets.FileDownload(callback=state.provenance, filename="drought-run.prov.json",
-                                label="Download provenance (PROV-JSON)"),
+        downloads=[
+            pn.widgets.FileDownload(callback=state.csv, filename="drought-events.csv",
+                                    label="Download events (CSV)", button_type="primary"),
+        ],
+        extensions=["tabulator"],
     )  # fmt: skip
-    main = pn.Column(
-        state.indicators, state.index_plot, state.events_view, sizing_mode="stretch_width"
-    )
-    state.param.watch(lambda event: setattr(main, "loading", event.new), "busy")
-    main.loading = state.busy
-    # the first run starts once the page is shown (immediately outside a server)
-    pn.state.onload(state.refresh)
-    return pn.template.FastListTemplate(
-        title="Drought twin: SPI, SPEI and what-if rainfall",
-        sidebar=[controls, "### Downloads", downloads],
-        main=[main],
-        sidebar_width=320,
-    )
 
 
 if __name__.startswith("bokeh"):

@@ -8,11 +8,7 @@ is given) in a worker thread while the page shows a loading indicator.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
-import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +17,9 @@ import numpy as np
 import panel as pn
 import param
 import xarray as xr
+from twinhub.twins.dashboard import Progress, TwinDashboard
 from twinhub.twins.extremes.indicators import INDICATORS
 from twinhub.twins.runs import RunRecord
-from twinhub.twins.twin import load_twin
-
-log = logging.getLogger(__name__)
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="extremes-app")
 
 THRESHOLD_OF = {"hot_days": "hot_threshold", "heat_wave_frequency": "heatwave_tmax",
                 "heat_wave_max_length": "heatwave_tmax"}  # fmt: skip
@@ -48,8 +41,11 @@ def gringorten(maxima: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return 1 / (1 - p), x
 
 
-class ExtremesDashboard(param.Parameterized):
+class ExtremesDashboard(TwinDashboard):
     """What the user chose (parameters) and what was computed from it (``outcome``)."""
+
+    twin_name = "extremes"
+    run_inputs = ("dataset", "indicator", "threshold", "gev_indicator", "bootstrap")
 
     dataset = param.Selector(default="champion_daily", objects=["champion_daily", "fulda_daily"])
     indicator = param.Selector(default="hot_days", objects=list(INDICATORS), label="Indicator")
@@ -58,14 +54,6 @@ class ExtremesDashboard(param.Parameterized):
         default="rx1day", objects=["rx1day", "rx5day", "txx"], label="Return levels of"
     )
     bootstrap = param.Integer(100, bounds=(0, 1000), label="Bootstrap members")
-    outcome = param.Parameter(default=None, precedence=-1)
-    error = param.String(default="", precedence=-1)
-    busy = param.Boolean(default=False, precedence=-1)
-
-    def __init__(self, client: Any = None, **params):
-        super().__init__(**params)
-        self._client = client
-        self._twin = load_twin("extremes")
 
     def run_parameters(self) -> dict[str, Any]:
         params: dict[str, Any] = {"gev_indicator": self.gev_indicator, "bootstrap": self.bootstrap}
@@ -73,24 +61,11 @@ class ExtremesDashboard(param.Parameterized):
             params[THRESHOLD_OF[self.indicator]] = self.threshold
         return params
 
-    def compute(self) -> Outcome:
+    def compute(self, progress: Progress) -> Outcome:
         result, record = self._twin.run(
-            self.run_parameters(), entry=self.dataset, client=self._client
+            self.run_parameters(), entry=self.dataset, client=self.client
         )
         return Outcome(result, record, self.indicator)
-
-    @param.depends("dataset", "indicator", "threshold", "gev_indicator", "bootstrap", watch=True)
-    async def refresh(self) -> None:
-        self.busy = True
-        try:
-            loop = asyncio.get_running_loop()
-            self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
-            self.error = ""
-        except Exception as e:  # shown to the user, who can fix the input
-            log.warning("%s run failed", type(self).__name__, exc_info=True)
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.busy = False
 
     # --- views ---------------------------------------------------------------------------
     @param.depends("outcome")
@@ -145,10 +120,8 @@ class ExtremesDashboard(param.Parameterized):
             sizing_mode="stretch_width", name="return-level-plot",
         )  # fmt: skip
 
-    @param.depends("outcome", "error")
+    @param.depends("outcome")
     def indicators(self):
-        if self.error:
-            return pn.pane.Alert(self.error, alert_type="danger")
         out = self.outcome
         if out is None:
             return pn.pane.Markdown("")
@@ -171,44 +144,24 @@ class ExtremesDashboard(param.Parameterized):
     def netcdf(self) -> io.BytesIO:
         return io.BytesIO(self.outcome.result.drop_vars("unusual").to_netcdf())
 
-    def provenance(self) -> io.BytesIO:
-        return io.BytesIO(json.dumps(self.outcome.record.provenance(), indent=1).encode())
-
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, yearly series with trend, return levels."""
-    pn.extension(notifications=True)
-    hv.extension("bokeh")
     state = ExtremesDashboard(client=client)
-    controls = pn.Param(
-        state,
-        parameters=["dataset", "indicator", "threshold", "gev_indicator", "bootstrap"],
-        widgets={"threshold": {"type": pn.widgets.FloatInput, "step": 1.0}},
-        show_name=False,
-    )
-    downloads = pn.Column(
-        pn.widgets.FileDownload(callback=state.netcdf, filename="extremes.nc",
-                                label="Download results (netCDF)", button_type="primary"),
-        pn.widgets.FileDownload(callback=state.provenance, filename="extremes-run.prov.json",
-                                label="Download provenance (PROV-JSON)"),
-    )  # fmt: skip
     note = pn.pane.Markdown(
         "The threshold sets the hot-day limit (hot days) or the daily maximum of heat-wave days "
         "(heat waves); frost days use 0 °C, the warm-spell index the 90th percentile."
     )
-    main = pn.Column(
-        state.indicators, state.yearly_plot, state.return_level_plot, sizing_mode="stretch_width"
-    )
-    state.param.watch(lambda event: setattr(main, "loading", event.new), "busy")
-    main.loading = state.busy
-    # the first run starts once the page is shown (immediately outside a server)
-    pn.state.onload(state.refresh)
-    return pn.template.FastListTemplate(
-        title="Climate extremes twin: indicators and return levels",
-        sidebar=[controls, note, "### Downloads", downloads],
-        main=[main],
-        sidebar_width=320,
-    )
+    return state.template(
+        "Climate extremes twin: indicators and return levels",
+        [state.indicators, state.yearly_plot, state.return_level_plot],
+        widgets={"threshold": {"type": pn.widgets.FloatInput, "step": 1.0}},
+        sidebar=[note],
+        downloads=[
+            pn.widgets.FileDownload(callback=state.netcdf, filename="extremes.nc",
+                                    label="Download results (netCDF)", button_type="primary"),
+        ],
+    )  # fmt: skip
 
 
 if __name__.startswith("bokeh"):

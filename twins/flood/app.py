@@ -8,11 +8,7 @@ indicator), and the views redraw from the finished :class:`Outcome`.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import json
-import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import Any
 
@@ -20,17 +16,18 @@ import holoviews as hv
 import pandas as pd
 import panel as pn
 import param
+from twinhub.twins.dashboard import Progress, TwinDashboard
 from twinhub.twins.flood.scenario import Outcome, calibrated, run_scenario
-from twinhub.twins.publish import publish
-from twinhub.twins.twin import load_twin
 
-log = logging.getLogger(__name__)
 FIRST, LAST = date(1980, 1, 1), date(1988, 12, 31)
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flood-app")
 
 
-class FloodDashboard(param.Parameterized):
+class FloodDashboard(TwinDashboard):
     """What the user chose (parameters) and what was computed from it (``outcome``)."""
+
+    twin_name = "flood"
+    run_inputs = ("start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size",
+                  "precip_sigma")  # fmt: skip
 
     start = param.CalendarDate(default=date(1986, 1, 1), bounds=(FIRST, LAST))
     end = param.CalendarDate(default=date(1986, 12, 31), bounds=(FIRST, LAST))
@@ -41,14 +38,6 @@ class FloodDashboard(param.Parameterized):
     precip_sigma = param.Number(0.2, bounds=(0.0, 1.0), step=0.05, label="Rainfall uncertainty")
     # a view setting: redraws the last ensemble, starts no model run
     show_observed = param.Boolean(True, label="Show observed discharge")
-    outcome = param.Parameter(default=None, precedence=-1)
-    error = param.String(default="", precedence=-1)
-    busy = param.Boolean(default=False, precedence=-1)
-
-    def __init__(self, client: Any = None, **params):
-        super().__init__(**params)
-        self._client = client
-        self._twin = load_twin("flood")
 
     def run_parameters(self) -> dict[str, Any]:
         return {
@@ -58,28 +47,12 @@ class FloodDashboard(param.Parameterized):
             "ensemble_size": self.ensemble_size, "precip_sigma": self.precip_sigma,
         }  # fmt: skip
 
-    def compute(self) -> Outcome:
+    def compute(self, progress: Progress) -> Outcome:
         """The blocking part (calibration once, then the ensemble): runs in a worker thread."""
         if self.end < self.start:
             raise ValueError("end: the period must end after it starts")
         cal, skill = calibrated()
-        return run_scenario(self._twin, cal, skill, self.run_parameters(), client=self._client)
-
-    @param.depends(
-        "start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size", "precip_sigma",
-        watch=True,
-    )  # fmt: skip
-    async def refresh(self) -> None:
-        self.busy = True
-        try:
-            loop = asyncio.get_running_loop()
-            self.outcome = await loop.run_in_executor(_EXECUTOR, self.compute)
-            self.error = ""
-        except Exception as e:  # shown to the user, who can fix the input
-            log.warning("flood scenario failed", exc_info=True)
-            self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.busy = False
+        return run_scenario(self._twin, cal, skill, self.run_parameters(), client=self.client)
 
     # --- views ---------------------------------------------------------------------------
     @param.depends("outcome", "show_observed")
@@ -117,10 +90,8 @@ class FloodDashboard(param.Parameterized):
             sizing_mode="stretch_width", name="hydrograph",
         )  # fmt: skip
 
-    @param.depends("outcome", "error")
+    @param.depends("outcome")
     def indicators(self):
-        if self.error:
-            return pn.pane.Alert(self.error, alert_type="danger")
         out = self.outcome
         if out is None:
             return pn.pane.Markdown("")
@@ -166,58 +137,27 @@ class FloodDashboard(param.Parameterized):
     def netcdf(self) -> io.BytesIO:
         return io.BytesIO(self.outcome.ensemble.to_netcdf())
 
-    def provenance(self) -> io.BytesIO:
-        return io.BytesIO(json.dumps(self.outcome.record.provenance(), indent=1).encode())
-
-    def save_run(self, _event=None) -> str:
-        where = publish(self.outcome.record)
-        return f"saved to {where.url or where.path}"
-
 
 def create_app(client: Any = None) -> pn.template.FastListTemplate:
     """The dashboard: controls in the sidebar, hydrograph, probabilities, skill and downloads."""
-    pn.extension("tabulator", notifications=True)
-    hv.extension("bokeh")
     state = FloodDashboard(client=client)
-    controls = pn.Param(
-        state,
-        parameters=["start", "end", "precip_scale", "storm_mm", "storm_day", "ensemble_size",
-                    "precip_sigma", "show_observed"],
+    return state.template(
+        "Flood twin: Fulda at Grebenau",
+        [state.indicators, state.hydrograph, state.skill_table],
         widgets={
             "storm_mm": {"type": pn.widgets.FloatInput, "step": 10.0},
             "precip_scale": {"type": pn.widgets.FloatSlider, "name": "Precipitation scale"},
             "ensemble_size": {"type": pn.widgets.IntSlider, "name": "Ensemble size"},
         },
-        show_name=False,
-    )  # fmt: skip
-    downloads = pn.Column(
-        pn.widgets.FileDownload(callback=state.csv, filename="flood-forecast.csv",
-                                label="Download bands (CSV)", button_type="primary"),
-        pn.widgets.FileDownload(callback=state.netcdf, filename="flood-ensemble.nc",
-                                label="Download ensemble (netCDF)"),
-        pn.widgets.FileDownload(callback=state.provenance, filename="flood-run.prov.json",
-                                label="Download provenance (PROV-JSON)"),
-    )  # fmt: skip
-    save = pn.widgets.Button(name="Record run in registry", button_type="light")
-    saved = pn.pane.Str("")
-    save.on_click(lambda event: setattr(saved, "object", state.save_run(event)))
-    main = pn.Column(
-        state.indicators, state.hydrograph, state.skill_table, sizing_mode="stretch_width"
-    )
-
-    def show_busy(busy: bool) -> None:
-        main.loading = busy
-
-    state.param.watch(lambda event: show_busy(event.new), "busy")
-    show_busy(state.busy)
-    # the first ensemble starts once the page is shown (immediately outside a server)
-    pn.state.onload(state.refresh)
-    return pn.template.FastListTemplate(
-        title="Flood twin: Fulda at Grebenau",
-        sidebar=[controls, "### Downloads", downloads, save, saved],
-        main=[main],
+        downloads=[
+            pn.widgets.FileDownload(callback=state.csv, filename="flood-forecast.csv",
+                                    label="Download bands (CSV)", button_type="primary"),
+            pn.widgets.FileDownload(callback=state.netcdf, filename="flood-ensemble.nc",
+                                    label="Download ensemble (netCDF)"),
+        ],
         sidebar_width=330,
-    )
+        extensions=["tabulator"],
+    )  # fmt: skip
 
 
 if __name__.startswith("bokeh"):

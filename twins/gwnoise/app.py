@@ -1,29 +1,52 @@
 """Dashboard of the gwnoise twin: spectra, the glitch map and the subtraction gain.
 
-A ``NoiseExplorer`` (param.Parameterized) holds the settings; each change runs the model in
-a worker thread while the plots show Panel's loading indicator, and a periodic callback on
-the session's event loop swaps the new result in.
+A :class:`NoiseDashboard` holds the settings; each change runs the twin (``Twin.run``: a run
+with its provenance record, under the signed-in user) in a worker thread while the plots show
+Panel's loading indicator, and the views redraw from the finished run.
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
+from typing import Any
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 import xarray as xr
+from twinhub.twins.dashboard import Progress, TwinDashboard
+from twinhub.twins.runs import RunRecord
 
 from .curves import CURVES
-from .model import BAND, run
+from .model import BAND
 
 hv.extension("bokeh", logo=False)
 TICKS = [10, 20, 50, 100, 200, 500, 1000, 2000]  # Hz, labelled on the log axes
+TIME_SERIES = ["strain", "witness", "strain_cleaned", "strain_whitened", "time"]
 
 
-class NoiseExplorer(param.Parameterized):
+def frequency_axes(plot: hv.Overlay, title: str, logy: bool, **curve: Any) -> hv.Overlay:
+    """The spectrum panels' shared look: log frequency axis with labelled ticks, one size."""
+    return plot.opts(
+        hv.opts.Curve(logx=True, logy=logy, width=520, height=330, xticks=TICKS, **curve),
+        hv.opts.Overlay(logx=True, logy=logy, xlabel="frequency [Hz]", title=title),
+    )
+
+
+@dataclass
+class Outcome:
+    result: xr.Dataset
+    """The run's spectra, map and glitches (the long time series are left out of the page)."""
+    record: RunRecord
+
+
+class NoiseDashboard(TwinDashboard):
     """UI state: which detector, how glitchy, how strongly the witness couples."""
+
+    twin_name = "gwnoise"
+    run_inputs = ("curve", "glitch_rate", "glitch_snr", "witness_coupling", "duration", "seed")
+    run_threads = 2
 
     curve = param.Selector(objects=list(CURVES), default="AdV", doc="design sensitivity")
     glitch_rate = param.Number(0.2, bounds=(0.0, 2.0), step=0.05, doc="glitches per second")
@@ -31,97 +54,59 @@ class NoiseExplorer(param.Parameterized):
     witness_coupling = param.Number(3.0, bounds=(0.0, 20.0), step=0.5, doc="coupled/design ASD")
     duration = param.Selector(objects=[32, 64, 128], default=64, doc="seconds simulated")
     seed = param.Integer(0, bounds=(0, None), doc="random seed")
-    result = param.ClassSelector(class_=xr.Dataset, precedence=-1)
-    running = param.Boolean(False, precedence=-1)
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self._lock = threading.Lock()
-        self._latest: xr.Dataset | None = None
-        self._generation = 0
-
-    def settings(self) -> dict:
+    def run_parameters(self) -> dict[str, Any]:
+        """The model's parameters (what the run record keeps)."""
         return {
             "curve": self.curve,
-            "glitch_rate": self.glitch_rate,
-            "glitch_snr": self.glitch_snr,
-            "witness_coupling": self.witness_coupling,
+            "glitch_rate": float(self.glitch_rate),
+            "glitch_snr": float(self.glitch_snr),
+            "witness_coupling": float(self.witness_coupling),
             "duration": int(self.duration),
-            "seed": self.seed,
+            "seed": int(self.seed),
         }
 
-    @param.depends(
-        "curve", "glitch_rate", "glitch_snr", "witness_coupling", "duration", "seed", watch=True
-    )
-    def start(self) -> None:
-        """Run the model in a worker thread; a newer run supersedes an older one."""
-        with self._lock:
-            self._generation += 1
-            generation = self._generation
-        self.running = True
-        threading.Thread(target=self._work, args=(generation, self.settings()), daemon=True).start()
+    def compute(self, progress: Progress) -> Outcome:
+        result, record = self._twin.run(self.run_parameters(), client=self.client)
+        return Outcome(result.drop_vars(TIME_SERIES), record)
 
-    def _work(self, generation: int, settings: dict) -> None:
-        ds = run(None, settings)
-        keep = ds.drop_vars(["strain", "witness", "strain_cleaned", "strain_whitened", "time"])
-        with self._lock:
-            if generation == self._generation:
-                self._latest = keep
+    @property
+    def result(self) -> xr.Dataset | None:
+        return None if self.outcome is None else self.outcome.result
 
-    def poll(self) -> None:
-        """Publish a finished run (called on the session's event loop)."""
-        with self._lock:
-            ds, self._latest = self._latest, None
-        if ds is not None:
-            self.result = ds
-            self.running = False
+    def _from_10_hz(self) -> xr.Dataset | None:
+        return None if self.result is None else self.result.sel(frequency=slice(10, None))
 
-    @param.depends("result")
+    @param.depends("outcome")
     def spectra(self) -> hv.Overlay:
-        ds = self.result
-        if ds is None:
+        sel = self._from_10_hz()
+        if sel is None:
             return hv.Curve([], "frequency", "ASD").opts(width=520, height=330)
-        sel = ds.sel(frequency=slice(10, None))
         f = sel.frequency.values
         curves = [
             hv.Curve((f, sel.asd.values), "frequency", "ASD", label="raw strain"),
             hv.Curve((f, sel.asd_cleaned.values), "frequency", "ASD", label="after subtraction"),
             hv.Curve((f, sel.asd_design.values), "frequency", "ASD", label=f"design {self.curve}"),
         ]
-        return hv.Overlay(curves).opts(
-            hv.opts.Curve(
-                logx=True, logy=True, width=520, height=330, line_width=1.5, xticks=TICKS
-            ),
-            hv.opts.Overlay(
-                logx=True,
-                logy=True,
-                xlabel="frequency [Hz]",
-                title="Amplitude spectral density [1/sqrt(Hz)]",
-                legend_position="top_right",
-            ),
+        title = "Amplitude spectral density [1/sqrt(Hz)]"
+        return frequency_axes(hv.Overlay(curves), title, logy=True, line_width=1.5).opts(
+            legend_position="top_right"
         )
 
-    @param.depends("result")
+    @param.depends("outcome")
     def whitened(self) -> hv.Overlay:
-        ds = self.result
-        if ds is None:
+        sel = self._from_10_hz()
+        if sel is None:
             return hv.Curve([], "frequency", "whitened ASD").opts(width=520, height=330)
-        sel = ds.sel(frequency=slice(10, None))
         curve = hv.Curve(
             (sel.frequency.values, sel.asd_whitened.values), "frequency", "whitened ASD"
         )
         band = hv.VSpan(*BAND).opts(color="green", alpha=0.08)
-        return (curve * band * hv.HLine(1.0).opts(color="black", line_dash="dashed")).opts(
-            hv.opts.Curve(logx=True, ylim=(0, 2), width=520, height=330, xticks=TICKS),
-            hv.opts.Overlay(
-                logx=True,
-                xlabel="frequency [Hz]",
-                ylabel="whitened ASD",
-                title="Whitened ASD (1 = white); shaded: 20-1000 Hz",
-            ),
-        )
+        plot = curve * band * hv.HLine(1.0).opts(color="black", line_dash="dashed")
+        title = "Whitened ASD (1 = white); shaded: 20-1000 Hz"
+        return frequency_axes(plot, title, logy=False, ylim=(0, 2)).opts(ylabel="whitened ASD")
 
-    @param.depends("result")
+    @param.depends("outcome")
     def spectrogram(self) -> hv.Overlay:
         ds = self.result
         if ds is None:
@@ -149,7 +134,7 @@ class NoiseExplorer(param.Parameterized):
             legend_position="top_left",
         )
 
-    @param.depends("result", "running")
+    @param.depends("outcome", "busy")
     def summary(self) -> str:
         ds = self.result
         if ds is None:
@@ -162,36 +147,26 @@ class NoiseExplorer(param.Parameterized):
             f"**{ds.attrs['curve']}**, {ds.sizes['glitch']} glitches injected at SNR "
             f"{ds.attrs['glitch_snr']:g}: recall **{recall:.2f}**, "
             f"false alarms **{int(ds.trigger_false.sum()) / minutes:.2f}/min**; "
-            f"witness subtraction gain **{gain_text}**" + (" (updating...)" if self.running else "")
+            f"witness subtraction gain **{gain_text}**" + (" (updating...)" if self.busy else "")
         )
 
 
-def create_app(**settings) -> pn.template.FastListTemplate:
+def create_app(client: Any = None, **settings: Any) -> pn.template.FastListTemplate:
     """One dashboard per browser session."""
-    explorer = NoiseExplorer(**settings)
-    plots = [
-        pn.pane.HoloViews(explorer.spectra, name="spectra"),
-        pn.pane.HoloViews(explorer.whitened, name="whitened"),
-        pn.pane.HoloViews(explorer.spectrogram, name="spectrogram"),
-    ]
-
-    def show_loading(event: param.parameterized.Event) -> None:
-        for pane in plots:
-            pane.loading = event.new
-
-    explorer.param.watch(show_loading, "running")
-    controls = pn.Param(
-        explorer,
-        parameters=["curve", "glitch_rate", "glitch_snr", "witness_coupling", "duration", "seed"],
+    state = NoiseDashboard(client=client, **settings)
+    return state.template(
+        "Gravitational-wave detector noise",
+        [
+            pn.pane.Markdown(state.summary),
+            pn.Row(
+                pn.pane.HoloViews(state.spectra, name="spectra"),
+                pn.pane.HoloViews(state.whitened, name="whitened"),
+            ),
+            pn.pane.HoloViews(state.spectrogram, name="spectrogram"),
+        ],
         widgets={"duration": pn.widgets.RadioButtonGroup},
-        show_name=False,
     )
-    template = pn.template.FastListTemplate(
-        title="Gravitational-wave detector noise",
-        sidebar=[controls],
-        main=[pn.pane.Markdown(explorer.summary), pn.Row(plots[0], plots[1]), plots[2]],
-    )
-    pn.state.onload(explorer.start)
-    pn.state.add_periodic_callback(explorer.poll, period=300)
-    template.explorer = explorer
-    return template
+
+
+if __name__.startswith("bokeh"):
+    create_app().servable()

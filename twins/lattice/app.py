@@ -1,22 +1,28 @@
 """Dashboard of the lattice twin: temperature scans whose curves build up as points finish.
 
-A ``LatticeExplorer`` (param.Parameterized) holds the UI state; a worker thread runs one
-temperature at a time through the model (``model.run``) and a periodic callback on the
-session's event loop moves finished points into the plots, so the page stays responsive and
-the curves grow with their error bars. Changing a setting restarts the scan.
+A :class:`LatticeDashboard` holds the UI state; a change runs the whole scan as one twin run
+(``Twin.run``: one provenance record for the sweep, under the signed-in user) in a worker
+thread. The model reports each finished temperature (:mod:`twinhub.twins.progress`), and the
+plots grow with their error bars while the scan goes on. Changing a setting restarts the scan;
+the older one stops at its next temperature.
 """
 
 from __future__ import annotations
 
-import threading
+from dataclasses import dataclass
+from typing import Any
 
 import holoviews as hv
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+import xarray as xr
+from twinhub.twins.dashboard import Progress, TwinDashboard
+from twinhub.twins.progress import reporting
+from twinhub.twins.runs import RunRecord
 
-from .model import T_CRITICAL, onsager_magnetisation, run
+from .model import T_CRITICAL, onsager_magnetisation
 
 hv.extension("bokeh", logo=False)
 
@@ -28,8 +34,24 @@ PANELS = {
 }
 
 
-class LatticeExplorer(param.Parameterized):
+@dataclass
+class Outcome:
+    result: xr.Dataset
+    record: RunRecord
+
+
+def points_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per temperature of the (single) lattice size: what the plots draw."""
+    return ds.isel(size=0).to_dataframe().reset_index()
+
+
+class LatticeDashboard(TwinDashboard):
     """UI state of a temperature scan at one lattice size."""
+
+    twin_name = "lattice"
+    run_inputs = ("theory", "quartic_coupling", "size", "t_min", "t_max", "n_temperatures",
+                  "sweeps", "algorithm")  # fmt: skip
+    run_threads = 2
 
     theory = param.Selector(objects=["ising", "phi4"], default="ising", doc="lam -> inf or phi^4")
     quartic_coupling = param.Number(1.0, bounds=(0.0, 100.0), doc="lam of the phi^4 action")
@@ -40,76 +62,35 @@ class LatticeExplorer(param.Parameterized):
     sweeps = param.Integer(1000, bounds=(100, 20000), doc="measured sweeps per replica")
     algorithm = param.Selector(objects=["wolff", "metropolis"], default="wolff")
     results = param.DataFrame(default=pd.DataFrame(), precedence=-1)
-    running = param.Boolean(False, precedence=-1)
 
-    def __init__(self, **params):
-        super().__init__(**params)
-        self._lock = threading.Lock()
-        self._pending: list[dict] = []
-        self._generation = 0
-        self._done = 0
-
-    def temperatures(self) -> np.ndarray:
+    def temperatures(self) -> list[float]:
         low, high = sorted((self.t_min, self.t_max))
-        return np.linspace(low, high, self.n_temperatures)
+        return [float(t) for t in np.linspace(low, high, self.n_temperatures)]
 
-    @param.depends(
-        "theory",
-        "quartic_coupling",
-        "size",
-        "t_min",
-        "t_max",
-        "n_temperatures",
-        "sweeps",
-        "algorithm",
-        watch=True,
-    )
-    def start(self) -> None:
-        """Begin a new scan in a worker thread; any older scan stops at its next point."""
-        with self._lock:
-            self._generation += 1
-            self._pending = []
-            generation = self._generation
-        self._done = 0
-        self.results = pd.DataFrame()
-        self.running = True
-        settings = {
-            "theory": self.theory,
-            "quartic_coupling": self.quartic_coupling,
-            "sizes": [int(self.size)],
-            "sweeps": self.sweeps,
-            "algorithm": self.algorithm,
-        }
-        temps = self.temperatures()
-        threading.Thread(target=self._scan, args=(generation, settings, temps), daemon=True).start()
+    def run_parameters(self) -> dict[str, Any]:
+        """The model's parameters for the whole scan (what the run record keeps)."""
+        return {
+            "theory": self.theory, "quartic_coupling": float(self.quartic_coupling),
+            "sizes": [int(self.size)], "temperatures": self.temperatures(),
+            "sweeps": int(self.sweeps), "algorithm": self.algorithm,
+        }  # fmt: skip
 
-    def _scan(self, generation: int, settings: dict, temps: np.ndarray) -> None:
-        for t in temps:
-            if generation != self._generation:
-                return
-            ds = run(None, {**settings, "temperatures": [float(t)]})
-            row = ds.isel(size=0, temperature=0).to_pandas().to_dict()
-            row["temperature"] = float(t)
-            with self._lock:
-                if generation == self._generation:
-                    self._pending.append(row)
-        with self._lock:
-            if generation == self._generation:
-                self._pending.append({"finished": True})
+    def compute(self, progress: Progress) -> Outcome:
+        with reporting(progress):
+            result, record = self._twin.run(self.run_parameters(), client=self.client)
+        return Outcome(result, record)
 
-    def poll(self) -> None:
-        """Move finished points into ``results`` (runs on the session's event loop)."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return
-        finished = any(r.get("finished") for r in rows)
-        rows = [r for r in rows if not r.get("finished")]
-        if rows:
-            self._done += len(rows)
-            self.results = pd.concat([self.results, pd.DataFrame(rows)], ignore_index=True)
-        if finished:
-            self.running = False
+    async def refresh(self) -> None:
+        self.results = pd.DataFrame()  # a new scan starts from empty curves
+        await super().refresh()
+
+    def on_progress(self, partial: xr.Dataset) -> None:
+        self.results = points_table(partial)
+
+    @param.depends("outcome", watch=True)
+    def _show_outcome(self) -> None:
+        if self.outcome is not None:
+            self.results = points_table(self.outcome.result)
 
     @param.depends("results")
     def plots(self) -> hv.Layout:
@@ -130,44 +111,31 @@ class LatticeExplorer(param.Parameterized):
             panels.append(overlay.opts(title=label, width=420, height=280, framewise=True))
         return hv.Layout(panels).cols(2)
 
-    @param.depends("results", "running")
+    @param.depends("results", "busy")
     def status(self) -> str:
-        state = "running" if self.running else "done"
+        state = "running" if self.busy else "done"
         return (
             f"**L = {self.size}**, {self.theory}, {self.algorithm}: "
-            f"{self._done}/{self.n_temperatures} temperatures {state}. "
+            f"{len(self.results)}/{self.n_temperatures} temperatures {state}. "
             "Dashed: exact T_c = 2/ln(1+sqrt 2); dotted: Onsager's M(T)."
         )
 
 
-def create_app(**settings) -> pn.template.FastListTemplate:
+def create_app(client: Any = None, **settings: Any) -> pn.template.FastListTemplate:
     """One dashboard per browser session (no state shared between users)."""
-    explorer = LatticeExplorer(**settings)
-    spinner = pn.indicators.LoadingSpinner(value=explorer.param.running, width=30, height=30)
-    controls = pn.Param(
-        explorer,
-        parameters=[
-            "theory",
-            "quartic_coupling",
-            "size",
-            "t_min",
-            "t_max",
-            "n_temperatures",
-            "sweeps",
-            "algorithm",
+    state = LatticeDashboard(client=client, **settings)
+    spinner = pn.indicators.LoadingSpinner(value=state.param.busy, width=30, height=30)
+    return state.template(
+        "Lattice field theory: 2-D phi^4 / Ising",
+        [
+            pn.pane.Markdown(state.status, name="status"),
+            pn.pane.HoloViews(state.plots, name="plots", linked_axes=False),
         ],
         widgets={"size": pn.widgets.RadioButtonGroup},
-        show_name=False,
+        sidebar=[spinner],
+        loading_overlay=False,
     )
-    template = pn.template.FastListTemplate(
-        title="Lattice field theory: 2-D phi^4 / Ising",
-        sidebar=[controls, spinner],
-        main=[
-            pn.pane.Markdown(explorer.status, name="status"),
-            pn.pane.HoloViews(explorer.plots, name="plots", linked_axes=False),
-        ],
-    )
-    pn.state.onload(explorer.start)
-    pn.state.add_periodic_callback(explorer.poll, period=300)
-    template.explorer = explorer  # for notebooks and tests that drive the model directly
-    return template
+
+
+if __name__.startswith("bokeh"):
+    create_app().servable()

@@ -5,7 +5,9 @@
 (seed, size, temperature, replica) alone, so the result does not depend on where or in which
 order the tasks ran: in-process threads and a Dask cluster give identical numbers.
 ``dask.compute`` uses the active distributed client when there is one (the twinhub kernel's
-``cluster()``), else local threads (the kernels release the GIL).
+``cluster()``), else local threads (the kernels release the GIL). When someone listens
+(:mod:`twinhub.twins.progress`, e.g. the dashboard) the scan is computed one temperature at a
+time and each finished one is reported; the numbers are the same either way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import dask
 import numpy as np
 import xarray as xr
 
+from .. import progress
 from ..manifest import MANIFEST_FILE, load_manifest
 from .observables import block_means, integrated_autocorrelation_time, jackknife
 from .updates import ISING, run_chunk
@@ -142,13 +145,33 @@ def run(inputs: xr.Dataset | None, params: Mapping[str, Any]) -> xr.Dataset:
         for size in sizes
         for t in temps
     }
-    points = dask.compute({key: dask.delayed(_point)(reps, *key) for key, reps in tasks.items()})[0]
+    # watched (a dashboard): one temperature at a time, each finished one reported; unwatched:
+    # all points in one go. Tasks are seeded per point, so both give the same numbers.
+    batches = [[t] for t in temps] if progress.listening() else [temps]
+    points: dict[tuple[int, float], dict[str, float]] = {}
+    for batch in batches:
+        keys = [(size, t) for size in sizes for t in batch]
+        points |= dask.compute({key: dask.delayed(_point)(tasks[key], *key) for key in keys})[0]
+        if progress.listening():
+            progress.report(
+                _scan_dataset(points, sizes, [t for t in temps if (sizes[0], t) in points], p)
+            )
+    return _scan_dataset(points, sizes, temps, p)
+
+
+def _scan_dataset(
+    points: Mapping[tuple[int, float], Mapping[str, float]],
+    sizes: Sequence[int],
+    temps: Sequence[float],
+    p: Mapping[str, Any],
+) -> xr.Dataset:
+    """The (size, temperature) grid of observables from the finished points."""
     names = list(next(iter(points.values())))
     data = {
         name: (("size", "temperature"), [[points[(s, t)][name] for t in temps] for s in sizes])
         for name in names
     }
-    ds = xr.Dataset(data, coords={"size": sizes, "temperature": temps})
+    ds = xr.Dataset(data, coords={"size": list(sizes), "temperature": list(temps)})
     return _annotate(ds, p)
 
 

@@ -1,5 +1,9 @@
 """The Twins page (``/services/twinhub/twins``): browse twins, launch one, see and stop yours.
 
+It is also where people land after logging in (the hub's ``default_url``, hub/frontpage.py):
+each twin's card shows its key figure and skill figures, rendered at build time
+(``twinhub.twins.showcase``), with the way to open its dashboard or JupyterLab, and the page
+leads to the person's own development server (the hub's spawn form).
 Server-rendered with the hub's own stylesheet, linked from the hub's nav bar. Launching and
 stopping go through the hub's REST API with the user's OAuth token (scopes ``servers!user`` and
 ``read:servers!user``, granted to this service), so the hub's spawn hooks and permissions apply
@@ -14,11 +18,13 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from twinhub.catalogs.location import data_dir
+from twinhub.twins import showcase
 
 from .auth import Authenticator, User
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
 from .store import Store
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -103,6 +109,7 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
         profiles, _ = store.list_profiles(user, limit=500)
         servers = await running_servers(user)
         names = {t.name for t in twins}
+        showcases = {name: showcase.read(data_dir(), name) for name in names}
         return TEMPLATES.TemplateResponse(
             request,
             "twins.html",
@@ -111,12 +118,24 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
                 "twins": [t.manifest for t in twins],
                 "profiles": [p.profile for p in profiles if not p.profile.get("kubernetes_only")],
                 "servers": {k: v for k, v in servers.items() if k in names},
+                "dev_server": servers.get(""),
+                "showcases": {k: v for k, v in showcases.items() if v},
                 "prefix": prefix,
                 "base_url": hub_base_url(),
                 "xsrf": auth.xsrf_token(user),
                 "message": message,
             },
         )
+
+    @pages.get("/twins/{name}/thumbnail.png")
+    async def thumbnail(request: Request, name: str):
+        """The twin's key figure; as private as the twin (404 for those who may not see it)."""
+        user = await auth.require_user(request)
+        store.twin_manifest(user, name)
+        path = showcase.showcase_dir(data_dir()) / f"{name}.png"
+        if not path.is_file():
+            raise NotFound(f"twin {name!r} has no rendered figure yet (make data renders them)")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private"})
 
     @pages.post("/twins/{name}/launch")
     async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from twinhub.catalogs.location import data_dir
+from twinhub.extensions.server.notebook import notebook_path
 from twinhub.twins import showcase
 
 from .auth import Authenticator, User
@@ -56,8 +57,18 @@ async def running_servers(user: User) -> dict[str, dict]:
     return r.json().get("servers") or {}
 
 
-def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
+def build_pages(
+    store: Store, auth: Authenticator, prefix: str, twins_dir: Path | None = None
+) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
+
+    def lab_path(manifest: dict) -> str:
+        """Path in the twin's server that "Open in JupyterLab" opens: its notebook if shipped."""
+        notebook = manifest.get("notebook")
+        shipped = twins_dir is not None and notebook and (twins_dir / manifest["name"] / notebook)
+        if shipped and shipped.is_file():
+            return f"lab/tree/{notebook_path(manifest['name'], notebook)}"
+        return "lab"
 
     async def browser_user(request: Request) -> User | RedirectResponse:
         user = await auth.user(request)
@@ -119,6 +130,7 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
                 "profiles": [p.profile for p in profiles if not p.profile.get("kubernetes_only")],
                 "servers": {k: v for k, v in servers.items() if k in names},
                 "dev_server": servers.get(""),
+                "lab_paths": {t.name: lab_path(t.manifest) for t in twins},
                 "showcases": {k: v for k, v in showcases.items() if v},
                 "prefix": prefix,
                 "base_url": hub_base_url(),
@@ -141,12 +153,13 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
     async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
         user = await auth.require_user(request)
         auth.check_xsrf(user, xsrf)
-        store.twin_manifest(user, name)  # 404 for a twin the user may not see
+        manifest = store.twin_manifest(user, name)  # 404 for a twin the user may not see
         path = f"/users/{quote(user.name)}/servers/{quote(name)}"
         r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
         base = hub_base_url()
         if r.status_code in (201, 202):
-            target = f"{base}hub/spawn-pending/{quote(user.name)}/{quote(name)}"
+            lab = f"{base}user/{quote(user.name)}/{quote(name)}/{lab_path(manifest.model_dump())}"
+            target = f"{base}hub/spawn-pending/{quote(user.name)}/{quote(name)}?next={quote(lab)}"
             return RedirectResponse(target, status_code=303)
         message = _hub_message(r)
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)

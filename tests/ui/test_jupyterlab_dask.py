@@ -147,6 +147,14 @@ def test_notebook_in_jupyterlab_starts_a_cluster_and_its_task_stream_opens(
         screenshot(dash, artifacts_dir, "b-4-dask-task-stream")
         page.bring_to_front()
         screenshot(page, artifacts_dir, "b-5-notebook-calibrating")
+
+        # back on the Twins page the twin shows as running; its button reopens the notebook
+        page.goto(f"{gw.url}/services/twinhub/twins")
+        card = page.locator(".twin-card[data-twin='flood']")
+        expect(card.locator(".twin-status")).to_contain_text("running")
+        notebook_url = f"/user/{USER}/flood/lab/tree/flood/flood.ipynb"
+        expect(card.locator(".twin-open")).to_have_attribute("href", notebook_url)
+        screenshot(page, artifacts_dir, "b-6-twins-page-running")
     finally:
         context.close()
 

@@ -42,9 +42,11 @@ $(KERNELSPEC): $(INSTALLED) kernels/install.py
 
 install: system-packages $(INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
 
-# demo datasets (zarr) built from data shipped in PyPI packages; skipped when up to date
+# demo datasets (zarr) built from data shipped in PyPI packages, then each twin's front-page
+# figure and skill scores rendered from them (twinhub.twins.showcase); skipped when up to date
 data: install
 	$(BIN)/python -m twinhub.catalogs.build
+	$(BIN)/python -m twinhub.twins.showcase
 
 up: install data
 	$(BIN)/python -m twinhub.hub.launch

@@ -9,6 +9,7 @@ import os
 
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
+from twinhub.hub.frontpage import landing_url
 from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     custom_scopes,
@@ -108,6 +109,8 @@ c.Spawner.post_stop_hook = hooks.post_stop_hook
 # the Twins page is linked from the hub's nav bar (hub/templates/page.html); the nav bar and
 # the proxy's 503 page say so when the registry does not answer (hub/registry_status.py)
 c.JupyterHub.template_paths = [str(REPO_ROOT / "hub" / "templates")]
+# after login (and at /hub/) people land on the Twins page, twins first; next= still wins
+c.JupyterHub.default_url = landing_url
 c.JupyterHub.template_vars = {
     "twinhub_registry_up": RegistryStatus(f"{registry_api_url(settings)}/health"),
 }

@@ -91,6 +91,10 @@ class TwinManifest(_Strict):
     model: EntryPoint
     app: EntryPoint | None = None
     notebook: str | None = None
+    showcase: EntryPoint | None = Field(
+        default=None,
+        description="'module:function' returning a twins.showcase.Showcase (front-page figure)",
+    )
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}},
         description="JSON schema of the run parameters, with defaults and units",
@@ -245,9 +249,9 @@ def resolve_entry_point(spec: str) -> Any:
 
 
 def entry_point_errors(manifest: TwinManifest) -> list[tuple[str, str]]:
-    """Check that ``model`` and ``app`` import and are callable (the registry refuses otherwise)."""
+    """Check that ``model``, ``app`` and ``showcase`` import and are callable (else refused)."""
     errors = []
-    for field_name in ("model", "app"):
+    for field_name in ("model", "app", "showcase"):
         spec = getattr(manifest, field_name)
         if spec is None:
             continue

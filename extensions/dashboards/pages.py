@@ -29,6 +29,17 @@ def hub_base() -> str:
     return os.environ.get("JUPYTERHUB_BASE_URL", "/")
 
 
+def mark_status(status: int) -> None:
+    """Ask :class:`~.server.TwinDocHandler` to answer this page with ``status`` (not 200).
+
+    Bokeh always answers 200 for a page it renders; the page function runs while the handler
+    creates the session, so it leaves the status on the session's document for the handler.
+    """
+    doc = pn.state.curdoc
+    if doc is not None:
+        doc.twinhub_status = status
+
+
 def _page(title: str, body_md: str, css_class: str) -> pn.viewable.Viewable:
     return pn.template.BootstrapTemplate(
         title=title,
@@ -49,10 +60,12 @@ def not_found_page(name: str, available: list[dict[str, Any]]) -> pn.viewable.Vi
         for t in available
     ] or ["- none yet"]
     lines += ["", f"[All twins]({hub_base()}services/twinhub/twins)"]
+    mark_status(404)
     return _page("Twin not found", "\n".join(lines), "twin-not-found")
 
 
-def error_page(title: str, message: str) -> pn.viewable.Viewable:
+def error_page(title: str, message: str, status: int = 500) -> pn.viewable.Viewable:
+    mark_status(status)
     return _page(title, f"## {html.escape(title)}\n\n{html.escape(message)}", "twin-error")
 
 
@@ -94,16 +107,16 @@ def twin_page() -> Any:
     name = pn.state.route_params.get("twin", "")
     user, token = pn.state.user, pn.state.access_token
     if not user or not token:  # the auth provider always sets both; never serve anonymously
-        return error_page("Not logged in", "Reload the page to log in through the hub.")
+        return error_page("Not logged in", "Reload the page to log in through the hub.", 401)
     try:
         lookup = lookup_twin(name, token)
     except RegistryUnavailable as e:
         log.warning("registry unavailable for %s/%s: %s", user, name, e)
-        return error_page("The twin registry is not answering", str(e))
+        return error_page("The twin registry is not answering", str(e), 503)
     if lookup.manifest is None:
         return not_found_page(name, lookup.available)
     if not lookup.manifest.get("app"):
-        return error_page(f"{name} has no dashboard", "Its manifest declares no `app`.")
+        return error_page(f"{name} has no dashboard", "Its manifest declares no `app`.", 404)
     try:
         app = build_app(lookup.manifest, user)
     except Exception as e:  # the twin's code failed: say so, log the traceback for its authors

@@ -14,7 +14,9 @@ import signal
 from urllib.parse import urlsplit
 
 import panel as pn
+from bokeh.server import urls as bokeh_urls
 from jupyterhub.services.auth import HubOAuth
+from panel.io.server import DocHandler
 from tornado.web import RequestHandler
 from twinhub.hub.settings import Settings
 
@@ -24,6 +26,30 @@ from .pages import PREFIX, hub_base, twin_page
 
 # a twin is any path segment except our own endpoints (tornado tries routes in order)
 TWIN_ROUTE = rf"/(?P<twin>(?!(?:{CALLBACK_PATH}|{LOGIN_PATH})(?:$|/))[^/]+)"
+
+
+class TwinDocHandler(DocHandler):
+    """Panel's page handler, answering with the status the page asked for (404, 503...).
+
+    A dashboard link to an unknown twin must be a real 404 (for browsers, crawlers and link
+    checkers), yet still a friendly page: the page function renders it and marks the status on
+    the session's document (``pages.mark_status``); the handler sends it before the page.
+    """
+
+    async def get_session(self):
+        session = await super().get_session()
+        status = getattr(session.document, "twinhub_status", None)
+        if status:
+            self.set_status(status)
+        return session
+
+
+def use_twin_doc_handler() -> None:
+    """Serve every app page with :class:`TwinDocHandler` (Bokeh builds routes from this list)."""
+    patterns = bokeh_urls.per_app_patterns
+    for i, (route, handler, *rest) in enumerate(patterns):
+        if handler is DocHandler:
+            patterns[i] = (route, TwinDocHandler, *rest)
 
 
 class TwinsIndex(RequestHandler):
@@ -42,6 +68,7 @@ def main() -> None:
     cookie_secret = secrets.token_hex(32)  # a restart only means a silent new hub login
     public = urlsplit(settings.url).netloc
     prefix = PREFIX.rstrip("/")
+    use_twin_doc_handler()
     server = pn.serve(
         {TWIN_ROUTE: twin_page},
         port=settings.dashboards_port,

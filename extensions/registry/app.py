@@ -118,7 +118,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
-    app.include_router(build_pages(store, auth, config.prefix), prefix=prefix)
+    app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
     _swagger_ui(app, prefix)
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)

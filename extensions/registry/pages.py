@@ -1,5 +1,9 @@
 """The Twins page (``/services/twinhub/twins``): browse twins, launch one, see and stop yours.
 
+It is also where people land after logging in (the hub's ``default_url``, hub/frontpage.py):
+each twin's card shows its key figure and skill figures, rendered at build time
+(``twinhub.twins.showcase``), with the way to open its dashboard or JupyterLab, and the page
+leads to the person's own development server (the hub's spawn form).
 Server-rendered with the hub's own stylesheet, linked from the hub's nav bar. Launching and
 stopping go through the hub's REST API with the user's OAuth token (scopes ``servers!user`` and
 ``read:servers!user``, granted to this service), so the hub's spawn hooks and permissions apply
@@ -14,12 +18,15 @@ from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from twinhub.catalogs.location import data_dir
+from twinhub.extensions.server.notebook import notebook_path
+from twinhub.twins import showcase
 
 from ..spawn_options import usable_profiles
 from .auth import Authenticator, User
-from .errors import Forbidden
+from .errors import Forbidden, NotFound
 from .store import Store
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
@@ -58,8 +65,18 @@ async def running_servers(user: User) -> dict[str, dict]:
     return r.json().get("servers") or {}
 
 
-def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
+def build_pages(
+    store: Store, auth: Authenticator, prefix: str, twins_dir: Path | None = None
+) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
+
+    def lab_path(manifest: dict) -> str:
+        """Path in the twin's server that "Open in JupyterLab" opens: its notebook if shipped."""
+        notebook = manifest.get("notebook")
+        shipped = twins_dir is not None and notebook and (twins_dir / manifest["name"] / notebook)
+        if shipped and shipped.is_file():
+            return f"lab/tree/{notebook_path(manifest['name'], notebook)}"
+        return "lab"
 
     async def browser_user(request: Request) -> User | RedirectResponse:
         user = await auth.user(request)
@@ -111,6 +128,7 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
         profiles, _ = store.list_profiles(user, limit=500)
         servers = await running_servers(user)
         names = {t.name for t in twins}
+        showcases = {name: showcase.read(data_dir(), name) for name in names}
         return TEMPLATES.TemplateResponse(
             request,
             "twins.html",
@@ -121,6 +139,9 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
                     [p.profile for p in profiles], kubernetes=False, slurm=slurm_enabled()
                 ),
                 "servers": {k: v for k, v in servers.items() if k in names},
+                "dev_server": servers.get(""),
+                "lab_paths": {t.name: lab_path(t.manifest) for t in twins},
+                "showcases": {k: v for k, v in showcases.items() if v},
                 "prefix": prefix,
                 "base_url": hub_base_url(),
                 "xsrf": auth.xsrf_token(user),
@@ -128,16 +149,27 @@ def build_pages(store: Store, auth: Authenticator, prefix: str) -> APIRouter:
             },
         )
 
+    @pages.get("/twins/{name}/thumbnail.png")
+    async def thumbnail(request: Request, name: str):
+        """The twin's key figure; as private as the twin (404 for those who may not see it)."""
+        user = await auth.require_user(request)
+        store.twin_manifest(user, name)
+        path = showcase.showcase_dir(data_dir()) / f"{name}.png"
+        if not path.is_file():
+            raise NotFound(f"twin {name!r} has no rendered figure yet (make data renders them)")
+        return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private"})
+
     @pages.post("/twins/{name}/launch")
     async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
         user = await auth.require_user(request)
         auth.check_xsrf(user, xsrf)
-        store.twin_manifest(user, name)  # 404 for a twin the user may not see
+        manifest = store.twin_manifest(user, name)  # 404 for a twin the user may not see
         path = f"/users/{quote(user.name)}/servers/{quote(name)}"
         r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
         base = hub_base_url()
         if r.status_code in (201, 202):
-            target = f"{base}hub/spawn-pending/{quote(user.name)}/{quote(name)}"
+            lab = f"{base}user/{quote(user.name)}/{quote(name)}/{lab_path(manifest.model_dump())}"
+            target = f"{base}hub/spawn-pending/{quote(user.name)}/{quote(name)}?next={quote(lab)}"
             return RedirectResponse(target, status_code=303)
         message = _hub_message(r)
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)

@@ -3,7 +3,9 @@
 # "Twin dashboards" in JupyterLab's launcher: jupyter-server-proxy starts the preview of the
 # twins' Panel apps on first use and serves it at <server>/panel/<twin>, reloading a page when
 # the twin's code changes (twinhub.extensions.server.preview).
+import os
 import sys
+from pathlib import Path
 
 c = get_config()  # noqa: F821 - provided by Jupyter when it loads this file
 
@@ -19,3 +21,10 @@ c.ServerProxy.servers = {
         "launcher_entry": {"title": "Twin dashboards", "path_info": "panel/"},
     }
 }  # fmt: skip
+
+# a twin's server (TWINHUB_TWIN, set by the spawn hook) starts with the twin's notebook in it,
+# at <twin>/<notebook>: "Open in JupyterLab" on the Twins page opens it there
+from twinhub.extensions.server.notebook import provide_twin_notebook  # noqa: E402
+
+# the spawner starts the server in its root folder
+provide_twin_notebook(Path.cwd(), os.environ.get("TWINHUB_TWIN", ""))

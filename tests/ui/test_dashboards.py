@@ -134,7 +134,8 @@ def test_bad_links_get_a_404_page_and_a_visible_warning(
     dashboards: Gateway, browser: Browser, pages: list[Page], artifacts_dir: Path
 ) -> None:
     page = logged_in(browser, pages, dashboards, "nina")
-    page.goto(f"{dashboards.url}{APPS}/no-such-twin")
+    response = page.goto(f"{dashboards.url}{APPS}/no-such-twin")
+    assert response is not None and response.status == 404  # a real 404, with a friendly page
     # the page's text lives in shadow roots: get_by_text pierces them
     page.get_by_text("404: no twin named “no-such-twin” is available to you").wait_for()
     assert page.get_by_role("link", name="Flood forecasting").count() == 1
@@ -173,7 +174,8 @@ def test_other_users_server_and_private_twin_dashboard_are_refused(
         assert response is not None and response.status in (403, 404)
         screenshot(page, artifacts_dir, "dash-8-other-users-server-refused")
 
-        page.goto(f"{dashboards.url}{APPS}/flood-private")
+        response = page.goto(f"{dashboards.url}{APPS}/flood-private")
+        assert response is not None and response.status == 404
         page.get_by_text("404: no twin named “flood-private” is available to you").wait_for()
         screenshot(page, artifacts_dir, "dash-9-private-twin-404")
 

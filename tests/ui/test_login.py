@@ -1,4 +1,5 @@
-"""A person logs in at /hub/login and reaches JupyterLab; a wrong password shows the error."""
+"""A person logs in at /hub/login, lands on the Twins page, and reaches JupyterLab through the
+spawn form of their own server; a wrong password shows the error."""
 
 from __future__ import annotations
 
@@ -18,6 +19,11 @@ def test_login_reaches_jupyterlab(page: Page, gateway: Gateway, artifacts_dir: P
     expect(page).to_have_url(f"{gateway.url}/hub/login?next=%2Fhub%2F")
     screenshot(page, artifacts_dir, "01-login-page")
     hub_login(page, gateway.url, "dana", gateway.user_password)
+    # people land on the Twins page (twins first), their own server one click away
+    page.wait_for_url(f"{gateway.url}/services/twinhub/twins")
+    expect(page.locator(".twin-card").first).to_be_visible()
+    screenshot(page, artifacts_dir, "01a-landing-twins-page")
+    page.click("#own-server-start")
     # the spawn page offers the registry's profiles and twins; the defaults start a dev server
     page.wait_for_url(f"{gateway.url}/hub/spawn**")
     expect(page.locator("#twinhub-profile")).to_contain_text("Small")

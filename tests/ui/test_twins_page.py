@@ -38,7 +38,7 @@ def test_launch_and_stop_a_twin_from_the_twins_page(
 ) -> None:
     url = registry.gateway.url
     hub_login(page, url, "lena", registry.gateway.user_password)
-    page.wait_for_url(f"{url}/hub/spawn**")
+    page.wait_for_url(f"{url}/services/twinhub/twins")  # where people land after login
     page.goto(f"{url}/hub/home")
     page.click("#twinhub-twins-link")  # the hub's nav bar links the registry's page
     page.wait_for_url(f"{url}/services/twinhub/twins")  # through hub OAuth, no extra login

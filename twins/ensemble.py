@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import dask
 import numpy as np
 import xarray as xr
 from twinhub.twins.params import ParameterError
@@ -63,9 +64,15 @@ def run_ensemble(
 
 
 def compute(ds: xr.Dataset, client: Any = None) -> xr.Dataset:
-    """Compute on a Dask ``client`` (distributed or gateway), or in-process when None."""
+    """Compute on a Dask ``client`` (distributed or gateway), or in-process when None.
+
+    A model that computed its result itself (e.g. the lattice twin, whose tasks run through
+    ``dask.compute`` on the active client) returns plain numpy data: nothing left to submit.
+    """
     if client is None:
         return ds.compute(scheduler="synchronous")
+    if not dask.is_dask_collection(ds):
+        return ds
     return client.compute(ds).result()
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import panel as pn
 import param
 from twinhub.twins.flood.scenario import Outcome, calibrated, run_scenario
-from twinhub.twins.publish import publish
+from twinhub.twins.publish import failure_message, publish
 from twinhub.twins.twin import load_twin
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ class FloodDashboard(param.Parameterized):
             self.error = ""
         except Exception as e:  # shown to the user, who can fix the input
             log.warning("flood scenario failed", exc_info=True)
-            self.error = f"{type(e).__name__}: {e}"
+            self.error = failure_message(e)  # a run the cluster broke is recorded first
         finally:
             self.busy = False
 

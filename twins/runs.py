@@ -142,23 +142,23 @@ def execute(
     """
     model = resolve_entry_point(entry_point)
     started = datetime.now(UTC)
-    inputs = open_entry(entry) if entry is not None else None
-    refs = []
-    if inputs is not None:
-        refs.append(
-            InputRef(
-                entry=inputs.attrs.get("catalog_entry", entry),
-                version=str(inputs.attrs.get("catalog_version", "unversioned")),
-                checksum=dataset_checksum(inputs),
-            )
-        )
     record = RunRecord(
         twin=twin, twin_version=twin_version, entry_point=entry_point,
-        parameters=dict(parameters), inputs=refs, agent=current_agent(client),
+        parameters=dict(parameters), inputs=[], agent=current_agent(client),
         code_version=code_version(), started=started, ended=started,
     )  # fmt: skip
+    # the watch starts before the inputs are read: their checksum may compute on the cluster
     watch = ClusterWatch(client) if client is not None else None
     try:
+        inputs = open_entry(entry) if entry is not None else None
+        if inputs is not None:
+            record.inputs.append(
+                InputRef(
+                    entry=inputs.attrs.get("catalog_entry", entry),
+                    version=str(inputs.attrs.get("catalog_version", "unversioned")),
+                    checksum=dataset_checksum(inputs),
+                )
+            )
         output = compute(model(inputs, dict(parameters)), client)
     except Exception as e:
         record.status, record.ended = "failed", _now()

@@ -22,6 +22,7 @@ import panel as pn
 import param
 import xarray as xr
 from twinhub.twins.extremes.indicators import INDICATORS
+from twinhub.twins.publish import failure_message
 from twinhub.twins.runs import RunRecord
 from twinhub.twins.twin import load_twin
 
@@ -88,7 +89,7 @@ class ExtremesDashboard(param.Parameterized):
             self.error = ""
         except Exception as e:  # shown to the user, who can fix the input
             log.warning("%s run failed", type(self).__name__, exc_info=True)
-            self.error = f"{type(e).__name__}: {e}"
+            self.error = failure_message(e)  # a run the cluster broke is recorded first
         finally:
             self.busy = False
 

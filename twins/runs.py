@@ -184,18 +184,27 @@ def keep_failed_run(failure: RunFailed) -> str:
     """Record a run the cluster broke (registry, or a local file) once; where it went.
 
     The message of ``failure`` gains that place, so the error a person reads says where the
-    failed run's record is.
+    failed run's record is. Keeping the record never hides the run's own failure: if neither
+    the registry nor a file takes it, the message says so.
     """
-    from twinhub.twins.publish import RegistryError, publish  # publish imports this module
+    from twinhub.twins.publish import RegistryError, publish, save_record  # (import cycle)
 
-    if failure.kept is None and failure.record is not None:
+    if failure.kept is not None or failure.record is None:
+        return failure.kept or ""
+    try:
+        where = publish(failure.record)
+        failure.kept = str(where.url or where.path)
+    except RegistryError as e:  # the registry is down too: publish saved it in a file
+        failure.kept = str(e).rsplit("the record is saved in ", 1)[-1]
+    except Exception as e:  # e.g. an unexpected reply: keep a file instead
         try:
-            where = publish(failure.record)
-            failure.kept = str(where.url or where.path)
-        except RegistryError as e:  # the registry is down too: the record is in a file
-            failure.kept = str(e).rsplit("the record is saved in ", 1)[-1]
-        failure.args = (f"{failure.args[0]} The failed run is recorded at {failure.kept}.",)
-    return failure.kept or ""
+            failure.kept = str(save_record(failure.record))
+        except OSError as disk:
+            note = f"{type(e).__name__}: {e}; {type(disk).__name__}: {disk}"
+            failure.args = (f"{failure.args[0]} The failed run could not be recorded ({note}).",)
+            return ""
+    failure.args = (f"{failure.args[0]} The failed run is recorded at {failure.kept}.",)
+    return failure.kept
 
 
 def _now() -> datetime:

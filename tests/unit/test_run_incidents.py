@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from twinhub.twins.daskfaults import WorkerLoss
+from twinhub.twins.daskfaults import SchedulerLost, WorkerLoss
 from twinhub.twins.provenance import read_prov_json
 from twinhub.twins.publish import ERROR_LENGTH, registry_run
-from twinhub.twins.runs import RunRecord
+from twinhub.twins.runs import RunRecord, keep_failed_run
 
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -51,3 +52,27 @@ def test_failed_run_keeps_its_error_in_provenance_and_registry_payload() -> None
 def test_finished_run_sends_no_error() -> None:
     payload = registry_run(record(outputs={"dataset": "1" * 64}))
     assert payload == {"parameters": {"sizes": [8]}, "status": "succeeded"}
+
+
+def test_failed_run_is_kept_in_a_file_without_registry(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("TWINHUB_API_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    failure = SchedulerLost("the Dask scheduler at tls://x was lost during the run.")
+    failure.record = record(status="failed", error=f"SchedulerLost: {failure}")
+    where = keep_failed_run(failure)
+    assert keep_failed_run(failure) == where  # once only
+    saved = json.loads(Path(where).read_text())
+    assert saved["status"] == "failed" and saved["error"].startswith("SchedulerLost: ")
+    assert str(failure).endswith(f"The failed run is recorded at {where}.")
+    assert len(list((tmp_path / "twinhub-runs").iterdir())) == 1
+
+
+def test_model_errors_are_not_taken_for_a_lost_scheduler() -> None:
+    from distributed.client import FutureCancelledError
+    from twinhub.twins.daskfaults import infrastructure_failure
+    from twinhub.twins.params import ParameterError
+
+    lost = FutureCancelledError("finalize-x", "scheduler-connection-lost", "Client lost it")
+    assert isinstance(infrastructure_failure(lost, object(), "lattice"), SchedulerLost)
+    bad = ParameterError("sweeps", "must be at least 100")
+    assert infrastructure_failure(bad, object(), "lattice") is None

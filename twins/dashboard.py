@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 import holoviews as hv
 import panel as pn
 import param
-from twinhub.twins.publish import RegistryError, publish
+from twinhub.twins.publish import RegistryError, failure_message, publish
 from twinhub.twins.twin import Twin, load_twin
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,8 @@ class TwinDashboard(param.Parameterized):
         except Exception as e:  # shown to the user, who can fix the input
             log.warning("%s run failed", type(self).__name__, exc_info=True)
             if generation == self._generation:
-                self.error = f"{type(e).__name__}: {e}"
+                # a run the cluster broke (RunFailed) is recorded first, with this viewer's token
+                self.error = failure_message(e)
         finally:
             if generation == self._generation:
                 self.busy = False

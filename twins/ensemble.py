@@ -66,11 +66,13 @@ def run_ensemble(
 def compute(ds: xr.Dataset, client: Any = None) -> xr.Dataset:
     """Compute on a Dask ``client`` (distributed or gateway), or in-process when None.
 
-    A model that computed its result itself (e.g. the physics twins' ``dask.compute``) returns
-    a Dataset with nothing left to schedule: that is not sent to the client.
+    A model that computed its result itself (e.g. the lattice twin, whose tasks run through
+    ``dask.compute`` on the active client) returns plain numpy data: nothing left to submit.
     """
-    if client is None or not dask.is_dask_collection(ds):
+    if client is None:
         return ds.compute(scheduler="synchronous")
+    if not dask.is_dask_collection(ds):
+        return ds
     # unoptimised: distributed's graph optimisation of a whole Dataset whose variables share
     # chunks (the gwnoise time series: strain and strain - witness filter) drops dependencies
     # ("lost dependencies"); the tasks and the numbers are the same without it

@@ -4,6 +4,10 @@ The document says: the run (an activity, with start and end times, the twin and 
 version) used the input datasets (catalog entry, version, checksum) and the parameters, was
 associated with the hub user (agent) and the twinhub software, and generated the outputs (with
 checksums). The attributes are complete enough to replay the run (see :mod:`twinhub.twins.runs`).
+A failed run keeps what is known (its error on the activity, no outputs): partial provenance.
+Each Dask worker lost during the run is an entity ``twinhub:WorkerLost`` (worker address, time,
+the tasks Dask computed again) that influenced the run: the numbers are the same, yet a reader
+sees that the cluster was disturbed.
 """
 
 from __future__ import annotations
@@ -27,19 +31,35 @@ def _attr(name: str) -> str:
 def to_prov(record: RunRecord) -> ProvDocument:
     doc = ProvDocument()
     doc.add_namespace(*NAMESPACE)
+    attributes = {
+        "prov:type": "twinhub:ModelRun",
+        _attr("twin"): record.twin,
+        _attr("twinVersion"): record.twin_version,
+        _attr("entryPoint"): record.entry_point,
+        _attr("status"): record.status,
+        _attr("codeVersion"): record.code_version,
+        _attr("workerLosses"): len(record.incidents),
+    }
+    if record.error:
+        attributes[_attr("error")] = record.error
     run = doc.activity(
         f"twinhub:run/{record.id}",
         startTime=record.started,
         endTime=record.ended,
-        other_attributes={
-            "prov:type": "twinhub:ModelRun",
-            _attr("twin"): record.twin,
-            _attr("twinVersion"): record.twin_version,
-            _attr("entryPoint"): record.entry_point,
-            _attr("status"): record.status,
-            _attr("codeVersion"): record.code_version,
-        },
+        other_attributes=attributes,
     )
+    for n, loss in enumerate(record.incidents):
+        incident = doc.entity(
+            f"twinhub:incident/{record.id}/{n}",
+            {
+                "prov:type": "twinhub:WorkerLost",
+                _attr("worker"): loss.worker,
+                _attr("at"): loss.at.isoformat(),
+                _attr("tasksRetried"): json.dumps(list(loss.tasks_retried)),
+                _attr("expected"): "true" if loss.expected else "false",
+            },
+        )
+        doc.wasInfluencedBy(run, incident)
     user = doc.agent(
         f"twinhub:user/{record.agent}",
         {"prov:type": "prov:Person", _attr("name"): record.agent},
@@ -102,7 +122,7 @@ def _value(v: Any) -> Any:
 def record_fields(document: dict[str, Any] | str) -> dict[str, Any]:
     """The run's fields back from a PROV-JSON document (inverse of :func:`to_prov_json`)."""
     doc = read_prov_json(document)
-    fields: dict[str, Any] = {"inputs": [], "outputs": {}}
+    fields: dict[str, Any] = {"inputs": [], "outputs": {}, "incidents": []}
     for rec in doc.get_records():
         attrs = {str(k): _value(v) for k, v in rec.attributes}
         kind = str(attrs.get("prov:type", ""))
@@ -117,6 +137,7 @@ def record_fields(document: dict[str, Any] | str) -> dict[str, Any]:
                 code_version=attrs["twinhub:codeVersion"],
                 started=attrs["prov:startTime"],
                 ended=attrs["prov:endTime"],
+                error=attrs.get("twinhub:error"),
             )
         elif kind == "twinhub:Parameters":
             fields["parameters"] = json.loads(str(attrs["prov:value"]))
@@ -130,6 +151,15 @@ def record_fields(document: dict[str, Any] | str) -> dict[str, Any]:
             )
         elif kind == "twinhub:Output":
             fields["outputs"][attrs["twinhub:name"]] = attrs["twinhub:sha256"]
+        elif kind == "twinhub:WorkerLost":
+            fields["incidents"].append(
+                {
+                    "worker": attrs["twinhub:worker"],
+                    "at": attrs["twinhub:at"],
+                    "tasks_retried": json.loads(str(attrs["twinhub:tasksRetried"])),
+                    "expected": str(attrs["twinhub:expected"]) == "true",
+                }
+            )
         elif kind == "prov:Person":
             fields["agent"] = attrs["twinhub:name"]
     return fields

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from twinhub.twins.runs import RunRecord
+from twinhub.twins.daskfaults import RunFailed
+from twinhub.twins.runs import RunRecord, keep_failed_run
 
 RUNS_FOLDER = "twinhub-runs"
+ERROR_LENGTH = 2000
+"""The registry keeps this much of a failed run's error message (the PROV-JSON has it all)."""
 
 
 class RegistryError(RuntimeError):
@@ -40,6 +43,7 @@ def run_payload(record: RunRecord) -> dict[str, Any]:
     return {
         "parameters": record.parameters,
         "status": record.status,
+        "error": record.error,
         "provenance": record.provenance(),
         "started": record.started.isoformat(),
         "ended": record.ended.isoformat(),
@@ -47,11 +51,14 @@ def run_payload(record: RunRecord) -> dict[str, Any]:
 
 
 def registry_run(record: RunRecord) -> dict[str, Any]:
-    """``POST /api/twins/{name}/runs``: parameters and the registry's status vocabulary."""
-    return {
+    """``POST /api/twins/{name}/runs``: parameters, the registry's status vocabulary, error."""
+    run: dict[str, Any] = {
         "parameters": record.parameters,
         "status": "succeeded" if record.status == "finished" else "failed",
     }
+    if record.status != "finished" and record.error:
+        run["error"] = record.error[:ERROR_LENGTH]
+    return run
 
 
 def save_record(record: RunRecord, folder: Path | None = None) -> Path:
@@ -109,3 +116,15 @@ def publish(
         warnings.warn(f"registry refused the run ({detail}); saved to {path}", stacklevel=2)
         raise RegistryError(f"POST {url} failed: {detail}; the record is saved in {path}") from e
     return Published(url=url, response=stored.json())
+
+
+def failure_message(error: BaseException) -> str:
+    """What a dashboard shows when a run failed: one line, never a traceback.
+
+    A run the Dask cluster broke (:class:`RunFailed`) is recorded first, with the token of the
+    person looking at the dashboard (call this in their session, not in a worker thread), and
+    the message says where the record is.
+    """
+    if isinstance(error, RunFailed):
+        keep_failed_run(error)
+    return f"{type(error).__name__}: {error}"

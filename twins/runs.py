@@ -2,8 +2,11 @@
 
 :func:`execute` opens the inputs through the catalog, checksums them, calls the model entry
 point, computes the result (in-process or on a Dask client), checksums the outputs and returns
-both with a :class:`RunRecord`. :func:`replay` takes a record, or its PROV-JSON alone, reopens the
-same catalog entry, refuses if the data changed, reruns and checks the outputs are identical.
+both with a :class:`RunRecord`. On a Dask cluster it also notes the workers lost during the run
+(Dask reran their tasks; the record keeps the incident), and turns a lost scheduler into a
+:class:`RunFailed` that says what to do, with the failed run recorded. :func:`replay` takes a
+record, or its PROV-JSON alone, reopens the same catalog entry, refuses if the data changed,
+reruns and checks the outputs are identical.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 import xarray as xr
 from twinhub.catalogs.access import dataset_checksum, open_entry
 from twinhub.hub.settings import REPO_ROOT
+from twinhub.twins.daskfaults import ClusterWatch, RunFailed, WorkerLoss, infrastructure_failure
 from twinhub.twins.ensemble import compute
 from twinhub.twins.manifest import resolve_entry_point
 from twinhub.twins.provenance import record_fields, to_prov_json
@@ -56,6 +60,8 @@ class RunRecord:
     status: str = "finished"
     outputs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    incidents: list[WorkerLoss] = field(default_factory=list)
+    """Dask workers lost during the run (their tasks were computed again elsewhere)."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def provenance(self) -> dict[str, Any]:
@@ -66,12 +72,15 @@ class RunRecord:
         data = asdict(self)
         data["started"] = self.started.isoformat()
         data["ended"] = self.ended.isoformat()
+        data["incidents"] = [loss.to_dict() for loss in self.incidents]
         return data
 
     @classmethod
     def from_provenance(cls, document: dict[str, Any] | str) -> RunRecord:
         fields = record_fields(document)
         fields["inputs"] = [InputRef(**ref) for ref in fields["inputs"]]
+        losses = [WorkerLoss.from_dict(loss) for loss in fields["incidents"]]
+        fields["incidents"] = sorted(losses, key=lambda loss: (loss.at, loss.worker))
         for key in ("started", "ended"):
             value = fields[key]
             fields[key] = value if isinstance(value, datetime) else datetime.fromisoformat(value)
@@ -127,34 +136,75 @@ def execute(
     ``entry`` is None for simulation twins that read no data (``inputs`` is then None): their
     parameters, seeds included, determine the run. Parameters must be JSON-serialisable (they go
     into the record as they are). A failing model still yields no output; the exception
-    propagates with the record attached as ``.record``.
+    propagates with the record attached as ``.record``. When the Dask cluster is what failed
+    (the scheduler was lost, or workers kept dying), the exception is a :class:`RunFailed`
+    and the failed run is recorded at once (see :func:`keep_failed_run`).
     """
     model = resolve_entry_point(entry_point)
     started = datetime.now(UTC)
-    inputs = open_entry(entry) if entry is not None else None
-    refs = []
-    if inputs is not None:
-        refs.append(
-            InputRef(
-                entry=inputs.attrs.get("catalog_entry", entry),
-                version=str(inputs.attrs.get("catalog_version", "unversioned")),
-                checksum=dataset_checksum(inputs),
-            )
-        )
     record = RunRecord(
         twin=twin, twin_version=twin_version, entry_point=entry_point,
-        parameters=dict(parameters), inputs=refs, agent=current_agent(client),
+        parameters=dict(parameters), inputs=[], agent=current_agent(client),
         code_version=code_version(), started=started, ended=started,
     )  # fmt: skip
+    # the watch starts before the inputs are read: their checksum may compute on the cluster
+    watch = ClusterWatch(client) if client is not None else None
     try:
+        inputs = open_entry(entry) if entry is not None else None
+        if inputs is not None:
+            record.inputs.append(
+                InputRef(
+                    entry=inputs.attrs.get("catalog_entry", entry),
+                    version=str(inputs.attrs.get("catalog_version", "unversioned")),
+                    checksum=dataset_checksum(inputs),
+                )
+            )
         output = compute(model(inputs, dict(parameters)), client)
     except Exception as e:
-        record.status, record.error, record.ended = "failed", f"{type(e).__name__}: {e}", _now()
-        e.record = record  # type: ignore[attr-defined]
-        raise
+        record.status, record.ended = "failed", _now()
+        record.incidents = watch.worker_losses() if watch else []
+        failure = infrastructure_failure(e, client, twin) if client is not None else None
+        record.error = f"{type(failure or e).__name__}: {failure or e}"
+        if failure is None:
+            e.record = record  # type: ignore[attr-defined]
+            raise
+        failure.record = record
+        if not getattr(client, "twinhub_user", None):
+            # a notebook: keep the record now. A service computing for someone (a dashboard)
+            # keeps it itself, with that person's token (see publish.failure_message)
+            keep_failed_run(failure)
+        raise failure from e
     record.ended = _now()
+    record.incidents = watch.worker_losses() if watch else []
     record.outputs = output_checksums(output)
     return output, record
+
+
+def keep_failed_run(failure: RunFailed) -> str:
+    """Record a run the cluster broke (registry, or a local file) once; where it went.
+
+    The message of ``failure`` gains that place, so the error a person reads says where the
+    failed run's record is. Keeping the record never hides the run's own failure: if neither
+    the registry nor a file takes it, the message says so.
+    """
+    from twinhub.twins.publish import RegistryError, publish, save_record  # (import cycle)
+
+    if failure.kept is not None or failure.record is None:
+        return failure.kept or ""
+    try:
+        where = publish(failure.record)
+        failure.kept = str(where.url or where.path)
+    except RegistryError as e:  # the registry is down too: publish saved it in a file
+        failure.kept = str(e).rsplit("the record is saved in ", 1)[-1]
+    except Exception as e:  # e.g. an unexpected reply: keep a file instead
+        try:
+            failure.kept = str(save_record(failure.record))
+        except OSError as disk:
+            note = f"{type(e).__name__}: {e}; {type(disk).__name__}: {disk}"
+            failure.args = (f"{failure.args[0]} The failed run could not be recorded ({note}).",)
+            return ""
+    failure.args = (f"{failure.args[0]} The failed run is recorded at {failure.kept}.",)
+    return failure.kept
 
 
 def _now() -> datetime:

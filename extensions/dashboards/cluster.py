@@ -75,5 +75,18 @@ class UserClient:
         future.add_done_callback(lambda _done: self._slot.release())
         return future
 
+    # what a run's record asks of its client (twinhub.twins.daskfaults): the cluster's events
+    # (workers lost during the run) and whether the scheduler is still there
+    def get_events(self, topic: str | None = None) -> Any:
+        return shared_client().get_events(topic)
+
+    @property
+    def status(self) -> str:
+        return shared_client().status
+
+    @property
+    def scheduler(self) -> Any:
+        return shared_client().scheduler
+
     def __repr__(self) -> str:
         return f"<UserClient {self.twinhub_user}: dashboards' shared Dask cluster>"

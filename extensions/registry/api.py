@@ -77,6 +77,7 @@ def run_record(r: Run) -> RunRecord:
         user=r.user,
         parameters=r.parameters,
         status=r.status,
+        error=r.error,
         has_provenance=r.provenance is not None,
         created_at=r.created_at,
         updated_at=r.updated_at,
@@ -223,7 +224,7 @@ def build_router(store: Store, current_user) -> APIRouter:
 
     @api.patch("/runs/{run_id}", tags=["runs"], summary="Report a run's status (its user only)")
     def update_run(user: Caller, run_id: str, update: RunUpdate) -> RunRecord:
-        return run_record(store.update_run(user, run_id, status=update.status))
+        return run_record(store.update_run(user, run_id, status=update.status, error=update.error))
 
     @api.put("/runs/{run_id}/provenance", tags=["runs"], summary="Store the run's PROV-JSON")
     def put_provenance(user: Caller, run_id: str, document: Annotated[Any, Body()]) -> RunRecord:

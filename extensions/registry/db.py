@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     TypeDecorator,
     create_engine,
     event,
@@ -106,6 +107,7 @@ class Run(Base):
     user: Mapped[str] = mapped_column(String(255), index=True)
     parameters: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
     provenance: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -199,13 +199,22 @@ class HistoryEntry(BaseModel):
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
+RUN_ERROR = Field(
+    default=None,
+    max_length=2000,
+    description="why the run failed (only with status 'failed'), e.g. the Dask scheduler was lost",
+)
+
+
 class RunRequest(_Strict):
     parameters: dict[str, Any] = Field(default_factory=dict)
     status: RunStatus = "queued"
+    error: str | None = RUN_ERROR
 
 
 class RunUpdate(_Strict):
     status: RunStatus
+    error: str | None = RUN_ERROR
 
 
 class RunRecord(BaseModel):
@@ -215,6 +224,7 @@ class RunRecord(BaseModel):
     user: str
     parameters: dict[str, Any]
     status: RunStatus
+    error: str | None = Field(description="why the run failed; null unless status is 'failed'")
     has_provenance: bool
     created_at: datetime
     updated_at: datetime

@@ -237,6 +237,7 @@ class Store:
 
     # --- runs ----------------------------------------------------------------------------------
     def create_run(self, user: User, name: str, request: RunRequest) -> Run:
+        _check_run_error(request.status, request.error)
         manifest = self.twin_manifest(user, name)
         try:
             parameters = manifest.check_parameters(request.parameters)
@@ -250,6 +251,7 @@ class Store:
                 user=user.name,
                 parameters=parameters,
                 status=request.status,
+                error=request.error,
                 provenance=None,
             )
             s.add(run)
@@ -269,13 +271,20 @@ class Store:
             return self._run(s, user, run_id)
 
     def update_run(
-        self, user: User, run_id: str, status: str | None = None, provenance: dict | None = None
+        self,
+        user: User,
+        run_id: str,
+        status: str | None = None,
+        provenance: dict | None = None,
+        error: str | None = None,
     ) -> Run:
-        """Only the user who started a run reports on it."""
+        """Only the user who started a run reports on it; a new status replaces the error."""
+        if status is not None:
+            _check_run_error(status, error)
         with self.transaction() as s:
             run = self._run(s, user, run_id, write=True)
             if status is not None:
-                run.status = status
+                run.status, run.error = status, error
             if provenance is not None:
                 run.provenance = provenance
             run.updated_at = utcnow()
@@ -328,3 +337,9 @@ def _write_profile(s: Session, row: Profile, profile: dict, actor: str, action: 
     row.profile = profile
     row.updated_at, row.updated_by = utcnow(), actor
     s.add(_history("profile", profile["slug"], action, None, profile, actor))
+
+
+def _check_run_error(status: str, error: str | None) -> None:
+    """An error message belongs to a failed run only (a succeeded run with an error is a bug)."""
+    if error is not None and status != "failed":
+        raise Invalid([("error", f"only a failed run has an error; this one is {status!r}")])

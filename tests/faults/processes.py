@@ -25,3 +25,53 @@ def find(gateway: Gateway, needle: str, timeout: float = 30) -> psutil.Process:
 
 REGISTRY = "twinhub.extensions.registry"
 HUB = "jupyterhub_config.py"
+
+
+def listening_on(gateway: Gateway, port: int) -> psutil.Process:
+    """The gateway's descendant listening on ``port`` (e.g. a Dask worker, from its address)."""
+    for p in gateway.descendants():
+        try:
+            for conn in p.net_connections(kind="tcp"):
+                if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port:
+                    return p
+        except psutil.Error:
+            pass
+    raise LookupError(f"no process of the gateway listens on port {port}")
+
+
+def dask_processes(gateway: Gateway, cluster: str, role: str) -> list[psutil.Process]:
+    """The ``dask scheduler`` or ``dask worker`` processes of one gateway cluster (by its name,
+    which dask-gateway puts in their environment)."""
+    found = []
+    for p in gateway.descendants():
+        try:
+            cmd = p.cmdline()
+            # `dask scheduler ...`, or `python .../dask scheduler ...` (the script's shebang)
+            if (
+                role in cmd[1:3]
+                and any(part.rsplit("/", 1)[-1] == "dask" for part in cmd[:2])
+                and p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == cluster
+                and p.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def wait_until_busy(processes: list[psutil.Process], timeout: float = 120) -> None:
+    """Return once the processes together use more than half a core (tasks are running)."""
+    deadline = time.monotonic() + timeout
+    for p in processes:
+        p.cpu_percent()  # the first call only starts the measurement
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        total = 0.0
+        for p in processes:
+            try:
+                total += p.cpu_percent()
+            except psutil.Error:
+                pass
+        if total > 50:
+            return
+    raise TimeoutError("the Dask workers never got busy: did the run start?")

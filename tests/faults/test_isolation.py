@@ -2,6 +2,11 @@
 
 Resources of alice: her default server, a named twin server (``growth``), a Dask Gateway
 cluster, a twin run with its provenance, and a private twin of carol's for the visibility row.
+Dashboards (the ``twinhub-apps`` service): carol's private twin and the lab's group twin open
+only for their audience and the admin (who holds ``twins:write``, as in the registry); others
+get the service's 404 page, and logged-out visitors are sent to the login. A failed run carol
+recorded through the dashboard service (with the OAuth token the service holds for her) is
+hers, as a run from her notebook would be.
 Each row is one access: who tries it, and whether it must work. Every cross-user access is
 refused; every own access works; the admin may do what the hub grants admins (manage servers,
 read every run with ``custom:twinhub:runs:read``, and reach users' servers: JupyterHub 5's
@@ -10,17 +15,26 @@ admin role holds ``access:servers``) and nothing more (no writing into another's
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
+from twinhub.twins.publish import publish
+from twinhub.twins.runs import RunRecord
 
 from tests.support.registry import Registry
 from tests.support.twins import manifest
 
 pytestmark = pytest.mark.integration
 GATEWAY_API = "/services/dask-gateway/api/v1/clusters"
+APPS = "/services/twinhub-apps"
+API = "/services/twinhub/api"
+APP_TITLE = "Panel Application"  # the test twins' app: a plain Panel page
+NOT_FOUND_TITLE = "Twin not found"  # the service's 404 page
 PROV = {
     "prefix": {"ex": "http://example.org/twinhub/"},
     "entity": {"ex:result": {}},
@@ -51,7 +65,7 @@ def alices(registry: Registry) -> Iterator[dict]:
         run_id = run.json()["id"]
         assert c.put(f"/runs/{run_id}/provenance", json=PROV).status_code == 200
     try:
-        yield {"cluster": cluster, "run": run_id}
+        yield {"cluster": cluster, "run": run_id, "dashboard_run": carols_dashboard_run(registry)}
     finally:
         httpx.delete(f"{gw.url}{GATEWAY_API}/{cluster}", headers=dask, timeout=60)
         for server in ("growth", ""):
@@ -59,6 +73,64 @@ def alices(registry: Registry) -> Iterator[dict]:
                 gw.stop_server(alice, server)
             except (AssertionError, TimeoutError):
                 pass  # the matrix's admin row may have stopped it already
+
+
+def dashboard_token(reg: Registry, who: str, twin: str) -> str:
+    """The OAuth token the dashboard service holds for ``who`` after opening ``twin``.
+
+    The same round trip a browser makes (service login, the hub's authorize, the callback, the
+    page). The service keeps the token in its signed hub-OAuth cookie and records runs for
+    that person with it (``publish`` with ``pn.state.access_token``).
+    """
+    session = reg.users[who]
+    with reg.gateway.client(cookies=session.cookies, follow_redirects=True) as c:
+        page = c.get(f"{APPS}/login", params={"next": f"{APPS}/{twin}"})
+        assert page_title(page) == APP_TITLE, page.text[:300]
+        signed = c.cookies.get(f"service-{APPS.rsplit('/', 1)[1]}", path=f"{APPS}/")
+    # tornado's signed value: 2|1:0|<time>|<name>|<length>:<base64 value>|<signature>
+    return base64.b64decode(signed.split("|")[4].split(":", 1)[1]).decode()
+
+
+def page_title(page: httpx.Response) -> str:
+    """The page's title: rendered by the server, unlike the content (sent over a websocket)."""
+    found = re.search(r"<title>([^<]*)</title>", page.text)
+    return found.group(1) if found else ""
+
+
+def carols_dashboard_run(reg: Registry) -> str:
+    """A failed run of carol's private twin, recorded as the dashboard service records it."""
+    token = dashboard_token(reg, "carol", "growth-private")
+    now = datetime.now(UTC)
+    record = RunRecord(
+        twin="growth-private", twin_version="1.0.0", entry_point="twinhub_testtwins.growth:run",
+        parameters={"rate": 0.4}, inputs=[], agent="carol", code_version="tests",
+        started=now, ended=now, status="failed",
+        error="SchedulerLost: the Dask scheduler was lost during the run",
+    )  # fmt: skip
+    where = publish(record, api_url=f"{reg.gateway.url}{API}", token=token)
+    return where.url.rsplit("/", 1)[1]
+
+
+def dashboard_opens(twin: str) -> Callable:
+    """Whether ``who`` (None: logged out) gets the twin's dashboard from the service.
+
+    Refused means: sent to the login, or the service's 404 page ("Twin not found"). The test
+    twins' app is an empty Panel page, titled as such; any other page (an error) fails.
+    """
+
+    def call(reg: Registry, who: str | None, res: dict) -> bool:
+        headers = reg.users[who].headers if who else {}
+        with reg.gateway.client(headers=headers) as c:
+            page = c.get(f"{APPS}/{twin}")
+        if page.status_code in (301, 302, 303, 307):
+            assert "login" in page.headers["location"], page.headers["location"]
+            return False
+        assert page.status_code == 200, f"{who}: {page.status_code} {page.text[:300]}"
+        title = page_title(page)
+        assert title in (APP_TITLE, NOT_FOUND_TITLE), f"{who}: {title!r}"
+        return title == APP_TITLE
+
+    return call
 
 
 def hub(method: str, path: str, **kw) -> Callable:
@@ -165,6 +237,52 @@ MATRIX = [
         "run carol's private twin",
         "alice",
         registry_api("POST", "/twins/growth-private/runs", json={"parameters": {}}),
+        False,
+    ),
+    # --- dashboards of private twins, and the runs recorded through them ------------------
+    ("open carol's private dashboard", "carol", dashboard_opens("growth-private"), True),
+    ("open carol's private dashboard", "admin", dashboard_opens("growth-private"), True),
+    ("open carol's private dashboard", "alice", dashboard_opens("growth-private"), False),
+    ("open carol's private dashboard", "lena", dashboard_opens("growth-private"), False),
+    ("open carol's private dashboard", None, dashboard_opens("growth-private"), False),
+    ("open the lab's dashboard", "lena", dashboard_opens("growth-lab"), True),
+    ("open the lab's dashboard", "alice", dashboard_opens("growth-lab"), False),
+    ("open the public dashboard", "alice", dashboard_opens("growth"), True),
+    ("open the public dashboard", None, dashboard_opens("growth"), False),
+    ("read carol's dashboard run", "carol", registry_api("GET", "/runs/{dashboard_run}"), True),
+    ("read carol's dashboard run", "admin", registry_api("GET", "/runs/{dashboard_run}"), True),
+    ("read carol's dashboard run", "alice", registry_api("GET", "/runs/{dashboard_run}"), False),
+    ("read carol's dashboard run", "lena", registry_api("GET", "/runs/{dashboard_run}"), False),
+    (
+        "read carol's dashboard provenance",
+        "carol",
+        registry_api("GET", "/runs/{dashboard_run}/provenance"),
+        True,
+    ),
+    (
+        "read carol's dashboard provenance",
+        "lena",
+        registry_api("GET", "/runs/{dashboard_run}/provenance"),
+        False,
+    ),
+    (
+        "read carol's dashboard provenance",
+        "alice",
+        registry_api("GET", "/runs/{dashboard_run}/provenance"),
+        False,
+    ),
+    (
+        "list carol's dashboard run",
+        "alice",
+        lambda reg, who, res: (
+            res["dashboard_run"] in {r["id"] for r in reg.client(who).get("/runs").json()["items"]}
+        ),
+        False,
+    ),
+    (
+        "report on carol's dashboard run",
+        "alice",
+        registry_api("PATCH", "/runs/{dashboard_run}", json={"status": "succeeded"}),
         False,
     ),
     # --- last: the admin manages alice's servers ---------------------------------------------

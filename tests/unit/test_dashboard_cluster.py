@@ -6,6 +6,7 @@ import threading
 import time
 
 import dask
+import psutil
 import pytest
 from twinhub.extensions.dashboards.cluster import UserClient
 
@@ -44,3 +45,50 @@ def test_a_bad_cap_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("TWINHUB_DASHBOARDS_USER_RUNS", "0")
     with pytest.raises(ValueError, match="TWINHUB_DASHBOARDS_USER_RUNS"):
         UserClient("carl-cap")
+
+
+# 12 seeded Monte Carlo tasks (plus the JIT compile on fresh workers): seconds on 2 workers
+LATTICE = {"sizes": [32], "temperatures": [2.0, 2.269, 2.5], "sweeps": 5000, "replicas": 4}
+
+
+def test_a_worker_killed_during_a_dashboard_run_is_in_the_runs_record(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service's cluster loses a worker (SIGKILL) mid-run: the run finishes, its record
+    names the worker and the tasks Dask ran again, and the numbers are the in-process ones."""
+    from twinhub.twins.twin import load_twin
+
+    twin = load_twin("lattice")
+    undisturbed, _ = twin.run(LATTICE)  # in-process, before the service's cluster exists
+    monkeypatch.setenv("TWINHUB_DASHBOARDS_WORKERS", "2")
+    try:
+        client = cluster.shared_client()
+        client.wait_for_workers(2, timeout=120)
+        box: dict = {}
+        thread = threading.Thread(
+            target=lambda: box.update(run=twin.run(LATTICE, client=UserClient("ada-kill"))),
+            daemon=True,
+        )
+        thread.start()
+        deadline = time.monotonic() + 120
+        busy: dict = {}
+        while not busy:
+            assert time.monotonic() < deadline, "no task started"
+            busy = {w: keys for w, keys in client.processing().items() if keys}
+            time.sleep(0.05)
+        victim = sorted(busy)[0]
+        port = int(victim.rsplit(":", 1)[1])
+        (process,) = [
+            p
+            for p in psutil.Process().children(recursive=True)
+            if any(c.laddr.port == port for c in p.net_connections(kind="tcp"))
+        ]
+        process.kill()
+        thread.join(300)
+    finally:
+        cluster.close()
+    out, record = box["run"]
+    assert out.identical(undisturbed)
+    assert record.agent == "ada-kill"
+    (loss,) = [loss for loss in record.incidents if loss.worker == victim]
+    assert not loss.expected and set(map(str, busy[victim])) & set(loss.tasks_retried)

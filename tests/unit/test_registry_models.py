@@ -67,7 +67,7 @@ def test_migrations_create_upgrade_and_downgrade_the_schema(tmp_path: Path) -> N
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
     assert {"twins", "profiles", "history", "runs", "alembic_version"} <= tables(path)
-    assert db.current_revision(engine) == "0001"
+    assert db.current_revision(engine) == "0002"
     with sqlite3.connect(path) as con:
         con.execute(
             "INSERT INTO profiles (slug, profile, source, created_at, updated_at, updated_by) "

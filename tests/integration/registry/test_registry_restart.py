@@ -69,4 +69,4 @@ def test_data_survives_a_registry_restart(registry: Registry) -> None:
     assert versions == {"growth": "1.2.0", "growth-lab": "1.0.0"}  # upsert by version
     path = registry.gateway.settings.state_dir / "registry.sqlite"
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]

@@ -2,7 +2,7 @@
 # Installs the Debian packages twinhub needs when they are missing (fresh machine, as root).
 # Usage: scripts/ensure-system-packages.sh [runtime|test]
 #   runtime: Python with venv, Node.js and npm (for configurable-http-proxy)
-#   test:    runtime + Chromium for the browser tests
+#   test:    runtime + Chromium for the browser tests and wrk for `make bench`
 set -euo pipefail
 want=${1:-runtime}
 missing=()
@@ -13,6 +13,7 @@ command -v npm >/dev/null || missing+=(npm)
 command -v gcc >/dev/null || missing+=(build-essential)
 if [ "$want" = test ]; then
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v wrk >/dev/null || missing+=(wrk)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

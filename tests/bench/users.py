@@ -43,7 +43,10 @@ async def _one_user(
         t = time.monotonic()
         r = await user.client.get(api_path, headers=user.headers)
         if r.status_code != 200:
-            raise client.StepFailed(f"api: {r.status_code}")
+            # the answer's body tells a proxy error (CHP's page) from the service's own error
+            raise client.StepFailed(
+                f"api: {r.status_code} at {time.strftime('%H:%M:%S')}: {r.text[:120]}"
+            )
         times["api"] = time.monotonic() - t
         step = "stop"
         times["stop"] = await client.stop(user)

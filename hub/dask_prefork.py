@@ -49,6 +49,7 @@ class PreforkLocalBackend(UnsafeLocalBackend):
         try:
             pid = await self._fork(request)
         except (TimeoutError, OSError, ValueError, KeyError) as exc:
+            self._zygote = None  # a new one is started for the next cluster
             self.log.warning("Forking a warm scheduler failed (%s); starting one cold", exc)
             return await super().start_process(cluster, cmd, env, name)
         self.log.info(
@@ -60,12 +61,19 @@ class PreforkLocalBackend(UnsafeLocalBackend):
         if self._zygote_lock is None:
             self._zygote_lock = asyncio.Lock()
         async with self._zygote_lock:  # one request and its answer at a time on the pipe
-            zygote = await self._ensure_zygote()
-            zygote.stdin.write(json.dumps(request).encode() + b"\n")
-            await zygote.stdin.drain()
-            line = await asyncio.wait_for(zygote.stdout.readline(), timeout=30)
+            try:
+                return await self._ask(request)
+            except OSError:
+                # the warm process died since the last cluster: start a new one, once
+                self._zygote = None
+                return await self._ask(request)
+
+    async def _ask(self, request: dict[str, Any]) -> int:
+        zygote = await self._ensure_zygote()
+        zygote.stdin.write(json.dumps(request).encode() + b"\n")
+        await zygote.stdin.drain()
+        line = await asyncio.wait_for(zygote.stdout.readline(), timeout=60)
         if not line:
-            self._zygote = None
             raise OSError("the warm scheduler process exited")
         return int(json.loads(line)["pid"])
 

@@ -2,8 +2,9 @@
 #
 # Started by JupyterHub as the managed service `dask-gateway` (see hub/services.py), which
 # hands it JUPYTERHUB_API_TOKEN/URL and the TWINHUB_* settings. Users authenticate with their
-# hub token; clusters run as local processes of the gateway (UnsafeLocalBackend: one machine,
-# one operator account). Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
+# hub token; clusters run as local processes of the gateway (UnsafeLocalBackend, schedulers
+# forked from a warm process: hub/dask_prefork.py; one machine, one operator account).
+# Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 from twinhub.hub.gateway_options import cluster_options
 from twinhub.hub.services import GATEWAY_PREFIX, GATEWAY_SERVICE
 from twinhub.hub.settings import Settings

@@ -31,6 +31,10 @@ WARM_MODULES = (
     "dask_gateway.scheduler_preload",
 )
 """What a scheduler imports on start (the dashboard pulls in bokeh): imported once, shared."""
+ZYGOTE_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV")
+"""All the warm process gets of the gateway's environment: a forked scheduler's initial
+environment (``/proc/<pid>/environ``) is the zygote's, and must not hold the gateway's hub
+token; each scheduler then gets exactly the environment the stock backend would give it."""
 
 
 class PreforkLocalBackend(UnsafeLocalBackend):
@@ -85,6 +89,7 @@ class PreforkLocalBackend(UnsafeLocalBackend):
                 __spec__.name if __spec__ else "twinhub.hub.dask_prefork",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
+                env={k: v for k, v in os.environ.items() if k in ZYGOTE_ENV},
             )
         return self._zygote
 

@@ -61,6 +61,9 @@ def test_forked_scheduler_computes_in_its_cluster_dir_and_stops(gateway: Gateway
     _wait_running(gateway, user, name)
     (scheduler,) = [c for c in zygote.children() if c.pid not in before]
     assert scheduler.cwd().endswith(name)  # the cluster's working directory
+    # its initial environment is the warm process's: none of the gateway's secrets
+    assert "JUPYTERHUB_API_TOKEN" not in scheduler.environ()
+    assert "JUPYTERHUB_API_TOKEN" not in zygote.environ()
     assert _compute_and_stop(gateway, user, name) == N * (N - 1) // 2
     deadline = time.monotonic() + 60
     while scheduler.is_running() and time.monotonic() < deadline:

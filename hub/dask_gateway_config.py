@@ -4,8 +4,9 @@
 # JUPYTERHUB_API_TOKEN/URL, the TWINHUB_* settings and TWINHUB_GATEWAY_SERVICE: the hub runs
 # `dask-gateway` (backend of TWINHUB_DASK_BACKEND) and, for Slurm profiles on a hub whose
 # clusters are otherwise local (TWINHUB_SLURM=1), `dask-gateway-slurm`; this file configures
-# either. Users authenticate with their hub token. Kubernetes uses the dask-gateway Helm chart
-# instead (hub/helm/).
+# either. Users authenticate with their hub token. Local clusters are processes of the gateway
+# (UnsafeLocalBackend, schedulers forked from a warm process: hub/dask_prefork.py).
+# Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 import os
 
 from twinhub.hub.gateway_options import cluster_options

@@ -2,7 +2,8 @@
 # Installs the Debian packages twinhub needs when they are missing (fresh machine, as root).
 # Usage: scripts/ensure-system-packages.sh [runtime|test]
 #   runtime: Python with venv, Node.js and npm (for configurable-http-proxy)
-#   test:    runtime + Chromium for the browser tests, PostgreSQL for the database tests
+#   test:    runtime + Chromium for the browser tests, PostgreSQL for the database tests and
+#            wrk for `make bench`
 set -euo pipefail
 want=${1:-runtime}
 missing=()
@@ -16,6 +17,7 @@ if [ "$want" = test ]; then
   # a real PostgreSQL server for tests/integration/test_postgres.py (the production database)
   command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     || missing+=(postgresql)
+  command -v wrk >/dev/null || missing+=(wrk)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

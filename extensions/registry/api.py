@@ -8,12 +8,12 @@ that a 422 names each wrong field the way ``twinhub validate`` does.
 from typing import Annotated, Any
 
 import prov.model
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .auth import User
-from .db import History, Profile, Run, Twin
+from .db import History, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .models import (
     ErrorBody,
@@ -26,6 +26,7 @@ from .models import (
     RunUpdate,
     TwinRecord,
 )
+from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store
 
 ERRORS = {
@@ -40,33 +41,24 @@ PROFILE_BODY = Body(description="an infrastructure profile")
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
 """Bounded: SQL engines refuse offsets beyond 64 bits, which was a 500 (found by fuzzing)."""
+IfNoneMatch = Annotated[
+    str | None,
+    Header(description="an ETag of an earlier answer: 304 without a body if it is unchanged"),
+]
+NOT_MODIFIED = {304: {"description": "unchanged since the ETag sent in If-None-Match"}}
 
 
-def twin_record(t: Twin) -> TwinRecord:
-    return TwinRecord(
-        name=t.name,
-        title=t.title,
-        domain=t.domain,
-        version=t.version,
-        manifest=t.manifest,
-        retired=t.retired_at is not None,
-        source=t.source,
-        created_at=t.created_at,
-        updated_at=t.updated_at,
-        updated_by=t.updated_by,
-    )
+def cached_json(body: bytes, if_none_match: str | None) -> Response:
+    """A JSON answer with its ETag, or 304 when the client already holds it.
 
-
-def profile_record(p: Profile) -> ProfileRecord:
-    return ProfileRecord(
-        slug=p.slug,
-        profile=p.profile,
-        retired=p.retired_at is not None,
-        source=p.source,
-        created_at=p.created_at,
-        updated_at=p.updated_at,
-        updated_by=p.updated_by,
-    )
+    ``private, no-cache``: the answer depends on who asks (visibility), so shared caches keep
+    none, and clients revalidate each time (a 304 costs the registry almost nothing).
+    """
+    tag = etag(body)
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache", "Vary": "Authorization, Cookie"}
+    if not_modified(if_none_match, tag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def run_record(r: Run) -> RunRecord:
@@ -133,27 +125,38 @@ def build_router(store: Store, current_user) -> APIRouter:
         return InfraProfile.model_json_schema()
 
     # --- twins ---------------------------------------------------------------------------------
-    @api.get("/twins", tags=["twins"], summary="Twins visible to the caller")
-    def list_twins(
+    # the reads below are served from the store's snapshot (no database session, no thread)
+    @api.get(
+        "/twins",
+        tags=["twins"],
+        summary="Twins visible to the caller",
+        response_model=Page[TwinRecord],
+        responses=NOT_MODIFIED,
+    )
+    async def list_twins(
         user: Caller,
         domain: str | None = None,
         q: Annotated[str | None, Query(description="text in name, title or summary")] = None,
         retired: Annotated[bool, Query(description="include retired twins")] = False,
         limit: Limit = 50,
         offset: Offset = 0,
-    ) -> Page[TwinRecord]:
-        rows, total = store.list_twins(
-            user, domain=domain, q=q, retired=retired, limit=limit, offset=offset
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        items = select_items(
+            store.snapshot().twins, user.can_see_twin, retired=retired, domain=domain, q=q
         )
-        return Page(items=[twin_record(t) for t in rows], total=total, limit=limit, offset=offset)
+        return cached_json(page_body(items, limit, offset), if_none_match)
 
     @api.post("/twins", tags=["twins"], status_code=201, summary="Register a twin")
     def create_twin(user: Caller, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
         return twin_record(store.create_twin(user, manifest))
 
-    @api.get("/twins/{name}", tags=["twins"])
-    def get_twin(user: Caller, name: str) -> TwinRecord:
-        return twin_record(store.get_twin(user, name))
+    @api.get("/twins/{name}", tags=["twins"], response_model=TwinRecord, responses=NOT_MODIFIED)
+    async def get_twin(user: Caller, name: str, if_none_match: IfNoneMatch = None) -> Response:
+        twin = store.snapshot().twin_by_name.get(name)
+        if twin is None or not user.can_see_twin(twin.document):
+            raise NotFound(f"no twin named {name!r}")
+        return cached_json(twin.body, if_none_match)
 
     @api.put("/twins/{name}", tags=["twins"], summary="Replace a twin's manifest (new version)")
     def update_twin(user: Caller, name: str, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
@@ -172,21 +175,35 @@ def build_router(store: Store, current_user) -> APIRouter:
         return [history_entry(h) for h in store.history(user, "twin", name)]
 
     # --- profiles ------------------------------------------------------------------------------
-    @api.get("/profiles", tags=["profiles"], summary="Profiles the caller may use")
-    def list_profiles(
-        user: Caller, retired: bool = False, limit: Limit = 50, offset: Offset = 0
-    ) -> Page[ProfileRecord]:
-        rows, total = store.list_profiles(user, retired=retired, limit=limit, offset=offset)
-        items = [profile_record(p) for p in rows]
-        return Page(items=items, total=total, limit=limit, offset=offset)
+    @api.get(
+        "/profiles",
+        tags=["profiles"],
+        summary="Profiles the caller may use",
+        response_model=Page[ProfileRecord],
+        responses=NOT_MODIFIED,
+    )
+    async def list_profiles(
+        user: Caller,
+        retired: bool = False,
+        limit: Limit = 50,
+        offset: Offset = 0,
+        if_none_match: IfNoneMatch = None,
+    ) -> Response:
+        items = select_items(store.snapshot().profiles, user.can_use_profile, retired=retired)
+        return cached_json(page_body(items, limit, offset), if_none_match)
 
     @api.post("/profiles", tags=["profiles"], status_code=201)
     def create_profile(user: Caller, profile: Annotated[Any, PROFILE_BODY]) -> ProfileRecord:
         return profile_record(store.create_profile(user, profile))
 
-    @api.get("/profiles/{slug}", tags=["profiles"])
-    def get_profile(user: Caller, slug: str) -> ProfileRecord:
-        return profile_record(store.get_profile(user, slug))
+    @api.get(
+        "/profiles/{slug}", tags=["profiles"], response_model=ProfileRecord, responses=NOT_MODIFIED
+    )
+    async def get_profile(user: Caller, slug: str, if_none_match: IfNoneMatch = None) -> Response:
+        profile = store.snapshot().profile_by_slug.get(slug)
+        if profile is None or not user.can_use_profile(profile.document):
+            raise NotFound(f"no infrastructure profile {slug!r}")
+        return cached_json(profile.body, if_none_match)
 
     @api.put("/profiles/{slug}", tags=["profiles"])
     def update_profile(

@@ -7,6 +7,7 @@ as missing (404), never as forbidden, so private twins do not leak their names.
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from .auth import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE, User
 from .db import History, Profile, Run, Twin, utcnow
 from .errors import BadRequest, Conflict, Invalid, NotFound
 from .models import RunRequest
+from .snapshot import Snapshot, build_snapshot
 from .validation import check_profile, check_twin, semver_key
 
 SYSTEM = "twinhub (discovery)"
@@ -29,6 +31,11 @@ SYSTEM = "twinhub (discovery)"
 class Store:
     def __init__(self, sessions: sessionmaker):
         self.sessions = sessions
+        self.version = 0
+        """Bumped after every write transaction: reads rebuild their snapshot when it moves."""
+        self._version_lock = threading.Lock()
+        self._snapshot_lock = threading.Lock()
+        self._snapshot: Snapshot | None = None
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -38,6 +45,29 @@ class Store:
                 yield session
         except IntegrityError as e:
             raise Conflict(f"conflicting write, nothing stored: {e.orig}") from None
+        finally:
+            # after the commit (or rollback): a snapshot built from now on sees the write
+            with self._version_lock:
+                self.version += 1
+
+    def snapshot(self) -> Snapshot:
+        """Every twin and profile rendered for reading, rebuilt only after a write.
+
+        The version is read before the rows: a write committing during the build moves it
+        on, so the next read builds again instead of keeping a snapshot that missed it.
+        """
+        current = self._snapshot
+        if current is not None and current.version == self.version:
+            return current
+        with self._snapshot_lock:
+            version = self.version
+            if self._snapshot is not None and self._snapshot.version == version:
+                return self._snapshot
+            with self.sessions() as s:
+                twins = s.scalars(select(Twin).order_by(Twin.name)).all()
+                profiles = s.scalars(select(Profile).order_by(Profile.slug)).all()
+            self._snapshot = build_snapshot(version, twins, profiles)
+            return self._snapshot
 
     # --- twins ---------------------------------------------------------------------------------
     def list_twins(

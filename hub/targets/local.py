@@ -19,7 +19,8 @@ def spawner_config(settings: Settings) -> Config:
 
 def dask_backend_config(settings: Settings) -> Config:
     c = Config()
-    # local processes of the gateway's account: one machine, one operator account
-    c.DaskGateway.backend_class = "dask_gateway_server.backends.local.UnsafeLocalBackend"
+    # local processes of the gateway's account: one machine, one operator account; schedulers
+    # are forked from a process that has already imported Dask (hub/dask_prefork.py)
+    c.DaskGateway.backend_class = "twinhub.hub.dask_prefork.PreforkLocalBackend"
     c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
     return c

@@ -6,8 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from dask_gateway_server.backends.local import UnsafeLocalBackend
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
+from traitlets.utils.importstring import import_item
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets import target
 from twinhub.hub.targets.slurm import SlurmResources, spawner_overrides
@@ -25,7 +27,9 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     assert hub.JupyterHub.spawner_class.endswith("SimpleLocalProcessSpawner")
     assert hub.SimpleLocalProcessSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
-    assert gateway.DaskGateway.backend_class.endswith("UnsafeLocalBackend")
+    # the local backend, with schedulers forked from a warm process (hub/dask_prefork.py)
+    backend = import_item(gateway.DaskGateway.backend_class)
+    assert issubclass(backend, UnsafeLocalBackend)
 
 
 def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path) -> None:

@@ -13,11 +13,8 @@ from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     GATEWAY_PREFIX,
     custom_scopes,
-    dashboards_service,
-    dask_gateway_service,
-    idle_culler_service,
+    managed_services,
     registry_api_url,
-    registry_service,
     roles,
     user_dask_environment,
 )
@@ -34,14 +31,11 @@ state = settings.state_dir
 # --- network: public proxy, hub API, proxy API (all internal parts on loopback) ---------------
 c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}"
 c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
+# the launcher (hub/launch.py) runs configurable-http-proxy next to the hub, not under it, so
+# that the proxy keeps routing to users' servers while a crashed hub is restarted (as on z2jh)
+c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
 c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
-c.ConfigurableHTTPProxy.command = [
-    os.environ.get(
-        "TWINHUB_PROXY_CMD", str(REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
-    )
-]
-c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 
 # --- state: database and cookie secret in the state directory ----------------------------------
 c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
@@ -98,12 +92,7 @@ c.JupyterHub.template_vars = {
 }
 
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
-c.JupyterHub.services = [
-    registry_service(settings),
-    dashboards_service(settings),
-    dask_gateway_service(settings, secrets),
-    idle_culler_service(settings),
-]
+c.JupyterHub.services = managed_services(settings, secrets)
 c.JupyterHub.custom_scopes = custom_scopes()
 c.JupyterHub.load_roles = roles(settings)
 

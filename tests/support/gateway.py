@@ -148,6 +148,28 @@ class Gateway:
                 time.sleep(0.5)
         raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
 
+    def up(self) -> bool:
+        """The hub, Dask Gateway and the registry answer through the proxy."""
+        try:
+            return (
+                httpx.get(f"{self.url}/hub/health", timeout=2).status_code == 200
+                and _gateway_service_up(self)
+                and _registry_service_up(self)
+            )
+        except httpx.HTTPError:
+            return False
+
+    def wait_until_up(self, timeout: float) -> None:
+        """Wait for :meth:`up` (at start, or after the launcher restarted the hub)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited ({self.process.returncode}):\n{self.log()}")
+            if self.up():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the gateway did not come up in {timeout:.0f} s:\n{self.log()}")
+
     # --- processes -------------------------------------------------------------------------
     def descendants(self) -> list[psutil.Process]:
         try:
@@ -223,22 +245,12 @@ def start_gateway(
         else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
-        try:
-            if (
-                httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
-                and _gateway_service_up(gateway)
-                and _registry_service_up(gateway)
-            ):
-                return gateway
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    gateway.stop()
-    raise TimeoutError(f"the gateway did not come up in 90 s:\n{gateway.log()}")
+    try:
+        gateway.wait_until_up(90)
+    except TimeoutError:
+        gateway.stop()
+        raise
+    return gateway
 
 
 def _gateway_service_up(gateway: Gateway) -> bool:

@@ -60,6 +60,17 @@ def _pid(gw: Gateway, marker: str) -> int:
     return find(gw, marker, timeout=120).pid
 
 
+def _wait_for_new_services(gw: Gateway, old: dict[str, int], timeout: float) -> None:
+    """Wait until the new hub has started each service again (the culler comes last)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kinds = {_kind(p): p.pid for p in gw.descendants()}
+        if all(kinds.get(name, old[name]) != old[name] for name in SERVICES):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the new hub did not start every service again: {kinds}")
+
+
 def _belongs_to(p: psutil.Process, state: Path) -> bool:
     """A process of this gateway: it runs in, is configured with or is about its state dir."""
     needle = str(state)
@@ -144,6 +155,7 @@ def test_hub_killed_is_restarted_and_reattaches_servers_and_clusters(
             assert c.get(status).status_code == 200, "the proxy lost alice's route"
 
         gw.wait_until_up(240)
+        _wait_for_new_services(gw, old_services, timeout=120)
         log = gw.log()
         assert "the hub exited with status -9: restarting it" in log
         assert "stopped the services of the dead hub" in log

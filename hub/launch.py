@@ -46,8 +46,10 @@ from .supervise import (
 )
 
 PR_SET_CHILD_SUBREAPER = 36
-HUB_STOP_GRACE = 30.0
-"""Seconds the hub gets to stop servers and services before we step in."""
+HUB_STOP_GRACE = 90.0
+"""Seconds the hub gets to stop servers and services before we step in. It stops its four
+services one after the other, each with up to 10 s after SIGINT and 5 s after SIGTERM, and
+Dask Gateway stops every cluster meanwhile: 30 s were too short on a busy machine."""
 
 
 def _become_subreaper() -> None:

@@ -179,7 +179,7 @@ class Gateway:
         self.seen_pids.update(p.pid for p in procs)
         return procs
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 150) -> int:
         """Stop as Ctrl-C does; return the launcher's exit status."""
         self.descendants()
         if self.process.poll() is None:

@@ -120,22 +120,15 @@ def idle_culler_service(settings: Settings) -> dict:
     }
 
 
-SERVICE_START_TIMEOUT = 120
-"""Seconds the hub waits for a service to answer before it gives up and exits. JupyterHub's 30 s
-are too short for the registry and dashboards (they import every twin's model and app) on a
-busy 2-core machine, and a hub that exits at start-up is restarted only a few times."""
-
-
 def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
     """Every service the hub starts and stops (``JupyterHub.services``); the launcher stops
     them by these command lines when the hub that started them has died."""
-    services = [
+    return [
         registry_service(settings),
         dashboards_service(settings),
         dask_gateway_service(settings, secrets),
         idle_culler_service(settings),
     ]
-    return [{**service, "timeout": SERVICE_START_TIMEOUT} for service in services]
 
 
 def roles(settings: Settings) -> list[dict]:

@@ -300,7 +300,7 @@ def _supervise(
             break
         if not policy.allow():
             print(
-                f"twinhub: the hub exited with status {code} again, after {policy.recent} "
+                f"twinhub: the hub exited with status {code} after {policy.recent} "
                 f"restart(s) within {settings.hub_restart_window}s: giving up "
                 f"(TWINHUB_HUB_MAX_RESTARTS={settings.hub_max_restarts}, "
                 f"TWINHUB_HUB_RESTART_WINDOW={settings.hub_restart_window}). "

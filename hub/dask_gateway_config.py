@@ -12,6 +12,7 @@ import os
 from twinhub.hub.gateway_options import cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.settings import Settings
+from twinhub.hub.state import ensure_secrets
 from twinhub.hub.targets import dask_backend_config
 
 c = get_config()  # noqa: F821 - provided by dask-gateway-server when it loads this file
@@ -51,3 +52,12 @@ c.ClusterConfig.cluster_max_memory = int(
 )
 c.ClusterConfig.idle_timeout = settings.dask_idle_timeout
 c.Backend.cluster_options = cluster_options(settings)
+
+# clusters outlive a crash of the gateway (it dies with the hub): their records, with the TLS
+# credentials encrypted by a secret of the state directory, are in a database file, so the
+# gateway the restarted hub starts re-attaches them (hub/launch.py, docs/operations.md). A clean
+# stop (Ctrl-C) still stops every cluster (stop_clusters_on_shutdown keeps its default, True).
+_gateway_dir = settings.state_dir / "dask-gateway"
+_gateway_dir.mkdir(mode=0o700, exist_ok=True)
+c.DBBackendBase.db_url = f"sqlite:///{_gateway_dir / 'gateway.sqlite'}"
+c.DBBackendBase.db_encrypt_keys = [ensure_secrets(settings.state_dir).gateway_db_key]

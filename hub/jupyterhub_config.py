@@ -13,14 +13,11 @@ from twinhub.hub.frontpage import landing_url
 from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     custom_scopes,
-    dashboards_service,
-    dask_gateway_service,
     gateway_api_url,
     gateway_instances,
     hub_network_config,
-    idle_culler_service,
+    managed_services,
     registry_api_url,
-    registry_service,
     roles,
     server_registry_api_url,
     slurm_gateway,
@@ -42,14 +39,11 @@ c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}"
 # TWINHUB_HUB_CONNECT_HOST; docs/hpc.md)
 for trait, value in hub_network_config(settings).items():
     c.JupyterHub[trait] = value
+# the launcher (hub/launch.py) runs configurable-http-proxy next to the hub, not under it, so
+# that the proxy keeps routing to users' servers while a crashed hub is restarted (as on z2jh)
+c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
 c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
-c.ConfigurableHTTPProxy.command = [
-    os.environ.get(
-        "TWINHUB_PROXY_CMD", str(REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy")
-    )
-]
-c.ConfigurableHTTPProxy.pid_file = str(state / "jupyterhub-proxy.pid")
 
 # --- state: database and cookie secret in the state directory ----------------------------------
 c.JupyterHub.db_url = settings.hub_db_url
@@ -116,12 +110,7 @@ c.JupyterHub.template_vars = {
 }
 
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
-c.JupyterHub.services = [
-    registry_service(settings),
-    dashboards_service(settings),
-    *(dask_gateway_service(settings, secrets, gateway) for gateway in gateways),
-    idle_culler_service(settings),
-]
+c.JupyterHub.services = managed_services(settings, secrets)
 c.JupyterHub.custom_scopes = custom_scopes()
 c.JupyterHub.load_roles = roles(settings)
 

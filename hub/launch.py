@@ -1,14 +1,20 @@
-"""Start the embedded gateway in the foreground and stop all of it on Ctrl-C (``make up``).
+"""Start the embedded gateway in the foreground and supervise it until Ctrl-C (``make up``).
 
-JupyterHub starts the proxy and the services; the services start Dask schedulers and workers;
-the spawner starts user servers in sessions of their own. To make sure that none of these
-outlive the gateway, the launcher
+The launcher runs two processes side by side: configurable-http-proxy, which holds the routes,
+and the hub, which starts the services (registry, dashboards, Dask Gateway, idle culler) and
+the users' servers; Dask Gateway starts schedulers and workers. So that a crash of the hub does
+not take the gateway down, and nothing outlives a stop, the launcher
 
 * becomes a *child subreaper*, so processes whose parent dies are re-parented to it rather than
   to init, and stay findable as its descendants;
-* runs the hub in a session of its own, so Ctrl-C reaches the launcher only, which then stops
-  the hub cleanly (the hub stops servers, proxy and services; the gateway stops clusters);
-* finally terminates whatever descendant is still alive, and says so.
+* runs the proxy and the hub in sessions of their own, so Ctrl-C reaches the launcher only;
+* restarts a hub that dies (``kill -9``, a crash) at most TWINHUB_HUB_MAX_RESTARTS times within
+  TWINHUB_HUB_RESTART_WINDOW seconds, after stopping the services the dead hub had started;
+  meanwhile the proxy keeps routing to the running servers, which the new hub re-attaches,
+  as the new Dask Gateway re-attaches the clusters (hub/supervise.py);
+* on Ctrl-C (or SIGTERM) stops the hub cleanly (it stops servers and services; the gateway
+  stops clusters), then the proxy, and finally terminates whatever descendant is still alive,
+  and says so.
 """
 
 from __future__ import annotations
@@ -22,15 +28,28 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 
 import psutil
 
+from .proxy import ProxyError, start_proxy, stop_proxy
+from .services import managed_services
 from .settings import REPO_ROOT, Settings, SettingsError, describe
 from .state import Secrets, StateDirError, ensure_secrets
+from .supervise import (
+    RestartPolicy,
+    alive,
+    descendants,
+    reap_orphans,
+    stop_orphaned_services,
+    wait_gone,
+)
 
 PR_SET_CHILD_SUBREAPER = 36
-HUB_STOP_GRACE = 30.0
-"""Seconds the hub gets to stop servers, proxy and services before we step in."""
+HUB_STOP_GRACE = 90.0
+"""Seconds the hub gets to stop servers and services before we step in. It stops its four
+services one after the other, each with up to 10 s after SIGINT and 5 s after SIGTERM, and
+Dask Gateway stops every cluster meanwhile: 30 s were too short on a busy machine."""
 
 
 def _become_subreaper() -> None:
@@ -99,7 +118,7 @@ def banner(settings: Settings, secrets: Secrets) -> str:
     )
 
 
-def _wait_until_up(settings: Settings, hub: subprocess.Popen, on_ready) -> None:
+def _wait_until_up(settings: Settings, hub: subprocess.Popen, on_ready: Callable[[], None]) -> None:
     url = f"{settings.url}/hub/health"
     while hub.poll() is None:
         try:
@@ -112,13 +131,6 @@ def _wait_until_up(settings: Settings, hub: subprocess.Popen, on_ready) -> None:
         time.sleep(0.5)
 
 
-def _descendants() -> list[psutil.Process]:
-    try:
-        return psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return []
-
-
 def _reap_zombies() -> None:
     while True:
         try:
@@ -129,43 +141,48 @@ def _reap_zombies() -> None:
             return
 
 
-def stop_all(hub: subprocess.Popen, grace: float = HUB_STOP_GRACE) -> int:
-    """Stop the hub, then every remaining descendant; return how many had to be swept."""
-    known = {p.pid: p for p in _descendants()}
+def stop_all(
+    hub: subprocess.Popen,
+    proxy: subprocess.Popen | None = None,
+    settings: Settings | None = None,
+    grace: float = HUB_STOP_GRACE,
+) -> int:
+    """Stop the hub, then the proxy, then every remaining descendant; return how many had to be
+    swept. While the hub stops servers it re-attached after a restart, we reap them: they are
+    our children now, and a zombie would look alive to the hub."""
+    known = {p.pid: p for p in descendants()}
+    keep = {hub.pid} | ({proxy.pid} if proxy else set())
     if hub.poll() is None:
         hub.send_signal(signal.SIGTERM)
-        try:
-            hub.wait(grace)
-        except subprocess.TimeoutExpired:
+        deadline = time.monotonic() + grace
+        while hub.poll() is None and time.monotonic() < deadline:
+            reap_orphans(keep)
+            time.sleep(0.2)
+        if hub.poll() is None:
             print(f"twinhub: the hub did not stop within {grace:.0f}s, killing it", flush=True)
             hub.kill()
             hub.wait()
-    for p in _descendants():
+    if proxy is not None and settings is not None:
+        stop_proxy(settings, proxy)
+    for p in descendants():
         known.setdefault(p.pid, p)
-    alive = []
-    for p in known.values():
-        try:
-            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                alive.append(p)
-        except psutil.Error:
-            pass
-    names = sorted({_name(p) for p in alive})
-    for p in alive:
+    left = [p for p in known.values() if p.pid not in keep and alive(p)]
+    names = sorted({_name(p) for p in left})
+    for p in left:
         try:
             p.terminate()
         except psutil.Error:
             pass
-    _, still = psutil.wait_procs(alive, timeout=5)
-    for p in still:
+    for p in wait_gone(left, 5, keep):
         try:
             p.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(still, timeout=5)
+    wait_gone(left, 5, keep)
     _reap_zombies()
-    if alive:
-        print(f"twinhub: stopped {len(alive)} leftover process(es): {', '.join(names)}")
-    return len(alive)
+    if left:
+        print(f"twinhub: stopped {len(left)} leftover process(es): {', '.join(names)}")
+    return len(left)
 
 
 def _name(p: psutil.Process) -> str:
@@ -173,6 +190,29 @@ def _name(p: psutil.Process) -> str:
         return p.name()
     except psutil.Error:
         return str(p.pid)
+
+
+def _exit_status(code: int) -> int:
+    """A process's status as our own exit status: killed by a signal (negative) is 1."""
+    return code if code > 0 else 1
+
+
+class _Hub:
+    """One run of the hub process, and whether it came up (answered /hub/health)."""
+
+    def __init__(self, cmd: list[str], env: dict[str, str], settings: Settings, on_ready) -> None:
+        self.ready = threading.Event()
+
+        def ready() -> None:
+            self.ready.set()
+            on_ready()
+
+        self.process = subprocess.Popen(
+            cmd, env=env, cwd=settings.state_dir, start_new_session=True
+        )
+        threading.Thread(
+            target=_wait_until_up, args=(settings, self.process, ready), daemon=True
+        ).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -188,9 +228,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StateDirError) as e:
         print(f"twinhub: {e}", file=sys.stderr)
         return 2
-    proxy = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
-    if "TWINHUB_PROXY_CMD" not in os.environ and not proxy.exists():
-        print(f"twinhub: {proxy} is missing: run `make install` (npm ci) first", file=sys.stderr)
+    proxy_exe = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    if "TWINHUB_PROXY_CMD" not in os.environ and not proxy_exe.exists():
+        print(
+            f"twinhub: {proxy_exe} is missing: run `make install` (npm ci) first", file=sys.stderr
+        )
         return 2
 
     _become_subreaper()
@@ -211,43 +253,94 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum, frame):
         stopping.set()
 
-    # Handlers go in before the hub starts: exec() resets handled signals to their defaults in
-    # the children, whereas an *ignored* SIGINT (as in a background job of a script) would be
-    # inherited by every service and server, which then could only be stopped by SIGKILL.
+    # Handlers go in before the proxy and hub start: exec() resets handled signals to their
+    # defaults in the children, whereas an *ignored* SIGINT (as in a background job of a
+    # script) would be inherited by every service and server, which then could only be stopped
+    # by SIGKILL.
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     print(f"twinhub: starting the gateway (state in {settings.state_dir}) ...", flush=True)
-    hub = subprocess.Popen(cmd, env=env, cwd=settings.state_dir, start_new_session=True)
-    threading.Thread(
-        target=_wait_until_up,
-        args=(settings, hub, lambda: print(banner(settings, secrets), flush=True)),
-        daemon=True,
-    ).start()
-
-    while not stopping.is_set() and hub.poll() is None:
-        stopping.wait(0.5)
-        _reap_zombies_except(hub)
-    if stopping.is_set():
-        print("\ntwinhub: stopping ...", flush=True)
-    code = hub.poll()
-    stop_all(hub)
-    print("twinhub: stopped.", flush=True)
-    if code not in (None, 0):
-        print(f"twinhub: the hub exited with status {code}; see the log above", file=sys.stderr)
-        return code
-    return 0
+    try:
+        proxy = start_proxy(settings, secrets, env)
+    except ProxyError as e:
+        print(f"twinhub: {e}", file=sys.stderr)
+        return 1
+    hub = _Hub(cmd, env, settings, lambda: print(banner(settings, secrets), flush=True))
+    return _supervise(settings, secrets, cmd, env, proxy, hub, stopping)
 
 
-def _reap_zombies_except(hub: subprocess.Popen) -> None:
-    """Reap re-parented orphans (we are their subreaper) without stealing the hub's status."""
-    for p in _descendants():
-        if p.pid == hub.pid:
+def _supervise(
+    settings: Settings,
+    secrets: Secrets,
+    cmd: list[str],
+    env: dict[str, str],
+    proxy: subprocess.Popen,
+    hub: _Hub,
+    stopping: threading.Event,
+) -> int:
+    """Watch the proxy and the hub until Ctrl-C; restart the hub when it dies (within the
+    policy's bounds); then stop everything. Returns the launcher's exit status."""
+    policy = RestartPolicy(settings.hub_max_restarts, settings.hub_restart_window)
+    came_up = False
+    status = 0
+    while True:
+        while not stopping.is_set() and hub.process.poll() is None and proxy.poll() is None:
+            stopping.wait(0.5)
+            reap_orphans({hub.process.pid, proxy.pid})
+        came_up = came_up or hub.ready.is_set()
+        if stopping.is_set():
+            print("\ntwinhub: stopping ...", flush=True)
+            break
+        if proxy.poll() is not None:
+            print(
+                f"twinhub: configurable-http-proxy exited with status {proxy.returncode}: "
+                "stopping the gateway; see the log above",
+                file=sys.stderr,
+                flush=True,
+            )
+            status = 1
+            break
+        code = hub.process.returncode
+        if code == 0:
+            print("twinhub: the hub stopped by itself: stopping the gateway", flush=True)
+            break
+        if not came_up:
+            # it never started: restarting would only repeat the same error
+            print(f"twinhub: the hub exited with status {code}; see the log above", file=sys.stderr)
+            status = _exit_status(code)
+            break
+        if not policy.allow():
+            print(
+                f"twinhub: the hub exited with status {code} after {policy.recent} "
+                f"restart(s) within {settings.hub_restart_window}s: giving up "
+                f"(TWINHUB_HUB_MAX_RESTARTS={settings.hub_max_restarts}, "
+                f"TWINHUB_HUB_RESTART_WINDOW={settings.hub_restart_window}). "
+                "Stopping the whole gateway; see the log above for why the hub died.",
+                file=sys.stderr,
+                flush=True,
+            )
+            status = _exit_status(code)
+            break
+        print(
+            f"twinhub: the hub exited with status {code}: restarting it "
+            f"(restart {policy.recent}, at most {policy.describe()}). The proxy, users' "
+            "servers and Dask clusters keep running.",
+            flush=True,
+        )
+        services = managed_services(settings, secrets)
+        stopped = stop_orphaned_services(services, keep={proxy.pid})
+        if stopped:
+            print(
+                f"twinhub: stopped the services of the dead hub ({', '.join(stopped)}); "
+                "the new hub starts them again",
+                flush=True,
+            )
+        if stopping.is_set():
             continue
-        try:
-            if p.ppid() == os.getpid() and p.status() == psutil.STATUS_ZOMBIE:
-                os.waitpid(p.pid, os.WNOHANG)
-        except (psutil.Error, ChildProcessError):
-            pass
+        hub = _Hub(cmd, env, settings, lambda: print("twinhub: the hub is back.", flush=True))
+    stop_all(hub.process, proxy, settings)
+    print("twinhub: stopped.", flush=True)
+    return status
 
 
 if __name__ == "__main__":

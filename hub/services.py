@@ -213,6 +213,17 @@ def idle_culler_service(settings: Settings) -> dict:
     }
 
 
+def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
+    """Every service the hub starts and stops (``JupyterHub.services``); the launcher stops
+    them by these command lines when the hub that started them has died."""
+    return [
+        registry_service(settings),
+        dashboards_service(settings),
+        *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
+        idle_culler_service(settings),
+    ]
+
+
 def roles(settings: Settings) -> list[dict]:
     """RBAC roles: users (and their servers' tokens) may use the gateway and the registry;
     admins and the twin-maintainers group may write to the registry; the culler may cull."""

@@ -114,6 +114,17 @@ class Settings:
     cull_timeout: int = _env_field(
         "TWINHUB_CULL_TIMEOUT", 3600, "Seconds of inactivity before a user server is stopped."
     )
+    hub_max_restarts: int = _env_field(
+        "TWINHUB_HUB_MAX_RESTARTS",
+        5,
+        "Times the launcher restarts a hub that died, within TWINHUB_HUB_RESTART_WINDOW, "
+        "before it gives up and stops the whole gateway; 0: never restart it.",
+    )
+    hub_restart_window: int = _env_field(
+        "TWINHUB_HUB_RESTART_WINDOW",
+        600,
+        "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
+    )
     concurrent_spawn_limit: int = _env_field(
         "TWINHUB_CONCURRENT_SPAWN_LIMIT",
         4,
@@ -267,6 +278,15 @@ class Settings:
                 raise SettingsError(f"{var}={port}: a port must be between 1 and 65535")
         if len(set(ports.values())) != len(ports):
             raise SettingsError(f"The ports must all differ, got {ports}")
+        if self.hub_max_restarts < 0:
+            raise SettingsError(
+                f"TWINHUB_HUB_MAX_RESTARTS={self.hub_max_restarts}: give 0 or more restarts"
+            )
+        if self.hub_restart_window <= 0:
+            raise SettingsError(
+                f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
+                "seconds above 0"
+            )
         for var, value in (
             ("TWINHUB_SPAWNER", self.spawner),
             ("TWINHUB_DASK_BACKEND", self.dask_backend),

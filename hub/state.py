@@ -7,8 +7,10 @@ cookies and service tokens survive a restart.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,14 +29,28 @@ class Secrets:
     """The shared password of non-admin users (SharedPasswordAuthenticator)."""
     admin_password: str
     """The password of the admin users (at least 32 characters, as JupyterHub requires)."""
+    gateway_db_key: str
+    """Encrypts the clusters' TLS credentials in Dask Gateway's database (a Fernet key), so
+    that a gateway restarted with the hub re-attaches the clusters its predecessor started."""
 
 
-# name -> number of random bytes; token_urlsafe gives ~1.3 characters per byte
-_SECRETS = {
-    "proxy_auth_token": 32,
-    "gateway_api_token": 32,
-    "user_password": 9,
-    "admin_password": 30,
+def _token(nbytes: int) -> Callable[[], str]:
+    # token_urlsafe gives ~1.3 characters per byte
+    return lambda: secrets.token_urlsafe(nbytes)
+
+
+def _fernet_key() -> str:
+    """32 random bytes, url-safe base64 with padding: the key format Dask Gateway requires."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
+# name -> how to generate it on first start
+_SECRETS: dict[str, Callable[[], str]] = {
+    "proxy_auth_token": _token(32),
+    "gateway_api_token": _token(32),
+    "user_password": _token(9),
+    "admin_password": _token(30),
+    "gateway_db_key": _fernet_key,
 }
 
 
@@ -59,12 +75,12 @@ def ensure_state_dir(state_dir: Path) -> Path:
     return state_dir
 
 
-def _read_or_create(path: Path, nbytes: int) -> str:
+def _read_or_create(path: Path, generate: Callable[[], str]) -> str:
     if path.exists():
         value = path.read_text().strip()
         if value:
             return value
-    value = secrets.token_urlsafe(nbytes)
+    value = generate()
     # create with 0600 from the start: the secret is never readable by others, not even briefly
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -78,7 +94,7 @@ def ensure_secrets(state_dir: Path) -> Secrets:
     folder = state_dir / "secrets"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
-        values = {name: _read_or_create(folder / name, n) for name, n in _SECRETS.items()}
+        values = {name: _read_or_create(folder / name, gen) for name, gen in _SECRETS.items()}
     except OSError as e:
         raise StateDirError(f"Cannot write secrets under {folder}: {e.strerror}") from e
     return Secrets(**values)

@@ -151,6 +151,28 @@ class Gateway:
                 time.sleep(0.5)
         raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
 
+    def up(self) -> bool:
+        """The hub, Dask Gateway and the registry answer through the proxy."""
+        try:
+            return (
+                httpx.get(f"{self.url}/hub/health", timeout=2).status_code == 200
+                and _gateway_service_up(self)
+                and _registry_service_up(self)
+            )
+        except httpx.HTTPError:
+            return False
+
+    def wait_until_up(self, timeout: float) -> None:
+        """Wait for :meth:`up` (at start, or after the launcher restarted the hub)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited ({self.process.returncode}):\n{self.log()}")
+            if self.up():
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the gateway did not come up in {timeout:.0f} s:\n{self.log()}")
+
     # --- processes -------------------------------------------------------------------------
     def descendants(self) -> list[psutil.Process]:
         try:
@@ -160,7 +182,7 @@ class Gateway:
         self.seen_pids.update(p.pid for p in procs)
         return procs
 
-    def stop(self, timeout: float = 60) -> int:
+    def stop(self, timeout: float = 150) -> int:
         """Stop as Ctrl-C does; return the launcher's exit status."""
         self.descendants()
         if self.process.poll() is None:
@@ -235,22 +257,12 @@ def start_gateway(
         else None,
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the gateway exited ({process.returncode}):\n{gateway.log()}")
-        try:
-            if (
-                httpx.get(f"{gateway.url}/hub/health", timeout=2).status_code == 200
-                and _gateway_service_up(gateway)
-                and _registry_service_up(gateway)
-            ):
-                return gateway
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    gateway.stop()
-    raise TimeoutError(f"the gateway did not come up in {START_TIMEOUT} s:\n{gateway.log()}")
+    try:
+        gateway.wait_until_up(START_TIMEOUT)
+    except TimeoutError:
+        gateway.stop()
+        raise
+    return gateway
 
 
 def _gateway_service_up(gateway: Gateway) -> bool:

@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, ClassVar
 
 import holoviews as hv
@@ -95,6 +96,13 @@ class TwinDashboard(param.Parameterized):
     async def _rerun(self, *_events: param.parameterized.Event) -> None:
         await self.refresh()
 
+    def _compute_in_share(self, progress: Progress) -> Any:
+        """:meth:`compute` within the user's share of the service's cluster, if it has one
+        (``client.run_slot``), so models that submit their own tasks are capped too."""
+        hold = getattr(self.client, "run_slot", None)
+        with hold() if hold is not None else nullcontext():
+            return self.compute(progress)
+
     async def refresh(self) -> None:
         """Run :meth:`compute` off the event loop; the newest run's outcome wins."""
         self._generation += 1
@@ -109,7 +117,7 @@ class TwinDashboard(param.Parameterized):
 
         self.busy = True
         work = loop.run_in_executor(
-            _executor(self.twin_name, self.run_threads), self.compute, progress
+            _executor(self.twin_name, self.run_threads), self._compute_in_share, progress
         )
         try:
             while not (work.done() and partials.empty()):

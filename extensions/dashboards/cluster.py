@@ -4,17 +4,25 @@ Dashboards run their heavy work (ensembles) on one ``LocalCluster`` the service 
 with it. Each user gets a :class:`UserClient`: it forwards ``compute`` to the shared client, but
 lets a user hold at most ``TWINHUB_DASHBOARDS_USER_RUNS`` computations at once, so one person's
 ensembles queue behind each other and cannot fill the cluster while others wait.
+
+Some models submit their tasks themselves (the physics twins call ``dask.compute``, which goes
+to the process's default client: the shared one), so a dashboard holds the user's slot for the
+whole run (:meth:`UserClient.run_slot`); ``compute`` inside a held slot does not wait again.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _LOCK = threading.Lock()
 _CLIENT: Any = None
 _SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_HELD = threading.local()
+"""``user``: whose slot this thread holds for a whole run (see :meth:`UserClient.run_slot`)."""
 
 
 def user_runs() -> int:
@@ -64,8 +72,27 @@ class UserClient:
                 _SLOTS[user] = threading.BoundedSemaphore(slots or user_runs())
             self._slot = _SLOTS[user]
 
+    @contextmanager
+    def run_slot(self) -> Iterator[None]:
+        """Hold one of this user's slots for a whole run, whatever submits its tasks."""
+        if self._holds_slot():
+            yield
+            return
+        self._slot.acquire()
+        _HELD.user = self.twinhub_user
+        try:
+            yield
+        finally:
+            _HELD.user = None
+            self._slot.release()
+
+    def _holds_slot(self) -> bool:
+        return getattr(_HELD, "user", None) == self.twinhub_user
+
     def compute(self, collection: Any, **options: Any) -> Any:
         """Wait for one of this user's slots, then submit; the slot frees when the run ends."""
+        if self._holds_slot():  # within run_slot(): the run already holds the user's share
+            return shared_client().compute(collection, **options)
         self._slot.acquire()
         try:
             future = shared_client().compute(collection, **options)

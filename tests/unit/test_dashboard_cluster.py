@@ -8,6 +8,7 @@ import time
 import dask
 import psutil
 import pytest
+from twinhub.extensions.dashboards import cluster
 from twinhub.extensions.dashboards.cluster import UserClient
 
 
@@ -92,3 +93,32 @@ def test_a_worker_killed_during_a_dashboard_run_is_in_the_runs_record(
     assert record.agent == "ada-kill"
     (loss,) = [loss for loss in record.incidents if loss.worker == victim]
     assert not loss.expected and set(map(str, busy[victim])) & set(loss.tasks_retried)
+
+
+def test_a_dashboard_run_holds_the_users_share_for_models_that_submit_their_own_tasks(
+    service_cluster,
+) -> None:
+    """The lattice model calls ``dask.compute`` itself (on the service's default client), not
+    ``client.compute``: the dashboard still waits for the user's slot, for the whole run."""
+    import asyncio
+
+    from twinhub.extensions.dashboards.cluster import shared_client
+    from twinhub.twins.lattice.app import LatticeDashboard
+
+    shared_client()  # the service's cluster, as the default client the model's tasks go to
+    dora = UserClient("dora-cap", slots=1)
+    state = LatticeDashboard(
+        client=dora, size=8, n_temperatures=3, sweeps=100, t_min=2.0, t_max=2.5
+    )
+    outcome: dict = {}
+    with dora.run_slot():  # another of dora's runs holds her only slot
+        # within a held slot, her own compute() does not wait for a second one
+        assert dora.compute(slow(0.1)).result(timeout=30) == 0.1
+        runner = threading.Thread(target=lambda: outcome.update(done=asyncio.run(state.refresh())))
+        runner.start()
+        time.sleep(3)
+        assert state.busy and state.outcome is None  # waiting for dora's share
+    runner.join(120)
+    assert not runner.is_alive()
+    assert state.error == "" and state.outcome is not None
+    assert state.outcome.record.agent == "dora-cap"

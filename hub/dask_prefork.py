@@ -49,7 +49,13 @@ class PreforkLocalBackend(UnsafeLocalBackend):
             return await super().start_process(cluster, cmd, env, name)
         workdir = cluster.state["workdir"]
         log_path = os.path.join(self.get_logs_directory(workdir), name + ".log")
-        request = {"args": cmd[len(scheduler_cmd) :], "env": env, "cwd": workdir, "log": log_path}
+        request = {
+            "args": cmd[len(scheduler_cmd) :],
+            "title": " ".join(cmd),
+            "env": env,
+            "cwd": workdir,
+            "log": log_path,
+        }
         try:
             pid = await self._fork(request)
         except (TimeoutError, OSError, ValueError, KeyError) as exc:
@@ -114,6 +120,12 @@ class PreforkLocalBackend(UnsafeLocalBackend):
 # --- the zygote (``python -m twinhub.hub.dask_prefork``, started by the backend) ---------------
 def _run_scheduler(request: dict[str, Any]) -> None:
     """In the forked child: become the scheduler the stock backend would have started."""
+    # look like the stock scheduler in ps/top (command line `<venv>/bin/dask scheduler ...`),
+    # not like the zygote it was forked from: operators and tools find it by that. First, while
+    # the process's argv and environ are still the zygote's (setproctitle reuses their memory)
+    from setproctitle import setproctitle
+
+    setproctitle(request.get("title") or "dask scheduler")
     # undo the zygote's dispositions: the scheduler handles SIGINT (the backend's first stop
     # signal) and waits for its own children
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)

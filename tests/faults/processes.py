@@ -40,23 +40,37 @@ def listening_on(gateway: Gateway, port: int) -> psutil.Process:
 
 
 def dask_processes(gateway: Gateway, cluster: str, role: str) -> list[psutil.Process]:
-    """The ``dask scheduler`` or ``dask worker`` processes of one gateway cluster (by its name,
-    which dask-gateway puts in their environment)."""
+    """The ``dask scheduler`` or ``dask worker`` processes of one gateway cluster.
+
+    A process belongs to the cluster when it runs in the cluster's working directory (named
+    after the cluster) or has the cluster's name in its environment: a scheduler forked from
+    the warm process (hub/dask_prefork.py) shows that process's initial environment in
+    ``/proc``, but it does run in its cluster's directory."""
     found = []
     for p in gateway.descendants():
         try:
-            cmd = p.cmdline()
+            # a title set with setproctitle (forked schedulers) reads as one space-joined string
+            cmd = " ".join(p.cmdline()).split()
             # `dask scheduler ...`, or `python .../dask scheduler ...` (the script's shebang)
             if (
                 role in cmd[1:3]
                 and any(part.rsplit("/", 1)[-1] == "dask" for part in cmd[:2])
-                and p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == cluster
+                and _of_cluster(p, cluster)
                 and p.status() != psutil.STATUS_ZOMBIE
             ):
                 found.append(p)
         except psutil.Error:
             pass
     return found
+
+
+def _of_cluster(p: psutil.Process, cluster: str) -> bool:
+    if p.cwd().rstrip("/").endswith(cluster):
+        return True
+    try:
+        return p.environ().get("DASK_GATEWAY_CLUSTER_NAME") == cluster
+    except psutil.Error:
+        return False
 
 
 def wait_until_busy(processes: list[psutil.Process], timeout: float = 120) -> None:

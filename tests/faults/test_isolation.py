@@ -114,8 +114,8 @@ def carols_dashboard_run(reg: Registry) -> str:
 def dashboard_opens(twin: str) -> Callable:
     """Whether ``who`` (None: logged out) gets the twin's dashboard from the service.
 
-    Refused means: sent to the login, or the service's 404 page ("Twin not found"). The test
-    twins' app is an empty Panel page, titled as such; any other page (an error) fails.
+    Refused means: sent to the login, or the service's 404 page ("Twin not found", HTTP 404).
+    The test twins' app is an empty Panel page, titled as such; any other page (an error) fails.
     """
 
     def call(reg: Registry, who: str | None, res: dict) -> bool:
@@ -125,10 +125,13 @@ def dashboard_opens(twin: str) -> Callable:
         if page.status_code in (301, 302, 303, 307):
             assert "login" in page.headers["location"], page.headers["location"]
             return False
-        assert page.status_code == 200, f"{who}: {page.status_code} {page.text[:300]}"
         title = page_title(page)
-        assert title in (APP_TITLE, NOT_FOUND_TITLE), f"{who}: {title!r}"
-        return title == APP_TITLE
+        if page.status_code == 404:  # the service's "Twin not found" page, with its status
+            assert title == NOT_FOUND_TITLE, f"{who}: {title!r}"
+            return False
+        assert page.status_code == 200, f"{who}: {page.status_code} {page.text[:300]}"
+        assert title == APP_TITLE, f"{who}: {title!r}"
+        return True
 
     return call
 

@@ -53,6 +53,9 @@ up: install data
 
 test: install data
 	@scripts/ensure-system-packages.sh test
+	@# bytecode up front: threads of the tests (Dask clients, kernels) then import without
+	@# compiling, which CPython 3.11.7 cannot do next to pytest's assert rewriting (gh-106905)
+	@$(BIN)/python -m compileall -q catalogs extensions hub kernels twins >/dev/null
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: install

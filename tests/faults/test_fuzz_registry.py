@@ -14,6 +14,11 @@ from pathlib import Path
 import hypothesis
 import pytest
 import schemathesis
+
+# imported at collection, before any test starts threads: schemathesis loads this lazily in
+# from_url, and pytest rewrites its asserts with ast.parse, which CPython 3.11.7 cannot run
+# while another thread compiles ("AST constructor recursion depth mismatch", gh-106905)
+import schemathesis.specs.openapi.schemas  # noqa: F401
 from hypothesis import HealthCheck, given
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (

@@ -88,7 +88,7 @@ def test_slurm_profiles_gateway_gets_its_own_ports_and_the_same_addresses(
     # the main gateway keeps local processes
     monkeypatch.setenv("TWINHUB_GATEWAY_SERVICE", "dask-gateway")
     main = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
-    assert main.DaskGateway.backend_class.endswith("UnsafeLocalBackend")
+    assert main.DaskGateway.backend_class.endswith("PreforkLocalBackend")  # local, warm
 
 
 @pytest.mark.parametrize(

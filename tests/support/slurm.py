@@ -156,11 +156,19 @@ class SlurmCluster:
     def end_all_jobs(self, workdirs: Iterable[Path] = (), timeout: float = 60) -> None:
         """Cancel every job and wait until squeue is empty and no process of any job (or working
         under ``workdirs``) is left, so a test session leaves nothing behind; fail naming what
-        outlived its job."""
+        outlived its job (and kill it)."""
         if ids := [j.job_id for j in self.jobs()]:
             self.run("scancel", *ids)
         self.wait_for(lambda jobs: not jobs, timeout, "all jobs ended")
-        self.wait_processes_gone(workdirs=workdirs, what="all jobs")
+        workdirs = list(workdirs)
+        try:
+            self.wait_processes_gone(workdirs=workdirs, what="all jobs")
+        finally:
+            for proc in self.job_processes(workdirs=workdirs):  # reported above; end them
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
 
     def node_state(self) -> str:
         return self.run("sinfo", "-h", "-n", "localhost", "-o", "%t").strip()

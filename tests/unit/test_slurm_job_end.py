@@ -41,9 +41,10 @@ def start_job(
     script = tmp_path / "slurm_script"
     script.write_text(batch_script("", [sys.executable, "-c", code], GRACE))
     out = tmp_path / "job.out"
-    job = subprocess.Popen(
-        ["/bin/sh", str(script)], stdout=out.open("w"), start_new_session=True, cwd=tmp_path
-    )
+    with out.open("w") as stdout:  # the job has its own copy
+        job = subprocess.Popen(
+            ["/bin/sh", str(script)], stdout=stdout, start_new_session=True, cwd=tmp_path
+        )
     deadline = time.monotonic() + 30
     while not out.read_text().strip():
         assert job.poll() is None, f"the job ended early ({job.returncode})"

@@ -33,8 +33,17 @@ time.sleep(300)
 IGNORES_TERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + TITLED
 
 
+SHELLS = {"sh": ["/bin/sh"], "bash-as-sh": ["bash", "--posix"]}
+"""Debian's /bin/sh (dash) and bash in POSIX mode, the /bin/sh of RHEL-like sites."""
+
+
+@pytest.fixture(params=sorted(SHELLS))
+def shell(request: pytest.FixtureRequest) -> list[str]:
+    return SHELLS[request.param]
+
+
 def start_job(
-    tmp_path: Path, code: str, started: list[psutil.Process]
+    tmp_path: Path, code: str, started: list[psutil.Process], shell: list[str]
 ) -> tuple[subprocess.Popen, list[psutil.Process]]:
     """The batch script for ``python -c code`` as slurmstepd runs it; its shell and the two
     processes of the job, once they run (all three also added to ``started``)."""
@@ -43,7 +52,7 @@ def start_job(
     out = tmp_path / "job.out"
     with out.open("w") as stdout:  # the job has its own copy
         job = subprocess.Popen(
-            ["/bin/sh", str(script)], stdout=stdout, start_new_session=True, cwd=tmp_path
+            [*shell, str(script)], stdout=stdout, start_new_session=True, cwd=tmp_path
         )
     deadline = time.monotonic() + 30
     while not out.read_text().strip():
@@ -89,7 +98,7 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> float:
 def test_the_title_slurm_linuxproc_cannot_read_is_what_distributed_sets(
     tmp_path: Path, started: list
 ) -> None:
-    job, (command, _) = start_job(tmp_path, TITLED, started)
+    job, (command, _) = start_job(tmp_path, TITLED, started, SHELLS["sh"])
     # /proc/PID/stat's command name has a space: sscanf("%ld %s %c %ld") cannot read it
     stat = Path(f"/proc/{command.pid}/stat").read_text()
     job.send_signal(signal.SIGTERM)
@@ -98,18 +107,18 @@ def test_the_title_slurm_linuxproc_cannot_read_is_what_distributed_sets(
 
 
 def test_sigterm_ends_the_command_and_its_children_before_the_grace_period(
-    tmp_path: Path, started: list
+    tmp_path: Path, started: list, shell: list[str]
 ) -> None:
-    job, procs = start_job(tmp_path, TITLED, started)
+    job, procs = start_job(tmp_path, TITLED, started, shell)
     job.send_signal(signal.SIGTERM)  # what slurmstepd sends to the batch script it tracks
     assert wait_gone(procs, timeout=GRACE + 5) < GRACE  # the command died of TERM at once
     assert job.wait(5) == -signal.SIGKILL  # then the shell killed what was left, itself too
 
 
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
-    tmp_path: Path, started: list
+    tmp_path: Path, started: list, shell: list[str]
 ) -> None:
-    job, procs = start_job(tmp_path, IGNORES_TERM, started)
+    job, procs = start_job(tmp_path, IGNORES_TERM, started, shell)
     job.send_signal(signal.SIGTERM)
     time.sleep(GRACE / 2)
     assert all(alive(p) for p in procs)  # the command ignored TERM
@@ -117,8 +126,10 @@ def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
     assert job.wait(5) == -signal.SIGKILL
 
 
-def test_a_command_ending_by_itself_gives_the_job_its_exit_status(tmp_path: Path) -> None:
+def test_a_command_ending_by_itself_gives_the_job_its_exit_status(
+    tmp_path: Path, shell: list[str]
+) -> None:
     script = tmp_path / "slurm_script"
     script.write_text(batch_script("echo setup", [sys.executable, "-c", "raise SystemExit(3)"], 3))
-    done = subprocess.run(["/bin/sh", str(script)], capture_output=True, text=True, timeout=30)
+    done = subprocess.run([*shell, str(script)], capture_output=True, text=True, timeout=30)
     assert (done.returncode, done.stdout) == (3, "setup\n")

@@ -156,17 +156,15 @@ stop_pid() {
 }
 
 # pids of processes of this cluster's jobs, tracked by Slurm or not: every process of a job
-# inherits SLURM_WORKING_CLUSTER=<name>:<host>:<slurmctld port>:... from sbatch, or works in a
-# Dask cluster's staging directory (a process titled by setproctitle loses its environment)
+# inherits SLURM_WORKING_CLUSTER=<name>:<host>:<slurmctld port>:... from sbatch (twinhub's Dask
+# jobs keep it despite their process titles: SPT_NOENV, hub/targets/slurm_backend.py)
 job_pids() {
-  local port f pid cwd
+  local port f pid
   port=$(sed -n 's/^SlurmctldPort=//p' "$conf")
   for f in /proc/[0-9]*/environ; do
     pid=${f#/proc/}
     pid=${pid%/environ}
-    cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || continue
-    if grep -qz "^SLURM_WORKING_CLUSTER=[^:]*:[^:]*:$port:" "$f" 2>/dev/null \
-      || [[ $cwd == "$state_dir/dask-gateway/slurm/"* ]]; then
+    if grep -qz "^SLURM_WORKING_CLUSTER=[^:]*:[^:]*:$port:" "$f" 2>/dev/null; then
       echo "$pid"
     fi
   done

@@ -11,7 +11,8 @@ embedded deployment whose users exist only in the hub. This subclass adds, as co
   with an empty environment (so only ``/etc/slurm/slurm.conf`` would do);
 * ``bind_host``: where schedulers and workers listen (upstream: always ``0.0.0.0``);
 * a staging directory template that needs ``{home}`` only when it uses it;
-* a batch script that ends every process of its job itself (:func:`batch_script`).
+* a batch script that ends every process of its job itself (:func:`batch_script`), whose
+  processes keep their environment (``SPT_NOENV``), so an operator finds them by SLURM_JOB_ID.
 
 Why the last: on a cancel or time limit, ``slurmstepd`` signals the processes it tracks, and
 ``proctrack/linuxproc`` tracks them by reading ``/proc/PID/stat`` with ``sscanf("%ld %s %c
@@ -104,6 +105,11 @@ class TwinhubSlurmBackend(SlurmBackend):
     @property
     def default_host(self) -> str:  # read by the base class when it builds the commands
         return self.bind_host
+
+    def get_env(self, cluster) -> dict[str, str]:
+        # setproctitle writes distributed's title over the process's environment unless told
+        # not to; kept, SLURM_JOB_ID in /proc/PID/environ tells which job a process is of
+        return {**super().get_env(cluster), "SPT_NOENV": "1"}
 
     def _slurm_env(self) -> dict[str, str]:
         return {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}

@@ -105,7 +105,8 @@ class SlurmCluster:
         A process belongs to a job by the SLURM_JOB_ID and SLURM_WORKING_CLUSTER
         (``name:host:port:...``, set by sbatch) it inherits: those of ``job_ids`` (default: any
         job) but not of ``exclude``. A process that titles itself (distributed does, with
-        setproctitle) overwrites its environment with the title, so any process working under
+        setproctitle) overwrites its environment with the title unless SPT_NOENV is set (our
+        Dask jobs set it; a regression must not hide a leak), so any process working under
         one of ``workdirs`` (a gateway's Slurm staging directory) counts too, whatever its job.
         """
         wanted = None if job_ids is None else set(job_ids)

@@ -19,19 +19,9 @@ import psutil
 import pytest
 from twinhub.hub.targets.slurm_backend import batch_script
 
+from tests.support.titled import IGNORING_TERM, SCHEDULER_LIKE
+
 GRACE = 1.5
-
-# a "scheduler" that titles itself like distributed, starts a child, and then says so
-TITLED = """
-import subprocess, sys, time
-from setproctitle import setproctitle
-setproctitle("dask scheduler [tls://127.0.0.1:1]")
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
-print(child.pid, flush=True)
-time.sleep(300)
-"""
-IGNORES_TERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + TITLED
-
 
 SHELLS = {"sh": ["/bin/sh"], "bash-as-sh": ["bash", "--posix"]}
 """Debian's /bin/sh (dash) and bash in POSIX mode, the /bin/sh of RHEL-like sites."""
@@ -98,7 +88,7 @@ def wait_gone(procs: list[psutil.Process], timeout: float) -> float:
 def test_the_title_slurm_linuxproc_cannot_read_is_what_distributed_sets(
     tmp_path: Path, started: list
 ) -> None:
-    job, (command, _) = start_job(tmp_path, TITLED, started, SHELLS["sh"])
+    job, (command, _) = start_job(tmp_path, SCHEDULER_LIKE, started, SHELLS["sh"])
     # /proc/PID/stat's command name has a space: sscanf("%ld %s %c %ld") cannot read it
     stat = Path(f"/proc/{command.pid}/stat").read_text()
     job.send_signal(signal.SIGTERM)
@@ -109,7 +99,7 @@ def test_the_title_slurm_linuxproc_cannot_read_is_what_distributed_sets(
 def test_sigterm_ends_the_command_and_its_children_before_the_grace_period(
     tmp_path: Path, started: list, shell: list[str]
 ) -> None:
-    job, procs = start_job(tmp_path, TITLED, started, shell)
+    job, procs = start_job(tmp_path, SCHEDULER_LIKE, started, shell)
     job.send_signal(signal.SIGTERM)  # what slurmstepd sends to the batch script it tracks
     assert wait_gone(procs, timeout=GRACE + 5) < GRACE  # the command died of TERM at once
     assert job.wait(5) == -signal.SIGKILL  # then the shell killed what was left, itself too
@@ -118,7 +108,7 @@ def test_sigterm_ends_the_command_and_its_children_before_the_grace_period(
 def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
     tmp_path: Path, started: list, shell: list[str]
 ) -> None:
-    job, procs = start_job(tmp_path, IGNORES_TERM, started, shell)
+    job, procs = start_job(tmp_path, IGNORING_TERM, started, shell)
     job.send_signal(signal.SIGTERM)
     time.sleep(GRACE / 2)
     assert all(alive(p) for p in procs)  # the command ignored TERM

@@ -5,7 +5,8 @@
 #   up      install slurm-wlm + munge when missing (as root), write the configuration under
 #           $TWINHUB_SLURM_DIR and start munged, slurmctld and slurmd; prints SLURM_CONF.
 #           Does nothing but print when this cluster already runs (idempotent).
-#   down    cancel this cluster's jobs, stop its daemons (the files stay for the next `up`).
+#   down    cancel this cluster's jobs, wait for their processes to end (ending any left over),
+#           stop its daemons (the files stay for the next `up`).
 #   status  exit 0 when this cluster answers, 1 otherwise.
 #
 # Everything lives in $TWINHUB_SLURM_DIR (default $TWINHUB_STATE_DIR/slurm, default ./state/slurm):
@@ -154,14 +155,46 @@ stop_pid() {
   kill -9 "$pid" 2>/dev/null || true
 }
 
+# pids of processes of this cluster's jobs, tracked by Slurm or not: every process of a job
+# inherits SLURM_WORKING_CLUSTER=<name>:<host>:<slurmctld port>:... from sbatch (twinhub's Dask
+# jobs keep it despite their process titles: SPT_NOENV, hub/targets/slurm_backend.py)
+job_pids() {
+  local port f pid
+  port=$(sed -n 's/^SlurmctldPort=//p' "$conf")
+  for f in /proc/[0-9]*/environ; do
+    pid=${f#/proc/}
+    pid=${pid%/environ}
+    if grep -qz "^SLURM_WORKING_CLUSTER=[^:]*:[^:]*:$port:" "$f" 2>/dev/null; then
+      echo "$pid"
+    fi
+  done
+  return 0
+}
+
+# jobs first: their processes (slurmstepd and children) would outlive slurmd
+end_jobs() {
+  local pids
+  scancel --quiet --full "$(squeue -h -o %i | paste -sd, -)" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
+    sleep 0.5
+  done
+  for _ in $(seq 1 20); do
+    pids=$(job_pids)
+    [ -z "$pids" ] && return 0
+    sleep 0.5
+  done
+  # processes that escaped Slurm's tracking (docs/hpc.md): TERM, then KILL
+  log "ending processes that outlived their jobs: $(echo $pids)"
+  kill $pids 2>/dev/null || true
+  sleep 3
+  pids=$(job_pids)
+  [ -z "$pids" ] || kill -9 $pids 2>/dev/null || true
+}
+
 down_daemons() {
   if pid_alive "$dir/run/slurmctld.pid" && [ -f "$conf" ]; then
-    # jobs first: their processes (slurmstepd and children) would outlive slurmd
-    scancel --quiet --full "$(squeue -h -o %i | paste -sd, -)" 2>/dev/null || true
-    for _ in $(seq 1 30); do
-      [ -z "$(squeue -h -o %i 2>/dev/null)" ] && break
-      sleep 0.5
-    done
+    end_jobs
   fi
   stop_pid "$dir/run/slurmd.pid"
   stop_pid "$dir/run/slurmctld.pid"

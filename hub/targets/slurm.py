@@ -10,6 +10,7 @@ turns into spawner overrides with :func:`spawner_overrides`.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from pydantic import ValidationError
 from traitlets.config import Config
@@ -82,6 +83,12 @@ def spawner_config(settings: Settings) -> Config:
     return c
 
 
+def slurm_staging_root(settings: Settings) -> Path:
+    """Where Dask jobs work, one ``<user>/<cluster>`` directory each: the TLS credentials and
+    logs of each cluster, on the filesystem the compute nodes share."""
+    return settings.state_dir / "dask-gateway" / "slurm"
+
+
 def dask_backend_config(settings: Settings) -> Config:
     c = Config()
     c.DaskGateway.backend_class = BACKEND_CLASS
@@ -100,8 +107,7 @@ def dask_backend_config(settings: Settings) -> Config:
     cluster = c.SlurmClusterConfig
     cluster.partition = checked.partition
     cluster.account = checked.account
-    # TLS credentials and logs of each cluster: on the filesystem the compute nodes share
-    cluster.staging_directory = str(settings.state_dir / "dask-gateway" / "slurm" / "{username}")
+    cluster.staging_directory = str(slurm_staging_root(settings) / "{username}")
     cluster.scheduler_cores = 1
     cluster.scheduler_memory = "1 G"
     return c

@@ -10,7 +10,18 @@ embedded deployment whose users exist only in the hub. This subclass adds, as co
 * ``slurm_conf``: the ``SLURM_CONF`` for ``sbatch``/``squeue``/``scancel``, which upstream runs
   with an empty environment (so only ``/etc/slurm/slurm.conf`` would do);
 * ``bind_host``: where schedulers and workers listen (upstream: always ``0.0.0.0``);
-* a staging directory template that needs ``{home}`` only when it uses it.
+* a staging directory template that needs ``{home}`` only when it uses it;
+* a batch script that ends every process of its job itself (:func:`batch_script`), whose
+  processes keep their environment (``SPT_NOENV``), so an operator finds them by SLURM_JOB_ID.
+
+Why the last: on a cancel or time limit, ``slurmstepd`` signals the processes it tracks, and
+``proctrack/linuxproc`` tracks them by reading ``/proc/PID/stat`` with ``sscanf("%ld %s %c
+%ld")``, which fails on a command name with a space and skips that process. distributed titles
+its processes ``dask scheduler [tls://...]`` (setproctitle, which also sets the kernel's command
+name), so with linuxproc the scheduler got no signal at all: it outlived its cancelled job,
+reparented to init (and with ``exec`` in front of the command, the job hung in COMPLETING
+waiting for it). Sites on ``proctrack/cgroup`` track by cgroup and are not affected; the script
+makes the end of a job independent of how the site tracks processes.
 """
 
 from __future__ import annotations
@@ -19,9 +30,38 @@ import asyncio
 import json
 import os
 import pwd
+import shlex
 
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
-from traitlets import Enum, Unicode
+from traitlets import Enum, Float, Unicode
+
+JOB_END = """\
+# The end of the job (scancel, time limit) reaches this shell as SIGTERM; Slurm may not see the
+# Dask processes (see hub/targets/slurm_backend.py), so the shell ends them: TERM to the Dask
+# command, then, once it is gone or after the grace period, KILL to the process group this
+# shell leads (slurmstepd makes the batch script a group leader): what is left of the job, e.g.
+# a worker process of a nanny, and this shell.
+end_job() {{
+  trap '' TERM INT
+  kill -s TERM "$dask" 2>/dev/null
+  (sleep {grace}; kill -s KILL -- -$$) &
+  wait "$dask"
+  kill -s KILL -- -$$
+}}
+trap end_job TERM INT
+{command} &
+dask=$!
+wait "$dask"
+"""
+
+
+def batch_script(setup: str, command: list[str], grace: float) -> str:
+    """The batch script of a scheduler or worker job: ``setup``, then ``command`` as a child
+    of the script, which on TERM ends it and every process it started within ``grace``
+    seconds, whether or not Slurm tracks them."""
+    return "\n".join(
+        ["#!/bin/sh", setup, JOB_END.format(command=shlex.join(command), grace=f"{grace:g}")]
+    )
 
 
 class TwinhubSlurmBackend(SlurmBackend):
@@ -52,15 +92,37 @@ class TwinhubSlurmBackend(SlurmBackend):
         config=True,
     )
 
+    job_end_grace = Float(
+        3.0,
+        min=0.5,
+        help="""Seconds a scheduler or worker has to close after its job ends (cancel, time
+        limit) before its batch script kills what is left of the job.
+
+        Keep it below the site's KillWait, after which Slurm kills the batch script itself.""",
+        config=True,
+    )
+
     @property
     def default_host(self) -> str:  # read by the base class when it builds the commands
         return self.bind_host
+
+    def get_env(self, cluster) -> dict[str, str]:
+        # setproctitle writes distributed's title over the process's environment unless told
+        # not to; kept, SLURM_JOB_ID in /proc/PID/environ tells which job a process is of
+        return {**super().get_env(cluster), "SPT_NOENV": "1"}
 
     def _slurm_env(self) -> dict[str, str]:
         return {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}
 
     def get_submit_cmd_env_stdin(self, cluster, worker=None):
-        cmd, env, script = super().get_submit_cmd_env_stdin(cluster, worker)
+        cmd, env, _ = super().get_submit_cmd_env_stdin(cluster, worker)
+        if worker:
+            setup = cluster.config.worker_setup
+            command = self.get_worker_command(cluster, worker.name)
+        else:
+            setup = cluster.config.scheduler_setup
+            command = self.get_scheduler_command(cluster)
+        script = batch_script(setup, command, self.job_end_grace)
         return cmd, {**env, **self._slurm_env()}, script
 
     def get_stop_cmd_env(self, job_id):

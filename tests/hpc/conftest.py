@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gateway import Gateway, start_gateway
-from tests.support.slurm import SlurmCluster, SlurmUnavailable, start_slurm
+from tests.support.slurm import SlurmCluster, SlurmUnavailable, staging_dirs, start_slurm
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,11 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
     try:
         yield cluster
     finally:
-        cluster.stop()
+        try:
+            # a leak shows as an error of this teardown; the daemons stop either way
+            cluster.end_all_jobs(staging_dirs(tmp_path_factory.getbasetemp()))
+        finally:
+            cluster.stop()
 
 
 @pytest.fixture(scope="session")

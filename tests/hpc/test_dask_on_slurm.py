@@ -52,9 +52,15 @@ def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
             on_slurm = field_statistics(cluster)
         finally:
             cluster.shutdown()
-        # stopping the cluster cancels its jobs
+        # stopping the cluster cancels its jobs, and ends every process they started
         slurm.wait_for(
             lambda js: not any(j.name == "dask-gateway" for j in js), 60, "dask jobs cancelled"
+        )
+        dask_jobs = {j.job_id for j in jobs if j.name == "dask-gateway"}
+        slurm.wait_processes_gone(
+            dask_jobs,
+            workdirs=[hpc_gateway.slurm_staging_dir],
+            what="the stopped cluster's scheduler and workers",
         )
 
     # exact answers: mean over t of (a t + x) = a (T-1)/2 + x; std = a sqrt((T^2-1)/12)

@@ -3,13 +3,28 @@ so only the hub (servers) and dask-gateway (clusters) can cancel them."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import httpx
+import psutil
 import pytest
 
 from tests.hpc.conftest import start_hpc_gateway
 from tests.support.slurm import SlurmCluster
 
 pytestmark = [pytest.mark.hpc, pytest.mark.integration]
+
+
+def wait_for_scheduler(find: Callable[[], list[psutil.Process]], timeout: float = 60) -> int:
+    """The pid of the one titled Dask scheduler among the processes ``find`` returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        titled = [p.pid for p in find() if " ".join(p.cmdline()).startswith("dask scheduler [tls")]
+        if len(titled) == 1:
+            return titled[0]
+        assert time.monotonic() < deadline, f"no (single) titled scheduler: {titled}"
+        time.sleep(0.5)
 
 
 def test_stopping_the_gateway_cancels_server_and_cluster_jobs(
@@ -36,8 +51,21 @@ def test_stopping_the_gateway_cancels_server_and_cluster_jobs(
             "server and scheduler jobs running",
         )
         ours = {j.job_id for j in jobs} - before
+        # the scheduler, once distributed titled it, is found by its job (it keeps its
+        # environment) and by its working directory, so the check below is not vacuous
+        (scheduler_job,) = (j.job_id for j in jobs if j.job_id in ours and j.name == "dask-gateway")
+        by_job = wait_for_scheduler(lambda: slurm.job_processes([scheduler_job]))
+        by_dir = wait_for_scheduler(
+            lambda: slurm.job_processes([], workdirs=[gw.slurm_staging_dir])
+        )
+        assert by_job == by_dir
     finally:
         assert gw.stop() == 0
     slurm.wait_for(
         lambda js: not ours & {j.job_id for j in js}, 30, f"jobs {sorted(ours)} cancelled"
+    )
+    # and their processes with them: the scheduler too, whose title Slurm's proctrack/linuxproc
+    # cannot read (hub/targets/slurm_backend.py)
+    slurm.wait_processes_gone(
+        ours, workdirs=[gw.slurm_staging_dir], what=f"cancelled jobs {sorted(ours)}"
     )

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import pytest
+from twinhub.hub.targets.slurm_backend import batch_script
 
 from tests.support.slurm import SlurmCluster
+from tests.support.titled import IGNORING_TERM
 
 pytestmark = pytest.mark.hpc
 
@@ -43,3 +47,28 @@ def test_batch_job_runs_and_writes_its_output(slurm: SlurmCluster, tmp_path) -> 
 def test_request_beyond_the_node_is_refused_with_a_reason(slurm: SlurmCluster) -> None:
     with pytest.raises(RuntimeError, match="More processors requested than permitted"):
         slurm.run("sbatch", "--cpus-per-task=512", "--wrap", "true")
+
+
+def test_cancelled_dask_job_ends_processes_slurm_cannot_see_even_deaf_to_term(
+    slurm: SlurmCluster, tmp_path
+) -> None:
+    # the Dask jobs' batch script around a titled process that ignores TERM, as is: with the
+    # cluster's proctrack/linuxproc, slurmstepd signals neither it nor its child
+    out = tmp_path / "job.out"
+    script = batch_script("", [sys.executable, "-c", IGNORING_TERM], grace=2)
+    job_id = slurm.run(
+        "sbatch", "--parsable", "--mem=256M", f"--chdir={tmp_path}", f"--output={out}", input=script
+    ).strip()
+    deadline = time.monotonic() + 60
+    while not (out.exists() and out.read_text().strip()):
+        assert time.monotonic() < deadline, f"job {job_id} did not start its processes"
+        time.sleep(0.2)
+    running = slurm.job_processes([job_id], workdirs=[tmp_path])
+    assert int(out.read_text()) in {p.pid for p in running}  # found: the check below is real
+    slurm.run("scancel", job_id)
+    try:
+        slurm.wait_for(lambda js: all(j.job_id != job_id for j in js), 30, f"end of {job_id}")
+        slurm.wait_processes_gone([job_id], workdirs=[tmp_path], what=f"cancelled job {job_id}")
+    finally:
+        for proc in slurm.job_processes([job_id], workdirs=[tmp_path]):
+            proc.kill()  # a survivor, reported above

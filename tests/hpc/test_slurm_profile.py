@@ -138,8 +138,13 @@ def test_twin_runs_on_slurm_workers_with_the_local_backends_result(
     for name, exact in exact_4x4(2.5).items():
         value, error = on_slurm["observables"][name]
         assert error < 0.01 and abs(value - exact) < 4 * error, (name, value, exact, error)
-    # shutting the cluster down cancelled its Slurm jobs
+    # shutting the cluster down cancelled its Slurm jobs and ended their processes
     slurm.wait_for(lambda js: not any(j.name == DASK_JOB for j in js), 60, "dask jobs gone")
+    slurm.wait_processes_gone(
+        exclude=[on_slurm["server_job"]],
+        workdirs=[gw.slurm_staging_dir],
+        what="the shut-down cluster's scheduler and worker",
+    )
 
 
 def test_stopping_the_hpc_server_cancels_its_server_and_worker_jobs(
@@ -151,7 +156,7 @@ def test_stopping_the_hpc_server_cancels_its_server_and_worker_jobs(
         "c.get_client().wait_for_workers(1, timeout=180); print('{}')"
     )
     run_in_kernel(gw, alice, code)
-    slurm.wait_for(
+    jobs = slurm.wait_for(
         lambda js: sum(j.name == DASK_JOB and j.state == "RUNNING" for j in js) == 2,
         90,
         "scheduler and worker jobs running",
@@ -162,4 +167,8 @@ def test_stopping_the_hpc_server_cancels_its_server_and_worker_jobs(
         lambda js: not any(j.name in (SERVER_JOB, DASK_JOB) for j in js),
         60,
         "server, scheduler and worker jobs cancelled",
+    )
+    ours = {j.job_id for j in jobs if j.name in (SERVER_JOB, DASK_JOB)}
+    slurm.wait_processes_gone(
+        ours, workdirs=[gw.slurm_staging_dir], what="the stopped server's jobs"
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 from twinhub.hub.settings import Settings
+from twinhub.hub.targets.slurm import slurm_staging_root
 
 
 def free_ports(n: int) -> list[int]:
@@ -66,6 +67,11 @@ class Gateway:
 
     def secret(self, name: str) -> str:
         return (self.secrets_dir / name).read_text().strip()
+
+    @property
+    def slurm_staging_dir(self) -> Path:
+        """Where the Slurm backend's Dask jobs work (one directory per user and cluster)."""
+        return slurm_staging_root(self.settings)
 
     @property
     def user_password(self) -> str:

@@ -7,14 +7,22 @@ loopback ports: tests see real ``sbatch``/``squeue``/``scancel``, never a stand-
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from twinhub.hub.settings import REPO_ROOT
 
 SLURM_UP = REPO_ROOT / "scripts" / "slurm-up.sh"
+
+
+PROCESS_END_TIMEOUT = 20
+"""Seconds the processes of an ended job may take to go: the cluster's KillWait (5 s, from
+TERM to KILL) plus slack for a loaded machine."""
 
 
 class SlurmUnavailable(RuntimeError):
@@ -78,11 +86,113 @@ class SlurmCluster:
             jobs = self.jobs()
         return jobs
 
+    @property
+    def controller_port(self) -> str:
+        """slurmctld's port: what tells this cluster's jobs from those of another on the machine."""
+        match = re.search(r"^SlurmctldPort=(\d+)$", self.conf.read_text(), re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"{self.conf} names no SlurmctldPort")
+        return match.group(1)
+
+    def job_processes(
+        self,
+        job_ids: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        workdirs: Iterable[Path] = (),
+    ) -> list[psutil.Process]:
+        """Live processes of this cluster's jobs, whether Slurm still tracks them or not.
+
+        A process belongs to a job by the SLURM_JOB_ID and SLURM_WORKING_CLUSTER
+        (``name:host:port:...``, set by sbatch) it inherits: those of ``job_ids`` (default: any
+        job) but not of ``exclude``. A process that titles itself (distributed does, with
+        setproctitle) overwrites its environment with the title unless SPT_NOENV is set (our
+        Dask jobs set it; a regression must not hide a leak), so any process working under
+        one of ``workdirs`` (a gateway's Slurm staging directory) counts too, whatever its job.
+        """
+        wanted = None if job_ids is None else set(job_ids)
+        excluded = set(exclude)
+        roots = [str(d) for d in workdirs]
+        port = self.controller_port
+        found = []
+        for proc in psutil.process_iter():
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    continue  # dead; only its parent (or init) has yet to reap it
+                cwd = proc.cwd()
+                env = proc.environ()
+            except psutil.Error:
+                continue
+            if any(cwd == root or cwd.startswith(root + os.sep) for root in roots):
+                found.append(proc)
+                continue
+            cluster = env.get("SLURM_WORKING_CLUSTER", "").split(":")
+            if len(cluster) < 3 or cluster[2] != port or "SLURM_JOB_ID" not in env:
+                continue
+            job = env["SLURM_JOB_ID"]
+            if (wanted is None or job in wanted) and job not in excluded:
+                found.append(proc)
+        return found
+
+    def wait_processes_gone(
+        self,
+        job_ids: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        workdirs: Iterable[Path] = (),
+        timeout: float = PROCESS_END_TIMEOUT,
+        what: str = "the jobs",
+    ) -> None:
+        """Wait until :meth:`job_processes` finds none; fail naming the survivors, their job,
+        command line and working directory."""
+        job_ids = None if job_ids is None else list(job_ids)
+        exclude, workdirs = list(exclude), list(workdirs)
+        deadline = time.monotonic() + timeout
+        while survivors := self.job_processes(job_ids, exclude, workdirs):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"processes of {what} alive {timeout}s after their end: "
+                    + "; ".join(describe(p) for p in survivors)
+                )
+            time.sleep(0.5)
+
+    def end_all_jobs(self, workdirs: Iterable[Path] = (), timeout: float = 60) -> None:
+        """Cancel every job and wait until squeue is empty and no process of any job (or working
+        under ``workdirs``) is left, so a test session leaves nothing behind; fail naming what
+        outlived its job (and kill it)."""
+        if ids := [j.job_id for j in self.jobs()]:
+            self.run("scancel", *ids)
+        self.wait_for(lambda jobs: not jobs, timeout, "all jobs ended")
+        workdirs = list(workdirs)
+        try:
+            self.wait_processes_gone(workdirs=workdirs, what="all jobs")
+        finally:
+            for proc in self.job_processes(workdirs=workdirs):  # reported above; end them
+                try:
+                    proc.kill()
+                except psutil.Error:
+                    pass
+
     def node_state(self) -> str:
         return self.run("sinfo", "-h", "-n", "localhost", "-o", "%t").strip()
 
     def stop(self) -> None:
         _script("down", self.directory)
+
+
+def staging_dirs(root: Path) -> list[Path]:
+    """The Slurm staging directories (``<state>/dask-gateway/slurm``) of the gateways whose
+    state directories are somewhere under ``root``: where Dask jobs work."""
+    return sorted(root.glob("**/dask-gateway/slurm"))
+
+
+def describe(proc: psutil.Process) -> str:
+    """A process as a failure message shows it: pid, parent, job, command line and cwd."""
+    try:
+        with proc.oneshot():
+            job = proc.environ().get("SLURM_JOB_ID")
+            command = " ".join(proc.cmdline()).strip()  # a title is padded with spaces
+            return f"pid {proc.pid} (ppid {proc.ppid()}, job {job}) {command!r} in {proc.cwd()}"
+    except psutil.Error as exc:
+        return f"pid {proc.pid} ({exc.__class__.__name__})"
 
 
 def _script(action: str, directory: Path) -> subprocess.CompletedProcess:

@@ -13,6 +13,7 @@ from twinhub.hub.frontpage import landing_url
 from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     custom_scopes,
+    data_dir_env,
     gateway_api_url,
     gateway_instances,
     hub_network_config,
@@ -70,7 +71,7 @@ c.Spawner.environment = {
     "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "hub" / "singleuser"),
     **user_dask_environment(settings),
     # where the catalogs find the built demo data (`make data`), whatever the server's cwd
-    "TWINHUB_DATA_DIR": str(state / "data"),
+    **data_dir_env(settings),
 }
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 90

@@ -44,6 +44,7 @@ from .supervise import (
     stop_orphaned_services,
     wait_gone,
 )
+from .targets.running_jobs import check_no_orphaned_jobs
 
 PR_SET_CHILD_SUBREAPER = 36
 HUB_STOP_GRACE = 90.0
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
         secrets = ensure_secrets(settings.state_dir)
         check_ports(settings)
+        check_no_orphaned_jobs(settings)
     except (SettingsError, StateDirError) as e:
         print(f"twinhub: {e}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ import os
 import sys
 from dataclasses import dataclass
 
+from twinhub.catalogs.location import DATA_DIR_ENV
+
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
@@ -57,6 +59,12 @@ def _start_timeout() -> dict[str, int]:
     return {"timeout": SERVICE_START_TIMEOUT} if "timeout" in Service.class_traits() else {}
 
 
+def data_dir_env(settings: Settings) -> dict[str, str]:
+    """Where the services find the built data: ``TWINHUB_DATA_DIR`` when the operator set it
+    (the Kubernetes hub image builds its data outside the state volume), else ``<state>/data``."""
+    return {DATA_DIR_ENV: os.environ.get(DATA_DIR_ENV) or str(settings.state_dir / "data")}
+
+
 def registry_service(settings: Settings) -> dict:
     """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
     return {
@@ -69,6 +77,7 @@ def registry_service(settings: Settings) -> dict:
             **settings.to_env(),
             # the registry imports twins' model/app entry points to validate them
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
         },
         "cwd": str(settings.state_dir),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
@@ -98,7 +107,7 @@ def dashboards_service(settings: Settings) -> dict:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             # the service asks the registry as the user (visibility, run records)
             "TWINHUB_API_URL": registry_api_url(settings),
-            "TWINHUB_DATA_DIR": str(settings.state_dir / "data"),
+            **data_dir_env(settings),
         },
         "cwd": str(settings.state_dir),
         # the user's OAuth token may open dashboards and use the registry in their name
@@ -224,10 +233,20 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
     ]
 
 
-def roles(settings: Settings) -> list[dict]:
+def roles(settings: Settings, *, culler: bool = True) -> list[dict]:
     """RBAC roles: users (and their servers' tokens) may use the gateway and the registry;
-    admins and the twin-maintainers group may write to the registry; the culler may cull."""
+    admins and the twin-maintainers group may write to the registry; the culler may cull.
+
+    ``culler=False`` leaves out the role of our ``idle-culler`` service, for hubs that run
+    their own (the z2jh chart's ``jupyterhub-idle-culler``, with its own role).
+    """
     gateways = [i.access_scope for i in gateway_instances(settings)]
+    culler_role = {
+        "name": CULLER_SERVICE,
+        "description": "Stop idle servers",
+        "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+        "services": [CULLER_SERVICE],
+    }
     return [
         {
             "name": "user",
@@ -264,12 +283,7 @@ def roles(settings: Settings) -> list[dict]:
                 REGISTRY_ACCESS_SCOPE,
             ],
         },
-        {
-            "name": CULLER_SERVICE,
-            "description": "Stop idle servers",
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": [CULLER_SERVICE],
-        },
+        *([culler_role] if culler else []),
     ]
 
 

@@ -76,6 +76,12 @@ class Settings:
         8005,
         "Internal port of the dashboard service (/services/twinhub-apps/).",
     )
+    services_bind_ip: str = _env_field(
+        "TWINHUB_SERVICES_BIND_IP",
+        "127.0.0.1",
+        "Address the registry and dashboard services listen on; 0.0.0.0 in the hub pod on "
+        "Kubernetes, where the proxy pod reaches them through the hub's Service.",
+    )
     dashboards_workers: int = _env_field(
         "TWINHUB_DASHBOARDS_WORKERS",
         1,
@@ -305,6 +311,7 @@ class Settings:
             )
         for var, value in (
             ("TWINHUB_HUB_BIND_IP", self.hub_bind_ip),
+            ("TWINHUB_SERVICES_BIND_IP", self.services_bind_ip),
             ("TWINHUB_SLURM_JOB_BIND_IP", self.slurm_job_bind_ip),
         ):
             try:

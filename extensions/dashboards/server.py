@@ -72,7 +72,7 @@ def main() -> None:
     server = pn.serve(
         {TWIN_ROUTE: twin_page},
         port=settings.dashboards_port,
-        address="127.0.0.1",
+        address=settings.services_bind_ip,
         prefix=prefix,
         websocket_origin=[public, f"127.0.0.1:{settings.port}", f"localhost:{settings.port}"],
         auth_provider=HubAuthProvider(hub_auth, cookie_secret),

@@ -43,7 +43,9 @@ class RegistryConfig:
                 env.get("TWINHUB_PROFILES_FILE") or PACKAGE_ROOT / "hub" / "profiles.yaml"
             ),
             prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/twinhub/",
-            host=parsed.hostname or "127.0.0.1",
+            # the address to listen on; the service URL's host may be a name that only others
+            # resolve (the hub's Kubernetes Service), so the operator can say it explicitly
+            host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
             port=parsed.port or 8004,
             auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
         )

@@ -12,7 +12,14 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from twinhub.twins.manifest import SLUG, ManifestError
 
 MEMORY = r"^[1-9]\d*(\.\d+)?[KMGT]$"
@@ -119,6 +126,24 @@ class InfraProfile(_Strict):
         for key in value:
             if not re.match(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", key):
                 raise ValueError(f"{key!r} is not a Kubernetes label key")
+        return value
+
+    @field_validator("slurm")
+    @classmethod
+    def _job_holds_the_profile(
+        cls, value: SlurmResources | None, info: ValidationInfo
+    ) -> SlurmResources | None:
+        """The Slurm job must hold what the profile offers: its name and the server's
+        CPU_LIMIT/MEM_LIMIT say ``cpu`` and ``memory``, the job is what the server gets."""
+        cpu, memory = info.data.get("cpu"), info.data.get("memory")
+        if value is None or cpu is None or memory is None:
+            return value
+        if value.cores < cpu:
+            raise ValueError(f"cores {value.cores} is less than the profile's cpu {cpu:g}")
+        if value.memory_gib * 2**30 < memory_bytes(memory):
+            raise ValueError(
+                f"memory_gib {value.memory_gib:g} is less than the profile's memory {memory}"
+            )
         return value
 
     @property

@@ -9,37 +9,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import free_ports
-
-
-def launch(state_dir: Path) -> tuple[subprocess.CompletedProcess, float]:
-    names = (
-        "PORT",
-        "HUB_PORT",
-        "PROXY_API_PORT",
-        "GATEWAY_API_PORT",
-        "GATEWAY_HTTP_PORT",
-        "GATEWAY_TCP_PORT",
-        "REGISTRY_PORT",
-    )
-    env = dict(os.environ, TWINHUB_STATE_DIR=str(state_dir))
-    env.update({f"TWINHUB_{n}": str(p) for n, p in zip(names, free_ports(7), strict=True)})
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "twinhub.hub.launch"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return done, time.monotonic() - start
+from tests.support.launcher import launch
 
 
 def assert_refused(done: subprocess.CompletedProcess, seconds: float, state_dir: Path) -> None:

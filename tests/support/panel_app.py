@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import panel as pn
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from tests.support.browser import hub_login
 from tests.support.data import ensure_built
@@ -50,6 +50,28 @@ PLOTTED_MAXIMA = """
     }
   }
   return maxima;
+}
+"""
+
+# every drawn series with a "discharge" column (the flood hydrograph), one row per renderer:
+# [renderer id, shown?, sum of its values, largest value]
+DISCHARGE_SERIES = """
+() => {
+  const rows = [];
+  for (const doc of (window.Bokeh ? window.Bokeh.documents : [])) {
+    for (const model of doc.all_models) {
+      if (model.type === "GlyphRenderer" || model.constructor.name === "GlyphRenderer") {
+        const data = model.data_source.data;
+        const column = data.get ? data.get("discharge") : data["discharge"];
+        if (column && column.length) {
+          const values = Array.from(column).filter(Number.isFinite);
+          rows.push([model.id, model.visible, values.reduce((a, b) => a + b, 0),
+                     Math.max(...values)]);
+        }
+      }
+    }
+  }
+  return rows;
 }
 """
 
@@ -145,6 +167,15 @@ def set_input(page: Page, label: str, value: str) -> None:
     field = page.get_by_label(label)
     field.fill(value)
     field.press("Enter")
+
+
+def checkbox(page: Page, label: str) -> Locator:
+    """The box of a Panel ``Checkbox`` with that label.
+
+    Bokeh draws the label as a sibling ``div`` in the widget's shadow root, not as a
+    ``<label>``, so ``get_by_label`` finds nothing; the widget's host element has the text.
+    """
+    return page.locator(".bk-Checkbox").filter(has_text=label).locator("input[type=checkbox]")
 
 
 def downloaded_provenance(page: Page) -> str:

@@ -1,4 +1,5 @@
-"""The flood dashboard in headless Chromium: it loads; a bigger storm raises the plotted peak."""
+"""The flood dashboard in headless Chromium: it loads; a bigger storm raises the plotted peak;
+the observed-discharge checkbox hides and shows that curve in the drawn figure, without a run."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from playwright.sync_api import Page
 
 from tests.support.data import ensure_built
 from tests.support.panel_app import (
+    DISCHARGE_SERIES,
     PLOTTED_MAXIMA,
     REPO,
+    checkbox,
     downloaded_provenance,
     number_in,
     record_in_registry,
@@ -82,3 +85,36 @@ def test_provenance_download_and_run_record(
     record_in_registry(page)
     kept = list((app_dir / "twinhub-runs").glob("flood-*.prov.json"))
     assert len(kept) == 1
+
+
+def test_observed_checkbox_redraws_the_figure_without_a_model_run(
+    app_url: str, page: Page, artifacts_dir: Path
+) -> None:
+    from twinhub.catalogs import open_entry
+
+    observed = open_entry("fulda_daily").discharge.sel(time=slice("1986-01-01", "1986-12-31"))
+    page.goto(app_url)
+    wait_for_dashboard(page, artifacts_dir, "flood-app-observed")
+    peak = number_in(page, "peak-median")
+    box = checkbox(page, "Show observed discharge")
+    assert box.is_checked()
+    series = page.evaluate(DISCHARGE_SERIES)
+    # the observed curve is the drawn series whose values are the gauge's, read from the catalog
+    (observed_id,) = [s[0] for s in series if abs(s[2] - float(observed.sum())) < 1e-6 * s[2]]
+    assert all(shown for _, shown, *_ in series)
+
+    for shown in (False, True):
+        box.click()
+        page.wait_for_function(
+            f"([id, shown]) => ({DISCHARGE_SERIES})().some(s => s[0] === id && s[1] === shown)",
+            arg=[observed_id, shown],
+            timeout=20_000,
+        )
+        if not shown:
+            page.screenshot(path=artifacts_dir / "flood-app-observed-hidden.png", full_page=True)
+        now = page.evaluate(DISCHARGE_SERIES)
+        # the same renderers with the same data: the figure was updated in place, no model ran
+        assert [(s[0], s[2]) for s in now] == [(s[0], s[2]) for s in series]
+        assert {s[0]: s[1] for s in now} == {s[0]: s[0] != observed_id or shown for s in series}
+        assert box.is_checked() is shown
+        assert number_in(page, "peak-median") == peak

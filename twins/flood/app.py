@@ -55,7 +55,7 @@ class FloodDashboard(TwinDashboard):
         return run_scenario(self._twin, cal, skill, self.run_parameters(), client=self.client)
 
     # --- views ---------------------------------------------------------------------------
-    @param.depends("outcome", "show_observed")
+    @param.depends("outcome")
     def hydrograph(self):
         out = self.outcome
         if out is None:
@@ -74,10 +74,11 @@ class FloodDashboard(TwinDashboard):
                 color="#08306b", line_width=2, tools=["hover"]
             )
         )
-        if self.show_observed:
-            plot = plot * hv.Curve(
-                (t, out.observed.values), "time", "discharge", label="observed"
-            ).opts(color="black", line_dash="dotted")
+        # the checkbox shows or hides this curve in the drawn figure (bound option, updated in
+        # place): no new figure, no model run, so the redraw is one property change
+        plot = plot * hv.Curve(
+            (t, out.observed.values), "time", "discharge", label="observed"
+        ).opts(color="black", line_dash="dotted").apply.opts(visible=self.param.show_observed)
         for period, level in out.levels.items():
             plot = plot * hv.HLine(level).opts(color="#cb181d" if period == 10 else "#fd8d3c")
         return pn.pane.HoloViews(

@@ -28,6 +28,10 @@ BAD_PROFILES = [
     ("unknown field", {"ram": "2G"}, 422, "ram", "unknown field"),
     ("cpu", {"cpu": 0}, 422, "cpu", "greater than 0"),
     ("toleration", {"tolerations": [{"operator": "Maybe"}]}, 422, "tolerations.0.key", ""),
+    ("slurm time", {"slurm": {"time_limit": "soon"}}, 422, "slurm.time_limit", "time limit"),
+    # the Slurm job must hold what the profile offers (its name, CPU_LIMIT, MEM_LIMIT)
+    ("slurm cores", {"cpu": 4, "slurm": {"cores": 2}}, 422, "slurm", "less than the profile's cpu"),
+    ("slurm memory", {"memory": "8G", "slurm": {"memory_gib": 4}}, 422, "slurm", "memory 8G"),
     ("duplicate", {"slug": "small"}, 409, None, "exists"),
 ]
 

@@ -1,0 +1,109 @@
+"""The hub's ``extraConfig`` from our Helm values, run as the chart runs it in the hub pod.
+
+In the hub pod the registry and the dashboard service are managed services that the proxy pod
+reaches through the hub's Kubernetes Service: their URLs name that Service, yet each process
+must listen on an address of its own pod, on a port the Service exposes and the network policy
+lets in. No cluster is needed: the snippet is the chart's, the environment is the pod's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+from traitlets.config import Config
+from twinhub.extensions.registry.config import RegistryConfig
+from twinhub.hub.services import DASHBOARDS_SERVICE, REGISTRY_SERVICE, dashboards_service
+from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
+
+VALUES = yaml.safe_load((REPO_ROOT / "hub" / "helm" / "jupyterhub-values.yaml").read_text())
+Z2JH_CULLER = "jupyterhub-idle-culler"
+# what the Secrets the values reference would hold (hub.extraEnv valueFrom)
+FROM_SECRETS = {
+    "TWINHUB_HUB_DATABASE_URL": "postgresql+psycopg://hub:pw@postgres:5432/jupyterhub",
+    "TWINHUB_DATABASE_URL": "postgresql+psycopg://registry:pw@postgres:5432/twinhub",
+    "TWINHUB_OIDC_CLIENT_ID": "twinhub",
+    "TWINHUB_OIDC_CLIENT_SECRET": "not-a-secret",
+}
+
+
+@pytest.fixture
+def hub_pod_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """``c`` after the chart's hub ran our ``10-twinhub`` snippet with the pod's environment."""
+    for name, value in VALUES["hub"]["extraEnv"].items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else FROM_SECRETS[name])
+    # the state volume and the image's data folder, here in a temporary folder
+    monkeypatch.setenv("TWINHUB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("TWINHUB_DATA_DIR", str(tmp_path / "image-data"))
+    c = Config()
+    # what the chart's jupyterhub_config.py (z2jh 4.x) has defined when extraConfig runs: its
+    # idle culler (cull.enabled) with its role, then the services of hub.services
+    c.JupyterHub.services = [{"name": Z2JH_CULLER, "command": ["python3", "-m", "culler"]}]
+    c.JupyterHub.load_roles = [{"name": Z2JH_CULLER, "services": [Z2JH_CULLER],
+                                "scopes": ["list:users", "delete:servers"]}]  # fmt: skip
+    for name, service in VALUES["hub"]["services"].items():
+        c.JupyterHub.services.append({"name": name, **service, "api_token": "chart-made"})
+    exec(VALUES["hub"]["extraConfig"]["10-twinhub"], {"c": c, "get_config": lambda: c})
+    return c
+
+
+def test_every_role_names_defined_services_and_the_charts_roles_stay(
+    hub_pod_config: Config,
+) -> None:
+    """What JupyterHub checks at start-up (a role naming an undefined service stops the hub)."""
+    defined = services(hub_pod_config).keys()
+    loaded = hub_pod_config.JupyterHub.load_roles
+    names = [role["name"] for role in loaded]
+    assert len(names) == len(set(names)) and all(len(name) >= 3 for name in names), names
+    for role in loaded:
+        assert set(role.get("services", [])) <= defined, role["name"]
+    assert Z2JH_CULLER in names and "user" in names
+
+
+def services(c: Config) -> dict[str, dict]:
+    return {s["name"]: s for s in c.JupyterHub.services}
+
+
+def test_services_listen_in_the_pod_on_ports_the_hub_service_exposes(
+    hub_pod_config: Config,
+) -> None:
+    found = services(hub_pod_config)
+    assert {REGISTRY_SERVICE, DASHBOARDS_SERVICE} <= found.keys()
+    exposed = {p["port"]: p["targetPort"] for p in VALUES["hub"]["service"]["extraPorts"]}
+    allowed = set(VALUES["hub"]["networkPolicy"]["allowedIngressPorts"])
+    for name in (REGISTRY_SERVICE, DASHBOARDS_SERVICE):
+        url = urlsplit(found[name]["url"])
+        assert url.hostname == "hub", name  # the proxy pod reaches the hub pod's Service
+        assert exposed.get(url.port) == url.port and url.port in allowed, name
+
+    # JupyterHub hands each service its URL; what address and port does each process take?
+    registry = found[REGISTRY_SERVICE]
+    config = RegistryConfig.from_env(
+        {**registry["environment"], "JUPYTERHUB_SERVICE_URL": registry["url"]}
+    )
+    assert (config.host, config.port) == ("0.0.0.0", urlsplit(registry["url"]).port)
+    apps = Settings.from_env(found[DASHBOARDS_SERVICE]["environment"])
+    assert apps.services_bind_ip == "0.0.0.0"
+    assert apps.dashboards_port == urlsplit(found[DASHBOARDS_SERVICE]["url"]).port
+
+
+def test_services_read_the_data_the_hub_image_built(hub_pod_config: Config, tmp_path: Path) -> None:
+    for name in (REGISTRY_SERVICE, DASHBOARDS_SERVICE):
+        environment = services(hub_pod_config)[name]["environment"]
+        assert environment["TWINHUB_DATA_DIR"] == str(tmp_path / "image-data"), name
+
+
+def test_the_embedded_default_stays_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("TWINHUB_SERVICES_BIND_IP", "TWINHUB_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings.from_env()
+    apps = dashboards_service(settings)
+    assert Settings.from_env(apps["environment"]).services_bind_ip == "127.0.0.1"
+    assert apps["environment"]["TWINHUB_DATA_DIR"] == str(settings.state_dir / "data")
+
+
+def test_a_bind_address_that_is_no_address_is_refused() -> None:
+    with pytest.raises(SettingsError, match="TWINHUB_SERVICES_BIND_IP='hub' is not an IP address"):
+        Settings.from_env({"TWINHUB_SERVICES_BIND_IP": "hub"})

@@ -8,7 +8,6 @@ the same login/spawn/stop code drives them.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from contextlib import contextmanager
@@ -17,35 +16,18 @@ from pathlib import Path
 import httpx
 from twinhub.hub.settings import Settings
 
-from tests.support.gateway import Gateway, free_ports, start_gateway
+from tests.support.gateway import Gateway, start_gateway
+from tests.support.launcher import launcher_env
 from tests.support.twins import make_twins_dir, manifest
 
 HERE = Path(__file__).resolve().parent
-
-
-def _env(state_dir: Path, extra: dict[str, str] | None) -> dict[str, str]:
-    ports = free_ports(7)
-    names = (
-        "PORT",
-        "HUB_PORT",
-        "PROXY_API_PORT",
-        "GATEWAY_API_PORT",
-        "GATEWAY_HTTP_PORT",
-        "GATEWAY_TCP_PORT",
-        "REGISTRY_PORT",
-    )
-    env = dict(os.environ)
-    env.update({f"TWINHUB_{n}": str(p) for n, p in zip(names, ports, strict=True)})
-    env.update({"TWINHUB_STATE_DIR": str(state_dir), "PYTHONUNBUFFERED": "1"})
-    env.update(extra or {})
-    return env
 
 
 def start_baseline(root: Path, extra: dict[str, str] | None = None) -> Gateway:
     """A bare JupyterHub on free ports; returns when /hub/health answers."""
     state = root / "baseline-state"
     state.mkdir(parents=True, exist_ok=True)
-    env = _env(state, extra)
+    env = launcher_env(state, extra)
     settings = Settings.from_env(env)
     log_path = root / "baseline.log"
     process = subprocess.Popen(

@@ -67,7 +67,9 @@ def gw(slurm: SlurmCluster, tmp_path_factory, artifacts_dir) -> Iterator[Gateway
         with gateway.client(headers=admin.headers) as c:
             path = "/services/twinhub/api/profiles/hpc-slurm"
             profile = c.get(path).json()["profile"]
-            r = c.put(path, json={**profile, "slurm": HPC_RESOURCES})
+            # the profile offers what its job holds (the registry checks it)
+            resized = {**profile, "cpu": 2, "memory": "1536M", "slurm": HPC_RESOURCES}
+            r = c.put(path, json=resized)
             assert r.status_code == 200, r.text
         yield gateway
     finally:

@@ -15,9 +15,10 @@ DATA_DIR_ENV = "TWINHUB_DATA_DIR"
 """Optional override of the data folder alone (e.g. a shared read-only volume)."""
 
 
-def data_dir() -> Path:
-    """The folder holding the built zarr stores."""
+def data_dir(settings: Settings | None = None) -> Path:
+    """The folder holding the built zarr stores: ``TWINHUB_DATA_DIR``, else ``<state>/data``
+    of ``settings`` (default: read from the environment)."""
     override = os.environ.get(DATA_DIR_ENV)
     if override:
         return Path(override).expanduser().resolve()
-    return Settings.from_env().state_dir / "data"
+    return (settings or Settings.from_env()).state_dir / "data"

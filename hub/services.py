@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 
-from twinhub.catalogs.location import DATA_DIR_ENV
+from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
@@ -62,7 +62,7 @@ def _start_timeout() -> dict[str, int]:
 def data_dir_env(settings: Settings) -> dict[str, str]:
     """Where the services find the built data: ``TWINHUB_DATA_DIR`` when the operator set it
     (the Kubernetes hub image builds its data outside the state volume), else ``<state>/data``."""
-    return {DATA_DIR_ENV: os.environ.get(DATA_DIR_ENV) or str(settings.state_dir / "data")}
+    return {DATA_DIR_ENV: str(data_dir(settings))}
 
 
 def registry_service(settings: Settings) -> dict:

@@ -8,17 +8,18 @@ names the servers, so the operator stops them first (or keeps Slurm on).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from jupyterhub import orm
 
 from ..settings import Settings, SettingsError
 
-RUNNING_SERVERS = sa.text(
-    "SELECT users.name, spawners.name, spawners.state FROM spawners"
-    " JOIN users ON users.id = spawners.user_id WHERE spawners.server_id IS NOT NULL"
+RUNNING_SERVERS = (
+    sa.select(orm.User.name, orm.Spawner.name, orm.Spawner.state)
+    .join(orm.Spawner.user)
+    .where(orm.Spawner.server_id.is_not(None))
 )
 
 
@@ -35,17 +36,12 @@ def slurm_servers(db_url: str) -> list[str]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            if not sa.inspect(conn).has_table("spawners"):
+            if not sa.inspect(conn).has_table(orm.Spawner.__tablename__):
                 return []
             rows = conn.execute(RUNNING_SERVERS).all()
     finally:
         engine.dispose()
-    found = []
-    for user, name, state in rows:
-        state = json.loads(state) if isinstance(state, str) else (state or {})
-        if is_slurm_job(state):
-            found.append(f"{user}/{name}" if name else user)
-    return sorted(found)
+    return sorted(f"{u}/{n}" if n else u for u, n, state in rows if is_slurm_job(state or {}))
 
 
 def check_no_orphaned_jobs(settings: Settings) -> None:

@@ -306,8 +306,10 @@ def _supervise(
         if code == 0:
             print("twinhub: the hub stopped by itself: stopping the gateway", flush=True)
             break
-        if not came_up:
-            # it never started: restarting would only repeat the same error
+        if not came_up and code > 0:
+            # it failed to start (an error exit): restarting would only repeat the same error.
+            # A hub killed by a signal is restarted even before we saw it answer: it may have
+            # been up already (our health poll runs every 0.5 s), and a kill is no config error
             print(f"twinhub: the hub exited with status {code}; see the log above", file=sys.stderr)
             status = _exit_status(code)
             break

@@ -1,7 +1,9 @@
 """Open catalog entries as lazy xarray datasets and describe them (metadata + STAC Item).
 
-The registry's ``/api/catalogs`` endpoints, the kernel's ``catalog`` object and the twins all go
-through these functions, so every consumer resolves the data folder and entry ids the same way.
+The kernel's ``catalog`` object and the twins (their runs and the checksums in their provenance)
+all go through these functions, so every consumer resolves the data folder and entry ids the same
+way. The registry serves no data: it only checks a manifest's entry ids
+(:func:`twinhub.catalogs.entry_ids`, which reads the catalog YAML and opens nothing).
 """
 
 from __future__ import annotations

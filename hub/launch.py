@@ -15,6 +15,10 @@ not take the gateway down, and nothing outlives a stop, the launcher
 * on Ctrl-C (or SIGTERM) stops the hub cleanly (it stops servers and services; the gateway
   stops clusters), then the proxy, and finally terminates whatever descendant is still alive,
   and says so.
+
+The hub is JupyterHub with a shutdown fix (``python -m twinhub.hub.app``); the launcher's
+arguments are passed to it as JupyterHub options (``--debug``,
+``--JupyterHub.service_check_interval=30``).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Callable
 
 import psutil
 
-from .proxy import ProxyError, start_proxy, stop_proxy
+from .proxy import ProxyError, hub_routed, start_proxy, stop_proxy
 from .services import managed_services
 from .settings import REPO_ROOT, Settings, SettingsError, describe
 from .state import Secrets, StateDirError, ensure_secrets
@@ -119,9 +123,16 @@ def banner(settings: Settings, secrets: Secrets) -> str:
     )
 
 
-def _wait_until_up(settings: Settings, hub: subprocess.Popen, on_ready: Callable[[], None]) -> None:
+def _wait_until_up(
+    settings: Settings, secrets: Secrets, hub: subprocess.Popen, on_ready: Callable[[], None]
+) -> None:
+    """Call ``on_ready`` once the public URL answers; ask through the proxy only when the hub
+    has its route there (before, each request would be an error in the proxy's log)."""
     url = f"{settings.url}/hub/health"
     while hub.poll() is None:
+        if not hub_routed(settings, secrets.proxy_auth_token):
+            time.sleep(0.5)
+            continue
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -201,7 +212,9 @@ def _exit_status(code: int) -> int:
 class _Hub:
     """One run of the hub process, and whether it came up (answered /hub/health)."""
 
-    def __init__(self, cmd: list[str], env: dict[str, str], settings: Settings, on_ready) -> None:
+    def __init__(
+        self, cmd: list[str], env: dict[str, str], settings: Settings, secrets: Secrets, on_ready
+    ) -> None:
         self.ready = threading.Event()
 
         def ready() -> None:
@@ -212,7 +225,7 @@ class _Hub:
             cmd, env=env, cwd=settings.state_dir, start_new_session=True
         )
         threading.Thread(
-            target=_wait_until_up, args=(settings, self.process, ready), daemon=True
+            target=_wait_until_up, args=(settings, secrets, self.process, ready), daemon=True
         ).start()
 
 
@@ -245,10 +258,14 @@ def main(argv: list[str] | None = None) -> int:
         env["TWINHUB_OIDC_CLIENT_SECRET"] = settings.oidc_client_secret
     if settings.hub_database_url:
         env["TWINHUB_HUB_DATABASE_URL"] = settings.hub_database_url
+    # JupyterHub with a shutdown fix (hub/app.py); the launcher's arguments are its options
     cmd = [
-        str(settings.venv_bin / "jupyterhub"),
+        str(settings.venv_bin / "python"),
+        "-m",
+        "twinhub.hub.app",
         "--config",
         str(REPO_ROOT / "hub" / "jupyterhub_config.py"),
+        *argv,
     ]
     stopping = threading.Event()
 
@@ -267,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except ProxyError as e:
         print(f"twinhub: {e}", file=sys.stderr)
         return 1
-    hub = _Hub(cmd, env, settings, lambda: print(banner(settings, secrets), flush=True))
+    hub = _Hub(cmd, env, settings, secrets, lambda: print(banner(settings, secrets), flush=True))
     return _supervise(settings, secrets, cmd, env, proxy, hub, stopping)
 
 
@@ -341,7 +358,9 @@ def _supervise(
             )
         if stopping.is_set():
             continue
-        hub = _Hub(cmd, env, settings, lambda: print("twinhub: the hub is back.", flush=True))
+        hub = _Hub(
+            cmd, env, settings, secrets, lambda: print("twinhub: the hub is back.", flush=True)
+        )
     stop_all(hub.process, proxy, settings)
     print("twinhub: stopped.", flush=True)
     return status

@@ -15,6 +15,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
+
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
@@ -59,6 +61,28 @@ def _hub_host(settings: Settings) -> str:
     if settings.hub_bind_ip in ("0.0.0.0", "::") or settings.hub_bind_ip.startswith("127."):
         return "127.0.0.1"
     return f"[{settings.hub_bind_ip}]" if ":" in settings.hub_bind_ip else settings.hub_bind_ip
+
+
+def hub_routed(settings: Settings, proxy_auth_token: str) -> bool:
+    """Whether the hub answers on its own port and the proxy routes ``/`` to it.
+
+    JupyterHub listens first, then starts its services (tens of seconds: the registry loads
+    every twin), and only then adds its routes to the proxy. A request through the proxy
+    before that finds no route, and the proxy logs it as an error and asks the hub for its
+    error page (refused while the hub is not yet listening). So whoever waits for the gateway
+    asks the hub and the proxy's routing table first, and the public URL only then.
+    """
+    hub = f"http://{_hub_host(settings)}:{settings.hub_port}/hub/health"
+    routes = f"http://127.0.0.1:{settings.proxy_api_port}/api/routes"
+    try:
+        if httpx.get(hub, timeout=2).status_code != 200:
+            return False
+        response = httpx.get(
+            routes, headers={"Authorization": f"token {proxy_auth_token}"}, timeout=2
+        )
+        return response.status_code == 200 and "/" in response.json()
+    except (httpx.HTTPError, ValueError):
+        return False
 
 
 def pid_file(settings: Settings) -> Path:

@@ -1,6 +1,8 @@
-"""The Binder launch without Docker: what repo2docker would do, step by step, in a fresh venv.
+"""The Binder launch without Docker: repo2docker's own build plan, then its steps in a fresh venv.
 
-A new virtual environment from ``binder/requirements.txt`` (pip's cache keeps this bounded),
+repo2docker itself (its ``--no-build`` plan and the build pack it picks) must choose a Python that
+``pyproject.toml``'s ``requires-python`` accepts: a fresh venv of the local Python cannot see that.
+Then a new virtual environment from ``binder/requirements.txt`` (pip's cache keeps this bounded),
 ``binder/postBuild`` (kernel and demo data), every twin notebook executed with nbclient on the
 twinhub kernel (a LocalCluster, no gateway), and ``binder/start jupyter server`` serving a twin
 dashboard through its server-proxy entry at ``/panel/<twin>``.
@@ -8,15 +10,21 @@ dashboard through its server-proxy entry at ``/panel/<twin>``.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from packaging.specifiers import SpecifierSet
+from repo2docker.app import Repo2Docker
+from repo2docker.buildpacks.base import BuildPack
 
 from tests.support.gateway import free_ports
 
@@ -31,6 +39,41 @@ resources = {"metadata": {"path": sys.argv[2]}}
 NotebookClient(nb, timeout=600, kernel_name="twinhub", resources=resources).execute()
 print("executed", sys.argv[1])
 """
+
+
+def repo2docker_build_pack() -> BuildPack:
+    """The build pack repo2docker picks for this repository, as its ``build()`` picks it."""
+    app = Repo2Docker()
+    with contextlib.chdir(REPO):
+        for build_pack_class in app.buildpacks:
+            build_pack = build_pack_class(base_image=app.base_image)
+            if build_pack.detect():
+                return build_pack
+        return app.default_buildpack(base_image=app.base_image)
+
+
+def test_repo2docker_plans_a_python_that_the_project_accepts() -> None:
+    requires_python = SpecifierSet(
+        tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["requires-python"]
+    )
+    build_pack = repo2docker_build_pack()
+    with contextlib.chdir(REPO):  # the build pack reads binder/ relative to the checkout
+        python = build_pack.python_version
+    assert python in requires_python, (
+        f"repo2docker would build Python {python} ({type(build_pack).__name__}); "
+        f"pyproject.toml requires {requires_python}: pin it in binder/runtime.txt"
+    )
+    # the command line's plan (no Docker needed with --no-build) builds that same Python and
+    # installs binder/requirements.txt into it, without falling back to a default version
+    plan = subprocess.run(
+        [sys.executable, "-m", "repo2docker", "--no-build", "--debug", "."],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    output = plan.stdout + plan.stderr
+    assert plan.returncode == 0, output[-3000:]
+    assert "Python version unspecified" not in output
+    assert re.findall(r"conda environment for python=(\d+\.\d+)", output) == [python]
+    assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in output
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ pytestmark = pytest.mark.integration
 
 START_CLUSTER = """
 import json
+import re
 from dask_gateway import GatewayCluster
 cluster = GatewayCluster()
 cluster.scale(1)
@@ -67,3 +69,33 @@ def test_ctrl_c_stops_everything_and_a_restart_keeps_the_state(
     finally:
         assert second.stop() == 0
     assert second.survivors() == []
+
+
+# a line of trouble: JupyterHub's "[E ..." and "[C ..." except its "Received signal" at a stop,
+# Python's tracebacks, configurable-http-proxy's "error:" (winston, maybe coloured), uvicorn's
+# "ERROR:", Dask Gateway's "[E ..."
+TROUBLE = re.compile(
+    r"^\[[EC] (?!.*Received signal)|Traceback \(most recent call last\)"
+    r"|\[ConfigProxy\] (?:\x1b\[\d+m)?error|^ERROR:|\[E [\d-]+ [\d:.,]+ ",
+    re.M,
+)
+
+
+def test_a_normal_start_and_stop_logs_no_error(tmp_path: Path, artifacts_dir: Path) -> None:
+    """``make up``, one login, Ctrl-C: nothing in the log looks like a failure.
+
+    The hub's services health check runs every second here (JupyterHub's default: every 60 s),
+    so that it runs while the hub stops its services at shutdown, as it did at one Ctrl-C in two.
+    """
+    log = artifacts_dir / "gateway-clean-log.log"
+    gateway = start_gateway(
+        tmp_path / "state", log, hub_args=["--JupyterHub.service_check_interval=1"]
+    )
+    try:
+        gateway.login("dora")
+    finally:
+        code = gateway.stop()
+    assert code == 0, gateway.log()[-3000:]
+    assert "JupyterHub is now running" in gateway.log()
+    troubles = [line for line in gateway.log().splitlines() if TROUBLE.search(line)]
+    assert troubles == [], "\n".join(troubles[:20])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from twinhub.hub.proxy import hub_routed
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
 
@@ -158,7 +159,14 @@ class Gateway:
         raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
 
     def up(self) -> bool:
-        """The hub, Dask Gateway and the registry answer through the proxy."""
+        """The hub, Dask Gateway and the registry answer through the proxy (asked only once
+        the hub has its route there, as the launcher does: no errors in the proxy's log)."""
+        try:
+            token = self.secret("proxy_auth_token")
+        except OSError:  # the launcher has not written its secrets yet
+            return False
+        if not hub_routed(self.settings, token):
+            return False
         try:
             return (
                 httpx.get(f"{self.url}/hub/health", timeout=2).status_code == 200
@@ -223,11 +231,13 @@ def start_gateway(
     log_path: Path,
     extra_env: dict | None = None,
     ignore_sigint: bool = False,
+    hub_args: list[str] | None = None,
 ) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
 
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
-    a disposition that children inherit unless the launcher resets it.
+    a disposition that children inherit unless the launcher resets it. ``hub_args`` are
+    JupyterHub options, passed on by the launcher (e.g. ``--JupyterHub.service_check_interval=1``).
     """
     ports = free_ports(11)
     env = dict(os.environ)
@@ -253,7 +263,7 @@ def start_gateway(
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub.hub.launch"],
+        [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

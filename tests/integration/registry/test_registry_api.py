@@ -151,6 +151,9 @@ def test_run_records_parameters_status_and_provenance(registry: Registry) -> Non
         assert c.get(f"/runs/{run['id']}/provenance").status_code == 404
         assert c.patch(f"/runs/{run['id']}", json={"status": "succeeded"}).status_code == 200
         assert c.put(f"/runs/{run['id']}/provenance", json={"not": "prov"}).status_code == 422
+        entity_only = {"prefix": PROV["prefix"], "entity": PROV["entity"]}  # no run in it
+        refused = c.put(f"/runs/{run['id']}/provenance", json=entity_only)
+        assert refused.status_code == 422 and "no activity" in refused.text
         assert c.put(f"/runs/{run['id']}/provenance", json=PROV).json()["has_provenance"]
         assert c.get(f"/runs/{run['id']}/provenance").json() == PROV
         bad = c.post("/twins/growth/runs", json={"parameters": {"rate": -1, "speed": 3}})

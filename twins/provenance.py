@@ -13,7 +13,9 @@ sees that the cluster was disturbed.
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from prov.model import ProvDocument
@@ -109,9 +111,16 @@ def to_prov_json(record: RunRecord) -> dict[str, Any]:
     return json.loads(to_prov(record).serialize(format="json"))
 
 
-def read_prov_json(document: dict[str, Any] | str) -> ProvDocument:
+ProvJson = dict[str, Any] | str | os.PathLike[str]
+"""A PROV-JSON document: parsed, as text, or a saved file (``twinhub-runs/*.prov.json``)."""
+
+
+def read_prov_json(document: ProvJson) -> ProvDocument:
     """Parse PROV-JSON with ``prov`` (raises if it is not valid PROV-JSON)."""
-    text = document if isinstance(document, str) else json.dumps(document)
+    if isinstance(document, os.PathLike):
+        text = Path(document).read_text()
+    else:
+        text = document if isinstance(document, str) else json.dumps(document)
     return ProvDocument.deserialize(content=text, format="json")
 
 
@@ -119,7 +128,7 @@ def _value(v: Any) -> Any:
     return getattr(v, "value", v) if not isinstance(v, str | int | float | datetime) else v
 
 
-def record_fields(document: dict[str, Any] | str) -> dict[str, Any]:
+def record_fields(document: ProvJson) -> dict[str, Any]:
     """The run's fields back from a PROV-JSON document (inverse of :func:`to_prov_json`)."""
     doc = read_prov_json(document)
     fields: dict[str, Any] = {"inputs": [], "outputs": {}, "incidents": []}

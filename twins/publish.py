@@ -2,8 +2,10 @@
 
 Inside a hub server the spawner sets ``TWINHUB_API_URL`` (the registry's ``/api`` base) and
 ``JUPYTERHUB_API_TOKEN``; the record goes to ``POST {api}/twins/{name}/runs``. On a laptop or on
-Binder there is no registry: the PROV-JSON is written to ``twinhub-runs/`` in the working folder,
-so no run is ever left without its provenance.
+Binder there is no registry: the PROV-JSON is written to ``twinhub-runs/<twin>-<id>.prov.json``
+in the working folder, so no run is ever left without its provenance. That file is the W3C
+PROV-JSON document itself (``prov.read(path, format="json")`` reads it, ``replay(path)`` reruns
+it): the document holds every field of the run record, so no second file is needed.
 """
 
 from __future__ import annotations
@@ -38,18 +40,6 @@ class Published:
     response: dict[str, Any] | None = None
 
 
-def run_payload(record: RunRecord) -> dict[str, Any]:
-    """The body of ``POST /api/twins/{name}/runs`` (the registry's run contract)."""
-    return {
-        "parameters": record.parameters,
-        "status": record.status,
-        "error": record.error,
-        "provenance": record.provenance(),
-        "started": record.started.isoformat(),
-        "ended": record.ended.isoformat(),
-    }
-
-
 def registry_run(record: RunRecord) -> dict[str, Any]:
     """``POST /api/twins/{name}/runs``: parameters, the registry's status vocabulary, error."""
     run: dict[str, Any] = {
@@ -62,12 +52,15 @@ def registry_run(record: RunRecord) -> dict[str, Any]:
 
 
 def save_record(record: RunRecord, folder: Path | None = None) -> Path:
-    """Write the record (PROV-JSON plus the plain fields) under ``folder``; returns the path."""
+    """Write the run's PROV-JSON document under ``folder``; returns the path.
+
+    Written to a ``.partial`` file first and renamed, so a reader never sees half a document.
+    """
     folder = Path(folder or Path.cwd() / RUNS_FOLDER)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{record.twin or 'run'}-{record.id}.prov.json"
     partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(run_payload(record), indent=1, sort_keys=True))
+    partial.write_text(json.dumps(record.provenance(), indent=1, sort_keys=True))
     partial.rename(path)
     return path
 

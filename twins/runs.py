@@ -6,7 +6,8 @@ both with a :class:`RunRecord`. On a Dask cluster it also notes the workers lost
 (Dask reran their tasks; the record keeps the incident), and turns a lost scheduler into a
 :class:`RunFailed` that says what to do, with the failed run recorded. :func:`replay` takes a
 record, or its PROV-JSON alone, reopens the same catalog entry, refuses if the data changed,
-reruns and checks the outputs are identical.
+reruns and checks the outputs are identical; the PROV-JSON may be a saved file
+(``twinhub-runs/<twin>-<id>.prov.json``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from twinhub.hub.settings import REPO_ROOT
 from twinhub.twins.daskfaults import ClusterWatch, RunFailed, WorkerLoss, infrastructure_failure
 from twinhub.twins.ensemble import compute
 from twinhub.twins.manifest import resolve_entry_point
-from twinhub.twins.provenance import record_fields, to_prov_json
+from twinhub.twins.provenance import ProvJson, record_fields, to_prov_json
 
 
 class ReplayError(RuntimeError):
@@ -76,7 +77,8 @@ class RunRecord:
         return data
 
     @classmethod
-    def from_provenance(cls, document: dict[str, Any] | str) -> RunRecord:
+    def from_provenance(cls, document: ProvJson) -> RunRecord:
+        """The record back from its PROV-JSON (a dict, its text, or a saved file's path)."""
         fields = record_fields(document)
         fields["inputs"] = [InputRef(**ref) for ref in fields["inputs"]]
         losses = [WorkerLoss.from_dict(loss) for loss in fields["incidents"]]
@@ -211,8 +213,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def replay(record: RunRecord | dict[str, Any] | str, client: Any = None) -> xr.Dataset:
-    """Rerun a recorded run and check the output is bit-for-bit the recorded one."""
+def replay(record: RunRecord | ProvJson, client: Any = None) -> xr.Dataset:
+    """Rerun a recorded run and check the output is bit-for-bit the recorded one.
+
+    ``record`` is a :class:`RunRecord` or its PROV-JSON: a dict, its text, or the path of a
+    saved record (``replay(Path("twinhub-runs/flood-<id>.prov.json"))``).
+    """
     if not isinstance(record, RunRecord):
         record = RunRecord.from_provenance(record)
     if len(record.inputs) > 1:

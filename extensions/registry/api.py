@@ -83,7 +83,11 @@ def history_entry(h: History) -> HistoryEntry:
 
 
 def check_prov(document: Any) -> dict:
-    """Accept only a W3C PROV-JSON document (parsed by the `prov` package)."""
+    """Accept only a W3C PROV-JSON document (parsed by the `prov` package) with an activity.
+
+    What is stored is what ``GET /runs/{id}/provenance`` answers, unchanged: so every PROV
+    answer of the registry is a document ``prov.read(..., format="json")`` reads back.
+    """
     if not isinstance(document, dict) or not document:
         raise Invalid([("(body)", "must be a PROV-JSON object (entity, activity, agent, ...)")])
     try:
@@ -92,6 +96,9 @@ def check_prov(document: Any) -> dict:
         raise Invalid([("(body)", f"not a W3C PROV-JSON document: {e}")]) from None
     if not list(parsed.get_records()):
         raise Invalid([("(body)", "the PROV document has no records")])
+    if not list(parsed.get_records(prov.model.ProvActivity)):
+        # a run's provenance describes the run: PROV's activity, what it used and generated
+        raise Invalid([("(body)", "the PROV document has no activity (the run)")])
     return document
 
 

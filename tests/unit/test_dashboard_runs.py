@@ -19,10 +19,10 @@ from twinhub.extensions.dashboards.cluster import UserClient
 from twinhub.twins.flood.app import FloodDashboard
 from twinhub.twins.gwnoise.app import TIME_SERIES, NoiseDashboard
 from twinhub.twins.lattice.app import LatticeDashboard
-from twinhub.twins.provenance import read_prov_json
 from twinhub.twins.runs import RunRecord, replay
 
 from tests.support.gateway import free_ports
+from tests.support.prov import assert_describes_run, read_prov
 
 
 def test_lattice_scan_grows_point_by_point_and_one_record_covers_the_sweep() -> None:
@@ -42,8 +42,8 @@ def test_lattice_scan_grows_point_by_point_and_one_record_covers_the_sweep() -> 
 
     record = state.outcome.record
     assert record.twin == "lattice" and record.agent == "physicist"
-    document = json.dumps(record.provenance())
-    read_prov_json(document)  # valid PROV-JSON
+    document = state.provenance().getvalue().decode()  # the "Download provenance" button
+    assert_describes_run(read_prov(document), record)  # W3C PROV-JSON, as prov reads it
     back = RunRecord.from_provenance(document)
     assert back.agent == "physicist"
     assert back.parameters["sizes"] == [8] and back.parameters["sweeps"] == 200
@@ -117,5 +117,5 @@ def test_record_button_keeps_the_run_when_the_registry_is_down(
         said = state.save_run()
     assert said.startswith("not recorded in the registry: POST http://127.0.0.1:")
     assert len(list((tmp_path / "twinhub-runs").glob("lattice-*.prov.json"))) == 1  # same id
-    stored = json.loads(kept[0].read_text())
-    assert RunRecord.from_provenance(stored["provenance"]).outputs == state.outcome.record.outputs
+    assert_describes_run(read_prov(kept[0]), state.outcome.record)  # a PROV-JSON file
+    assert RunRecord.from_provenance(kept[0]).outputs == state.outcome.record.outputs

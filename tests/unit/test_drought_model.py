@@ -73,6 +73,53 @@ def test_spi_agrees_with_xclim(champion, baseline) -> None:
         print(f"SPI-{scale} vs xclim: RMS {rms:.4f} over {both.sum()} months")
 
 
+@pytest.fixture(scope="module")
+def fulda(twin):
+    """1979-1988, no month without rain: every fit fails only for want of complete totals."""
+    return twin.inputs("fulda_daily").load()
+
+
+def only(scale: int, calibration_years: int) -> dict:
+    """Parameters of a run at one scale, calibrated on whole years from the record's start."""
+    end = f"{1979 + calibration_years - 1}-12-31"
+    return {"scales": [scale], "event_scale": scale, "calibration_end": end}
+
+
+@pytest.mark.parametrize("scale", [1, 3, 6, 12])
+def test_documented_minimum_calibration_gives_every_month_an_index(fulda, scale) -> None:
+    years = model.min_calibration_years(scale)  # docs/twins/drought.md: 8 + ceil((k - 1) / 12)
+    assert years == (8 if scale == 1 else 9)
+    out = compute(model.run(fulda, only(scale, years)))
+    for name in ("spi", "spei"):
+        values = out[name].sel(scale=scale).values
+        assert np.isnan(values[: scale - 1]).all(), name  # no complete total yet
+        assert np.isfinite(values[scale - 1 :]).all(), (name, np.isnan(values).sum())
+    xclim = pytest.importorskip("xclim")
+    ref = xclim.indices.standardized_precipitation_index(
+        fulda.precip.assign_attrs(units="mm/d"), freq="MS", window=scale, dist="gamma",
+        method="ML", fitkwargs={"floc": 0}, cal_start="1979-01-01",
+        cal_end=only(scale, years)["calibration_end"],
+    )  # fmt: skip
+    ours, theirs = out.spi.sel(scale=scale).values, ref.values
+    assert np.isfinite(theirs[scale - 1 :]).all()  # the reference fits every month too
+    rms = float(np.sqrt(np.mean((ours[scale - 1 :] - theirs[scale - 1 :]) ** 2)))
+    assert rms < 0.05, rms
+
+
+@pytest.mark.parametrize("scale", [1, 3, 6, 12])
+def test_calibration_below_the_minimum_is_refused_naming_scale_and_months(fulda, scale) -> None:
+    with pytest.raises(ParameterError) as err:
+        model.run(fulda, only(scale, model.min_calibration_years(scale) - 1))
+    message = str(err.value)
+    assert err.value.name == "calibration_start"
+    assert f"SPI-{scale} and SPEI-{scale}" in message
+    # a year short: the months whose first k-month total falls in the record's first year
+    short = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    named = short[: scale - 1] if scale > 1 else short
+    assert f"totals for {', '.join(named)}, so" in message
+    assert f"at least {model.min_calibration_years(scale)} years" in message
+
+
 def test_spei_is_standard_normal_and_loglogistic_fit_matches_scipy(baseline) -> None:
     for scale in (1, 3, 6, 12):
         values = baseline.spei.sel(scale=scale).values

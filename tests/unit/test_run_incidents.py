@@ -11,6 +11,8 @@ from twinhub.twins.provenance import read_prov_json
 from twinhub.twins.publish import ERROR_LENGTH, registry_run
 from twinhub.twins.runs import RunRecord, keep_failed_run
 
+from tests.support.prov import assert_describes_run, read_prov
+
 START = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
@@ -61,8 +63,9 @@ def test_failed_run_is_kept_in_a_file_without_registry(tmp_path, monkeypatch) ->
     failure.record = record(status="failed", error=f"SchedulerLost: {failure}")
     where = keep_failed_run(failure)
     assert keep_failed_run(failure) == where  # once only
-    saved = json.loads(Path(where).read_text())
-    assert saved["status"] == "failed" and saved["error"].startswith("SchedulerLost: ")
+    assert_describes_run(read_prov(Path(where)), failure.record)  # a PROV-JSON file
+    saved = RunRecord.from_provenance(Path(where))
+    assert saved.status == "failed" and saved.error.startswith("SchedulerLost: ")
     assert str(failure).endswith(f"The failed run is recorded at {where}.")
     assert len(list((tmp_path / "twinhub-runs").iterdir())) == 1
 

@@ -19,6 +19,7 @@ from twinhub.twins.runs import ReplayError, RunRecord, replay
 from twinhub.twins.twin import Twin, load_twin
 
 from tests.support.data import ensure_built
+from tests.support.prov import assert_describes_run, read_prov
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +125,20 @@ def test_unknown_catalog_entry_is_refused_by_name(twin) -> None:
     assert err.value.name == "entry"
 
 
-def test_record_is_saved_as_a_file_without_registry(twin, tmp_path: Path, monkeypatch) -> None:
+def test_record_is_saved_as_a_prov_json_file_without_registry(
+    twin, tmp_path: Path, monkeypatch
+) -> None:
     monkeypatch.delenv("TWINHUB_API_URL", raising=False)
     monkeypatch.chdir(tmp_path)
-    _, record = twin.run({"ensemble_size": 2})
+    out, record = twin.run({"ensemble_size": 2})
     where = publish.publish(record)
     assert where.url is None and where.path.parent == tmp_path / publish.RUNS_FOLDER
-    saved = json.loads(where.path.read_text())
-    assert saved["status"] == "finished" and saved["parameters"]["ensemble_size"] == 2
-    assert RunRecord.from_provenance(saved["provenance"]).outputs == record.outputs
+    assert where.path.name == f"flood-{record.id}.prov.json"
+    assert_describes_run(read_prov(where.path), record)  # the W3C PROV-JSON file itself
+    back = RunRecord.from_provenance(where.path)
+    assert back.status == "finished" and back.parameters["ensemble_size"] == 2
+    assert back.outputs == record.outputs
+    xr.testing.assert_identical(replay(where.path), out)  # the saved file replays the run
     assert not list(where.path.parent.glob("*.partial"))
 
 
@@ -151,4 +157,5 @@ def test_unreachable_registry_raises_and_keeps_the_record(twin, tmp_path: Path) 
     with pytest.warns(UserWarning), pytest.raises(publish.RegistryError, match="saved in") as err:
         publish.publish(record, api_url=f"http://127.0.0.1:{port}/api", folder=tmp_path)
     assert "/twins/flood/runs" in str(err.value)
-    assert len(list(tmp_path.glob("flood-*.prov.json"))) == 1
+    (kept,) = tmp_path.glob("flood-*.prov.json")
+    assert_describes_run(read_prov(kept), record)

@@ -10,6 +10,7 @@ accumulation scale for the indices), so a cluster computes what the in-process s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +26,8 @@ DEFAULTS: dict[str, Any] = {
     "bucket_capacity": 150.0, "latitude": None,
 }  # fmt: skip
 MAX_SCALE = 24
-MIN_CALIBRATION_YEARS = 8
+MIN_CALIBRATION_YEARS = standardize.MIN_FIT_VALUES
+"""Years of calibration a fit per calendar month needs: one value per year and month."""
 AGRICULTURAL_PERCENTILE = 20.0
 """Soil moisture below this percentile of its calendar month is agricultural drought (D1)."""
 
@@ -88,8 +90,26 @@ def _number(p: dict[str, Any], name: str, low: float, high: float) -> float:
     return float(value)
 
 
-def calibration_mask(months: pd.DatetimeIndex, start: str | None, end: str | None) -> np.ndarray:
-    """Boolean mask of the calibration months (whole record by default)."""
+def min_calibration_years(scale: int) -> int:
+    """Years a calibration period starting with the record needs for ``scale``-month indices.
+
+    A k-month total is complete from the record's k-th month on, so the first year of the
+    record gives January no 3-month total (nor a 12-month one to any month before December):
+    each calendar month needs ``MIN_CALIBRATION_YEARS`` complete totals, which takes
+    ``ceil((k - 1) / 12)`` more years. A calibration period starting later needs fewer.
+    """
+    return MIN_CALIBRATION_YEARS + math.ceil((scale - 1) / 12)
+
+
+def calibration_mask(
+    months: pd.DatetimeIndex, start: str | None, end: str | None, scales: list[int]
+) -> np.ndarray:
+    """Boolean mask of the calibration months (whole record by default).
+
+    Refused (naming the scale and the calendar months) unless every calendar month of every
+    scale has ``MIN_CALIBRATION_YEARS`` complete totals in it, the fits' minimum: otherwise the
+    index of those months would be NaN all through the record.
+    """
     bounds = []
     for name, value, default in (
         ("calibration_start", start, months[0]),
@@ -101,14 +121,31 @@ def calibration_mask(months: pd.DatetimeIndex, start: str | None, end: str | Non
             raise ParameterError(name, f"{value!r} is not a date YYYY-MM-DD") from None
     first, last = bounds
     mask = np.asarray((months >= first.to_period("M").start_time) & (months <= last))
-    if mask.sum() < 12 * MIN_CALIBRATION_YEARS:
-        raise ParameterError(
-            "calibration_start",
-            f"the calibration period {first.date()}..{last.date()} holds {mask.sum()} months of "
-            f"the record ({months[0]:%Y-%m}..{months[-1]:%Y-%m}); it needs at least "
-            f"{MIN_CALIBRATION_YEARS} years for per-month fits",
-        )
+    calendar = months.month.to_numpy()
+    for scale in sorted(scales, reverse=True):  # the longest scale needs the most
+        complete = mask & (np.arange(months.size) >= scale - 1)
+        counts = np.bincount(calendar[complete], minlength=13)[1:]
+        short = [m for m in range(1, 13) if counts[m - 1] < MIN_CALIBRATION_YEARS]
+        if short:
+            names = ", ".join(_month_name(m) for m in short)
+            hint = f"calibrate on at least {min_calibration_years(scale)} years from its start"
+            if scale > 1:
+                hint += (
+                    f" ({MIN_CALIBRATION_YEARS} years if they start {scale - 1} months after "
+                    f"it), or leave scale {scale} out"
+                )
+            raise ParameterError(
+                "calibration_start",
+                f"the calibration period {first.date()}..{last.date()} has fewer than "
+                f"{MIN_CALIBRATION_YEARS} complete {scale}-month totals for {names}, so "
+                f"SPI-{scale} and SPEI-{scale} of these months could not be fitted (NaN). The "
+                f"record is {months[0]:%Y-%m}..{months[-1]:%Y-%m}: {hint}",
+            )
     return mask
+
+
+def _month_name(month: int) -> str:
+    return pd.Timestamp(2000, month, 1).strftime("%b")
 
 
 def monthly_reduce(values: np.ndarray, starts: np.ndarray, how: str) -> np.ndarray:
@@ -160,7 +197,8 @@ def run(inputs: xr.Dataset, params: Mapping[str, Any]) -> xr.Dataset:
     )
     cal_month = xr.DataArray(months.month.to_numpy(), dims="month")
     calib = xr.DataArray(
-        calibration_mask(months, p["calibration_start"], p["calibration_end"]), dims="month"
+        calibration_mask(months, p["calibration_start"], p["calibration_end"], p["scales"]),
+        dims="month",
     )
     gufunc = {"dask": "parallelized", "output_dtypes": ["float64"]}
 

@@ -21,7 +21,7 @@ from twinhub.twins.ensemble import (
     quantile_bands,
     run_ensemble,
 )
-from twinhub.twins.flood import hbv, model
+from twinhub.twins.flood import calibrated, hbv, model
 from twinhub.twins.flood.forcing import perturbed_precip
 from twinhub.twins.params import ParameterError
 
@@ -51,7 +51,8 @@ def _check(params: Mapping[str, Any]) -> dict[str, Any]:
         raise ParameterError("precip_sigma", f"must be within [0, 1] (log-sd), got {sigma}")
     if not isinstance(p["block"], int) or p["block"] < 1:
         raise ParameterError("block", f"must be a positive integer, got {p['block']}")
-    sets = p["parameter_sets"] or {k: [v] for k, v in model.DEFAULT_PARAMETERS.items()}
+    # no sets named (the manifest's default): the calibrated sets shipped with the twin
+    sets = p["parameter_sets"] or calibrated.parameter_sets()
     missing = set(hbv.PARAMETERS) - set(sets)
     if missing:
         raise ParameterError("parameter_sets", f"missing parameters {sorted(missing)}")
@@ -63,8 +64,10 @@ def forecast(inputs: xr.Dataset, params: Mapping[str, Any]) -> xr.Dataset:
     """Lazy ensemble of ``ensemble_size`` members over the period ``start``..``end``.
 
     Member ``i`` uses parameter set ``i mod k`` of ``parameter_sets`` (k sets, e.g. sampled from
-    a calibration) and precipitation perturbed with log-sd ``precip_sigma`` (stream ``seed, i``),
-    after the scenario (``precip_scale``, ``storm_mm`` on ``storm_day``).
+    a calibration; by default the calibrated sets shipped with the twin, see
+    :mod:`twinhub.twins.flood.calibrated`) and precipitation perturbed with log-sd
+    ``precip_sigma`` (stream ``seed, i``), after the scenario (``precip_scale``, ``storm_mm`` on
+    ``storm_day``).
     """
     p = _check(params)
     n = int(p["ensemble_size"])

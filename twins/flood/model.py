@@ -27,7 +27,8 @@ DEFAULT_PARAMETERS: dict[str, float] = {
     "TT": 0.0, "CFMAX": 3.0, "FC": 250.0, "LP": 0.7, "BETA": 2.0, "K0": 0.2,
     "K1": 0.08, "K2": 0.02, "UZL": 20.0, "PERC": 1.5, "MAXBAS": 2.5,
 }  # fmt: skip
-"""A plausible first guess, used when no calibration is given."""
+"""A plausible first guess, filling in what a direct ``model.run`` call leaves out. The twin's
+runs (``forecast``) never use it: their default is the shipped calibration (``calibrated.json``)."""
 
 SCENARIO_DEFAULTS: dict[str, Any] = {"precip_scale": 1.0, "storm_mm": 0.0, "storm_day": None}
 

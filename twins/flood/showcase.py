@@ -1,14 +1,14 @@
 """Front-page figure of the flood twin: the calibrated HBV model against observed discharge.
 
-Calibrated on 1980-1984 (the same calibration the dashboard uses) and scored on the held-out
-years 1985-1988 against the observed discharge of the Fulda at Grebenau.
+The best parameter set of the calibration the twin ships (``calibrated.json``, calibrated on
+1980-1984: member 0 of a default run, and of the dashboard's runs), scored on the held-out years
+1985-1988 against the observed discharge of the Fulda at Grebenau.
 """
 
 from __future__ import annotations
 
-from twinhub.twins.flood import model
+from twinhub.twins.flood import calibrate, calibrated, model
 from twinhub.twins.flood.calibrate import VALIDATION
-from twinhub.twins.flood.scenario import ENTRY, calibrated
 from twinhub.twins.showcase import Showcase, Skill
 from twinhub.twins.twin import load_twin
 
@@ -18,9 +18,10 @@ OBSERVED = "observed daily discharge of the Fulda at Grebenau, held-out years 19
 def showcase() -> Showcase:
     import matplotlib.pyplot as plt
 
-    cal, skill = calibrated()
-    inputs = load_twin("flood").inputs(ENTRY).load()
-    simulated = model.run(inputs, cal.best)
+    best = {name: values[0] for name, values in calibrated.parameter_sets().items()}
+    inputs = load_twin("flood").inputs(calibrated.ENTRY).load()
+    simulated = model.run(inputs, best)
+    skill = calibrate.skill(inputs, simulated)
     obs = inputs.discharge.sel(time=VALIDATION)
     sim = simulated.discharge.sel(time=VALIDATION)
     fig, ax = plt.subplots(figsize=(4.8, 3.0))

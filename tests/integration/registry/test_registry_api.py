@@ -6,14 +6,18 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import yaml
+from twinhub.twins.publish import publish
+from twinhub.twins.runs import InputRef, RunRecord
 
+from tests.support.prov import assert_describes_run, read_prov
 from tests.support.twins import manifest
 
-from .conftest import Registry
+from .conftest import API, Registry
 
 pytestmark = pytest.mark.integration
 
@@ -147,6 +151,9 @@ def test_run_records_parameters_status_and_provenance(registry: Registry) -> Non
         assert c.get(f"/runs/{run['id']}/provenance").status_code == 404
         assert c.patch(f"/runs/{run['id']}", json={"status": "succeeded"}).status_code == 200
         assert c.put(f"/runs/{run['id']}/provenance", json={"not": "prov"}).status_code == 422
+        entity_only = {"prefix": PROV["prefix"], "entity": PROV["entity"]}  # no run in it
+        refused = c.put(f"/runs/{run['id']}/provenance", json=entity_only)
+        assert refused.status_code == 422 and "no activity" in refused.text
         assert c.put(f"/runs/{run['id']}/provenance", json=PROV).json()["has_provenance"]
         assert c.get(f"/runs/{run['id']}/provenance").json() == PROV
         bad = c.post("/twins/growth/runs", json={"parameters": {"rate": -1, "speed": 3}})
@@ -159,6 +166,23 @@ def test_run_records_parameters_status_and_provenance(registry: Registry) -> Non
         assert c.get(f"/runs/{run['id']}").status_code == 404
         assert c.get(f"/runs/{run['id']}/provenance").status_code == 404
         assert c.patch(f"/runs/{run['id']}", json={"status": "failed"}).status_code == 404
+
+
+def test_published_run_provenance_is_prov_json_that_prov_reads(registry: Registry) -> None:
+    """What ``publish`` sends and ``GET /runs/{id}/provenance`` answers is W3C PROV-JSON."""
+    started = datetime.now(UTC)
+    record = RunRecord(
+        twin="growth", twin_version="1.0.0", entry_point="twinhub_testtwins.growth:run",
+        parameters={"rate": 0.2, "days": 10},
+        inputs=[InputRef("growth_daily", "1.0.0", "ab" * 32)], agent="alice",
+        code_version="git:0123abc", started=started, ended=started + timedelta(seconds=3),
+        outputs={"n": "cd" * 32, "dataset": "ef" * 32},
+    )  # fmt: skip
+    where = publish(record, api_url=registry.gateway.url + API, token=registry.users["alice"].token)
+    assert where.url and where.path is None
+    answer = httpx.get(f"{where.url}/provenance", headers=registry.users["alice"].headers)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+    assert_describes_run(read_prov(answer.text), record)
 
 
 def _cli(registry: Registry, who: str, *args: str) -> subprocess.CompletedProcess:

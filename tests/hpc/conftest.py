@@ -1,4 +1,5 @@
-"""The real Slurm cluster, started once for the HPC tests and stopped after them."""
+"""The real Slurm clusters, started for the HPC tests and stopped after them: one node on this
+machine (the session's), and several nodes on hosts made of network namespaces."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import netns
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.slurm import SlurmCluster, SlurmUnavailable, staging_dirs, start_slurm
 
@@ -60,3 +62,58 @@ def start_profile_gateway(slurm: SlurmCluster, state: Path, log: Path) -> Gatewa
         log,
         extra_env={"TWINHUB_SLURM": "1", "TWINHUB_SLURM_CONF": str(slurm.conf)},
     )
+
+
+# --- several nodes: hosts made of network namespaces (tests/support/netns.py) ---------------
+MULTINODE = netns.Network(
+    [
+        # the submit host: slurmctld, the hub, its proxy and gateways
+        netns.Host("thmn-ctl", "10.251.0.1"),
+        # two compute nodes: a slurmd each
+        netns.Host("thmn-n1", "10.251.0.11"),
+        netns.Host("thmn-n2", "10.251.0.12"),
+    ]
+)
+"""The multi-node cluster: its addresses exist only in these namespaces (a private /24 that
+nothing routes to or from)."""
+
+
+@pytest.fixture(scope="module")
+def multinode_network() -> Iterator[netns.Network]:
+    """The three hosts and their links, removed afterwards (a failed test's included); what a
+    crashed session left is swept first."""
+    try:
+        MULTINODE.create()
+    except netns.NetnsUnavailable as exc:
+        netns.sweep()
+        pytest.skip(str(exc))
+    try:
+        yield MULTINODE
+    finally:
+        MULTINODE.remove()
+
+
+@pytest.fixture(scope="module")
+def on_submit_host(multinode_network: netns.Network) -> Iterator[netns.Host]:
+    """The test's own requests (HTTP, kernels, Dask clients) leave from the submit host's
+    network, as a user's on the cluster network do."""
+    with netns.inside(multinode_network.hub.name):
+        yield multinode_network.hub
+
+
+@pytest.fixture(scope="module")
+def multinode_slurm(
+    multinode_network: netns.Network, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlurmCluster]:
+    """slurmctld on the submit host, a slurmd on each compute node."""
+    try:
+        cluster = start_slurm(tmp_path_factory.mktemp("slurm-multinode"), multinode_network)
+    except SlurmUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield cluster
+    finally:
+        try:
+            cluster.end_all_jobs(staging_dirs(tmp_path_factory.getbasetemp()))
+        finally:
+            cluster.stop()

@@ -20,6 +20,8 @@ import psutil
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
 
+from tests.support import netns
+
 
 def free_ports(n: int) -> list[int]:
     """n distinct ports that are free right now on loopback."""
@@ -223,11 +225,14 @@ def start_gateway(
     log_path: Path,
     extra_env: dict | None = None,
     ignore_sigint: bool = False,
+    host: str | None = None,
 ) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
 
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
-    a disposition that children inherit unless the launcher resets it.
+    a disposition that children inherit unless the launcher resets it. ``host`` starts it on
+    a host of a :class:`~tests.support.netns.Network` (the multi-node tests), whose network
+    the calling thread must be in (:func:`~tests.support.netns.inside`) to reach it.
     """
     ports = free_ports(11)
     env = dict(os.environ)
@@ -252,8 +257,9 @@ def start_gateway(
     env.update(extra_env or {})
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
+    command = [sys.executable, "-m", "twinhub.hub.launch"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub.hub.launch"],
+        netns.command(host, command) if host else command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ passes only if the multi-node settings (docs/hpc.md) carry every address.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -20,7 +21,15 @@ from tests.support.gateway import Gateway, Session, start_gateway
 from tests.support.kernel import RemoteKernel
 from tests.support.slurm import SlurmCluster
 
-pytestmark = [pytest.mark.hpc, pytest.mark.integration]
+pytestmark = [
+    pytest.mark.hpc,
+    pytest.mark.integration,
+    # 4-5 minutes, most of it the gateway's start: in `make test-hpc`, not `make test`
+    pytest.mark.skipif(
+        os.environ.get("TWINHUB_TEST_MULTINODE") != "1",
+        reason="the multi-node test runs in `make test-hpc` (TWINHUB_TEST_MULTINODE=1)",
+    ),
+]
 
 SERVER_JOB = "spawner-jupyterhub"
 DASK_JOB = "dask-gateway"
@@ -102,3 +111,74 @@ def test_hpc_server_runs_on_a_compute_node_and_reaches_the_hub(
     assert (where["host"], where["job"]) == (job.nodes, job.job_id)
     assert where["hub_api"].startswith(f"http://{multinode_network.hub.name}:")
     assert where["source"] == multinode_network.host(job.nodes).address
+
+
+# a scientist's cell: the session's cluster() (the Slurm gateway's, for this profile), two
+# workers, a sum with a closed form; then where everything ran, as Dask itself sees it
+DASK_ACROSS_NODES = f"""
+import json, os, socket
+import dask.array as da
+c = cluster()
+c.scale(2)
+client = c.get_client()
+client.wait_for_workers(2, timeout=240)
+total = int(da.arange({N}, chunks={N} // 8, dtype="int64").sum().compute())
+where = lambda: [socket.gethostname(), os.environ.get("SLURM_JOB_ID")]
+report = {{
+    "total": total,
+    "gateway": os.environ["DASK_GATEWAY__ADDRESS"],
+    "client_connects_to": client.scheduler.address,
+    "scheduler": client.run_on_scheduler(where),
+    "scheduler_address": client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.address),
+    "workers": sorted(client.run(where).values()),
+    "worker_addresses": sorted(client.scheduler_info()["workers"]),
+}}
+c.shutdown()
+print(json.dumps(report))
+"""
+
+
+def host_of(address: str) -> str:
+    """``tls://10.251.0.11:4321`` -> ``10.251.0.11``."""
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
+def test_dask_scheduler_and_workers_run_on_compute_nodes_and_compute(
+    gw: Gateway, alice: Session, multinode_slurm: SlurmCluster, multinode_network: netns.Network
+) -> None:
+    result = run_in_kernel(gw, alice, DASK_ACROSS_NODES)
+    assert result["total"] == N * (N - 1) // 2
+    # the cluster came from the Slurm gateway, on the submit host's cluster-network name, and
+    # the notebook reached its scheduler through that gateway's TCP proxy there
+    hub = multinode_network.hub.name
+    assert result["gateway"].startswith(f"http://{hub}:")
+    assert result["gateway"].endswith("/services/dask-gateway-slurm")
+    assert result["client_connects_to"].startswith(f"gateway://{hub}:")
+    # scheduler and workers are jobs on compute nodes, listening on those nodes' addresses
+    nodes = set(multinode_slurm.nodes)
+    addresses = {multinode_network.host(n).address for n in nodes}
+    scheduler_host, scheduler_job = result["scheduler"]
+    assert scheduler_host in nodes and scheduler_job
+    workers = result["workers"]
+    assert len(workers) == 2 and all(host in nodes and job for host, job in workers), workers
+    assert len({scheduler_job, *(job for _, job in workers)}) == 3  # three jobs
+    for address in [result["scheduler_address"], *result["worker_addresses"]]:
+        assert host_of(address) in addresses, result
+    # c.shutdown() cancelled the three jobs and ended their processes
+    multinode_slurm.wait_for(
+        lambda js: not any(j.name == DASK_JOB for j in js), 60, "dask jobs cancelled"
+    )
+    multinode_slurm.wait_processes_gone(
+        [scheduler_job, *(job for _, job in workers)],
+        workdirs=[gw.slurm_staging_dir],
+        what="the shut-down cluster's scheduler and workers",
+    )
+
+
+def test_stopping_the_server_ends_its_job_on_the_node(
+    gw: Gateway, alice: Session, multinode_slurm: SlurmCluster
+) -> None:
+    (job,) = [j for j in multinode_slurm.jobs() if j.name == SERVER_JOB]
+    gw.stop_server(alice)
+    multinode_slurm.wait_for(lambda js: not js, 60, "every job ended")
+    multinode_slurm.wait_processes_gone([job.job_id], what="the stopped server's job")

@@ -374,10 +374,11 @@ class Settings:
     @property
     def hub_local_host(self) -> str:
         """How processes on the hub's machine (the proxy, the hub itself) reach what listens on
-        TWINHUB_HUB_BIND_IP (the hub API, the gateways' HTTP and TCP proxies): that address, or
-        loopback when it is a wildcard (a cluster-network address is not on loopback)."""
+        TWINHUB_HUB_BIND_IP (the hub API, the gateways' HTTP and TCP proxies): that address
+        (one interface, e.g. the cluster network's, is not reachable on loopback), or loopback
+        when it is a wildcard."""
         ip = self.hub_bind_ip
-        if ip in ("0.0.0.0", "::") or ipaddress.ip_address(ip).is_loopback:
+        if ip in ("0.0.0.0", "::"):
             return "127.0.0.1"
         return f"[{ip}]" if ":" in ip else ip
 

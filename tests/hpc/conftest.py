@@ -3,21 +3,27 @@ machine (the session's), and several nodes on hosts made of network namespaces."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.support import netns
-from tests.support.gateway import Gateway, start_gateway
+from tests.support.gateway import Gateway, Session, start_gateway
+from tests.support.kernel import RemoteKernel
 from tests.support.slurm import SlurmCluster, SlurmUnavailable, staging_dirs, start_slurm
 
 
-@pytest.fixture(scope="session")
-def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
-    """munged + slurmctld + slurmd on free loopback ports, in a directory of this session."""
+@contextmanager
+def running_slurm(
+    tmp_path_factory: pytest.TempPathFactory, name: str, network: netns.Network | None = None
+) -> Iterator[SlurmCluster]:
+    """A cluster in a new directory ``name`` of this session (skipping where Slurm cannot run);
+    afterwards every job is cancelled, no job process may be left, and the daemons stop."""
     try:
-        cluster = start_slurm(tmp_path_factory.mktemp("slurm"))
+        cluster = start_slurm(tmp_path_factory.mktemp(name), network)
     except SlurmUnavailable as exc:
         pytest.skip(str(exc))
     try:
@@ -28,6 +34,13 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
             cluster.end_all_jobs(staging_dirs(tmp_path_factory.getbasetemp()))
         finally:
             cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
+    """munged + slurmctld + slurmd on free loopback ports, in a directory of this session."""
+    with running_slurm(tmp_path_factory, "slurm") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -106,14 +119,24 @@ def multinode_slurm(
     multinode_network: netns.Network, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SlurmCluster]:
     """slurmctld on the submit host, a slurmd on each compute node."""
-    try:
-        cluster = start_slurm(tmp_path_factory.mktemp("slurm-multinode"), multinode_network)
-    except SlurmUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with running_slurm(tmp_path_factory, "slurm-multinode", multinode_network) as cluster:
         yield cluster
-    finally:
-        try:
-            cluster.end_all_jobs(staging_dirs(tmp_path_factory.getbasetemp()))
-        finally:
-            cluster.stop()
+
+
+@contextmanager
+def hpc_server(gw: Gateway, name: str, timeout: float) -> Iterator[Session]:
+    """``name``'s server on the hpc-slurm profile (a Slurm job), stopped afterwards unless a
+    test already stopped it."""
+    user = gw.login(name)
+    gw.start_server(user, timeout=timeout, options={"profile": "hpc-slurm"})
+    yield user
+    with gw.client(headers=user.headers) as c:
+        running = c.get(f"/hub/api/users/{user.name}").json()["servers"]
+    if "" in running:
+        gw.stop_server(user)
+
+
+def run_in_kernel(gw: Gateway, user: Session, code: str, timeout: float = 300) -> dict:
+    """Run ``code`` in a twinhub kernel of ``user``'s server; the JSON its last line prints."""
+    with RemoteKernel(gw.url, f"/user/{user.name}", user.token, kernel_name="twinhub") as k:
+        return json.loads(k.execute(code, timeout=timeout).stdout.strip().splitlines()[-1])

@@ -10,21 +10,21 @@ passes only if the multi-node settings (docs/hpc.md) carry every address.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 
 import pytest
+from twinhub.hub.services import SERVICE_START_TIMEOUT
 
+from tests.hpc.conftest import hpc_server, run_in_kernel
 from tests.support import netns
 from tests.support.gateway import Gateway, Session, start_gateway
-from tests.support.kernel import RemoteKernel
 from tests.support.slurm import SlurmCluster
 
 pytestmark = [
     pytest.mark.hpc,
     pytest.mark.integration,
-    # 4-5 minutes, most of it the gateway's start: in `make test-hpc`, not `make test`
+    # 4-6 minutes, most of it the gateway's start: in `make test-hpc`, not `make test`
     pytest.mark.skipif(
         os.environ.get("TWINHUB_TEST_MULTINODE") != "1",
         reason="the multi-node test runs in `make test-hpc` (TWINHUB_TEST_MULTINODE=1)",
@@ -66,6 +66,9 @@ def gw(
         artifacts_dir / "hpc-multinode.log",
         extra_env=multinode_settings(multinode_network, multinode_slurm),
         host=on_submit_host.name,
+        # four services, each of which the hub waits up to 2 min for (SERVICE_START_TIMEOUT):
+        # a machine loaded by other test runs took over 3 min to start them all
+        start_timeout=SERVICE_START_TIMEOUT * 4,
     )
     try:
         yield gateway
@@ -76,27 +79,21 @@ def gw(
 @pytest.fixture(scope="module")
 def alice(gw: Gateway) -> Iterator[Session]:
     """Alice's server on the hpc-slurm profile: a job on one of the compute nodes."""
-    user = gw.login("alice")
-    gw.start_server(user, timeout=300, options={"profile": "hpc-slurm"})
-    yield user
-    with gw.client(headers=user.headers) as c:
-        running = c.get(f"/hub/api/users/{user.name}").json()["servers"]
-    if "" in running:
-        gw.stop_server(user)
-
-
-def run_in_kernel(gw: Gateway, user: Session, code: str, timeout: float = 300) -> dict:
-    with RemoteKernel(gw.url, f"/user/{user.name}", user.token, kernel_name="twinhub") as k:
-        return json.loads(k.execute(code, timeout=timeout).stdout.strip().splitlines()[-1])
+    with hpc_server(gw, "alice", timeout=300) as user:
+        yield user
 
 
 WHERE_AM_I = """
-import json, os, socket, urllib.parse
+import json, os, socket, urllib.parse, urllib.request
 api = urllib.parse.urlparse(os.environ["JUPYTERHUB_API_URL"])
 with socket.create_connection((api.hostname, api.port), timeout=10) as s:
     source = s.getsockname()[0]
+registry = os.environ["TWINHUB_API_URL"]
+with urllib.request.urlopen(registry + "/health", timeout=30) as r:
+    registry_status = r.status
 print(json.dumps({"host": socket.gethostname(), "job": os.environ.get("SLURM_JOB_ID"),
-                  "hub_api": os.environ["JUPYTERHUB_API_URL"], "source": source}))
+                  "hub_api": os.environ["JUPYTERHUB_API_URL"], "source": source,
+                  "registry": registry, "registry_status": registry_status}))
 """
 
 
@@ -111,6 +108,9 @@ def test_hpc_server_runs_on_a_compute_node_and_reaches_the_hub(
     assert (where["host"], where["job"]) == (job.nodes, job.job_id)
     assert where["hub_api"].startswith(f"http://{multinode_network.hub.name}:")
     assert where["source"] == multinode_network.host(job.nodes).address
+    # the twin registry, through the public proxy on the cluster network
+    assert where["registry"].startswith(f"{gw.url}/services/twinhub/")
+    assert where["registry_status"] == 200
 
 
 # a scientist's cell: the session's cluster() (the Slurm gateway's, for this profile), two

@@ -226,6 +226,7 @@ def start_gateway(
     extra_env: dict | None = None,
     ignore_sigint: bool = False,
     host: str | None = None,
+    start_timeout: float = START_TIMEOUT,
 ) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
 
@@ -270,7 +271,7 @@ def start_gateway(
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     try:
-        gateway.wait_until_up(START_TIMEOUT)
+        gateway.wait_until_up(start_timeout)
     except TimeoutError:
         gateway.stop()
         raise

@@ -13,7 +13,8 @@ namespace (``hostname`` answers ``thmn-n1``), as on a real node. Creating and re
 namespaces needs root, which the HPC tests have.
 
 Every namespace, link and hosts file carries :data:`PREFIX`, so :func:`sweep` removes what an
-interrupted session left behind before a new one starts.
+interrupted session left behind before a new one starts (so one such session at a time per
+machine: a second one would sweep the first's hosts away).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 PREFIX = "thmn-"
 """Names of everything this module creates (twinhub multi-node): what :func:`sweep` removes."""
@@ -68,11 +71,19 @@ def namespaces() -> list[str]:
 
 
 def sweep() -> None:
-    """Remove every namespace and hosts file of :data:`PREFIX` (a crashed session's leftovers).
+    """Remove every namespace and hosts file of :data:`PREFIX` (a crashed session's leftovers),
+    ending the processes still in those namespaces (its Slurm daemons and jobs) first.
 
     Deleting a namespace deletes the links inside it, and with them their veth peers."""
     for name in namespaces():
         if name.startswith(PREFIX):
+            for pid in _ip("netns", "pids", name, check=False).stdout.split():
+                if int(pid) == os.getpid():  # a thread of ours is still inside (inside())
+                    continue
+                try:
+                    psutil.Process(int(pid)).kill()
+                except psutil.Error:
+                    pass
             _ip("netns", "delete", name, check=False)
     if NETNS_ETC.is_dir():
         for directory in NETNS_ETC.glob(f"{PREFIX}*"):

@@ -86,7 +86,7 @@ slurm-up:
 slurm-down:
 	@scripts/slurm-up.sh down
 
-# with the multi-node test (namespaces as hosts, 4-6 min), which `make test` leaves out
+# with the multi-node test (namespaces as hosts, 5-7 min), which `make test` leaves out
 test-hpc: install
 	TWINHUB_TEST_MULTINODE=1 $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 

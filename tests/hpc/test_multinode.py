@@ -24,7 +24,7 @@ from tests.support.slurm import SlurmCluster
 pytestmark = [
     pytest.mark.hpc,
     pytest.mark.integration,
-    # 4-6 minutes, most of it the gateway's start: in `make test-hpc`, not `make test`
+    # 5-7 minutes, most of it the gateway's start: in `make test-hpc`, not `make test`
     pytest.mark.skipif(
         os.environ.get("TWINHUB_TEST_MULTINODE") != "1",
         reason="the multi-node test runs in `make test-hpc` (TWINHUB_TEST_MULTINODE=1)",

@@ -79,11 +79,11 @@ def check_ports(settings: Settings) -> None:
     """Fail early, naming the variable, when a port we need is taken (e.g. a running gateway)."""
     wanted = {
         "TWINHUB_PORT": (settings.ip, settings.port),
-        "TWINHUB_HUB_PORT": ("127.0.0.1", settings.hub_port),
+        "TWINHUB_HUB_PORT": (settings.hub_bind_ip, settings.hub_port),
         "TWINHUB_PROXY_API_PORT": ("127.0.0.1", settings.proxy_api_port),
         "TWINHUB_GATEWAY_API_PORT": ("127.0.0.1", settings.gateway_api_port),
-        "TWINHUB_GATEWAY_HTTP_PORT": ("127.0.0.1", settings.gateway_http_port),
-        "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
+        "TWINHUB_GATEWAY_HTTP_PORT": (settings.hub_bind_ip, settings.gateway_http_port),
+        "TWINHUB_GATEWAY_TCP_PORT": (settings.hub_bind_ip, settings.gateway_tcp_port),
         "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
     }
     if settings.slurm_profiles and settings.dask_backend != "slurm":
@@ -91,8 +91,14 @@ def check_ports(settings: Settings) -> None:
         wanted.update(
             {
                 "TWINHUB_GATEWAY_SLURM_API_PORT": ("127.0.0.1", settings.gateway_slurm_api_port),
-                "TWINHUB_GATEWAY_SLURM_HTTP_PORT": ("127.0.0.1", settings.gateway_slurm_http_port),
-                "TWINHUB_GATEWAY_SLURM_TCP_PORT": ("127.0.0.1", settings.gateway_slurm_tcp_port),
+                "TWINHUB_GATEWAY_SLURM_HTTP_PORT": (
+                    settings.hub_bind_ip,
+                    settings.gateway_slurm_http_port,
+                ),
+                "TWINHUB_GATEWAY_SLURM_TCP_PORT": (
+                    settings.hub_bind_ip,
+                    settings.gateway_slurm_tcp_port,
+                ),
             }
         )
     busy = [f"{var}={port}" for var, (ip, port) in wanted.items() if _port_in_use(ip, port)]

@@ -372,6 +372,17 @@ class Settings:
         return f"[{host}]" if ":" in host else host
 
     @property
+    def hub_local_host(self) -> str:
+        """How processes on the hub's machine (the proxy, the hub itself) reach what listens on
+        TWINHUB_HUB_BIND_IP (the hub API, the gateways' HTTP and TCP proxies): that address
+        (one interface, e.g. the cluster network's, is not reachable on loopback), or loopback
+        when it is a wildcard."""
+        ip = self.hub_bind_ip
+        if ip in ("0.0.0.0", "::"):
+            return "127.0.0.1"
+        return f"[{ip}]" if ":" in ip else ip
+
+    @property
     def slurm_enabled(self) -> bool:
         """Slurm serves some servers: hub-wide (TWINHUB_SPAWNER=slurm) or per profile."""
         return self.slurm_profiles or self.spawner == "slurm"

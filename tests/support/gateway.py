@@ -21,6 +21,8 @@ from twinhub.hub.proxy import hub_routed
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
 
+from tests.support import netns
+
 
 def free_ports(n: int) -> list[int]:
     """n distinct ports that are free right now on loopback."""
@@ -232,12 +234,16 @@ def start_gateway(
     extra_env: dict | None = None,
     ignore_sigint: bool = False,
     hub_args: list[str] | None = None,
+    host: str | None = None,
+    start_timeout: float = START_TIMEOUT,
 ) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
 
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it. ``hub_args`` are
     JupyterHub options, passed on by the launcher (e.g. ``--JupyterHub.service_check_interval=1``).
+    ``host`` starts it on a host of a :class:`~tests.support.netns.Network` (the multi-node
+    tests), whose network the calling thread must be in (:func:`~tests.support.netns.inside`).
     """
     ports = free_ports(11)
     env = dict(os.environ)
@@ -262,8 +268,9 @@ def start_gateway(
     env.update(extra_env or {})
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
+    command = [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])]
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])],
+        netns.command(host, command) if host else command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -274,7 +281,7 @@ def start_gateway(
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     try:
-        gateway.wait_until_up(START_TIMEOUT)
+        gateway.wait_until_up(start_timeout)
     except TimeoutError:
         gateway.stop()
         raise

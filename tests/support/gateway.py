@@ -34,6 +34,16 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def launcher_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with a state directory and a free loopback port for every
+    port setting (``Settings.ports``: hub, proxy, services, every gateway), then ``extra``."""
+    env = dict(os.environ, TWINHUB_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
+    names = Settings.from_env({}).ports
+    env.update({var: str(port) for var, port in zip(names, free_ports(len(names)), strict=True)})
+    env.update(extra or {})
+    return env
+
+
 @dataclass
 class Session:
     """A logged-in user: cookies of the browser login plus an API token."""
@@ -229,27 +239,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(11)
-    env = dict(os.environ)
-    env.update(
-        {
-            "TWINHUB_STATE_DIR": str(state_dir),
-            "TWINHUB_PORT": str(ports[0]),
-            "TWINHUB_HUB_PORT": str(ports[1]),
-            "TWINHUB_PROXY_API_PORT": str(ports[2]),
-            "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
-            "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
-            "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
-            "TWINHUB_REGISTRY_PORT": str(ports[6]),
-            "TWINHUB_DASHBOARDS_PORT": str(ports[7]),
-            # the Slurm profiles' gateway (started only with TWINHUB_SLURM=1)
-            "TWINHUB_GATEWAY_SLURM_API_PORT": str(ports[8]),
-            "TWINHUB_GATEWAY_SLURM_HTTP_PORT": str(ports[9]),
-            "TWINHUB_GATEWAY_SLURM_TCP_PORT": str(ports[10]),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra_env or {})
+    env = launcher_env(state_dir, extra_env)
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
     process = subprocess.Popen(

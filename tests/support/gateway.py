@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import httpx
 import psutil
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
+
+from tests.support.waiting import WaitTimeout, wait_for
 
 
 def free_ports(n: int) -> list[int]:
@@ -141,14 +142,12 @@ class Gateway:
         with self.client(headers=user.headers) as c:
             r = c.post(path, json=options or {})
             assert r.status_code in (201, 202), f"spawn failed: {r.status_code} {r.text}"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                model = c.get(f"/hub/api/users/{user.name}").json()
-                info = model["servers"].get(server)
-                if info and info["ready"]:
-                    return info
-                time.sleep(0.5)
-        raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
+            return wait_for(
+                lambda: c.get(f"/hub/api/users/{user.name}").json()["servers"].get(server),
+                until=lambda info: info and info["ready"],
+                timeout=timeout,
+                message=f"server {user.name}/{server} ready",
+            )
 
     def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
         path = (
@@ -159,13 +158,12 @@ class Gateway:
         with self.client(headers=user.headers) as c:
             r = c.delete(path)
             assert r.status_code in (202, 204), f"stop failed: {r.status_code} {r.text}"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                model = c.get(f"/hub/api/users/{user.name}").json()
-                if server not in model["servers"]:
-                    return
-                time.sleep(0.5)
-        raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
+            wait_for(
+                lambda: c.get(f"/hub/api/users/{user.name}").json()["servers"],
+                until=lambda servers: server not in servers,
+                timeout=timeout,
+                message=f"server {user.name}/{server} stopped",
+            )
 
     def up(self) -> bool:
         """The hub, Dask Gateway and the registry answer through the proxy."""
@@ -180,14 +178,16 @@ class Gateway:
 
     def wait_until_up(self, timeout: float) -> None:
         """Wait for :meth:`up` (at start, or after the launcher restarted the hub)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def up_while_running() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the gateway exited ({self.process.returncode}):\n{self.log()}")
-            if self.up():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"the gateway did not come up in {timeout:.0f} s:\n{self.log()}")
+            return self.up()
+
+        try:
+            wait_for(up_while_running, timeout=timeout, message="hub, gateway and registry up")
+        except WaitTimeout as e:
+            raise WaitTimeout(f"{e}:\n{self.log()}") from None
 
     # --- processes -------------------------------------------------------------------------
     def descendants(self) -> list[psutil.Process]:

@@ -58,11 +58,6 @@ def _busy_workers(client, timeout: float = 120) -> dict[str, list[str]]:
     )
 
 
-def _scheduler_tasks(dask_scheduler) -> int:
-    """Tasks the scheduler holds (run on the scheduler by ``Client.run_on_scheduler``)."""
-    return len(dask_scheduler.tasks)
-
-
 def _failed_runs(gateway: Gateway, user: Session, twin: str) -> list[dict]:
     with gateway.client(headers=user.headers) as c:
         r = c.get("/services/twinhub/api/runs", params={"twin": twin})
@@ -195,7 +190,8 @@ def test_lost_scheduler_shows_in_the_dashboard_and_the_run_is_recorded(
             wait_for(lambda: state.busy, timeout=60, interval=0.1, message="the dashboard's run")
             # the ensemble is submitted: its tasks wait on the scheduler for workers
             wait_for(
-                lambda: client.run_on_scheduler(_scheduler_tasks),
+                # a lambda: pickled by value (the scheduler cannot import the tests)
+                lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)),
                 timeout=60,
                 message="the ensemble's tasks on the scheduler",
             )

@@ -273,12 +273,17 @@ class Settings:
         settings._check()
         return settings
 
-    def _check(self) -> None:
-        ports = {
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port setting by its variable (the fields named ``*_port``)."""
+        return {
             f.metadata["env"]: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name.endswith("port")
         }
+
+    def _check(self) -> None:
+        ports = self.ports
         for var, port in ports.items():
             if not 0 < port < 65536:
                 raise SettingsError(f"{var}={port}: a port must be between 1 and 65535")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import psutil
 from twinhub.hub.settings import REPO_ROOT
 
 from tests.support import netns
+from tests.support.waiting import wait_for
 
 SLURM_UP = REPO_ROOT / "scripts" / "slurm-up.sh"
 
@@ -95,14 +95,7 @@ class SlurmCluster:
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "the jobs") -> list[Job]:
         """Poll ``squeue`` until ``predicate(jobs)`` holds; fail naming what was awaited."""
-        deadline = time.monotonic() + timeout
-        jobs = self.jobs()
-        while not predicate(jobs):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not reached in {timeout}s; squeue: {jobs}")
-            time.sleep(0.5)
-            jobs = self.jobs()
-        return jobs
+        return wait_for(self.jobs, until=predicate, timeout=timeout, message=f"{what} (squeue)")
 
     @property
     def controller_port(self) -> str:
@@ -163,14 +156,12 @@ class SlurmCluster:
         command line and working directory."""
         job_ids = None if job_ids is None else list(job_ids)
         exclude, workdirs = list(exclude), list(workdirs)
-        deadline = time.monotonic() + timeout
-        while survivors := self.job_processes(job_ids, exclude, workdirs):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"processes of {what} alive {timeout}s after their end: "
-                    + "; ".join(describe(p) for p in survivors)
-                )
-            time.sleep(0.5)
+        wait_for(
+            lambda: [describe(p) for p in self.job_processes(job_ids, exclude, workdirs)],
+            until=lambda survivors: not survivors,
+            timeout=timeout,
+            message=f"no process of {what} alive after their end",
+        )
 
     def end_all_jobs(self, workdirs: Iterable[Path] = (), timeout: float = 60) -> None:
         """Cancel every job and wait until squeue is empty and no process of any job (or working

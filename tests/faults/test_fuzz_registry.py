@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.support.hostile_values import hostile, inject, paths
+from tests.support.hostile_values import finite_hostile, inject, paths
 from tests.support.registry import Registry, start_registry_gateway
 
 pytestmark = pytest.mark.integration
@@ -127,7 +127,7 @@ def test_generated_requests_with_hostile_values_get_no_server_error(
     sent: list[int] = []
 
     @hypothesis.settings(max_examples=400, **SETTINGS)
-    @given(case=schema.as_strategy(), value=hostile, path=paths)
+    @given(case=schema.as_strategy(), value=finite_hostile, path=paths)
     def fuzz(case, value, path) -> None:
         if isinstance(case.body, dict | list):
             case.body = inject(case.body, path, value)

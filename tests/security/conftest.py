@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.registry import Registry, start_registry_gateway
 
 
@@ -30,14 +30,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> I
 
 @pytest.fixture(scope="package")
 def postgres() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with postgres_or_skip() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="package")

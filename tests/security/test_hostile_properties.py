@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 
-from tests.support.hostile_values import attack_strings, hostile, inject, paths
+from tests.support.hostile_values import attack_strings, hostile, inject, json_text, paths
 from tests.support.registry import Registry
 from tests.support.twins import manifest
 
@@ -58,7 +58,12 @@ def test_hostile_values_anywhere_never_get_a_server_error(registry: Registry) ->
         @given(target=st.sampled_from(sorted(where)), value=hostile, path=paths)
         def send(target: str, value: Any, path: list[int]) -> None:
             method, url, body = where[target]
-            r = c.request(method, url, json=inject(body, path, value))
+            r = c.request(
+                method,
+                url,
+                content=json_text(inject(body, path, value)),
+                headers={"Content-Type": "application/json"},
+            )
             statuses.append((r.status_code, f"{method} {url}: {r.text[:300]}"))
             assert r.status_code < 500, statuses[-1]
 

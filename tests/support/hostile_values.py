@@ -5,6 +5,8 @@ with an exponential worst case, references outside the document. Shared by the p
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
 
 from hypothesis import strategies as st
@@ -61,7 +63,16 @@ entry_points = st.sampled_from(
      "twinhub.hub.launch:main", "twinhub.twins.flood.forecast:forecast", "pytest:main"]
 )  # fmt: skip
 hostile = st.one_of(numbers, nasty_text, huge_text, huge_list, deep, evil_schemas, entry_points)
-"""Any one hostile value."""
+"""Any one hostile value (send it with :func:`json_text`: ``Infinity`` and ``NaN`` included)."""
+finite_hostile = hostile.filter(lambda v: not (isinstance(v, float) and not math.isfinite(v)))
+"""For clients that write strict JSON only (schemathesis); the property tests send the rest."""
+
+
+def json_text(value: Any) -> bytes:
+    """JSON as a careless or hostile client writes it: ``1e999`` overflowed to ``Infinity``."""
+    return json.dumps(value, allow_nan=True).encode()
+
+
 attack_strings = st.integers(min_value=20, max_value=20_000).map(lambda n: "a" * n + "!")
 """Inputs on which a backtracking engine takes exponential time for the patterns above."""
 

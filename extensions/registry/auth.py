@@ -26,6 +26,10 @@ SCOPE_RUNS_READ = "custom:twinhub:runs:read"
 XSRF = "twinhub-xsrf"
 """Name of the signed anti-forgery value: a form field on our pages, ``X-XSRFToken`` in scripts."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOGIN_HINT = (
+    "log in: send 'Authorization: token <your hub API token>' "
+    "(create one at /hub/token) or open the page in a logged-in browser"
+)
 
 
 class Unauthenticated(RegistryError):
@@ -152,10 +156,7 @@ class Authenticator:
     async def require_user(self, request: Request) -> User:
         user = await self.user(request)
         if user is None:
-            raise Unauthenticated(
-                "log in: send 'Authorization: token <your hub API token>' "
-                "(create one at /hub/token) or open the page in a logged-in browser"
-            )
+            raise Unauthenticated(LOGIN_HINT)
         return user
 
     # --- browser OAuth -------------------------------------------------------------------------

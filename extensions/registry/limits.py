@@ -7,10 +7,12 @@
 * a URL whose path or query holds a NUL or another control character gets 422: no name of ours
   contains one, and PostgreSQL refuses NUL in a query (a 500).
 
-These checks run before authentication, for anyone: each is one linear pass over at most
-``MAX_BODY_BYTES`` (the depth is measured with C-speed regular expressions and numpy, without a
-per-byte Python loop, and a large body is measured in a worker thread), so no request can hold
-the event loop. The bench (``make bench``, "hostile body") measures the largest allowed body.
+A body sent without any credentials (no ``Authorization``, no cookie) is answered 401 once
+read, without being measured or parsed. The checks run before authentication, for anyone:
+each is one linear pass over at most ``MAX_BODY_BYTES`` (the depth is measured with C-speed
+regular expressions and numpy, without a per-byte Python loop, and a large body is measured in
+a worker thread), so no request can hold the event loop. ``make bench`` ("hostile body")
+measures the largest allowed body.
 
 YAML never reaches the API (it takes JSON only); the CLI and discovery read YAML
 through `twinhub.twins.manifest.safe_yaml`, which refuses alias bombs and deep nesting.
@@ -23,6 +25,8 @@ import re
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
+
+from .auth import LOGIN_HINT
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
@@ -69,6 +73,10 @@ class BodyLimitMiddleware:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
+        if b"authorization" not in headers and b"cookie" not in headers:
+            # no credentials at all: only a 401 can follow, so nothing reads the body further
+            # (FastAPI would parse it before the route's authentication runs)
+            return await _refuse(send, 401, LOGIN_HINT)
         measure = run_in_threadpool if len(body) > IN_THREAD_BYTES else _now
         if await measure(json_depth, body) > self.max_depth:
             detail = [{"field": "(body)", "message": f"nested deeper than {self.max_depth}"}]

@@ -2,7 +2,7 @@
 
 Every check the registry runs before authentication must be linear in the body's size and keep
 its event loop free. Each shape of :mod:`tests.support.hostile` (just under the 1 MiB limit) is
-sent without credentials to the registry directly (no proxy in the measurement), as is a small
+sent with a forged token to the registry directly (no proxy in the measurement), as is a small
 body (a twin manifest); the row shows the slowest shape's median against the small body's, and
 how long another user waited for ``/api/health`` meanwhile.
 """
@@ -24,12 +24,15 @@ from .stats import ratio, summary
 
 API = "/services/twinhub/api"
 REPEATS = 5
+FORGED = {"Content-Type": "application/json", "Authorization": "token not-a-hub-token"}
+"""A token the hub does not know: the body goes through everything before authentication
+(without any credentials the registry answers 401 without reading the body further)."""
 
 
 def _timed_post(client: httpx.Client, body: bytes) -> float:
     started = time.monotonic()
-    r = client.post(f"{API}/twins", content=body, headers={"Content-Type": "application/json"})
-    assert r.status_code in (401, 413, 422), r.status_code
+    r = client.post(f"{API}/twins", content=body, headers=FORGED)
+    assert r.status_code in (403, 413, 422), r.status_code
     return time.monotonic() - started
 
 

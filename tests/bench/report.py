@@ -99,7 +99,8 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         rows.append(
             (
                 f"registry: largest hostile body ({r['hostile_bytes'] // 1024} KiB, "
-                f"{r['worst']}) vs small body ({r['small_bytes']} B), no auth (median / p95 s)",
+                f"{r['worst']}) vs small body ({r['small_bytes']} B), forged token "
+                "(median / p95 s)",
                 _s(r["baseline"]),
                 _s(r["shapes"][r["worst"]]),
                 str(r["ratio"]),

@@ -8,15 +8,19 @@ errors) and every message names the field, because twin authors fix manifests fr
 from __future__ import annotations
 
 import importlib
+import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from referencing.exceptions import Unresolvable
+from twinhub.twins.jsonvalues import json_problems
+from twinhub.twins.paramschema import parameter_validator, schema_problems
+from twinhub.twins.text import Line, Text
 
 TWINS_DIR = Path(__file__).resolve().parent
 MANIFEST_FILE = "twin.yaml"
@@ -28,10 +32,59 @@ SEMVER = (
     r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
-ENTRY_POINT = r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$"
+IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
+"""ASCII only: Python folds other identifiers with NFKC, so 'ｏｓ' would import 'os'."""
+ENTRY_POINT = rf"^{IDENTIFIER}(\.{IDENTIFIER})*:{IDENTIFIER}$"
+TWIN_PACKAGE_PREFIX = "twinhub_"
+"""Top-level packages of installed twins start with this; the platform's own twins are the
+sub-packages ``twinhub.twins.<name>`` of this folder."""
+MAX_PARAMETERS_SCHEMA = 64 * 1024
+"""Characters of a parameter schema as JSON: it lands on every user's launch form."""
 
-Slug = Annotated[str, Field(pattern=SLUG, description="lower-case letters, digits and '-'")]
-EntryPoint = Annotated[str, Field(pattern=ENTRY_POINT, description="'package.module:function'")]
+Slug = Annotated[
+    str, Field(pattern=SLUG, max_length=40, description="lower-case letters, digits and '-'")
+]
+EntryPoint = Annotated[
+    str, Field(pattern=ENTRY_POINT, max_length=200, description="'package.module:function'")
+]
+Name = Line(120, min_length=1)
+Title = Line(120, min_length=1)
+Summary = Text(2000, min_length=1)
+
+
+ENTRY_POINT_FIELDS = ("model", "app", "showcase")
+
+
+def twin_package(name: str, spec: str) -> str | None:
+    """The package an entry point of twin ``name`` must lie in, judged from the name alone."""
+    module = spec.partition(":")[0]
+    if module.startswith("twinhub.twins."):
+        return f"twinhub.twins.{name.replace('-', '_')}"
+    top = module.partition(".")[0]
+    return top if top.startswith(TWIN_PACKAGE_PREFIX) else None
+
+
+def foreign_entry_point(name: str, spec: str) -> str | None:
+    """Why ``spec`` is not inside twin ``name``'s own package (nothing is imported), or None.
+
+    A twin's code is ``twinhub.twins.<name>`` (a folder of this package, with its twin.yaml) or
+    an installed package ``twinhub_<...>``; the standard library, the platform and other
+    distributions are never a twin's entry point (``os:_exit`` would end a shared process).
+    """
+    module = spec.partition(":")[0]
+    package = twin_package(name, spec)
+    inside = package is not None and (module == package or module.startswith(package + "."))
+    if inside and package.startswith("twinhub.twins."):
+        folder = TWINS_DIR / package.rpartition(".")[2]
+        inside = (folder / MANIFEST_FILE).is_file() and (folder / "__init__.py").is_file()
+    if inside and module.partition(".")[0] in sys.stdlib_module_names:
+        inside = False
+    if inside:
+        return None
+    return (
+        f"{spec!r} is outside the twin's own package: use twinhub.twins."
+        f"{name.replace('-', '_')}.<module>:<function> or a package named {TWIN_PACKAGE_PREFIX}..."
+    )
 
 
 class ManifestError(ValueError):
@@ -44,29 +97,37 @@ class ManifestError(ValueError):
         super().__init__(f"{source} is invalid:\n{lines}")
 
 
+STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=2000)
+"""Every model at the edge: unknown fields refused, numbers finite, no string unbounded."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(**STRICT, frozen=True)
 
 
 class Maintainer(_Strict):
-    name: str = Field(min_length=1)
-    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    github: str | None = None
+    name: Name
+    email: str | None = Field(
+        default=None,
+        max_length=254,
+        pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s\x00-\x1f]+$",
+    )
+    github: Line(100) | None = None
 
 
 class GroupVisibility(_Strict):
     """Visible to the twin's maintainers and to members of these hub groups."""
 
-    groups: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    groups: list[Line(100, min_length=1)] = Field(min_length=1, max_length=50)
 
 
 class DaskSpec(_Strict):
     """What the twin's runs ask of the user's Dask cluster (within the profile's limits)."""
 
-    min_workers: int = Field(default=0, ge=0)
-    max_workers: int = Field(default=4, ge=1)
-    worker_cores: int = Field(default=1, ge=1)
-    worker_memory_gib: float = Field(default=1.0, gt=0)
+    min_workers: int = Field(default=0, ge=0, le=1000)
+    max_workers: int = Field(default=4, ge=1, le=1000)
+    worker_cores: int = Field(default=1, ge=1, le=64)
+    worker_memory_gib: float = Field(default=1.0, gt=0, le=1024)
 
     @field_validator("max_workers")
     @classmethod
@@ -81,16 +142,16 @@ class TwinManifest(_Strict):
     """A digital twin as the gateway knows it (see docs/twin-author-guide.md)."""
 
     name: Slug
-    title: str = Field(min_length=1, max_length=120)
-    summary: str = Field(min_length=1, max_length=2000)
+    title: Title
+    summary: Summary
     domain: Literal["environment", "climate", "physics", "other"]
     version: str = Field(pattern=SEMVER, description="semantic version, e.g. 1.2.0")
-    maintainers: list[Maintainer] = Field(min_length=1)
+    maintainers: list[Maintainer] = Field(min_length=1, max_length=20)
     visibility: Literal["public", "private"] | GroupVisibility = "public"
-    catalog: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    catalog: list[Line(200, min_length=1)] = Field(default_factory=list, max_length=50)
     model: EntryPoint
     app: EntryPoint | None = None
-    notebook: str | None = None
+    notebook: Line(200) | None = None
     showcase: EntryPoint | None = Field(
         default=None,
         description="'module:function' returning a twins.showcase.Showcase (front-page figure)",
@@ -105,13 +166,23 @@ class TwinManifest(_Strict):
     @field_validator("parameters")
     @classmethod
     def _is_json_schema(cls, schema: dict[str, Any]) -> dict[str, Any]:
-        try:
-            Draft202012Validator.check_schema(schema)
-        except SchemaError as e:
-            raise ValueError(f"not a valid JSON schema: {e.message}") from None
-        if schema.get("type") != "object":
-            raise ValueError("must be a JSON schema of type 'object'")
+        # bounded before anything walks it (the one-line messages name the place inside)
+        problems = json_problems(schema, "parameters") or schema_problems(schema)
+        if not problems and len(json.dumps(schema)) > MAX_PARAMETERS_SCHEMA:
+            problems = [("parameters", f"longer than {MAX_PARAMETERS_SCHEMA // 1024} KiB as JSON")]
+        if problems:
+            raise ValueError("; ".join(f"{where}: {message}" for where, message in problems))
         return schema
+
+    @field_validator(*ENTRY_POINT_FIELDS)
+    @classmethod
+    def _in_own_package(cls, spec: str | None, info: ValidationInfo) -> str | None:
+        name = info.data.get("name")
+        if spec is not None and name is not None:
+            problem = foreign_entry_point(name, spec)
+            if problem:
+                raise ValueError(problem)
+        return spec
 
     @field_validator("notebook")
     @classmethod
@@ -134,15 +205,20 @@ class TwinManifest(_Strict):
     def check_parameters(self, params: dict[str, Any]) -> dict[str, Any]:
         """Defaults filled in, then validated against the schema; errors name the parameter."""
         merged = {**self.default_parameters(), **params}
-        errors = [
-            (
-                "parameters." + ".".join(map(str, e.absolute_path))
-                if e.absolute_path
-                else "parameters",
-                e.message,
-            )
-            for e in Draft202012Validator(self.parameters).iter_errors(merged)
-        ]
+        errors = json_problems(merged, "parameters")
+        if not errors:
+            try:
+                errors = [
+                    (
+                        "parameters." + ".".join(map(str, e.absolute_path))
+                        if e.absolute_path
+                        else "parameters",
+                        e.message[:500],
+                    )
+                    for e in parameter_validator(self.parameters).iter_errors(merged)
+                ]
+            except (Unresolvable, RecursionError) as e:  # a schema stored before the checks
+                errors = [("parameters", f"the twin's parameter schema is unusable: {e}")]
         if errors:
             raise ManifestError(f"parameters of twin {self.name!r}", errors)
         return merged
@@ -166,7 +242,7 @@ def _pydantic_errors(error: ValidationError) -> list[tuple[str, str]]:
         message = e["msg"]
         if e["type"] == "string_pattern_mismatch":
             expected = _EXPECTED.get(str(e["loc"][-1]), "a different format")
-            message = f"{e['input']!r} is not {expected}"
+            message = f"{str(e['input'])[:100]!r} is not {expected}"
         elif e["type"] == "extra_forbidden":
             message = "unknown field (check its spelling against docs/twin-author-guide.md)"
         errors.append((loc, message))
@@ -254,6 +330,10 @@ def entry_point_errors(manifest: TwinManifest) -> list[tuple[str, str]]:
     for field_name in ("model", "app", "showcase"):
         spec = getattr(manifest, field_name)
         if spec is None:
+            continue
+        foreign = foreign_entry_point(manifest.name, spec)
+        if foreign:  # never import what is not the twin's own code
+            errors.append((field_name, foreign))
             continue
         try:
             target = resolve_entry_point(spec)

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import prov.model
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
@@ -90,6 +91,9 @@ def check_prov(document: Any) -> dict:
     """
     if not isinstance(document, dict) or not document:
         raise Invalid([("(body)", "must be a PROV-JSON object (entity, activity, agent, ...)")])
+    problems = json_problems(document, "(body)", DOCUMENT)
+    if problems:
+        raise Invalid(problems)
     try:
         parsed = prov.model.ProvDocument.deserialize(content=_json(document), format="json")
     except Exception as e:  # prov raises many kinds of errors for malformed documents
@@ -275,6 +279,9 @@ def build_router(store: Store, current_user) -> APIRouter:
     def spawn_resolve(
         user: Caller, choice: Annotated[dict[str, Any], Body(examples=[{"profile": "small"}])]
     ) -> dict:
+        problems = json_problems(choice, "(body)")
+        if problems:
+            raise Invalid(problems)
         twin = None
         if not choice.get("twin") and choice.get("server"):
             # a named server called after a twin the user may see launches that twin

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
 from twinhub.twins.manifest import TwinManifest
 
@@ -27,7 +28,7 @@ from .auth import Authenticator
 from .config import RegistryConfig
 from .db import open_database
 from .discovery import discover_all
-from .errors import RegistryError
+from .errors import ContainedFailureMiddleware, RegistryError, database_refused
 from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
@@ -112,6 +113,8 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         docs_url=None,  # served below from local files: the gateway may have no internet
         redoc_url=None,
     )
+    # innermost: an unexpected error is one complete 500 on a connection that stays usable
+    app.add_middleware(ContainedFailureMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     # outermost: oversized or absurdly nested bodies are refused before anything reads them
     app.add_middleware(BodyLimitMiddleware)
@@ -120,6 +123,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, database_refused)
     app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
     app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
     _swagger_ui(app, prefix)

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from jupyterhub.services.auth import HubOAuth
 from tornado.web import create_signed_value, decode_signed_value
+from twinhub.twins.text import normalize_username, username_problem
 
 from .errors import Forbidden, RegistryError
 
@@ -25,6 +26,10 @@ SCOPE_RUNS_READ = "custom:twinhub:runs:read"
 XSRF = "twinhub-xsrf"
 """Name of the signed anti-forgery value: a form field on our pages, ``X-XSRFToken`` in scripts."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LOGIN_HINT = (
+    "log in: send 'Authorization: token <your hub API token>' "
+    "(create one at /hub/token) or open the page in a logged-in browser"
+)
 
 
 class Unauthenticated(RegistryError):
@@ -55,10 +60,15 @@ class User:
         return scope in self.scopes
 
     def is_maintainer_of(self, manifest: dict[str, Any]) -> bool:
-        """A maintainer listed by hub user name, in ``github`` or ``name`` (exact match)."""
-        return any(
-            self.name in (m.get("github"), m.get("name")) for m in manifest.get("maintainers", [])
-        )
+        """A maintainer listed by hub user name, in ``github`` or ``name`` (exact match of the
+        NFKC forms: the hub normalises user names the same way)."""
+        listed = {
+            normalize_username(str(m.get(key)))
+            for m in manifest.get("maintainers", [])
+            for key in ("github", "name")
+            if m.get(key)
+        }
+        return self.name in listed
 
     def can_see_twin(self, manifest: dict[str, Any]) -> bool:
         visibility = manifest.get("visibility", "public")
@@ -114,6 +124,9 @@ class Authenticator:
             raise Forbidden("the hub does not know this token (expired or revoked?)")
         if not self.hub.check_scopes(self.hub.access_scopes, model):
             raise Forbidden(f"this token lacks {' or '.join(sorted(self.hub.access_scopes))}")
+        problem = username_problem(model["name"])
+        if problem:  # a name from before the hub normalised them: it could pass for another
+            raise Forbidden(f"{problem}; ask a hub admin to rename the account")
         return User.from_model(model, token)
 
     def xsrf_token(self, user: User) -> str:
@@ -143,10 +156,7 @@ class Authenticator:
     async def require_user(self, request: Request) -> User:
         user = await self.user(request)
         if user is None:
-            raise Unauthenticated(
-                "log in: send 'Authorization: token <your hub API token>' "
-                "(create one at /hub/token) or open the page in a logged-in browser"
-            )
+            raise Unauthenticated(LOGIN_HINT)
         return user
 
     # --- browser OAuth -------------------------------------------------------------------------

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
+from fastapi.responses import JSONResponse
+
+log = logging.getLogger("twinhub.registry")
+
 
 class RegistryError(Exception):
     status = 400
@@ -36,3 +43,60 @@ class Conflict(RegistryError):
 
 class Forbidden(RegistryError):
     status = 403
+
+
+class ContainedFailureMiddleware:
+    """A pure ASGI middleware: an unexpected error becomes one complete 500, nothing more.
+
+    Starlette answers 500 and re-raises, and uvicorn then closes the connection it has just
+    answered on with keep-alive. The hub's proxy pools connections, so it sent the *next*
+    request, often another user's, on that closed socket and answered it 503. Here the error is
+    logged and answered completely, and the connection stays usable; only when the answer had
+    already begun (nothing whole can be sent any more) is the error passed on to close it.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def watch(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            body = json.dumps({"detail": "internal error of the registry (logged)"}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 500,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+
+
+def database_refused(request, exc) -> JSONResponse:
+    """A value the database engine refuses (PostgreSQL: NUL in text, numbers out of range).
+
+    The models refuse these first, naming the field; this is the net under them, so that SQLite
+    and PostgreSQL answer alike (422) instead of one of them failing with a 500.
+    """
+    message = str(getattr(exc, "orig", exc)).splitlines()[0][:300]
+    return JSONResponse(
+        {"detail": [{"field": "(body)", "message": f"the database refused a value: {message}"}]},
+        status_code=422,
+    )

@@ -3,7 +3,16 @@
 * bodies over ``MAX_BODY_BYTES`` (a twin manifest is a few KiB; 1 MiB leaves ample room for
   PROV documents) get 413, whether announced by ``Content-Length`` or streamed in chunks;
 * JSON nested deeper than ``MAX_JSON_DEPTH`` gets 422: Python's parser would recurse until it
-  raises ``RecursionError`` (a 500), and no manifest or PROV record is nested that deep.
+  raises ``RecursionError`` (a 500), and no manifest or PROV record is nested that deep;
+* a URL whose path or query holds a NUL or another control character gets 422: no name of ours
+  contains one, and PostgreSQL refuses NUL in a query (a 500).
+
+A body sent without any credentials (no ``Authorization``, no cookie) is answered 401 once
+read, without being measured or parsed. The checks run before authentication, for anyone:
+each is one linear pass over at most ``MAX_BODY_BYTES`` (the depth is measured with C-speed
+regular expressions and numpy, without a per-byte Python loop, and a large body is measured in
+a worker thread), so no request can hold the event loop. ``make bench`` ("hostile body")
+measures the largest allowed body.
 
 YAML never reaches the API (it takes JSON only); the CLI and discovery read YAML
 through `twinhub.twins.manifest.safe_yaml`, which refuses alias bombs and deep nesting.
@@ -14,10 +23,17 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from .auth import LOGIN_HINT
+
 MAX_BODY_BYTES = 1024 * 1024
 MAX_JSON_DEPTH = 64
 DRAIN_BYTES = 8 * MAX_BODY_BYTES
 """Oversized bodies up to this size are read and dropped before the 413 (clean for clients)."""
+IN_THREAD_BYTES = 64 * 1024
+"""Bodies larger than this are measured in a worker thread, off the event loop."""
 
 
 class BodyLimitMiddleware:
@@ -29,7 +45,12 @@ class BodyLimitMiddleware:
         self.max_depth = max_depth
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if _has_control(scope["path"], scope.get("query_string", b"")):
+            detail = [{"field": "(url)", "message": "contains a NUL or control character"}]
+            return await _refuse(send, 422, detail)
+        if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or ())
         length = headers.get(b"content-length")
@@ -52,7 +73,12 @@ class BodyLimitMiddleware:
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
-        if json_depth(body) > self.max_depth:
+        if b"authorization" not in headers and b"cookie" not in headers:
+            # no credentials at all: only a 401 can follow, so nothing reads the body further
+            # (FastAPI would parse it before the route's authentication runs)
+            return await _refuse(send, 401, LOGIN_HINT)
+        measure = run_in_threadpool if len(body) > IN_THREAD_BYTES else _now
+        if await measure(json_depth, body) > self.max_depth:
             detail = [{"field": "(body)", "message": f"nested deeper than {self.max_depth}"}]
             return await _refuse(send, 422, detail)
         replayed = False
@@ -70,20 +96,39 @@ class BodyLimitMiddleware:
         return f"the request body exceeds {self.max_bytes // 1024} KiB"
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_BRACKET = re.compile(rb"[\[\]{}]")
+_STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.S)
+"""A JSON string, or an unterminated one to the end of the body. Possessive, and it always
+matches once it starts: the scan never backtracks nor restarts inside a string (the earlier
+form retried from every escaped quote of an unterminated string: quadratic)."""
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+"""``[``/``{`` count +1, ``]``/``}`` count -1 (as signed bytes)."""
 
 
 def json_depth(body: bytes) -> int:
-    """Deepest nesting of ``[``/``{`` outside JSON strings, without parsing (no recursion)."""
-    depth = deepest = 0
-    for bracket in _BRACKET.findall(_STRING.sub(b"", body)):
-        if bracket in (b"[", b"{"):
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
+    """Deepest nesting of ``[``/``{`` outside JSON strings, without parsing (no recursion).
+
+    Linear: strings are cut out by one regular-expression pass, the brackets left are turned
+    into +1/-1 and their running sum taken by numpy.
+    """
+    brackets = _STRING.sub(b"", body).translate(_STEP, _NOT_BRACKET)
+    if not brackets:
+        return 0
+    return max(int(np.cumsum(np.frombuffer(brackets, dtype=np.int8), dtype=np.int64).max()), 0)
+
+
+async def _now(function, *args):
+    return function(*args)
+
+
+_CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF])")
+
+
+def _has_control(path: str, query: bytes) -> bool:
+    """A NUL or control character in the (decoded) path, or raw or %-encoded in the query."""
+    return bool(_CONTROL_BYTES.search(path.encode("utf-8", "surrogatepass"))) or bool(
+        _CONTROL_BYTES.search(query)
+    )
 
 
 async def _drain(receive) -> None:

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from twinhub.twins.manifest import SLUG, ManifestError
+from twinhub.twins.jsonvalues import json_problems
+from twinhub.twins.manifest import SLUG, STRICT, ManifestError
+from twinhub.twins.text import Line, Text
 
 MEMORY = r"^[1-9]\d*(\.\d+)?[KMGT]$"
 """JupyterHub's ByteSpecification (``mem_limit``): a number and K, M, G or T (powers of 1024)."""
@@ -34,17 +35,19 @@ def memory_bytes(spec: str) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = STRICT
 
 
 class Toleration(_Strict):
     """A Kubernetes toleration (e.g. for an interLink virtual node that offloads to HPC)."""
 
-    key: str = Field(min_length=1)
+    key: Line(253, min_length=1)
     operator: Literal["Equal", "Exists"] = "Equal"
-    value: str | None = None
+    value: Line(63) | None = None
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
-    tolerationSeconds: int | None = Field(default=None, ge=0)  # noqa: N815 - Kubernetes' name
+    tolerationSeconds: int | None = Field(  # noqa: N815 - Kubernetes' name
+        default=None, ge=0, le=2**63 - 1
+    )
 
 
 class DaskGatewayOptions(_Strict):
@@ -66,9 +69,15 @@ class SlurmResources(_Strict):
     ``TWINHUB_SLURM=1``); the hub's Slurm target turns them into batchspawner settings.
     """
 
-    partition: str = Field("", description="Partition; empty: the cluster's default.")
-    account: str = Field("", description="Account charged; empty: the user's default.")
-    time_limit: str = Field("8:00:00", description="Wall time, in Slurm's --time format.")
+    partition: str = Field(
+        "", max_length=200, description="Partition; empty: the cluster's default."
+    )
+    account: str = Field(
+        "", max_length=100, description="Account charged; empty: the user's default."
+    )
+    time_limit: str = Field(
+        "8:00:00", max_length=20, description="Wall time, in Slurm's --time format."
+    )
     cores: int = Field(1, ge=1, le=1024, description="CPU cores (--cpus-per-task).")
     memory_gib: float = Field(2.0, gt=0, le=4096, description="Memory in GiB (--mem).")
 
@@ -98,18 +107,22 @@ class SlurmResources(_Strict):
 class InfraProfile(_Strict):
     """An infrastructure profile: what a user server (and its Dask cluster) may use."""
 
-    slug: Annotated[str, Field(pattern=SLUG)]
-    display_name: str = Field(min_length=1, max_length=80)
-    description: str = Field(default="", max_length=1000)
+    slug: Annotated[str, Field(pattern=SLUG, max_length=40)]
+    display_name: Line(80, min_length=1)
+    description: Text(1000) = ""
     cpu: float = Field(gt=0, le=256, description="CPU limit of the user server (cores)")
-    memory: str = Field(pattern=MEMORY, description="memory limit, e.g. '2G' or '512M'")
+    memory: str = Field(
+        pattern=MEMORY, max_length=20, description="memory limit, e.g. '2G' or '512M'"
+    )
     gpu: int = Field(default=0, ge=0, le=16)
-    image: str | None = Field(default=None, description="container image (Kubernetes)")
-    node_selector: dict[str, str] = Field(default_factory=dict)
-    tolerations: list[Toleration] = Field(default_factory=list)
+    image: Line(300) | None = Field(default=None, description="container image (Kubernetes)")
+    node_selector: dict[Line(317), Line(63)] = Field(default_factory=dict, max_length=20)
+    tolerations: list[Toleration] = Field(default_factory=list, max_length=20)
     dask_gateway: DaskGatewayOptions = Field(default_factory=DaskGatewayOptions)
-    allowed_groups: list[Annotated[str, Field(min_length=1)]] = Field(
-        default_factory=list, description="hub groups that may use it; empty: everyone"
+    allowed_groups: list[Line(100, min_length=1)] = Field(
+        default_factory=list,
+        max_length=50,
+        description="hub groups that may use it; empty: everyone",
     )
     default: bool = False
     kubernetes_only: bool = Field(
@@ -165,7 +178,7 @@ def field_errors(error: ValidationError, prefix: str = "") -> list[tuple[str, st
         message = e["msg"]
         if e["type"] == "string_pattern_mismatch":
             expected = _EXPECTED.get(str(e["loc"][-1]), "in a different format")
-            message = f"{e['input']!r} is not {expected}"
+            message = f"{str(e['input'])[:100]!r} is not {expected}"
         elif e["type"] == "extra_forbidden":
             message = "unknown field (see docs/registry.md for the fields of a profile)"
         errors.append((loc, message))
@@ -226,20 +239,28 @@ RunStatus = Literal["queued", "running", "succeeded", "failed"]
 
 RUN_ERROR = Field(
     default=None,
-    max_length=2000,
     description="why the run failed (only with status 'failed'), e.g. the Dask scheduler was lost",
 )
+RunError = Text(2000)
 
 
 class RunRequest(_Strict):
     parameters: dict[str, Any] = Field(default_factory=dict)
     status: RunStatus = "queued"
-    error: str | None = RUN_ERROR
+    error: RunError | None = RUN_ERROR
+
+    @field_validator("parameters")
+    @classmethod
+    def _bounded_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problems = json_problems(value, "parameters")
+        if problems:
+            raise ValueError("; ".join(f"{where}: {message}" for where, message in problems))
+        return value
 
 
 class RunUpdate(_Strict):
     status: RunStatus
-    error: str | None = RUN_ERROR
+    error: RunError | None = RUN_ERROR
 
 
 class RunRecord(BaseModel):

@@ -1,4 +1,5 @@
-"""``python -m tests.bench [spawn clusters registry users] [--users 10,50,100]`` (`make bench`).
+"""``python -m tests.bench [spawn clusters registry hostile users] [--users 10,50,100]``
+(`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
 ``bench-results.json`` in the current directory (gitignored).
@@ -16,13 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, registry, spawns, users
+from . import clusters, hostile, registry, spawns, users
 from .report import table
 
 BENCHMARKS = {
     "spawn": spawns.run,
     "clusters": clusters.run,
     "registry": registry.run,
+    "hostile": hostile.run,
     "users": users.run,
 }
 

@@ -7,6 +7,7 @@ GOALS = {
     "clusters": "< 3 s to a usable scheduler",
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
     "users": "0 failed requests at 100 users",
+    "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
 }
 
 
@@ -91,6 +92,28 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 f"{c['hub_token_checks']} for {c['registry_requests']} requests",
                 "-",
                 "cached",
+            )
+        )
+    if "hostile" in results:
+        r = results["hostile"]
+        rows.append(
+            (
+                f"registry: largest hostile body ({r['hostile_bytes'] // 1024} KiB, "
+                f"{r['worst']}) vs small body ({r['small_bytes']} B), forged token "
+                "(median / p95 s)",
+                _s(r["baseline"]),
+                _s(r["shapes"][r["worst"]]),
+                str(r["ratio"]),
+                GOALS["hostile"],
+            )
+        )
+        rows.append(
+            (
+                "registry: another user's /api/health during hostile bodies (median / p95 s)",
+                "-",
+                _s(r["health_wait"]),
+                "-",
+                "",
             )
         )
     if "users" in results:

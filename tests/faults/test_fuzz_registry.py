@@ -4,6 +4,9 @@ At least 1,000 generated requests (per-operation examples plus stateful sequence
 create -> read -> update -> delete through the documented links), authenticated with a real hub
 token of an admin (so writes get past the scopes). Checks: no 5xx, and every response matches
 the documented schema and content type. Bounded: fixed example counts and a deadline.
+A third run puts a hostile value (tests/support/hostile_values.py: overflowing numbers, NUL and
+invisible characters, huge strings and lists, deep nesting, evil patterns, remote references,
+foreign entry points) somewhere in each generated body: still no 5xx.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from tests.support.hostile_values import finite_hostile, inject, paths
 from tests.support.registry import Registry, start_registry_gateway
 
 pytestmark = pytest.mark.integration
@@ -113,4 +117,24 @@ def test_stateful_sequences_get_no_server_error_and_match_the_schema(
             break
     assert not failures, "\n\n".join(failures[:5])
     assert len(sent) >= 200
+    assert not [s for s in sent if s >= 500]
+
+
+def test_generated_requests_with_hostile_values_get_no_server_error(
+    registry: Registry, schema
+) -> None:
+    headers = registry.users["admin"].headers
+    sent: list[int] = []
+
+    @hypothesis.settings(max_examples=400, **SETTINGS)
+    @given(case=schema.as_strategy(), value=finite_hostile, path=paths)
+    def fuzz(case, value, path) -> None:
+        if isinstance(case.body, dict | list):
+            case.body = inject(case.body, path, value)
+        response = case.call(base_url=registry.gateway.url, headers=headers, timeout=30)
+        sent.append(response.status_code)
+        assert response.status_code < 500, f"{case.method} {case.formatted_path}: {response.text}"
+
+    fuzz()
+    assert len(sent) >= 300
     assert not [s for s in sent if s >= 500]

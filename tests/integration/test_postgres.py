@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import start_gateway
-from tests.support.postgres import PostgresServer, PostgresUnavailable, start_postgres
+from tests.support.postgres import PostgresServer, postgres_or_skip
 from tests.support.twins import make_twins_dir, manifest
 
 pytestmark = pytest.mark.integration
@@ -26,14 +26,8 @@ API = "/services/twinhub/api"
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    try:
-        server = start_postgres()
-    except PostgresUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
+    with postgres_or_skip() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_hub_and_registry_keep_their_state_in_postgres(

@@ -17,10 +17,13 @@ import secrets
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests.support.gateway import free_ports
 
@@ -144,3 +147,17 @@ def start_postgres() -> PostgresServer:
         ],
     )
     return PostgresServer(directory=directory, port=port, password=password, run_as=run_as)
+
+
+@contextmanager
+def postgres_or_skip() -> Iterator[PostgresServer]:
+    """A running cluster for a fixture, stopped afterwards; the test is skipped (with how to
+    install PostgreSQL) where the binaries are missing."""
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

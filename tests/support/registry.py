@@ -61,13 +61,14 @@ def _add_to_group(gateway: Gateway, admin: Session, group: str, users: list[str]
         c.post(f"/hub/api/groups/{group}/users", json={"users": users}).raise_for_status()
 
 
-def start_registry_gateway(root: Path, log: Path) -> Registry:
-    """Start a gateway on test twins under ``root``, with the users above logged in."""
+def start_registry_gateway(root: Path, log: Path, env: dict[str, str] | None = None) -> Registry:
+    """Start a gateway on test twins under ``root``, with the users above logged in; ``env``
+    adds settings (e.g. ``TWINHUB_DATABASE_URL`` for PostgreSQL)."""
     twins_dir, pythonpath = make_twins_dir(root, DISCOVERED)
     gw = start_gateway(
         root / "state",
         log,
-        {"TWINHUB_TWINS_DIR": str(twins_dir), "PYTHONPATH": str(pythonpath)},
+        {"TWINHUB_TWINS_DIR": str(twins_dir), "PYTHONPATH": str(pythonpath), **(env or {})},
     )
     try:
         users = {"admin": gw.login("admin", gw.admin_password)}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
+from oauthenticator.generic import GenericOAuthenticator
 from traitlets.config.loader import PyFileConfigLoader
 from twinhub.hub.gateway_options import cluster_options
 from twinhub.hub.services import GATEWAY_ACCESS_SCOPE, roles
@@ -20,7 +22,7 @@ def load(name: str, monkeypatch, tmp_path: Path, **env: str):
 
 def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Path) -> None:
     c = load("jupyterhub_config.py", monkeypatch, tmp_path)
-    assert c.JupyterHub.authenticator_class == "shared-password"
+    assert issubclass(c.JupyterHub.authenticator_class, SharedPasswordAuthenticator)
     password = (tmp_path / "secrets" / "user_password").read_text().strip()
     assert c.SharedPasswordAuthenticator.user_password == password
     assert c.Authenticator.admin_users == {"admin"}
@@ -46,7 +48,7 @@ def test_oidc_variables_switch_to_generic_oauth(monkeypatch, tmp_path: Path) -> 
         TWINHUB_PUBLIC_URL="https://twins.example.org",
     )
     oidc = c.GenericOAuthenticator
-    assert c.JupyterHub.authenticator_class == "generic-oauth"
+    assert issubclass(c.JupyterHub.authenticator_class, GenericOAuthenticator)
     assert oidc.client_secret == "from-a-secret-store"
     assert oidc.token_url == "https://aai.egi.eu/auth/realms/egi/protocol/openid-connect/token"
     assert oidc.oauth_callback_url == "https://twins.example.org/hub/oauth_callback"

@@ -13,7 +13,7 @@ from twinhub.twins.manifest import (
 )
 
 VALID = {
-    "name": "demo-twin",
+    "name": "drought",
     "title": "Demo",
     "summary": "A twin for tests",
     "domain": "environment",
@@ -21,7 +21,7 @@ VALID = {
     "maintainers": [{"name": "Ada", "email": "ada@example.org"}],
     "visibility": {"groups": ["hydrology"]},
     "catalog": ["fulda_daily"],
-    "model": "statistics:mean",
+    "model": "twinhub.twins.drought.model:run",
     "parameters": {
         "type": "object",
         "properties": {"members": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10}},
@@ -63,7 +63,13 @@ def test_parameters_out_of_bounds_name_the_parameter() -> None:
 
 
 def test_entry_point_that_does_not_import_is_reported() -> None:
-    m = parse_manifest({**VALID, "model": "twinhub.no_such_module:run", "app": "os:sep"})
+    m = parse_manifest(
+        {
+            **VALID,
+            "model": "twinhub.twins.drought.no_such_module:run",
+            "app": "twinhub.twins.drought.model:__name__",
+        }
+    )
     errors = dict(entry_point_errors(m))
     assert "does not import" in errors["model"]
     assert "not callable" in errors["app"]

@@ -54,5 +54,6 @@ def dask_backend_config(settings: Settings, name: str | None = None) -> Config:
 
 
 def home_dir_template(settings: Settings) -> str:
-    """Users' home directories when every server runs under the operator's one account."""
+    """Users' home directories (``{username}``: their unix account, or their hub name when
+    every server runs under the operator's one account)."""
     return str(settings.state_dir / "users" / "{username}")

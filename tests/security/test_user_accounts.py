@@ -196,6 +196,8 @@ def test_ps_shows_bobs_server_kernel_scheduler_and_workers_as_bob(
     gateway: Gateway, bob: User
 ) -> None:
     uid = bob.who["uid"]
+    name = pwd.getpwuid(uid).pw_name
+    assert uid != 0 and name.startswith(os.environ["TWINHUB_ACCOUNT_PREFIX"])
     kernel = psutil.Process(bob.who["pid"])
     server = next(p for p in kernel.parents() if "jupyterhub-singleuser" in " ".join(p.cmdline()))
     scheduler_pid, scheduler_uid = bob.cluster["scheduler"]
@@ -207,11 +209,11 @@ def test_ps_shows_bobs_server_kernel_scheduler_and_workers_as_bob(
         processes[f"nanny {n}"] = psutil.Process(nanny)
     owners = {what: p.uids() for what, p in processes.items()}
     assert all(ids.real == ids.effective == uid for ids in owners.values()), owners
-    name = pwd.getpwuid(uid).pw_name
     assert {p.username() for p in processes.values()} == {name}
 
 
 def test_alices_notebook_still_runs_on_her_own_cluster(alice: User, bob: User) -> None:
+    assert alice.who["uid"] not in (0, bob.who["uid"])
     assert alice.cluster["sum"] == N * (N - 1) // 2
     assert alice.cluster["name"] != bob.cluster["name"]
     out = _last_json(

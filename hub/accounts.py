@@ -139,25 +139,29 @@ class AccountTable:
         raise AccountError(f"no free unix account name for hub user {hub_name!r}")
 
 
-def _useradd(name: str, home: Path) -> None:
-    result = subprocess.run(
-        [
-            "useradd",
-            "--user-group",
-            "--no-create-home",
-            "--home-dir",
-            str(home),
-            "--shell",
-            "/bin/bash",
-            name,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    # 9: the name exists (the other process of the platform created it a moment ago)
-    if result.returncode not in (0, 9):
-        raise AccountError(f"useradd {name} failed: {result.stderr.strip()}")
+def _useradd(name: str, home: Path, *options: str) -> pwd.struct_passwd:
+    """Create account ``name`` (its own group, no home made yet) unless it exists; its entry."""
+    if not _exists(name):
+        result = subprocess.run(
+            ["useradd", "--user-group", "--no-create-home", "--home-dir", str(home), *options]
+            + [name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        # 9: the name exists (the other process of the platform created it a moment ago)
+        if result.returncode not in (0, 9):
+            raise AccountError(f"useradd {name} failed: {result.stderr.strip()}")
+    entry = pwd.getpwnam(name)
+    if entry.pw_uid == 0:
+        raise AccountError(f"the account {name} is root: give another name")
+    return entry
+
+
+def _private_home(entry: pwd.struct_passwd, home: Path) -> None:
+    home.mkdir(mode=HOME_MODE, exist_ok=True)
+    os.chown(home, entry.pw_uid, entry.pw_gid)
+    os.chmod(home, HOME_MODE)
 
 
 def ensure_account(
@@ -167,45 +171,18 @@ def ensure_account(
     table = AccountTable(Path(state_dir), prefix)
     name = table.assign(hub_name)
     home = Path(home_template.format(username=name))
-    if not _exists(name):
-        _useradd(name, home)
-    entry = pwd.getpwnam(name)
+    entry = _useradd(name, home, "--shell", "/bin/bash")
     home.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(home.parent, HOMES_MODE)
-    home.mkdir(mode=HOME_MODE, exist_ok=True)
-    os.chown(home, entry.pw_uid, entry.pw_gid)
-    os.chmod(home, HOME_MODE)
+    _private_home(entry, home)
     return Account(hub_name, name, entry.pw_uid, entry.pw_gid, str(home))
 
 
 def ensure_service_account(name: str, home: Path) -> Account:
     """A system account for a platform service (the dashboards): no login shell, no password,
     a private home (its working directory) and nothing else of the platform's."""
-    if not _exists(name):
-        result = subprocess.run(
-            [
-                "useradd",
-                "--system",
-                "--user-group",
-                "--no-create-home",
-                "--home-dir",
-                str(home),
-                "--shell",
-                "/usr/sbin/nologin",
-                name,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode not in (0, 9):
-            raise AccountError(f"useradd {name} failed: {result.stderr.strip()}")
-    entry = pwd.getpwnam(name)
-    if entry.pw_uid == 0:
-        raise AccountError(f"the service account {name} is root: give another name")
-    home.mkdir(mode=HOME_MODE, exist_ok=True)
-    os.chown(home, entry.pw_uid, entry.pw_gid)
-    os.chmod(home, HOME_MODE)
+    entry = _useradd(name, home, "--system", "--shell", "/usr/sbin/nologin")
+    _private_home(entry, home)
     return Account(name, name, entry.pw_uid, entry.pw_gid, str(home))
 
 

@@ -26,6 +26,9 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from traitlets import Bool, Unicode
+from traitlets.config import Configurable
+
 MAX_NAME = 32
 """Longest account name ``useradd`` accepts on Linux."""
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
@@ -211,3 +214,30 @@ def remove_prefixed_accounts(prefix: str) -> list[str]:
     for name in names:
         subprocess.run(["userdel", "--force", "--remove", name], capture_output=True, check=False)
     return names
+
+
+class UserAccounts(Configurable):
+    """The account traits every spawner and backend of the platform shares (one config section,
+    ``c.UserAccounts``), and a cache of the accounts it has made sure of."""
+
+    user_accounts = Bool(
+        True,
+        help="Run each user's processes as their own unix account (the platform runs as root); "
+        "False: as the platform's own account.",
+    ).tag(config=True)
+    accounts_dir = Unicode(
+        help="Directory of the recorded hub name -> account mapping (the state directory)."
+    ).tag(config=True)
+    account_prefix = Unicode("th-", help="Start of every user account's name.").tag(config=True)
+    account_home_template = Unicode(
+        help="Home of each new account ({username}: the account's name)."
+    ).tag(config=True)
+
+    def user_account(self, hub_name: str) -> Account:
+        """The account of ``hub_name``, created on first use (blocking: useradd)."""
+        cache = self.__dict__.setdefault("_account_cache", {})
+        if hub_name not in cache:
+            cache[hub_name] = ensure_account(
+                self.accounts_dir, self.account_prefix, self.account_home_template, hub_name
+            )
+        return cache[hub_name]

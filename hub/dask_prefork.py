@@ -62,7 +62,7 @@ class PreforkLocalBackend(AccountLocalBackend):
             "log": log_path,
         }
         if self.user_accounts:
-            account = self.account(cluster.username)
+            account = self.user_account(cluster.username)
             request["account"] = {"uid": account.uid, "gid": account.gid}
         try:
             pid = await self._fork(request)

@@ -18,11 +18,7 @@ SPAWNER_CLASS = "twinhub.hub.targets.local_spawner.TwinhubLocalSpawner"
 def spawner_config(settings: Settings) -> Config:
     c = Config()
     c.JupyterHub.spawner_class = SPAWNER_CLASS
-    s = c.TwinhubLocalSpawner
-    s.home_dir_template = home_dir_template(settings)
-    s.user_accounts = settings.user_accounts
-    s.accounts_dir = str(settings.state_dir)
-    s.account_prefix = settings.account_prefix
+    c.TwinhubLocalSpawner.home_dir_template = home_dir_template(settings)
     return c
 
 
@@ -32,9 +28,4 @@ def dask_backend_config(settings: Settings) -> Config:
     # already imported Dask (hub/dask_prefork.py)
     c.DaskGateway.backend_class = "twinhub.hub.dask_prefork.PreforkLocalBackend"
     c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
-    b = c.AccountLocalBackend
-    b.user_accounts = settings.user_accounts
-    b.accounts_dir = str(settings.state_dir)
-    b.account_prefix = settings.account_prefix
-    b.home_dir_template = home_dir_template(settings)
     return c

@@ -5,7 +5,8 @@ gateway user, and hands that account the cluster's working directory. Hub names 
 account names, so :class:`AccountLocalBackend` asks :mod:`twinhub.hub.accounts` (the same
 mapping as the hub's spawner, created on first use: a user may ask for a cluster before ever
 starting a server). A gateway that does not run as root cannot switch uid: with
-``user_accounts=False`` processes run as the gateway's account, as ``UnsafeLocalBackend`` does.
+``UserAccounts.user_accounts=False`` processes run as the gateway's account, as
+``UnsafeLocalBackend`` does.
 """
 
 from __future__ import annotations
@@ -15,32 +16,12 @@ import os
 import sys
 
 from dask_gateway_server.backends.local import LocalBackend
-from traitlets import Bool, Unicode
 
-from ..accounts import HOMES_MODE, Account, ensure_account
+from ..accounts import HOMES_MODE, UserAccounts
 
 
-class AccountLocalBackend(LocalBackend):
+class AccountLocalBackend(LocalBackend, UserAccounts):
     """Schedulers and workers as the user's own unix account (module docstring)."""
-
-    user_accounts = Bool(
-        True, help="Run clusters as the users' own accounts (the gateway runs as root)."
-    ).tag(config=True)
-    accounts_dir = Unicode(help="Directory of the recorded account mapping.").tag(config=True)
-    account_prefix = Unicode("th-", help="Start of every user account's name.").tag(config=True)
-    home_dir_template = Unicode(help="Homes of new accounts ({username}).").tag(config=True)
-
-    _accounts: dict[str, Account]
-
-    def account(self, username: str) -> Account:
-        """The account of gateway (= hub) user ``username``, created on first use."""
-        if not hasattr(self, "_accounts"):
-            self._accounts = {}
-        if username not in self._accounts:
-            self._accounts[username] = ensure_account(
-                self.accounts_dir, self.account_prefix, self.home_dir_template, username
-            )
-        return self._accounts[username]
 
     async def setup(self, app):
         await super().setup(app)
@@ -53,14 +34,14 @@ class AccountLocalBackend(LocalBackend):
     async def do_start_cluster(self, cluster):
         if self.user_accounts:
             # useradd (first cluster of a user) off the event loop; later calls hit the cache
-            await asyncio.to_thread(self.account, cluster.username)
+            await asyncio.to_thread(self.user_account, cluster.username)
         async for state in super().do_start_cluster(cluster):
             yield state
 
     def get_env(self, cluster) -> dict:
         env = super().get_env(cluster)
         if self.user_accounts:
-            account = self.account(cluster.username)
+            account = self.user_account(cluster.username)
             env.update(USER=account.name, HOME=account.home)
         return env
 
@@ -72,7 +53,7 @@ class AccountLocalBackend(LocalBackend):
     def setup_working_directory(self, cluster):
         workdir = super().setup_working_directory(cluster)
         if self.user_accounts:
-            account = self.account(cluster.username)
+            account = self.user_account(cluster.username)
             certs = self.get_certs_directory(workdir)
             for path in (
                 workdir,
@@ -87,7 +68,7 @@ class AccountLocalBackend(LocalBackend):
         workdir = cluster.state["workdir"]
         if not self.user_accounts:
             return lambda: os.chdir(workdir)
-        account = self.account(cluster.username)
+        account = self.user_account(cluster.username)
 
         def preexec():  # after fork, before exec: no logging, no locks
             drop_privileges(account.uid, account.gid)

@@ -30,13 +30,13 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     spawner = import_item(hub.JupyterHub.spawner_class)
     assert issubclass(spawner, LocalProcessSpawner)
     assert hub.TwinhubLocalSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
-    assert hub.TwinhubLocalSpawner.user_accounts == (os.geteuid() == 0)
+    assert hub.UserAccounts.user_accounts == (os.geteuid() == 0)
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     # dask-gateway's LocalBackend (processes as the user's account), with schedulers forked
     # from a warm process (hub/dask_prefork.py)
     backend = import_item(gateway.DaskGateway.backend_class)
     assert issubclass(backend, LocalBackend) and not issubclass(backend, UnsafeLocalBackend)
-    assert gateway.AccountLocalBackend.user_accounts == (os.geteuid() == 0)
+    assert gateway.UserAccounts.user_accounts == (os.geteuid() == 0)
 
 
 def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path) -> None:

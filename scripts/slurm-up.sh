@@ -129,7 +129,10 @@ up() {
   fi
   down_daemons quiet
   mkdir -p "$dir"/{munge,state,spool,log,run}
-  chmod 0700 "$dir" "$dir/munge"
+  # users' jobs (a root hub submits them as each user's account) run from the spool and ask
+  # munged for credentials (srun): every account may pass through the folders to the spool and
+  # the socket (no listing), as on a site's /run/munge; the key itself stays root's (0600)
+  chmod 0711 "$dir" "$dir/munge"
   [ -f "$dir/munge/munge.key" ] || mungekey --create --keyfile="$dir/munge/munge.key"
   chmod 0600 "$dir/munge/munge.key"
   write_conf

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 ACCOUNT_PREFIX_ENV = "TWINHUB_ACCOUNT_PREFIX"
 _session_prefix: list[str] = []
 """The account prefix this session chose (and so may remove): never an operator's own."""
+_session_basetemp: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,11 +38,14 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("TWINHUB_APPS_ACCOUNT", f"{_session_prefix[0]}apps")
     if config.option.basetemp is None:
         config.option.basetemp = tempfile.mkdtemp(prefix="twinhub-tests-")
+        _session_basetemp.append(config.option.basetemp)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     for prefix in _session_prefix:
         remove_prefixed_accounts(prefix)
+    for folder in _session_basetemp:  # logs worth keeping are in the artifacts folder
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import os
 from twinhub.hub.gateway_options import cluster_limits, cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.settings import Settings
-from twinhub.hub.state import ensure_secrets
+from twinhub.hub.state import ensure_secrets, state_dir_mode
 from twinhub.hub.targets import dask_backend_config
 
 c = get_config()  # noqa: F821 - provided by dask-gateway-server when it loads this file
@@ -53,7 +53,9 @@ c.Backend.cluster_options = cluster_options(settings)
 # credentials encrypted by a secret of the state directory, are in a database file, so the
 # gateway the restarted hub starts re-attaches them (hub/launch.py, docs/operations.md). A clean
 # stop (Ctrl-C) still stops every cluster (stop_clusters_on_shutdown keeps its default, True).
+# users' accounts pass through (0711) to their clusters' folders; the database file is 0600
 _gateway_dir = settings.state_dir / "dask-gateway"
-_gateway_dir.mkdir(mode=0o700, exist_ok=True)
+_gateway_dir.mkdir(mode=state_dir_mode(), exist_ok=True)
+_gateway_dir.chmod(state_dir_mode())
 c.DBBackendBase.db_url = f"sqlite:///{_gateway_dir / 'gateway.sqlite'}"
 c.DBBackendBase.db_encrypt_keys = [ensure_secrets(settings.state_dir).gateway_db_key]

@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any
 
-from dask_gateway_server.backends.local import UnsafeLocalBackend
+from .targets.local_backend import AccountLocalBackend, drop_privileges
 
 WARM_MODULES = (
     "distributed.cli.dask_scheduler",
@@ -37,8 +37,13 @@ environment (``/proc/<pid>/environ``) is the zygote's, and must not hold the gat
 token; each scheduler then gets exactly the environment the stock backend would give it."""
 
 
-class PreforkLocalBackend(UnsafeLocalBackend):
-    """``UnsafeLocalBackend`` whose schedulers are forked from a pre-imported zygote."""
+class PreforkLocalBackend(AccountLocalBackend):
+    """The local backend whose schedulers are forked from a pre-imported zygote.
+
+    The zygote runs as the gateway's account (root); each forked scheduler drops to the
+    cluster owner's account (:func:`drop_privileges`) before it touches the cluster, exactly as
+    the stock backend's ``preexec_fn`` does before ``exec``.
+    """
 
     _zygote: asyncio.subprocess.Process | None = None
     _zygote_lock: asyncio.Lock | None = None
@@ -56,6 +61,9 @@ class PreforkLocalBackend(UnsafeLocalBackend):
             "cwd": workdir,
             "log": log_path,
         }
+        if self.user_accounts:
+            account = self.user_account(cluster.username)
+            request["account"] = {"uid": account.uid, "gid": account.gid}
         try:
             pid = await self._fork(request)
         except (TimeoutError, OSError, ValueError, KeyError) as exc:
@@ -131,13 +139,18 @@ def _run_scheduler(request: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     os.setsid()
-    os.chdir(request["cwd"])
-    os.environ.clear()
-    os.environ.update(request["env"])
+    # the log is opened by the gateway's account, as the stock backend does, then the child
+    # becomes the cluster owner for good: it can write to the open log, and nothing of root's
     fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    if "account" in request:
+        ids = request["account"]
+        drop_privileges(int(ids["uid"]), int(ids["gid"]))
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

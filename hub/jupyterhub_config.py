@@ -60,10 +60,8 @@ c.merge(auth_config(settings, secrets))
 c.merge(spawner_config(settings))
 c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
 c.Spawner.default_url = "/lab"
-if os.geteuid() == 0:
-    # the embedded deployment runs every server as the operator's user; as root, Jupyter
-    # refuses to start without this flag
-    c.Spawner.args = ["--allow-root"]
+# a hub run as root starts each server as the user's own unix account (hub/accounts.py), never
+# as root; an ordinary account runs them as itself
 c.Spawner.environment = {
     # the user's own environment (the hub's venv) comes first on PATH for terminals and kernels
     "PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",

@@ -33,13 +33,16 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 import psutil
+from twinhub.catalogs.location import data_dir
 
+from .accounts import AccountError, ensure_service_account, open_passages
 from .proxy import ProxyError, hub_routed, start_proxy, stop_proxy
-from .services import gateway_instances, managed_services
+from .services import dashboards_home, gateway_instances, managed_services
 from .settings import REPO_ROOT, Settings, SettingsError, describe
-from .state import Secrets, StateDirError, ensure_secrets
+from .state import Secrets, StateDirError, ensure_secrets, protect_state
 from .supervise import (
     RestartPolicy,
     alive,
@@ -129,6 +132,32 @@ def banner(settings: Settings, secrets: Secrets) -> str:
         "  Stop with Ctrl-C.\n"
         "================================================================================\n"
     )
+
+
+def prepare_accounts(settings: Settings) -> None:
+    """Private platform state; with user accounts (a root platform), the dashboards' account
+    and a way through to the code, environment and data every user's processes read."""
+    if settings.user_accounts:
+        ensure_service_account(settings.apps_account, dashboards_home(settings))
+        # the checkout, its environment and the interpreter behind it (a venv's python is a
+        # link to, e.g., a pyenv build in root's home), the state dir and the built data
+        opened = open_passages(
+            [
+                REPO_ROOT,
+                settings.venv_bin.parent,
+                Path(sys.base_prefix),
+                Path(sys.executable).resolve().parent,
+                settings.state_dir,
+                data_dir(settings),
+            ]
+        )
+        if opened:
+            print(
+                "twinhub: users' accounts may now pass through (o+x, no listing): "
+                + ", ".join(map(str, opened)),
+                flush=True,
+            )
+    protect_state(settings.state_dir)
 
 
 def _wait_until_up(
@@ -243,12 +272,16 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         print(describe())
         return 0
+    # whatever the platform creates (databases, logs, the gateway's files) is its own: users
+    # that are unix accounts of their own must not read it (hub/state.py)
+    os.umask(0o077)
     try:
         settings = Settings.from_env()
         secrets = ensure_secrets(settings.state_dir)
         check_ports(settings)
         check_no_orphaned_jobs(settings)
-    except (SettingsError, StateDirError) as e:
+        prepare_accounts(settings)
+    except (SettingsError, StateDirError, AccountError, OSError) as e:
         print(f"twinhub: {e}", file=sys.stderr)
         return 2
     proxy_exe = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 
@@ -94,8 +95,24 @@ def registry_service(settings: Settings) -> dict:
     }
 
 
+def dashboards_home(settings: Settings) -> Path:
+    """Working directory (and home) of the dashboards' account: its own, 0700."""
+    return settings.state_dir / "apps"
+
+
 def dashboards_service(settings: Settings) -> dict:
-    """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS)."""
+    """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS).
+
+    It runs twins' code for any user, so on a root platform it runs as an account of its own
+    (TWINHUB_APPS_ACCOUNT, made by the launcher) that can read the code and the built data and
+    holds nothing else: its hub token is in its own process's environment, which other
+    accounts cannot read.
+    """
+    account = (
+        {"user": settings.apps_account, "cwd": str(dashboards_home(settings))}
+        if settings.user_accounts
+        else {"cwd": str(settings.state_dir)}
+    )
     return {
         "name": DASHBOARDS_SERVICE,
         **_start_timeout(),
@@ -109,7 +126,7 @@ def dashboards_service(settings: Settings) -> dict:
             "TWINHUB_API_URL": registry_api_url(settings),
             **data_dir_env(settings),
         },
-        "cwd": str(settings.state_dir),
+        **account,
         # the user's OAuth token may open dashboards and use the registry in their name
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [DASHBOARDS_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],

@@ -17,6 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .state import user_accounts
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
 
@@ -153,6 +155,18 @@ class Settings:
     )
     dask_idle_timeout: int = _env_field(
         "TWINHUB_DASK_IDLE_TIMEOUT", 1800, "Seconds before an idle Dask cluster is shut down."
+    )
+    account_prefix: str = _env_field(
+        "TWINHUB_ACCOUNT_PREFIX",
+        "th-",
+        "Start of the unix account names of hub users (a hub runs as root gives each user an "
+        "account of their own: <prefix><name>, hub/accounts.py); a lower-case letter, then "
+        "letters, digits or '-'.",
+    )
+    apps_account: str = _env_field(
+        "TWINHUB_APPS_ACCOUNT",
+        "twinhub-apps",
+        "System account the dashboard service runs as when the hub runs as root.",
     )
     # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
     spawner: str = _env_field(
@@ -304,7 +318,7 @@ class Settings:
         ):
             if value not in TARGETS:
                 raise SettingsError(f"{var}={value!r}: choose one of {', '.join(TARGETS)}")
-        if self.slurm_conf and not Path(self.slurm_conf).is_file():
+        if self.slurm_conf and not _is_file_or_hidden(Path(self.slurm_conf)):
             raise SettingsError(
                 f"TWINHUB_SLURM_CONF={self.slurm_conf!r} is not a file: give the cluster's "
                 "slurm.conf (`make slurm-up` prints the one of its test cluster)"
@@ -327,6 +341,15 @@ class Settings:
             raise SettingsError(
                 f"TWINHUB_HUB_CONNECT_HOST={self.hub_connect_host!r}: give a host name or an "
                 "IP address, without scheme or port"
+            )
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,11}", self.account_prefix):
+            raise SettingsError(
+                f"TWINHUB_ACCOUNT_PREFIX={self.account_prefix!r}: give a lower-case letter, "
+                "then up to 11 lower-case letters, digits or '-' (e.g. 'th-')"
+            )
+        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", self.apps_account):
+            raise SettingsError(
+                f"TWINHUB_APPS_ACCOUNT={self.apps_account!r} is not a unix account name"
             )
         if self.slurm_submit_as not in ("service", "user"):
             raise SettingsError(
@@ -397,6 +420,12 @@ class Settings:
         return bool(self.oidc_client_id)
 
     @property
+    def user_accounts(self) -> bool:
+        """Each hub user runs as a unix account of their own: only a root platform can switch
+        uid; a platform run by an ordinary account runs every server as itself."""
+        return user_accounts()
+
+    @property
     def venv_bin(self) -> Path:
         """The bin directory of the environment the hub runs in (for the commands it starts)."""
         return Path(sys.executable).parent
@@ -414,6 +443,15 @@ class Settings:
         env.pop("TWINHUB_OIDC_CLIENT_SECRET")
         env.pop("TWINHUB_HUB_DATABASE_URL")
         return env
+
+
+def _is_file_or_hidden(path: Path) -> bool:
+    """``path`` is a file, or lies where this account may not look: services that run as
+    accounts of their own (the dashboards) read the settings the platform has checked."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return True
 
 
 def _check_database_url(var: str, url: str) -> None:

@@ -3,6 +3,12 @@
 Each secret is a file of its own under ``<state>/secrets/`` with mode 0600, so an operator can
 rotate one by deleting its file and restarting. Re-running ``make up`` keeps them: logins,
 cookies and service tokens survive a restart.
+
+The state directory belongs to the platform's account. When the platform runs as root, users
+are unix accounts of their own (hub/accounts.py) and may only *pass through* it (mode 0711:
+no listing) to what they need: their home under ``users/``, their Dask clusters' folders under
+``dask-gateway/clusters/`` and the built data under ``data/``; everything else (secrets, the
+databases, the cookie secret, logs) is 0600/0700 (:func:`protect_state`).
 """
 
 from __future__ import annotations
@@ -54,8 +60,51 @@ _SECRETS: dict[str, Callable[[], str]] = {
 }
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+PASSAGE = 0o711
+"""Folders users pass through without listing them (the state dir, ``users``, ...)."""
+PASSAGES = ("users", "dask-gateway")
+"""Folders of the state directory that hold something of each user (homes, clusters)."""
+LEFT_AS_IS = ("data", "slurm")
+"""Folders whose modes belong to their makers: the built data (readable by every user) and a
+test Slurm cluster's own state (``make slurm-up``)."""
+
+
+def user_accounts() -> bool:
+    """Whether hub users run as unix accounts of their own: only a root platform can switch
+    uid (a platform run by an ordinary account runs every server as itself)."""
+    return os.geteuid() == 0
+
+
+def state_dir_mode() -> int:
+    """0711 when users have accounts of their own (they pass through), else 0700."""
+    return PASSAGE if user_accounts() else PRIVATE_DIR
+
+
+def protect_state(state_dir: Path) -> None:
+    """Make everything of the platform in the state directory private to its account.
+
+    New files are private already (the launcher's umask is 077); this also closes what an
+    older version or another umask left open, so an upgraded state directory is safe too.
+    """
+    os.chmod(state_dir, state_dir_mode())
+    for entry in state_dir.iterdir():
+        if entry.name in LEFT_AS_IS or entry.is_symlink():
+            continue
+        if not entry.is_dir():
+            os.chmod(entry, PRIVATE_FILE)
+            continue
+        passage = entry.name in PASSAGES and user_accounts()
+        os.chmod(entry, PASSAGE if passage else PRIVATE_DIR)
+        if passage:  # e.g. the gateway's database next to the clusters' folder
+            for inner in entry.iterdir():
+                if inner.is_file() and not inner.is_symlink():
+                    os.chmod(inner, PRIVATE_FILE)
+
+
 def ensure_state_dir(state_dir: Path) -> Path:
-    """Create the state directory (mode 0700) and check that we can write to it."""
+    """Create the state directory (:func:`state_dir_mode`) and check that we can write to it."""
     if state_dir.exists() and not state_dir.is_dir():
         raise StateDirError(
             f"The state directory {state_dir} is a file, not a directory. "
@@ -63,7 +112,7 @@ def ensure_state_dir(state_dir: Path) -> Path:
         )
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(state_dir, 0o700)
+        os.chmod(state_dir, state_dir_mode())
         probe = state_dir / ".write-test"
         probe.write_text("ok")
         probe.unlink()

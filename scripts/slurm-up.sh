@@ -179,7 +179,10 @@ up() {
   down_daemons quiet
   mkdir -p "$dir"/{munge,state,spool,log,run}
   for n in $nodes; do mkdir -p "$dir/spool/${n%%:*}"; done
-  chmod 0700 "$dir" "$dir/munge"
+  # users' jobs (a root hub submits them as each user's account) run from the spool and ask
+  # munged for credentials (srun): every account may pass through the folders to the spool and
+  # the socket (no listing), as on a site's /run/munge; the key itself stays root's (0600)
+  chmod 0711 "$dir" "$dir/munge"
   printf 'TWINHUB_SLURM_CONTROLLER=%q\nTWINHUB_SLURM_NODES=%q\nTWINHUB_SLURM_HOST_EXEC=%q\n' \
     "$controller" "$nodes" "$host_exec" >"$cluster_env"
   [ -f "$dir/munge/munge.key" ] || mungekey --create --keyfile="$dir/munge/munge.key"

@@ -3,15 +3,49 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from twinhub.hub.accounts import remove_prefixed_accounts
 
 from tests.support.gateway import Gateway, start_gateway
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+ACCOUNT_PREFIX_ENV = "TWINHUB_ACCOUNT_PREFIX"
+_session_prefix: list[str] = []
+"""The account prefix this session chose (and so may remove): never an operator's own."""
+_session_basetemp: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """As root, gateways give each hub user a unix account (hub/accounts.py). So that this
+    session's accounts never meet another session's on the same machine, they get a prefix of
+    their own (removed at the end); and the temporary folders (state dirs, homes) live in a
+    folder of this session, since pytest makes ``/tmp/pytest-of-root`` private again at the
+    start of every session, which would lock users out of their homes mid-test."""
+    if os.geteuid() != 0:
+        return
+    if ACCOUNT_PREFIX_ENV not in os.environ:
+        _session_prefix.append(f"t{secrets.token_hex(3)}-")
+        os.environ[ACCOUNT_PREFIX_ENV] = _session_prefix[0]
+        # the dashboards' system account too, so that it goes with the session's accounts
+        os.environ.setdefault("TWINHUB_APPS_ACCOUNT", f"{_session_prefix[0]}apps")
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="twinhub-tests-")
+        _session_basetemp.append(config.option.basetemp)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for prefix in _session_prefix:
+        remove_prefixed_accounts(prefix)
+    for folder in _session_basetemp:  # logs worth keeping are in the artifacts folder
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

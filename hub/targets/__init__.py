@@ -36,6 +36,7 @@ def spawner_config(settings: Settings) -> Config:
     with Slurm resources are batch jobs, the others run on the TWINHUB_SPAWNER target.
     """
     c = target(settings.spawner).spawner_config(settings)
+    c.merge(accounts_config(settings))
     if settings.slurm_profiles and settings.spawner != "slurm":
         slurm = target("slurm")
         c.merge(slurm.slurm_spawner_config(settings))
@@ -50,9 +51,23 @@ def spawner_config(settings: Settings) -> Config:
 
 def dask_backend_config(settings: Settings, name: str | None = None) -> Config:
     """dask-gateway-server config of target ``name`` (default: TWINHUB_DASK_BACKEND's)."""
-    return target(name or settings.dask_backend).dask_backend_config(settings)
+    c = target(name or settings.dask_backend).dask_backend_config(settings)
+    c.merge(accounts_config(settings))
+    return c
+
+
+def accounts_config(settings: Settings) -> Config:
+    """Whose account users' processes run as (hub/accounts.py), for spawners and backends."""
+    c = Config()
+    a = c.UserAccounts
+    a.user_accounts = settings.user_accounts
+    a.accounts_dir = str(settings.state_dir)
+    a.account_prefix = settings.account_prefix
+    a.account_home_template = home_dir_template(settings)
+    return c
 
 
 def home_dir_template(settings: Settings) -> str:
-    """Users' home directories when every server runs under the operator's one account."""
+    """Users' home directories (``{username}``: their unix account, or their hub name when
+    every server runs under the operator's one account)."""
     return str(settings.state_dir / "users" / "{username}")

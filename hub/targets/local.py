@@ -1,4 +1,9 @@
-"""The local target: user servers and Dask clusters are processes on this machine (`make up`)."""
+"""The local target: user servers and Dask clusters are processes on this machine (`make up`).
+
+A platform run as root gives each hub user a unix account of their own (hub/accounts.py): their
+server (:class:`~twinhub.hub.targets.local_spawner.TwinhubLocalSpawner`) and their Dask
+schedulers and workers (:class:`~twinhub.hub.dask_prefork.PreforkLocalBackend`) run as it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,20 @@ from traitlets.config import Config
 from ..settings import Settings
 from . import home_dir_template
 
-SPAWNER_CLASS = "jupyterhub.spawner.SimpleLocalProcessSpawner"
+SPAWNER_CLASS = "twinhub.hub.targets.local_spawner.TwinhubLocalSpawner"
 
 
 def spawner_config(settings: Settings) -> Config:
     c = Config()
     c.JupyterHub.spawner_class = SPAWNER_CLASS
-    c.SimpleLocalProcessSpawner.home_dir_template = home_dir_template(settings)
+    c.TwinhubLocalSpawner.home_dir_template = home_dir_template(settings)
     return c
 
 
 def dask_backend_config(settings: Settings) -> Config:
     c = Config()
-    # local processes of the gateway's account: one machine, one operator account; schedulers
-    # are forked from a process that has already imported Dask (hub/dask_prefork.py)
+    # local processes of each user's account; schedulers are forked from a process that has
+    # already imported Dask (hub/dask_prefork.py)
     c.DaskGateway.backend_class = "twinhub.hub.dask_prefork.PreforkLocalBackend"
     c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
     return c

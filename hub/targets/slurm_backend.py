@@ -6,7 +6,11 @@ Upstream ``SlurmBackend`` submits every scheduler and worker job through
 embedded deployment whose users exist only in the hub. This subclass adds, as config:
 
 * ``submit_as``: ``"user"`` keeps upstream's sudo; ``"service"`` runs the launcher as the
-  gateway's own account (as ``UnsafeLocalBackend`` runs processes), so no per-user accounts;
+  gateway's own account, without sudo. A root gateway then submits each job *as the user's
+  own unix account* (``sbatch --uid/--gid``, the account of :mod:`twinhub.hub.accounts`, as
+  on the local target) and hands that account the cluster's staging folder before the job
+  starts, so schedulers and workers run as the user; users need no access to Slurm's
+  configuration or munge for this;
 * ``slurm_conf``: the ``SLURM_CONF`` for ``sbatch``/``squeue``/``scancel``, which upstream runs
   with an empty environment (so only ``/etc/slurm/slurm.conf`` would do);
 * ``bind_host``: where schedulers and workers listen (upstream: always ``0.0.0.0``);
@@ -34,6 +38,8 @@ import shlex
 
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
 from traitlets import Enum, Float, Unicode
+
+from ..accounts import HOMES_MODE, UserAccounts
 
 JOB_END = """\
 # The end of the job (scancel, time limit) reaches this shell as SIGTERM; Slurm may not see the
@@ -64,7 +70,7 @@ def batch_script(setup: str, command: list[str], grace: float) -> str:
     )
 
 
-class TwinhubSlurmBackend(SlurmBackend):
+class TwinhubSlurmBackend(SlurmBackend, UserAccounts):
     """Dask schedulers and workers as Slurm batch jobs (see the module docstring)."""
 
     submit_as = Enum(
@@ -123,6 +129,9 @@ class TwinhubSlurmBackend(SlurmBackend):
             setup = cluster.config.scheduler_setup
             command = self.get_scheduler_command(cluster)
         script = batch_script(setup, command, self.job_end_grace)
+        if self.as_account:
+            account = self.user_account(cluster.username)
+            cmd = [cmd[0], f"--uid={account.uid}", f"--gid={account.gid}", *cmd[1:]]
         return cmd, {**env, **self._slurm_env()}, script
 
     def get_stop_cmd_env(self, job_id):
@@ -133,18 +142,53 @@ class TwinhubSlurmBackend(SlurmBackend):
         cmd, env = super().get_status_cmd_env(job_ids)
         return cmd, {**env, **self._slurm_env()}
 
+    @property
+    def as_account(self) -> bool:
+        """The launcher (and so sbatch and the jobs) runs as the user's own account."""
+        return self.submit_as == "service" and self.user_accounts
+
     def get_staging_directory(self, cluster) -> str:
         template = cluster.config.staging_directory
-        fields = {"username": cluster.username}
+        name = self.user_account(cluster.username).name if self.as_account else cluster.username
+        fields = {"username": name}
         if "{home}" in template:
             fields["home"] = pwd.getpwnam(cluster.username).pw_dir
         return os.path.join(template.format(**fields), cluster.name)
+
+    async def do_start_cluster(self, cluster):
+        if self.as_account:
+            # useradd (a user's first cluster) off the event loop; later calls hit the cache
+            await asyncio.to_thread(self.user_account, cluster.username)
+        async for state in super().do_start_cluster(cluster):
+            yield state
+
+    def _stage_for_account(self, user: str, staging_dir: str, files: dict[str, str]) -> None:
+        """What the launcher would do as the user: their cluster's folder and TLS files, theirs
+        (0700/0600) before the job that reads them exists; other accounts only pass through
+        the folders above it."""
+        account = self.user_account(user)
+        parent = os.path.dirname(staging_dir)
+        os.makedirs(parent, exist_ok=True)
+        os.chmod(parent, HOMES_MODE)
+        os.chmod(os.path.dirname(parent), HOMES_MODE)
+        os.mkdir(staging_dir, 0o700)
+        os.chown(staging_dir, account.uid, account.gid)
+        for name, value in files.items():
+            path = os.path.join(staging_dir, name)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(value)
+            os.chown(path, account.uid, account.gid)
 
     async def do_as_user(self, user, action, **kwargs):
         if self.submit_as == "user":
             return await super().do_as_user(user, action, **kwargs)
         # the launcher's JSON protocol, without the sudo hop
         kwargs["action"] = action
+        if self.as_account and action == "start" and kwargs.get("staging_dir"):
+            await asyncio.to_thread(
+                self._stage_for_account, user, kwargs["staging_dir"], kwargs["files"] or {}
+            )
+            kwargs["staging_dir"], kwargs["files"] = None, None  # staged: the launcher submits
         proc = await asyncio.create_subprocess_exec(
             self.dask_gateway_jobqueue_launcher,
             env={},

@@ -5,7 +5,10 @@ Upstream ``SlurmSpawner`` runs ``sbatch``/``squeue``/``scancel`` through
 centre where every hub user is a Unix account. This subclass adds, as traitlets config:
 
 * ``submit_as``: ``"user"`` keeps that behaviour; ``"service"`` submits as the hub's own
-  account and gives each user a home from ``home_dir_template`` (as the local target does);
+  account. A hub run as root then submits each job *as the user's own unix account*
+  (``sbatch --uid/--gid``, the account of :mod:`twinhub.hub.accounts`, with its home), so the
+  server runs as the user, as on the local target; otherwise the job is the hub account's and
+  each user gets a home from ``home_dir_template``;
 * ``slurm_conf``: the ``SLURM_CONF`` of every Slurm command (upstream inherits the hub's env);
 * ``bind_ip``: where the server listens inside its job. batchspawner resets ``Spawner.ip`` to
   ``0.0.0.0`` at each start, so a single-node cluster could not keep servers on loopback;
@@ -15,11 +18,14 @@ centre where every hub user is a Unix account. This subclass adds, as traitlets 
 
 from __future__ import annotations
 
+import asyncio
 import os
 from urllib.parse import urlparse, urlunparse
 
 from batchspawner import SlurmSpawner
-from traitlets import Enum, Unicode, default
+from traitlets import Any, Enum, Unicode, default
+
+from ..accounts import UserAccounts
 
 RESOURCE_TRAITS = ("req_partition", "req_account", "req_runtime", "req_nprocs", "req_memory")
 """The batch script's resources that a profile sets (``slurm.spawner_overrides``)."""
@@ -36,8 +42,10 @@ class _NoSharedSession:
         pass
 
 
-class TwinhubSlurmSpawner(SlurmSpawner):
+class TwinhubSlurmSpawner(SlurmSpawner, UserAccounts):
     """User servers as Slurm batch jobs (see the module docstring)."""
+
+    account = Any(None, allow_none=True, help="The user's account, when jobs run as it.")
 
     submit_as = Enum(
         ["service", "user"],
@@ -75,7 +83,14 @@ class TwinhubSlurmSpawner(SlurmSpawner):
         return "" if self.submit_as == "service" else "sudo -E -u {username}"
 
     @property
+    def as_account(self) -> bool:
+        """Jobs submitted by the hub run as the user's own account (a root hub)."""
+        return self.submit_as == "service" and self.user_accounts
+
+    @property
     def home_dir(self) -> str:
+        if self.account is not None:
+            return self.account.home
         return self.home_dir_template.format(username=self.user.name)
 
     @default("req_homedir")
@@ -87,7 +102,8 @@ class TwinhubSlurmSpawner(SlurmSpawner):
     def user_env(self, env: dict) -> dict:
         if self.submit_as != "service":
             return super().user_env(env)
-        env.update(USER=self.user.name, HOME=self.home_dir, SHELL="/bin/bash")
+        name = self.account.name if self.account is not None else self.user.name
+        env.update(USER=name, HOME=self.home_dir, SHELL="/bin/bash")
         return env
 
     def get_env(self) -> dict:
@@ -133,6 +149,14 @@ class TwinhubSlurmSpawner(SlurmSpawner):
                 setattr(self, trait, configured.get(trait, self.trait_defaults(trait)))
 
     async def submit_batch_script(self):
-        if self.submit_as == "service":
+        if self.as_account:
+            self.account = await asyncio.to_thread(self.user_account, self.user.name)
+            self.req_homedir = self.account.home
+            # root submits the job as the user's account: Slurm runs it as them
+            configured = self.__dict__.setdefault("_configured_submit", self.batch_submit_cmd)
+            self.batch_submit_cmd = (
+                f"{configured} --uid={self.account.uid} --gid={self.account.gid}"
+            )
+        elif self.submit_as == "service":
             os.makedirs(self.home_dir, mode=0o700, exist_ok=True)
         return await super().submit_batch_script()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -49,6 +51,9 @@ def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
             worker_jobs = client.run(lambda: __import__("os").environ["SLURM_JOB_ID"])
             assert set(worker_jobs.values()) <= {j.job_id for j in jobs}
             assert len(set(worker_jobs.values())) == 2
+            # a root gateway submits them as carol's own account: they run as it
+            uids = {*client.run(os.getuid).values(), client.run_on_scheduler(os.getuid)}
+            assert len(uids) == 1 and ((0 not in uids) == (os.geteuid() == 0))
             on_slurm = field_statistics(cluster)
         finally:
             cluster.shutdown()

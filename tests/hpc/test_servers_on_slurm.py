@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import pwd
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -70,14 +73,22 @@ def test_notebook_runs_inside_the_job_with_the_gateway_settings(
 ) -> None:
     with RemoteKernel(hpc_gateway.url, f"/user/{dave.name}", dave.token) as kernel:
         out = kernel.execute(
-            "import os, json; print(json.dumps({k: os.environ.get(k, '') for k in "
-            "('SLURM_JOB_ID', 'DASK_GATEWAY__ADDRESS', 'DASK_GATEWAY__AUTH__TYPE', 'HOME')}))"
+            "import os, json; env = {k: os.environ.get(k, '') for k in "
+            "('SLURM_JOB_ID', 'DASK_GATEWAY__ADDRESS', 'DASK_GATEWAY__AUTH__TYPE', 'HOME')}; "
+            "env['uid'] = os.getuid(); print(json.dumps(env))"
         )
     env = json.loads(out.stdout.strip().splitlines()[-1])
     assert env["SLURM_JOB_ID"] == server_jobs(slurm)[0].job_id
     assert env["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     assert env["DASK_GATEWAY__ADDRESS"].endswith("/services/dask-gateway")
-    assert env["HOME"] == str(hpc_gateway.settings.state_dir / "users" / dave.name)
+    home = Path(env["HOME"])
+    assert home.parent == hpc_gateway.settings.state_dir / "users"
+    if os.geteuid() == 0:
+        # a root hub submits the job as dave's own account: the server runs as it, at home
+        assert env["uid"] != 0 and home.stat().st_uid == env["uid"]
+        assert pwd.getpwuid(env["uid"]).pw_name.startswith(os.environ["TWINHUB_ACCOUNT_PREFIX"])
+    else:
+        assert home.name == dave.name
 
 
 def test_notebook_cluster_computes_on_workers_that_are_slurm_jobs(

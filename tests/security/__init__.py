@@ -1,0 +1,1 @@
+"""Security tests: what a logged-in user could try against other users and the platform."""

@@ -9,9 +9,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets.config.loader import PyFileConfigLoader
 from twinhub.hub.settings import REPO_ROOT
+from twinhub.hub.targets.local_spawner import TwinhubLocalSpawner
 from twinhub.hub.targets.profile_spawner import TwinhubProfileSpawner
 from twinhub.hub.targets.slurm_spawner import TwinhubSlurmSpawner
 
@@ -36,7 +36,7 @@ def spawner(config) -> TwinhubProfileSpawner:
 def test_slurm_profiles_make_the_profile_spawner_the_hubs_spawner(hub_config) -> None:
     assert hub_config.JupyterHub.spawner_class.endswith("TwinhubProfileSpawner")
     targets = hub_config.TwinhubProfileSpawner.targets
-    assert targets["local"].endswith("SimpleLocalProcessSpawner")
+    assert targets["local"].endswith("TwinhubLocalSpawner")
     assert targets["slurm"].endswith("TwinhubSlurmSpawner")
     # the Slurm child is configured as the hub-wide Slurm spawner would be
     assert hub_config.TwinhubSlurmSpawner.submit_as == "service"
@@ -62,7 +62,7 @@ def test_slurm_profile_gets_a_batch_job_spawner_with_its_resources(hub_config) -
 def test_other_profiles_keep_the_local_spawner(hub_config) -> None:
     s = spawner(hub_config)
     s.apply_profile(SMALL)
-    assert type(s.child) is SimpleLocalProcessSpawner
+    assert type(s.child) is TwinhubLocalSpawner
     assert s.start_timeout == 120
 
 
@@ -95,7 +95,7 @@ def test_a_server_started_before_slurm_profiles_is_still_polled(hub_config) -> N
     """State of the hub-wide local spawner (a pid) from before TWINHUB_SLURM=1 was set."""
     s = spawner(hub_config)
     s.load_state({"pid": 4242})
-    assert type(s.child) is SimpleLocalProcessSpawner and s.child.pid == 4242
+    assert type(s.child) is TwinhubLocalSpawner and s.child.pid == 4242
 
 
 def test_hub_wide_slurm_spawner_takes_each_profiles_resources_or_the_defaults(

@@ -3,10 +3,12 @@ to Slurm resources, and bad values are refused naming the variable or field."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
-from dask_gateway_server.backends.local import UnsafeLocalBackend
+from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
+from jupyterhub.spawner import LocalProcessSpawner
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
@@ -24,12 +26,17 @@ def load(name: str, monkeypatch, tmp_path: Path, **env: str):
 
 def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     hub = load("jupyterhub_config.py", monkeypatch, tmp_path)
-    assert hub.JupyterHub.spawner_class.endswith("SimpleLocalProcessSpawner")
-    assert hub.SimpleLocalProcessSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
+    # LocalProcessSpawner with a unix account per user when the hub runs as root
+    spawner = import_item(hub.JupyterHub.spawner_class)
+    assert issubclass(spawner, LocalProcessSpawner)
+    assert hub.TwinhubLocalSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
+    assert hub.UserAccounts.user_accounts == (os.geteuid() == 0)
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
-    # the local backend, with schedulers forked from a warm process (hub/dask_prefork.py)
+    # dask-gateway's LocalBackend (processes as the user's account), with schedulers forked
+    # from a warm process (hub/dask_prefork.py)
     backend = import_item(gateway.DaskGateway.backend_class)
-    assert issubclass(backend, UnsafeLocalBackend)
+    assert issubclass(backend, LocalBackend) and not issubclass(backend, UnsafeLocalBackend)
+    assert gateway.UserAccounts.user_accounts == (os.geteuid() == 0)
 
 
 def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""``python -m tests.bench [spawn clusters registry users] [--users 10,50,100]`` (`make bench`).
+"""``python -m tests.bench [spawn clusters registry users fairness] [--users 10,50]`` (make bench).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
 ``bench-results.json`` in the current directory (gitignored).
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, registry, spawns, users
+from . import clusters, fairness, registry, spawns, users
 from .report import table
 
 BENCHMARKS = {
@@ -24,6 +24,7 @@ BENCHMARKS = {
     "clusters": clusters.run,
     "registry": registry.run,
     "users": users.run,
+    "fairness": fairness.run,
 }
 
 

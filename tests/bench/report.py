@@ -7,6 +7,7 @@ GOALS = {
     "clusters": "< 3 s to a usable scheduler",
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
     "users": "0 failed requests at 100 users",
+    "fairness": "<= 1.5x alone",
 }
 
 
@@ -118,6 +119,17 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     GOALS["users"],
                 )
             )
+    if "fairness" in results:
+        r = results["fairness"]
+        rows.append(
+            (
+                "small dashboard run beside another user's large runs vs alone (median / p95 s)",
+                _s(r["alone"]),
+                _s(r["beside"]),
+                str(r["ratio"]["median_s"]),
+                GOALS["fairness"],
+            )
+        )
     return rows
 
 

@@ -79,6 +79,7 @@ def check_ports(settings: Settings) -> None:
         "TWINHUB_PROXY_API_PORT": ("127.0.0.1", settings.proxy_api_port),
         "TWINHUB_GATEWAY_API_PORT": ("127.0.0.1", settings.gateway_api_port),
         "TWINHUB_GATEWAY_HTTP_PORT": ("127.0.0.1", settings.gateway_http_port),
+        "TWINHUB_GATEWAY_FRONT_PORT": ("127.0.0.1", settings.gateway_front_port),
         "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
         "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
     }
@@ -88,6 +89,10 @@ def check_ports(settings: Settings) -> None:
             {
                 "TWINHUB_GATEWAY_SLURM_API_PORT": ("127.0.0.1", settings.gateway_slurm_api_port),
                 "TWINHUB_GATEWAY_SLURM_HTTP_PORT": ("127.0.0.1", settings.gateway_slurm_http_port),
+                "TWINHUB_GATEWAY_SLURM_FRONT_PORT": (
+                    "127.0.0.1",
+                    settings.gateway_slurm_front_port,
+                ),
                 "TWINHUB_GATEWAY_SLURM_TCP_PORT": ("127.0.0.1", settings.gateway_slurm_tcp_port),
             }
         )

@@ -229,7 +229,7 @@ def start_gateway(
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it.
     """
-    ports = free_ports(11)
+    ports = free_ports(13)
     env = dict(os.environ)
     env.update(
         {
@@ -246,6 +246,9 @@ def start_gateway(
             "TWINHUB_GATEWAY_SLURM_API_PORT": str(ports[8]),
             "TWINHUB_GATEWAY_SLURM_HTTP_PORT": str(ports[9]),
             "TWINHUB_GATEWAY_SLURM_TCP_PORT": str(ports[10]),
+            # the gateways' fronts (the hub's routes to them: dashboards for owners only)
+            "TWINHUB_GATEWAY_FRONT_PORT": str(ports[11]),
+            "TWINHUB_GATEWAY_SLURM_FRONT_PORT": str(ports[12]),
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -9,10 +9,11 @@ import pytest
 from dask_gateway_server.backends.local import UnsafeLocalBackend
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
-from traitlets.utils.importstring import import_item
+from twinhub.hub.dask_quotas import UserQuotas
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets import target
 from twinhub.hub.targets.slurm import SlurmResources, spawner_overrides
+from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
 
 def load(name: str, monkeypatch, tmp_path: Path, **env: str):
@@ -28,8 +29,8 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     assert hub.SimpleLocalProcessSpawner.home_dir_template == f"{tmp_path}/users/{{username}}"
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     # the local backend, with schedulers forked from a warm process (hub/dask_prefork.py)
-    backend = import_item(gateway.DaskGateway.backend_class)
-    assert issubclass(backend, UnsafeLocalBackend)
+    backend = gateway.DaskGateway.backend_class  # with per-user quotas (hub/dask_quotas.py)
+    assert issubclass(backend, UserQuotas) and issubclass(backend, UnsafeLocalBackend)
 
 
 def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path) -> None:
@@ -50,7 +51,7 @@ def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path
     assert spawner.submit_as == "service"
     assert spawner.batchspawner_singleuser_cmd.endswith("/batchspawner-singleuser")
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
-    assert gateway.DaskGateway.backend_class.endswith("TwinhubSlurmBackend")
+    assert issubclass(gateway.DaskGateway.backend_class, TwinhubSlurmBackend)
     assert gateway.SlurmClusterConfig.partition == "interactive"
     assert gateway.SlurmClusterConfig.staging_directory.startswith(str(tmp_path))
     # the dask CLI set for every ClusterConfig applies to the Slurm one (a subclass)

@@ -9,13 +9,12 @@ uses it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway, Session, dask_gateway_api
+from tests.support.gateway import Gateway, Session, dask_gateway_api, start_cluster
 
 pytestmark = pytest.mark.integration
 PAGES = ("status", "tasks", "info/main/logs.html", "info/main/workers.html", "metrics")
@@ -35,13 +34,7 @@ def bob(gateway: Gateway) -> Session:
 @pytest.fixture(scope="module")
 def cluster(gateway: Gateway, alice: Session) -> Iterator[str]:
     with dask_gateway_api(gateway, alice) as api:
-        r = api.post("/clusters/", json={"cluster_options": {}})
-        assert r.status_code == 201, r.text
-        name = r.json()["name"]
-        deadline = time.monotonic() + 120
-        while api.get(f"/clusters/{name}").json()["status"] != "RUNNING":
-            assert time.monotonic() < deadline, "alice's cluster did not start"
-            time.sleep(0.5)
+        name = start_cluster(api)
         try:
             yield name
         finally:

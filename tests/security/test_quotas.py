@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway, Session, dask_gateway_api, start_gateway
+from tests.support.gateway import Gateway, Session, dask_gateway_api, start_cluster, start_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -84,13 +84,7 @@ def test_scaling_is_held_within_the_users_cores(small_gateway: Gateway) -> None:
     alice = gw.login("alice")
     try:
         with dask_gateway_api(gw, alice) as api:
-            r = api.post("/clusters/", json={"cluster_options": {"worker_cores": 1}})
-            assert r.status_code == 201, r.text
-            name = r.json()["name"]
-            deadline = time.monotonic() + 120
-            while api.get(f"/clusters/{name}").json()["status"] != "RUNNING":
-                assert time.monotonic() < deadline, "the cluster did not start"
-                time.sleep(0.5)
+            name = start_cluster(api, worker_cores=1)
             assert api.post(f"/clusters/{name}/scale", json={"count": 3}).status_code == 200
             deadline = time.monotonic() + 180
             while not any(active == 2 for _, active in _heartbeat_counts(gw, name)):

@@ -17,6 +17,8 @@ from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
 GATEWAY_SERVICE = "dask-gateway"
+GATEWAY_SERVER_SERVICE = f"{GATEWAY_SERVICE}-server"
+"""The hub service running the main dask-gateway-server (``GATEWAY_SERVICE`` is its front)."""
 GATEWAY_PREFIX = f"/services/{GATEWAY_SERVICE}"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
@@ -143,7 +145,7 @@ class GatewayInstance:
     @property
     def server_service(self) -> str:
         """The hub service that runs dask-gateway-server (no route: the front has it)."""
-        return f"{self.service}-server"
+        return f"{self.service}-server"  # GATEWAY_SERVER_SERVICE for the main gateway
 
 
 def gateway_instances(settings: Settings) -> list[GatewayInstance]:

@@ -2,7 +2,7 @@
 
 The lattice twin's dashboard as the dashboard service runs it (``UserClient`` on the service's
 own Dask cluster, sessions driven without a browser): Ben's small temperature scan, alone, then
-asked for while Ann has several large scans queued. The ratio is how much Ann's runs slow Ben's
+asked for while Ann has large scans queued. The ratio is how much Ann's runs slow Ben's
 down (goal <= 1.5x); with one queue per twin it was 5-14x (issue 16). Ann's runs are also
 checked to finish: fairness must not starve the large user.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 from .stats import ratio, summary
 
 SMALL = {"size": 8, "n_temperatures": 3, "sweeps": 100, "t_min": 2.0, "t_max": 2.5}
-LARGE = {"size": 32, "n_temperatures": 9, "sweeps": 2000, "t_min": 1.8, "t_max": 3.0}
-ROUNDS = 5
-QUEUED = 3
+LARGE = {"size": 32, "n_temperatures": 6, "sweeps": 1000, "t_min": 1.8, "t_max": 3.0}
+ROUNDS = 3
+QUEUED = 2
 """Ann's large runs queued before each of Ben's small runs."""
 
 

@@ -191,7 +191,9 @@ def main() -> None:
     server.listen(url.port or 80, url.hostname or "127.0.0.1")
     log.info("Dask Gateway front at %s%s, forwarding to %s", url.netloc, prefix, upstream)
     loop = IOLoop.current()
-    signal.signal(signal.SIGTERM, lambda *_: loop.add_callback_from_signal(loop.stop))
+    # the hub stops it with SIGTERM; Ctrl-C on the launcher reaches its whole group (SIGINT)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: loop.add_callback_from_signal(loop.stop))
     loop.start()
 
 

@@ -11,6 +11,7 @@ clusters: dask-gateway lets only the owner of a cluster see or stop it.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,7 +20,7 @@ import httpx
 from jupyterhub import orm
 from jupyterhub.scopes import get_scopes_for
 from tornado import web
-from traitlets import Bool, Dict, Unicode
+from traitlets import Bool, Dict, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from .spawn_options import (
@@ -35,6 +36,11 @@ from .spawn_options import (
 
 REGISTRY_ACCESS = ["access:services!service=twinhub"]
 REGISTRY_WRITE_SCOPES = {"custom:twinhub:twins:write", "custom:twinhub:profiles:write"}
+
+
+_ADMITTED_SPAWNS: dict[str, weakref.WeakSet] = {}
+"""Each user's spawners admitted by :meth:`TwinSpawnHooks.admit_spawn`. Module-level: the hub
+deep-copies configured hooks into every spawner, hooks object included."""
 
 
 class TwinSpawnHooks(LoggingConfigurable):
@@ -72,6 +78,30 @@ class TwinSpawnHooks(LoggingConfigurable):
         help="More Dask Gateways whose clusters stop with the server: hub service name -> "
         "API URL as the hub reaches it (with its prefix), e.g. the Slurm gateway.",
     ).tag(config=True)
+
+    spawns_per_user = Integer(
+        0,
+        min=0,
+        help="Spawns one user may have in flight at once (0: no limit of their own). The hub's "
+        "concurrent_spawn_limit is for everyone together; without this one user starting many "
+        "named servers holds every slot. Refused spawns get HTTP 429 naming the limit.",
+    ).tag(config=True)
+
+    def admit_spawn(self, spawner) -> None:
+        """Refuse (429) a spawn while ``spawns_per_user`` other spawns of this user, admitted
+        earlier, are still in flight. Checked and recorded with no await in between, so the
+        spawns admitted are the first ones, whatever the hub's event loop interleaves."""
+        if not self.spawns_per_user:
+            return
+        admitted = _ADMITTED_SPAWNS.setdefault(spawner.user.name, weakref.WeakSet())
+        pending = [s for s in admitted if s is not spawner and s.pending == "spawn"]
+        if len(pending) >= self.spawns_per_user:
+            raise web.HTTPError(
+                429,
+                f"{spawner.user.name} is already starting {len(pending)} servers: the limit is "
+                f"{self.spawns_per_user} spawns in flight per user. Try again once they are up.",
+            )
+        admitted.add(spawner)
 
     # --- talking to the registry and the gateway as the user ----------------------------------
     @asynccontextmanager
@@ -131,6 +161,7 @@ class TwinSpawnHooks(LoggingConfigurable):
 
     # --- before start: check the choice and apply it -------------------------------------------
     async def pre_spawn_hook(self, spawner) -> None:
+        self.admit_spawn(spawner)
         user_options = dict(spawner.user_options or {})
         choice = {
             "profile": user_options.get("profile") or "",

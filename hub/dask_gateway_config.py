@@ -9,6 +9,7 @@
 # Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 import os
 
+from twinhub.hub.dask_quotas import with_user_quotas
 from twinhub.hub.gateway_options import cluster_limits, cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.settings import Settings
@@ -38,6 +39,13 @@ if settings.hub_connect_host:
     c.DBBackendBase.api_url = (
         f"http://{settings.connect_host}:{instance.http_port}{instance.prefix}/api"
     )
+
+# --- per-user quotas across all of a user's clusters, whatever the backend (hub/dask_quotas.py):
+# a user's N+1th cluster, or one past their cores/memory, is refused with the limit named
+c.DaskGateway.backend_class = with_user_quotas(c.DaskGateway.backend_class)
+c.UserQuotas.max_clusters_per_user = settings.dask_max_clusters_per_user
+c.UserQuotas.max_cores_per_user = settings.dask_max_cores_per_user
+c.UserQuotas.max_memory_per_user = int(settings.dask_max_memory_per_user_gib * 2**30)
 
 # the `dask` CLI of the hub's environment (the old dask-scheduler/dask-worker are gone)
 dask = str(settings.venv_bin / "dask")

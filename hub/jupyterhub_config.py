@@ -94,6 +94,8 @@ hooks = TwinSpawnHooks(
     # Slurm profiles (hpc-slurm): servers as jobs, Dask on the gateway whose workers are jobs
     slurm=settings.slurm_enabled,
     slurm_environment=user_dask_environment(settings, slurm_dask) if slurm_dask else {},
+    # one user cannot hold every one of the hub's concurrent spawn slots
+    spawns_per_user=settings.spawns_per_user,
 )
 c.Spawner.options_form = hooks.options_form
 c.Spawner.options_from_form = hooks.options_from_form

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
+from twinhub.extensions.gateway_front import UPSTREAM_ENV
 
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
 GATEWAY_SERVICE = "dask-gateway"
+GATEWAY_SERVER_SERVICE = f"{GATEWAY_SERVICE}-server"
+"""The hub service running the main dask-gateway-server (``GATEWAY_SERVICE`` is its front)."""
 GATEWAY_PREFIX = f"/services/{GATEWAY_SERVICE}"
 GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
 SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
@@ -146,6 +149,7 @@ class GatewayInstance:
     api_port: int
     http_port: int
     tcp_port: int
+    front_port: int
 
     @property
     def prefix(self) -> str:
@@ -154,6 +158,11 @@ class GatewayInstance:
     @property
     def access_scope(self) -> str:
         return f"access:services!service={self.service}"
+
+    @property
+    def server_service(self) -> str:
+        """The hub service that runs dask-gateway-server (no route: the front has it)."""
+        return f"{self.service}-server"  # GATEWAY_SERVER_SERVICE for the main gateway
 
 
 def gateway_instances(settings: Settings) -> list[GatewayInstance]:
@@ -165,6 +174,7 @@ def gateway_instances(settings: Settings) -> list[GatewayInstance]:
         settings.gateway_api_port,
         settings.gateway_http_port,
         settings.gateway_tcp_port,
+        settings.gateway_front_port,
     )
     if not settings.slurm_profiles or settings.dask_backend == "slurm":
         return [main]
@@ -174,6 +184,7 @@ def gateway_instances(settings: Settings) -> list[GatewayInstance]:
         settings.gateway_slurm_api_port,
         settings.gateway_slurm_http_port,
         settings.gateway_slurm_tcp_port,
+        settings.gateway_slurm_front_port,
     )
     return [main, slurm]
 
@@ -201,15 +212,17 @@ def gateway_api_url(settings: Settings, instance: GatewayInstance) -> str:
 def dask_gateway_service(
     settings: Settings, secrets: Secrets, instance: GatewayInstance | None = None
 ) -> dict:
-    """dask-gateway-server, started and stopped by the hub, reachable at /services/<name>."""
+    """dask-gateway-server, started and stopped by the hub; reached through its front only.
+
+    It has no route of its own in the hub's proxy: ``/services/<name>/`` goes to the front
+    (:func:`gateway_front_service`), which forwards to the gateway's HTTP proxy. User servers
+    and Slurm jobs still speak to that proxy directly (``DASK_GATEWAY__ADDRESS``).
+    """
     instance = instance or gateway_instance(settings)
     service = {
-        "name": instance.service,
+        "name": instance.server_service,
         **_start_timeout(),
         "display": False,
-        # the hub's proxy sends /services/<name>/ to the gateway's own HTTP proxy,
-        # which serves the API and the cluster dashboards under that prefix
-        "url": f"http://{settings.hub_local_host}:{instance.http_port}",
         "command": [
             str(settings.venv_bin / "dask-gateway-server"),
             "--config",
@@ -222,6 +235,30 @@ def dask_gateway_service(
         service["api_token"] = secrets.gateway_api_token
     # other gateways get a token the hub generates at each start
     return service
+
+
+def gateway_front_service(settings: Settings, instance: GatewayInstance | None = None) -> dict:
+    """The gateway as the hub routes it (``/services/<name>/``): its API passed through,
+    cluster dashboards behind hub login for their owners only (extensions/gateway_front/).
+
+    It carries the gateway's service name, so the scope users already hold for the gateway
+    (``access:services!service=<name>``) is also what lets them log in to its dashboards.
+    """
+    instance = instance or gateway_instance(settings)
+    return {
+        "name": instance.service,
+        **_start_timeout(),
+        "display": False,
+        "url": f"http://127.0.0.1:{instance.front_port}",
+        "command": [sys.executable, "-m", "twinhub.extensions.gateway_front"],
+        "environment": {
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            UPSTREAM_ENV: f"http://{settings.hub_local_host}:{instance.http_port}",
+        },
+        "cwd": str(settings.state_dir),
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": [instance.access_scope],
+    }
 
 
 def idle_culler_service(settings: Settings) -> dict:
@@ -247,6 +284,7 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
         registry_service(settings),
         dashboards_service(settings),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
+        *(gateway_front_service(settings, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),
     ]
 

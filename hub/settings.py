@@ -65,6 +65,12 @@ class Settings:
         8003,
         "Internal port of Dask Gateway's HTTP proxy (API and dashboards, behind the hub).",
     )
+    gateway_front_port: int = _env_field(
+        "TWINHUB_GATEWAY_FRONT_PORT",
+        8008,
+        "Internal port of the Dask Gateway front (/services/dask-gateway/ behind the hub): the "
+        "gateway's API passed through, cluster dashboards for their owners only.",
+    )
     gateway_tcp_port: int = _env_field(
         "TWINHUB_GATEWAY_TCP_PORT", 8786, "Port of Dask Gateway's scheduler (TLS) proxy."
     )
@@ -139,6 +145,12 @@ class Settings:
         "Spawns in flight at once; more get HTTP 429 with Retry-After and are retried "
         "(a user server takes about 1.5 s of one core to start: 2 per core keeps cores busy).",
     )
+    spawns_per_user: int = _env_field(
+        "TWINHUB_SPAWNS_PER_USER",
+        2,
+        "Spawns one user may have in flight at once (of TWINHUB_CONCURRENT_SPAWN_LIMIT for "
+        "everyone); more get HTTP 429 naming the limit. 0: no limit of their own.",
+    )
     active_server_limit: int = _env_field(
         "TWINHUB_ACTIVE_SERVER_LIMIT",
         40,
@@ -152,6 +164,22 @@ class Settings:
     )
     dask_max_workers: int = _env_field(
         "TWINHUB_DASK_MAX_WORKERS", 4, "Most workers in one user's Dask cluster."
+    )
+    dask_max_clusters_per_user: int = _env_field(
+        "TWINHUB_DASK_MAX_CLUSTERS_PER_USER",
+        4,
+        "Most Dask clusters one user may have at once (all gateways count apart); 0: no limit.",
+    )
+    dask_max_cores_per_user: float = _env_field(
+        "TWINHUB_DASK_MAX_CORES_PER_USER",
+        12.0,
+        "Most cores of all one user's Dask clusters together (schedulers and workers); "
+        "0: no limit. Scale and adapt requests beyond it are held at what is left.",
+    )
+    dask_max_memory_per_user_gib: float = _env_field(
+        "TWINHUB_DASK_MAX_MEMORY_PER_USER",
+        24.0,
+        "Most memory (GiB) of all one user's Dask clusters together; 0: no limit.",
     )
     dask_idle_timeout: int = _env_field(
         "TWINHUB_DASK_IDLE_TIMEOUT", 1800, "Seconds before an idle Dask cluster is shut down."
@@ -196,6 +224,11 @@ class Settings:
         "TWINHUB_GATEWAY_SLURM_HTTP_PORT",
         8007,
         "Internal port of the Slurm Dask Gateway's HTTP proxy (with TWINHUB_SLURM=1).",
+    )
+    gateway_slurm_front_port: int = _env_field(
+        "TWINHUB_GATEWAY_SLURM_FRONT_PORT",
+        8009,
+        "Internal port of the Slurm Dask Gateway's front (with TWINHUB_SLURM=1).",
     )
     gateway_slurm_tcp_port: int = _env_field(
         "TWINHUB_GATEWAY_SLURM_TCP_PORT",
@@ -312,6 +345,12 @@ class Settings:
                 f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
                 "seconds above 0"
             )
+        for limit in dataclasses.fields(self):
+            if "_per_user" in limit.name and getattr(self, limit.name) < 0:
+                raise SettingsError(
+                    f"{limit.metadata['env']}={getattr(self, limit.name)}: give 0 (no limit) "
+                    "or more"
+                )
         for var, value in (
             ("TWINHUB_SPAWNER", self.spawner),
             ("TWINHUB_DASK_BACKEND", self.dask_backend),

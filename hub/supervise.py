@@ -22,7 +22,7 @@ from pathlib import Path
 
 import psutil
 
-from .services import GATEWAY_SERVICE
+from .services import GATEWAY_SERVER_SERVICE
 
 SERVICE_STOP_GRACE = 10.0
 """Seconds a left-over service gets to stop after SIGTERM (JupyterHub gives its services as
@@ -165,7 +165,7 @@ def stop_orphaned_services(services: list[dict], keep: set[int]) -> list[str]:
             if not command or not runs(cmdline, command):
                 continue
             group = _group(p)
-            gateway = service["name"] == GATEWAY_SERVICE
+            gateway = service["name"] == GATEWAY_SERVER_SERVICE
             _signal_group(p, signal.SIGKILL if gateway else signal.SIGTERM)
             stopped.append(service["name"])
             pending.extend(group)

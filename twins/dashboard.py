@@ -47,7 +47,7 @@ class Superseded(Exception):
 
 
 def _executor(name: str, workers: int) -> ThreadPoolExecutor:
-    """One pool per twin, shared by its sessions: bounds the threads a busy service uses."""
+    """One pool per twin, shared by its sessions (runs outside the dashboard service)."""
     with _EXECUTORS_LOCK:
         if name not in _EXECUTORS:
             _EXECUTORS[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"{name}-app")
@@ -65,7 +65,8 @@ class TwinDashboard(param.Parameterized):
     run_inputs: ClassVar[Sequence[str]] = ()
     """Parameters whose change starts a new run (others only redraw, e.g. a display toggle)."""
     run_threads: ClassVar[int] = 1
-    """Worker threads of this twin's pool (all sessions of the service share it)."""
+    """Worker threads of this twin's pool, shared by its sessions when the client has no run
+    queue of its own (in a notebook; the dashboard service queues runs per user instead)."""
 
     outcome = param.Parameter(default=None, precedence=-1, doc="last finished run's outcome")
     error = param.String(default="", precedence=-1, doc="why the last run failed, for the user")
@@ -103,6 +104,16 @@ class TwinDashboard(param.Parameterized):
         with hold() if hold is not None else nullcontext():
             return self.compute(progress)
 
+    def _start(self, loop: asyncio.AbstractEventLoop, progress: Progress) -> asyncio.Future:
+        """Start :meth:`compute` off the event loop: in the user's own run queue when the
+        client has one (``client.submit_run``, the dashboard service: runs are queued per user,
+        so nobody waits behind another person's runs), else in this twin's thread pool."""
+        submit = getattr(self.client, "submit_run", None)
+        if submit is not None:
+            return asyncio.wrap_future(submit(self._compute_in_share, progress), loop=loop)
+        pool = _executor(self.twin_name, self.run_threads)
+        return loop.run_in_executor(pool, self._compute_in_share, progress)
+
     async def refresh(self) -> None:
         """Run :meth:`compute` off the event loop; the newest run's outcome wins."""
         self._generation += 1
@@ -116,9 +127,7 @@ class TwinDashboard(param.Parameterized):
             loop.call_soon_threadsafe(partials.put_nowait, partial)
 
         self.busy = True
-        work = loop.run_in_executor(
-            _executor(self.twin_name, self.run_threads), self._compute_in_share, progress
-        )
+        work = self._start(loop, progress)
         try:
             while not (work.done() and partials.empty()):
                 waiter = asyncio.ensure_future(partials.get())

@@ -1,28 +1,78 @@
-"""The service's own Dask cluster, shared by every dashboard, with a per-user cap on runs.
+"""The service's own Dask cluster, shared by every dashboard, scheduled fairly across users.
 
 Dashboards run their heavy work (ensembles) on one ``LocalCluster`` the service owns and stops
-with it. Each user gets a :class:`UserClient`: it forwards ``compute`` to the shared client, but
-lets a user hold at most ``TWINHUB_DASHBOARDS_USER_RUNS`` computations at once, so one person's
-ensembles queue behind each other and cannot fill the cluster while others wait.
+with it. Each user gets a :class:`UserClient`, which gives two guarantees:
 
-Some models submit their tasks themselves (the physics twins call ``dask.compute``, which goes
-to the process's default client: the shared one), so a dashboard holds the user's slot for the
-whole run (:meth:`UserClient.run_slot`); ``compute`` inside a held slot does not wait again.
+- **Queues per user.** A dashboard run goes to its user's own queue (:meth:`UserClient.submit_run`),
+  served by ``TWINHUB_DASHBOARDS_USER_RUNS`` threads of that user's: a person's runs wait for their
+  own earlier runs only, never behind another person's queue (a queue per twin, first come first
+  served, made a small run wait for every large run queued before it).
+- **A fair share of the cluster.** Every graph a run submits carries a Dask priority
+  (:class:`FairShare`): users who started fewer runs lately go first, and among equals the newer
+  run, so a small run's tasks pass the remaining tasks of another user's long run instead of
+  waiting for all of them. The priority is set with ``dask.annotate`` around the whole run, so it
+  holds also for models that submit their tasks themselves (the physics twins call
+  ``dask.compute``, which goes to the process's default client: the shared one).
+
+A run holds its user's slot for its whole length (:meth:`UserClient.run_slot`); ``compute``
+inside a held slot does not wait again, and ``compute`` outside a run waits for a slot.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import dask
+
 _LOCK = threading.Lock()
 _CLIENT: Any = None
-_SLOTS: dict[str, threading.BoundedSemaphore] = {}
+_SLOTS: dict[str, tuple[threading.BoundedSemaphore, int]] = {}
+"""Each user's slots on the cluster, and how many there are (the threads of their queue)."""
+_QUEUES: dict[str, ThreadPoolExecutor] = {}
 _HELD = threading.local()
 """``user``: whose slot this thread holds for a whole run (see :meth:`UserClient.run_slot`)."""
+
+
+class FairShare:
+    """Dask priorities for runs: fewer recent runs first, then the newest run first.
+
+    ``window`` seconds is how long a run counts against its user. The priority of a run is
+    ``sequence - RECENT_WEIGHT * recent``: a user's recent runs outweigh any order of arrival,
+    and among users with as many recent runs the run started last has its tasks scheduled
+    first, which lets a short run through without waiting for the rest of a long one (Dask
+    otherwise runs graphs in the order they arrived). One user's own runs follow each other in
+    their queue, so this never reorders a person's runs.
+    """
+
+    RECENT_WEIGHT = 10**9
+
+    def __init__(self, window: float = 600.0):
+        self.window = window
+        self._lock = threading.Lock()
+        self._starts: dict[str, deque[float]] = {}
+        self._sequence = itertools.count(1)
+
+    def priority(self, user: str) -> int:
+        """The priority of a run ``user`` starts now (and count it as one of their runs)."""
+        now = time.monotonic()
+        with self._lock:
+            starts = self._starts.setdefault(user, deque())
+            while starts and now - starts[0] > self.window:
+                starts.popleft()
+            recent = len(starts)
+            starts.append(now)
+            return next(self._sequence) - self.RECENT_WEIGHT * recent
+
+
+FAIR_SHARE = FairShare()
 
 
 def user_runs() -> int:
@@ -53,7 +103,13 @@ def shared_client() -> Any:
 
 
 def close() -> None:
+    """Stop the users' run queues (waiting for their runs) and the service's cluster."""
     global _CLIENT
+    with _LOCK:
+        queues = list(_QUEUES.values())
+        _QUEUES.clear()
+    for queue in queues:
+        queue.shutdown(wait=True, cancel_futures=True)
     with _LOCK:
         if _CLIENT is not None:
             cluster = _CLIENT.cluster
@@ -69,19 +125,37 @@ class UserClient:
         self.twinhub_user = user  # run records name the person, not the service
         with _LOCK:
             if user not in _SLOTS:
-                _SLOTS[user] = threading.BoundedSemaphore(slots or user_runs())
-            self._slot = _SLOTS[user]
+                count = slots or user_runs()
+                _SLOTS[user] = (threading.BoundedSemaphore(count), count)
+            self._slot, self._slots = _SLOTS[user]
+
+    def submit_run(self, run: Callable[..., Any], *args: Any) -> Future:
+        """Queue a whole run in this user's own queue; it starts when one of their slots is
+        free, whatever other users have queued (see the module's docstring)."""
+        with _LOCK:
+            queue = _QUEUES.get(self.twinhub_user)
+            if queue is None:
+                queue = _QUEUES[self.twinhub_user] = ThreadPoolExecutor(
+                    self._slots, thread_name_prefix=f"runs-{self.twinhub_user}"[:40]
+                )
+        return queue.submit(self._run_in_share, run, *args)
+
+    def _run_in_share(self, run: Callable[..., Any], *args: Any) -> Any:
+        with self.run_slot():
+            return run(*args)
 
     @contextmanager
     def run_slot(self) -> Iterator[None]:
-        """Hold one of this user's slots for a whole run, whatever submits its tasks."""
+        """Hold one of this user's slots for a whole run, whatever submits its tasks; every
+        graph the run submits gets the run's fair-share priority."""
         if self._holds_slot():
             yield
             return
         self._slot.acquire()
         _HELD.user = self.twinhub_user
         try:
-            yield
+            with dask.annotate(priority=FAIR_SHARE.priority(self.twinhub_user)):
+                yield
         finally:
             _HELD.user = None
             self._slot.release()
@@ -95,6 +169,7 @@ class UserClient:
             return shared_client().compute(collection, **options)
         self._slot.acquire()
         try:
+            options.setdefault("priority", FAIR_SHARE.priority(self.twinhub_user))
             future = shared_client().compute(collection, **options)
         except BaseException:
             self._slot.release()

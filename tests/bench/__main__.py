@@ -1,4 +1,4 @@
-"""``python -m tests.bench [spawn clusters registry hostile users] [--users 10,50,100]``
+"""``python -m tests.bench [spawn clusters registry hostile users fairness] [--users 10,50,100]``
 (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, hostile, registry, spawns, users
+from . import clusters, fairness, hostile, registry, spawns, users
 from .report import table
 
 BENCHMARKS = {
@@ -26,6 +26,7 @@ BENCHMARKS = {
     "registry": registry.run,
     "hostile": hostile.run,
     "users": users.run,
+    "fairness": fairness.run,
 }
 
 

@@ -8,6 +8,7 @@ GOALS = {
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
     "users": "0 failed requests at 100 users",
     "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
+    "fairness": "<= 1.5x alone",
 }
 
 
@@ -141,6 +142,17 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     GOALS["users"],
                 )
             )
+    if "fairness" in results:
+        r = results["fairness"]
+        rows.append(
+            (
+                "small dashboard run beside another user's large runs vs alone (median / p95 s)",
+                _s(r["alone"]),
+                _s(r["beside"]),
+                str(r["ratio"]["median_s"]),
+                GOALS["fairness"],
+            )
+        )
     return rows
 
 

@@ -40,6 +40,7 @@ SERVICES = {
     "registry": REGISTRY,
     "dashboards": "twinhub.extensions.dashboards",
     "dask-gateway": "dask-gateway-server",
+    "dask-gateway-front": "twinhub.extensions.gateway_front",
     "idle-culler": "jupyterhub_idle_culler",
 }
 

@@ -124,10 +124,20 @@ def test_second_user_computes_on_a_cluster_of_their_own(
     assert result["name"] != alice_cluster["name"]
 
 
-def test_dask_dashboard_answers_through_the_hub_proxy(gateway: Gateway, alice_cluster) -> None:
+def test_dask_dashboard_answers_through_the_hub_proxy(
+    gateway: Gateway, alice: Session, alice_cluster
+) -> None:
+    """The link opens for its owner, after the hub's OAuth round trip (tests/security/ has
+    the refusals)."""
     link = alice_cluster["dashboard"]
     assert link.startswith(f"{gateway.url}/services/dask-gateway/clusters/")
-    response = httpx.get(link, timeout=30, follow_redirects=True)
+    response = httpx.get(
+        link,
+        cookies=httpx.Cookies(alice.cookies),
+        headers={"Accept": "text/html"},
+        timeout=30,
+        follow_redirects=True,
+    )
     assert response.status_code == 200
     assert "Dask" in response.text
 

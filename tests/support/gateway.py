@@ -323,6 +323,19 @@ def submit_cluster(gateway: Gateway, user: Session, **options: object) -> str:
         return response.json()["name"]
 
 
+def start_cluster(api: httpx.Client, timeout: float = 120, **options: object) -> str:
+    """Ask for a cluster through ``api`` (:func:`dask_gateway_api`) and wait until it runs;
+    its name."""
+    response = api.post("/clusters/", json={"cluster_options": options})
+    assert response.status_code == 201, response.text
+    name = response.json()["name"]
+    deadline = time.monotonic() + timeout
+    while api.get(f"/clusters/{name}").json()["status"] != "RUNNING":
+        assert time.monotonic() < deadline, f"cluster {name} did not start in {timeout:.0f} s"
+        time.sleep(0.5)
+    return name
+
+
 def gateway_client(gateway: Gateway, user: Session):
     """The ``dask_gateway`` client as ``user``, from the test process (to compute there)."""
     from dask_gateway import Gateway as GatewayClient

@@ -139,3 +139,55 @@ def test_a_dashboard_run_holds_the_users_share_for_models_that_submit_their_own_
     assert not runner.is_alive()
     assert state.error == "" and state.outcome is not None
     assert state.outcome.record.agent == "dora-cap"
+
+
+def test_a_small_run_passes_the_rest_of_another_users_long_run(service_cluster) -> None:
+    """Dask runs graphs in the order they arrive, once they are ``fifo_timeout`` apart (60 s
+    by default: a long run); the service's fair-share priority lets a newcomer's small run
+    through before the remaining tasks of another user's long run."""
+    large = dask.delayed(sum)([slow(0.3) for _ in range(40)])
+    ann, ben = UserClient("ann-share", slots=1), UserClient("ben-share", slots=1)
+    shared = cluster.shared_client()
+    shared.wait_for_workers(1, timeout=120)
+    long_run = ann.compute(large)
+    deadline = time.monotonic() + 120
+    while not any(shared.processing().values()):  # ann's tasks occupy the worker
+        assert time.monotonic() < deadline, "the large run did not start"
+        time.sleep(0.05)
+    # eight tasks: queued at the scheduler like ann's (a lone task would skip the queue);
+    # fifo_timeout=0: the scheduler treats ann's run as one submitted long before
+    small = dask.delayed(sum)([slow(0.05) for _ in range(8)])
+    assert ben.compute(small, fifo_timeout="0ms").result(timeout=120) == pytest.approx(0.4)
+    assert not long_run.done()  # ben did not wait for the rest of ann's tasks
+    assert long_run.result(timeout=300) == pytest.approx(12.0)
+
+
+def test_another_users_small_dashboard_run_starts_before_a_users_queued_large_runs(
+    service_cluster,
+) -> None:
+    """Four large scans of one user are queued; another user's small scan, asked for last,
+    starts before the first user's later scans and ends before their first one (real Dask,
+    the lattice twin's dashboard as the service runs it). Asserted on the runs' own records."""
+    import asyncio
+
+    from twinhub.twins.lattice.app import LatticeDashboard
+
+    cluster.shared_client().wait_for_workers(1, timeout=120)
+    large = {"size": 32, "n_temperatures": 6, "sweeps": 1500, "t_min": 2.0, "t_max": 2.6}
+    small = {"size": 8, "n_temperatures": 3, "sweeps": 100, "t_min": 2.0, "t_max": 2.5}
+    anns = [LatticeDashboard(client=UserClient("ann-fair"), **large) for _ in range(4)]
+    ben = LatticeDashboard(client=UserClient("ben-fair"), **small)
+
+    async def all_runs() -> None:
+        runs = [asyncio.ensure_future(state.refresh()) for state in anns]
+        await asyncio.sleep(0)  # ann's four runs are queued first
+        await asyncio.gather(*runs, ben.refresh())
+
+    asyncio.run(all_runs())
+    for state in (*anns, ben):
+        assert state.error == "" and state.outcome is not None
+    first, *later = sorted((s.outcome.record for s in anns), key=lambda r: r.started)
+    mine = ben.outcome.record
+    assert mine.agent == "ben-fair" and first.agent == "ann-fair"
+    assert all(mine.started < r.started for r in later)  # not behind ann's queue
+    assert mine.ended < first.ended  # nor behind the rest of her running scan

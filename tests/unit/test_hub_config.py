@@ -30,10 +30,18 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
     assert c.JupyterHub.allow_named_servers is True
     assert c.Spawner.default_url == "/lab"
-    names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["twinhub", "twinhub-apps", "dask-gateway", "idle-culler"]
-    culler = c.JupyterHub.services[3]["command"]
-    assert "--timeout=3600" in culler
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert list(services) == [
+        "twinhub", "twinhub-apps", "dask-gateway-server", "dask-gateway", "idle-culler",
+    ]  # fmt: skip
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    # the hub routes the gateway's prefix to its front (dashboards for their owners only);
+    # dask-gateway-server itself has no route
+    assert services["dask-gateway"]["url"] == "http://127.0.0.1:8008"
+    assert services["dask-gateway"]["environment"]["TWINHUB_GATEWAY_UPSTREAM"] == (
+        "http://127.0.0.1:8003"
+    )
+    assert "url" not in services["dask-gateway-server"]
 
 
 def test_oidc_variables_switch_to_generic_oauth(monkeypatch, tmp_path: Path) -> None:

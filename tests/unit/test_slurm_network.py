@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.hub.dask_prefork import PreforkLocalBackend
 from twinhub.hub.proxy import proxy_command
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
@@ -67,8 +68,9 @@ def test_slurm_profiles_gateway_gets_its_own_ports_and_the_same_addresses(
     env = {**MULTI_NODE, "TWINHUB_SLURM": "1"}
     hub = load("jupyterhub_config.py", monkeypatch, tmp_path, **env)
     services = {s["name"]: s for s in hub.JupyterHub.services}
-    slurm_gateway = services["dask-gateway-slurm"]
+    slurm_gateway = services["dask-gateway-slurm-server"]
     assert slurm_gateway["environment"]["TWINHUB_GATEWAY_SERVICE"] == "dask-gateway-slurm"
+    assert services["dask-gateway-slurm"]["url"] == "http://127.0.0.1:8009"  # its front
     assert "api_token" not in slurm_gateway  # the hub makes one at each start
     hooks = hub.Spawner.pre_spawn_hook.__self__
     assert hooks.slurm is True
@@ -80,7 +82,7 @@ def test_slurm_profiles_gateway_gets_its_own_ports_and_the_same_addresses(
     }
     monkeypatch.setenv("TWINHUB_GATEWAY_SERVICE", "dask-gateway-slurm")
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
-    assert gateway.DaskGateway.backend_class.endswith("TwinhubSlurmBackend")
+    assert issubclass(gateway.DaskGateway.backend_class, TwinhubSlurmBackend)
     assert gateway.Proxy.prefix == "/services/dask-gateway-slurm"
     assert gateway.JupyterHubAuthenticator.jupyterhub_service_name == "dask-gateway-slurm"
     assert gateway.DBBackendBase.api_url == (
@@ -89,7 +91,7 @@ def test_slurm_profiles_gateway_gets_its_own_ports_and_the_same_addresses(
     # the main gateway keeps local processes
     monkeypatch.setenv("TWINHUB_GATEWAY_SERVICE", "dask-gateway")
     main = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
-    assert main.DaskGateway.backend_class.endswith("PreforkLocalBackend")  # local, warm
+    assert issubclass(main.DaskGateway.backend_class, PreforkLocalBackend)  # local, warm
 
 
 @pytest.mark.parametrize(

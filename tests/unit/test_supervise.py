@@ -52,7 +52,7 @@ def test_services_are_recognised_by_their_command_lines(tmp_path) -> None:
     services = {
         s["name"]: s["command"] for s in managed_services(settings, ensure_secrets(tmp_path))
     }
-    gateway = services["dask-gateway"]
+    gateway = services["dask-gateway-server"]  # the gateway itself (dask-gateway is its front)
     # a script runs through its interpreter: python <script> <args>
     assert runs([sys.executable, *gateway], gateway)
     assert runs(services["twinhub"], services["twinhub"])

@@ -12,9 +12,11 @@ from jupyterhub.spawner import LocalProcessSpawner
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
+from twinhub.hub.dask_quotas import UserQuotas
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets import target
 from twinhub.hub.targets.slurm import SlurmResources, spawner_overrides
+from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
 
 def load(name: str, monkeypatch, tmp_path: Path, **env: str):
@@ -33,9 +35,10 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     assert hub.UserAccounts.user_accounts == (os.geteuid() == 0)
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     # dask-gateway's LocalBackend (processes as the user's account), with schedulers forked
-    # from a warm process (hub/dask_prefork.py)
-    backend = import_item(gateway.DaskGateway.backend_class)
-    assert issubclass(backend, LocalBackend) and not issubclass(backend, UnsafeLocalBackend)
+    # from a warm process (hub/dask_prefork.py) and per-user quotas (hub/dask_quotas.py)
+    backend = gateway.DaskGateway.backend_class
+    assert issubclass(backend, UserQuotas) and issubclass(backend, LocalBackend)
+    assert not issubclass(backend, UnsafeLocalBackend)
     assert gateway.UserAccounts.user_accounts == (os.geteuid() == 0)
 
 
@@ -57,7 +60,7 @@ def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path
     assert spawner.submit_as == "service"
     assert spawner.batchspawner_singleuser_cmd.endswith("/batchspawner-singleuser")
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
-    assert gateway.DaskGateway.backend_class.endswith("TwinhubSlurmBackend")
+    assert issubclass(gateway.DaskGateway.backend_class, TwinhubSlurmBackend)
     assert gateway.SlurmClusterConfig.partition == "interactive"
     assert gateway.SlurmClusterConfig.staging_directory.startswith(str(tmp_path))
     # the dask CLI set for every ClusterConfig applies to the Slurm one (a subclass)

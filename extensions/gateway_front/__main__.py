@@ -1,0 +1,3 @@
+from twinhub.extensions.gateway_front.server import main
+
+main()

@@ -329,10 +329,12 @@ def start_cluster(api: httpx.Client, timeout: float = 120, **options: object) ->
     response = api.post("/clusters/", json={"cluster_options": options})
     assert response.status_code == 201, response.text
     name = response.json()["name"]
-    deadline = time.monotonic() + timeout
-    while api.get(f"/clusters/{name}").json()["status"] != "RUNNING":
-        assert time.monotonic() < deadline, f"cluster {name} did not start in {timeout:.0f} s"
-        time.sleep(0.5)
+    wait_for(
+        lambda: api.get(f"/clusters/{name}").json()["status"],
+        until=lambda status: status == "RUNNING",
+        timeout=timeout,
+        message=f"cluster {name} running",
+    )
     return name
 
 

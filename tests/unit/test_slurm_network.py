@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.extensions.gateway_front import UPSTREAM_ENV
 from twinhub.hub.dask_prefork import PreforkLocalBackend
 from twinhub.hub.proxy import proxy_command
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
@@ -122,12 +123,21 @@ def test_hub_reaches_its_gateways_where_a_cluster_network_address_binds_them(
     env = {"TWINHUB_SLURM": "1", "TWINHUB_HUB_BIND_IP": "10.251.0.1"}
     hub = load("jupyterhub_config.py", monkeypatch, tmp_path, **env)
     services = {s["name"]: s for s in hub.JupyterHub.services}
-    assert services["dask-gateway"]["url"] == "http://10.251.0.1:8003"
-    assert services["dask-gateway-slurm"]["url"] == "http://10.251.0.1:8007"
+    # the hub's routes go to the gateways' fronts (on the hub's machine), which forward to the
+    # gateways' HTTP proxies on the cluster network's address
+    upstream = {
+        name: s["environment"][UPSTREAM_ENV]
+        for name, s in services.items()
+        if UPSTREAM_ENV in s.get("environment", {})
+    }
+    assert upstream == {
+        "dask-gateway": "http://10.251.0.1:8003",
+        "dask-gateway-slurm": "http://10.251.0.1:8007",
+    }
     hooks = hub.Spawner.pre_spawn_hook.__self__
     assert hooks.gateway_url == "http://10.251.0.1:8003/services/dask-gateway"
     assert proxy_command(Settings.from_env(env))[-3] == "http://10.251.0.1:8081/hub/error"
     # a wildcard bind is reached on loopback
     wildcard = load("jupyterhub_config.py", monkeypatch, tmp_path, TWINHUB_HUB_BIND_IP="0.0.0.0")
     (main,) = [s for s in wildcard.JupyterHub.services if s["name"] == "dask-gateway"]
-    assert main["url"] == "http://127.0.0.1:8003"
+    assert main["environment"][UPSTREAM_ENV] == "http://127.0.0.1:8003"

@@ -80,7 +80,7 @@ def assert_record_is_a_button(page: Page) -> None:
 
 
 def test_lattice_size_group_shows_the_chosen_size(window: Page, artifacts_dir: Path) -> None:
-    with serve_factory(lambda: lattice_app(sweeps=100, n_temperatures=3), "lattice") as url:
+    with serve_factory(lambda: lattice_app(sweeps=100, n_temperatures=3), "lattice", 180) as url:
         window.goto(url)
         wait_for_text(window, "3/3 temperatures done")
         wait_for_text(window, "Size")  # the group's label
@@ -94,7 +94,7 @@ def test_lattice_size_group_shows_the_chosen_size(window: Page, artifacts_dir: P
 
 
 def test_gwnoise_fits_1400px_and_labels_the_q_transform(window: Page, artifacts_dir: Path) -> None:
-    with serve_factory(lambda: gwnoise_app(duration=32), "gwnoise") as url:
+    with serve_factory(lambda: gwnoise_app(duration=32), "gwnoise", 180) as url:
         window.goto(url)
         wait_for_text(window, "witness subtraction gain")
         window.get_by_text("(updating...)").wait_for(state="hidden")

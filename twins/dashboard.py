@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import holoviews as hv
 import panel as pn
 import param
+from twinhub.twins.plaintext import alert, escaped
 from twinhub.twins.publish import RegistryError, failure_message, publish
 from twinhub.twins.twin import Twin, load_twin
 
@@ -52,6 +53,13 @@ def _executor(name: str, workers: int) -> ThreadPoolExecutor:
         if name not in _EXECUTORS:
             _EXECUTORS[name] = ThreadPoolExecutor(workers, thread_name_prefix=f"{name}-app")
         return _EXECUTORS[name]
+
+
+def button_group_label(name: str) -> pn.pane.HTML:
+    """The label Panel draws above other widgets, for a button group (which has none)."""
+    return pn.pane.HTML(
+        f'<label class="button-group-label">{escaped(name)}</label>', margin=(5, 10, 0, 10)
+    )
 
 
 class TwinDashboard(param.Parameterized):
@@ -172,12 +180,24 @@ class TwinDashboard(param.Parameterized):
     def error_view(self) -> pn.viewable.Viewable:
         """The last run's failure, readable, above the results (never a traceback)."""
         if self.error:
-            return pn.pane.Alert(self.error, alert_type="danger", css_classes=["run-error"])
+            # the message may quote the user's input: text, never Markdown (twins.plaintext)
+            return alert(self.error, "danger", css_classes=["run-error"])
         return pn.pane.Markdown("")
 
     def controls(self, widgets: dict[str, Any] | None = None) -> pn.Param:
-        """The sidebar's widgets: every public parameter, in the order they are declared."""
-        return pn.Param(self, widgets=widgets or {}, show_name=False)
+        """The sidebar's widgets: every public parameter, in the order they are declared.
+
+        A button group (e.g. a lattice size) shows no label and, in the page's default style,
+        no visible choice: each gets its name above it and an outline style in which the
+        chosen button is the filled one.
+        """
+        controls = pn.Param(self, widgets=widgets or {}, show_name=False)
+        for widget in list(controls.layout):
+            if isinstance(widget, pn.widgets.RadioButtonGroup):
+                widget.param.update(color="primary", variant="outline")
+                at = controls.layout.objects.index(widget)
+                controls.layout.insert(at, button_group_label(widget.name))
+        return controls
 
     def template(
         self,
@@ -204,7 +224,7 @@ class TwinDashboard(param.Parameterized):
             filename=f"{self.twin_name}-run.prov.json",
             label="Download provenance (PROV-JSON)",
         )
-        save = pn.widgets.Button(label="Record run in registry", button_type="light")
+        save = pn.widgets.Button(label="Record run in registry", color="primary")
         saved = pn.pane.Str("")
         save.on_click(lambda event: setattr(saved, "object", self.save_run(event)))
         body = pn.Column(self.error_view, *main, sizing_mode="stretch_width")

@@ -15,9 +15,12 @@ from typing import Any
 from bokeh.server.auth_provider import AuthProvider
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from tornado.web import RequestHandler, create_signed_value
+from twinhub.extensions.websecurity import COOKIE_OPTIONS
 
 CALLBACK_PATH = "oauth_callback"
 LOGIN_PATH = "login"
+USER_COOKIE, TOKEN_COOKIE = "user", "access_token"
+"""Panel's signed cookies behind ``pn.state.user`` and ``pn.state.access_token``."""
 
 
 class HubAuthProvider(AuthProvider):
@@ -59,14 +62,14 @@ class HubAuthProvider(AuthProvider):
         Panel reads both from the request that creates the session, so they are put on this
         request as well as set for the browser's next ones.
         """
-        values = {"user": name}
+        values = {USER_COOKIE: name}
         if token:
-            values["access_token"] = token
+            values[TOKEN_COOKIE] = token
         for key, value in values.items():
             signed = create_signed_value(self.cookie_secret, key, value).decode()
             handler.request.cookies[key] = signed
             if handler.get_cookie(key) != signed:
-                handler.set_cookie(key, signed, path=self.hub_auth.base_url, httponly=True)
+                handler.set_cookie(key, signed, path=self.hub_auth.base_url, **COOKIE_OPTIONS)
 
 
 def login_handler(hub_auth: HubOAuth, prefix: str) -> type[RequestHandler]:

@@ -1,28 +1,69 @@
 """What the service shows for ``/services/twinhub-apps/<twin>``: the twin's app, or why not.
 
 The twin is resolved per request from the registry, as the user looking at it: a twin
-registered after the service started is served at once, a private twin only to its audience,
-and a name nobody may open gets a page listing the twins this user can open.
+registered after the service started is served (within the lookup cache's time), a private twin
+only to its audience, and a name nobody may open gets a page listing the twins this user can
+open. Bokeh builds a page synchronously on the service's event loop, so the registry is asked
+before (:func:`prepare`, awaited by the page handler) and the page reads the answer.
 """
 
 from __future__ import annotations
 
-import html
 import inspect
 import logging
 import os
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import panel as pn
 from panel.template.base import BaseTemplate
 from twinhub.twins.manifest import resolve_entry_point
+from twinhub.twins.plaintext import alert, as_html, escaped
 
 from .cluster import UserClient
-from .registry import RegistryUnavailable, lookup_twin
-from .urlstate import apply_query, keep_in_url, query_of, stateful_widgets
+from .registry import RegistryUnavailable, TwinDirectory, TwinLookup
+from .urlstate import (
+    IGNORED_KEY,
+    apply_query,
+    ignored_problems,
+    keep_in_url,
+    query_of,
+    stateful_widgets,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/twinhub-apps/")
+DIRECTORY = TwinDirectory()
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """What the page handler found out before Bokeh builds the page (see :func:`prepare`)."""
+
+    name: str
+    token: str
+    lookup: TwinLookup | RegistryUnavailable
+
+
+_REQUEST: ContextVar[PageRequest | None] = ContextVar("twinhub_page_request", default=None)
+"""Set in the request's own task, read by :func:`twin_page` in the same task."""
+
+
+async def prepare(name: str, token: str | None) -> None:
+    """Ask the registry for ``name`` as this user, without blocking the service's loop.
+
+    Awaited by the page handler just before Bokeh builds the page in the same task, so
+    :func:`twin_page` finds the answer (or the failure) without asking itself.
+    """
+    if not token:
+        return
+    try:
+        lookup: TwinLookup | RegistryUnavailable = await DIRECTORY.lookup(name, token)
+    except RegistryUnavailable as e:
+        lookup = e
+    _REQUEST.set(PageRequest(name, token, lookup))
 
 
 def hub_base() -> str:
@@ -40,33 +81,40 @@ def mark_status(status: int) -> None:
         doc.twinhub_status = status
 
 
-def _page(title: str, body_md: str, css_class: str) -> pn.viewable.Viewable:
+def _page(title: str, body: str, css_class: str) -> pn.viewable.Viewable:
+    """A page of the service itself; ``body`` is HTML built with :mod:`~twinhub.twins.plaintext`."""
     return pn.template.BootstrapTemplate(
         title=title,
-        main=[pn.pane.Markdown(body_md, css_classes=[css_class], sizing_mode="stretch_width")],
+        main=[pn.pane.HTML(body, css_classes=[css_class], sizing_mode="stretch_width")],
     )
 
 
 def not_found_page(name: str, available: list[dict[str, Any]]) -> pn.viewable.Viewable:
-    """404: the name is unknown, retired or private to others; list what the user can open."""
-    lines = [
-        f"## 404: no twin named “{html.escape(name)}” is available to you",
-        "",
-        "It may be misspelt, retired, or shared with other people only. Twins you can open:",
-        "",
-    ]
-    lines += [
-        f"- [{html.escape(t.get('title', t['name']))}]({PREFIX}{t['name']}) (`{t['name']}`)"
+    """404: the name is unknown, retired or private to others; list what the user can open.
+
+    The name comes from the URL and the titles from twin authors: all of it is text, escaped,
+    never Markdown (a name like ``[log in](https://evil.example)`` must not become a link).
+    """
+    links = [
+        f'<li><a href="{escaped(PREFIX + quote(t["name"], safe=""))}">'
+        f"{escaped(t.get('title') or t['name'])}</a> (<code>{escaped(t['name'])}</code>)</li>"
         for t in available
-    ] or ["- none yet"]
-    lines += ["", f"[All twins]({hub_base()}services/twinhub/twins)"]
+    ] or ["<li>none yet</li>"]
+    body = (
+        f"<h2>404: no twin named “{escaped(name)}” is available to you</h2>"
+        "<p>It may be misspelt, retired, or shared with other people only. "
+        "Twins you can open:</p>"
+        f"<ul>{''.join(links)}</ul>"
+        f'<p><a href="{escaped(hub_base())}services/twinhub/twins">All twins</a></p>'
+    )
     mark_status(404)
-    return _page("Twin not found", "\n".join(lines), "twin-not-found")
+    return _page("Twin not found", body, "twin-not-found")
 
 
 def error_page(title: str, message: str, status: int = 500) -> pn.viewable.Viewable:
+    """A failure the user can read; title and message are text (they may quote the URL)."""
     mark_status(status)
-    return _page(title, f"## {html.escape(title)}\n\n{html.escape(message)}", "twin-error")
+    return _page(title, f"<h2>{escaped(title)}</h2>{as_html(message)}", "twin-error")
 
 
 def build_app(manifest: dict[str, Any], user: str) -> Any:
@@ -82,16 +130,17 @@ def decorate(app: Any, user: str, problems: list[str]) -> Any:
     notices = []
     if problems:
         notices.append(
-            pn.pane.Alert(
-                "Some settings in the link could not be used:\n\n"
-                + "\n".join(f"- {html.escape(p)}" for p in problems),
-                alert_type="warning",
+            alert(
+                "Some settings in the link could not be used:",
+                "warning",
+                items=problems,
                 css_classes=["url-state-warning"],
             )
         )
     who = pn.pane.HTML(
-        f'<span class="twinhub-user">{html.escape(user)}</span> · '
-        f'<a href="{hub_base()}services/twinhub/twins" style="color:inherit">all twins</a>',
+        f'<span class="twinhub-user">{escaped(user)}</span> · '
+        f'<a href="{escaped(hub_base())}services/twinhub/twins" style="color:inherit">'
+        "all twins</a>",
         styles={"color": "white", "margin-left": "auto", "font-size": "14px"},
     )
     if isinstance(app, BaseTemplate):
@@ -108,21 +157,25 @@ def twin_page() -> Any:
     user, token = pn.state.user, pn.state.access_token
     if not user or not token:  # the auth provider always sets both; never serve anonymously
         return error_page("Not logged in", "Reload the page to log in through the hub.", 401)
-    try:
-        lookup = lookup_twin(name, token)
-    except RegistryUnavailable as e:
-        log.warning("registry unavailable for %s/%s: %s", user, name, e)
-        return error_page("The twin registry is not answering", str(e), 503)
+    request = _REQUEST.get()
+    if request is None or (request.name, request.token) != (name, token):
+        log.error("page %r built without its registry lookup", name)
+        return error_page("The twin registry was not asked", "Reload the page.", 503)
+    lookup = request.lookup
+    if isinstance(lookup, RegistryUnavailable):
+        log.warning("registry unavailable for %s/%s: %s", user, name, lookup)
+        return error_page("The twin registry is not answering", str(lookup), 503)
     if lookup.manifest is None:
         return not_found_page(name, lookup.available)
     if not lookup.manifest.get("app"):
-        return error_page(f"{name} has no dashboard", "Its manifest declares no `app`.", 404)
+        return error_page(f"{name} has no dashboard", "Its manifest declares no app.", 404)
     try:
         app = build_app(lookup.manifest, user)
     except Exception as e:  # the twin's code failed: say so, log the traceback for its authors
         log.exception("the app of twin %s failed to build", name)
         return error_page(f"The dashboard of {name} failed to start", f"{type(e).__name__}: {e}")
     widgets = stateful_widgets(app)
-    problems = apply_query(widgets, query_of(pn.state.session_args))
+    query = query_of(pn.state.session_args)
+    problems = ignored_problems(query.pop(IGNORED_KEY, None)) + apply_query(widgets, query)
     keep_in_url(widgets)
     return decorate(app, user, problems)

@@ -4,10 +4,20 @@ Works on any twin's app without its cooperation: every named input widget of the
 query argument (its label as a slug). Values come in through our own parsing, never trusted:
 a value that does not parse or is out of range keeps the widget's default and is reported in
 a visible warning, instead of an exception in the page.
+
+The query is bounded before anything reads it (:func:`bounded_query`, by the page handler): a
+value longer than :data:`MAX_VALUE_CHARS` is dropped unread, and so is a link with more than
+:data:`MAX_SETTINGS` distinct settings, as a whole. Panel parses the browser's own URL too (its
+``Location`` calls ``int()`` on any digit string: thousands of digits raised a 500), so such a
+link is answered with a redirect to the bounded one, which names what was dropped in
+:data:`IGNORED_KEY`; the page turns that into the warning (:func:`ignored_problems`). A key
+given several times counts once, with its last value. Parsing then refuses integers a browser
+cannot hold exactly (|n| > 2**53) and non-finite floats.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
@@ -15,6 +25,18 @@ from typing import Any
 
 import panel as pn
 from panel.template.base import BaseTemplate
+
+MAX_VALUE_CHARS = 200
+"""Longest query value read: any date, number or choice of a widget fits."""
+MAX_SETTINGS = 50
+"""Most distinct query keys a link may carry (twins have a dozen widgets at most)."""
+MAX_SAFE_INTEGER = 2**53
+"""Largest integer a browser's number holds exactly (JavaScript's Number.MAX_SAFE_INTEGER+1)."""
+SHOWN_CHARS = 40
+"""How much of a refused value the warning quotes."""
+IGNORED_KEY = "_ignored"
+"""Query key of the settings the redirect dropped (never a widget's: slugs have no ``_`` at
+either end): their keys, comma-separated, or ``*<count>`` when there were too many."""
 
 STATEFUL = (
     pn.widgets.FloatSlider, pn.widgets.IntSlider, pn.widgets.FloatInput, pn.widgets.IntInput,
@@ -56,10 +78,13 @@ def decode(text: str, current: Any) -> Any:
             raise ValueError("expected true or false")
         return text.lower() == "true"
     if isinstance(current, int):
-        return int(text)
+        value = int(text)  # text is at most MAX_VALUE_CHARS long: bounded work
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"expected a whole number of at most {MAX_SAFE_INTEGER} in size")
+        return value
     if isinstance(current, float):
         value = float(text)
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise ValueError("expected a finite number")
         return value
     if isinstance(current, datetime):
@@ -79,8 +104,44 @@ def within_bounds(widget: pn.widgets.Widget, value: Any) -> None:
             raise ValueError(f"above the maximum {end}")
 
 
+def shorter(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def shown(text: str) -> str:
+    """A refused value as the warning quotes it: its start only, if it is long."""
+    return repr(shorter(text, SHOWN_CHARS))
+
+
+def bounded_query(arguments: Mapping[str, Iterable[bytes]]) -> tuple[dict[str, str], str | None]:
+    """The settings a page may read from a request's query (the last value of each key), and
+    what was dropped for its size (the :data:`IGNORED_KEY` value), if anything was."""
+    if len(arguments) > MAX_SETTINGS:
+        return {}, f"*{len(arguments)}"
+    kept, dropped = {}, []
+    for key, text in query_of(arguments).items():
+        if len(text) > MAX_VALUE_CHARS or len(key) > MAX_VALUE_CHARS:
+            dropped.append(key[:SHOWN_CHARS])
+        else:
+            kept[key] = text
+    return kept, (",".join(dropped)[:MAX_VALUE_CHARS] if dropped else None)
+
+
+def ignored_problems(marker: str | None) -> list[str]:
+    """The warning's lines for what :func:`bounded_query` dropped (``marker`` is from a URL)."""
+    if not marker:
+        return []
+    if marker.startswith("*"):
+        return [
+            f"the link carried {marker[1:SHOWN_CHARS]} settings, more than {MAX_SETTINGS}: "
+            "all were ignored; the defaults are shown"
+        ]
+    reason = f"longer than {MAX_VALUE_CHARS} characters"
+    return [f"{key}=… was ignored ({reason}); the default is shown" for key in marker.split(",")]
+
+
 def apply_query(widgets: Mapping[str, pn.widgets.Widget], query: Mapping[str, str]) -> list[str]:
-    """Set widgets from the query; return one readable problem per value that was refused."""
+    """Set widgets from the (bounded) query; return one readable problem per refused value."""
     problems = []
     for key, text in query.items():
         widget = widgets.get(key)
@@ -91,8 +152,8 @@ def apply_query(widgets: Mapping[str, pn.widgets.Widget], query: Mapping[str, st
             within_bounds(widget, value)
             widget.value = value
         except Exception as e:  # param's bound and type checks raise ValueError or TypeError
-            reason = str(e).split("\n")[0][:160] or type(e).__name__
-            problems.append(f"{key}={text!r} was ignored ({reason}); the default is shown")
+            reason = shorter(str(e).split("\n")[0], 2 * SHOWN_CHARS) or type(e).__name__
+            problems.append(f"{key}={shown(text)} was ignored ({reason}); the default is shown")
     return problems
 
 
@@ -102,7 +163,7 @@ def query_of(args: Mapping[str, Iterable[bytes]]) -> dict[str, str]:
     for key, values in args.items():
         values = list(values)
         if values:
-            raw = values[-1]
+            raw = values[-1][: 4 * MAX_VALUE_CHARS + 1]  # enough to tell that it is too long
             out[key] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
     return out
 

@@ -7,6 +7,7 @@ OpenAPI document at ``.../api/openapi.json`` and its docs page at ``.../api/docs
 
 from __future__ import annotations
 
+import copy
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
@@ -172,4 +174,14 @@ def main() -> None:
         loop="uvloop",
         http="httptools",
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        log_config=access_log_config(),
     )
+
+
+def access_log_config() -> dict:
+    """uvicorn's own logging, its access log filtered by the gateway's redaction (no OAuth
+    ``code``/``state`` or token in a log line, as in the hub's)."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact"] = {"()": RedactSecrets}
+    config["handlers"]["access"].setdefault("filters", []).append("redact")
+    return config

@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from twinhub.catalogs.location import data_dir
 from twinhub.extensions.server.notebook import notebook_path
+from twinhub.extensions.websecurity import COOKIE_OPTIONS
 from twinhub.twins import showcase
 
 from ..spawn_options import usable_profiles
@@ -89,8 +90,7 @@ def build_pages(
             auth.signed(auth.hub.state_cookie_name, state),
             path=prefix,
             max_age=600,
-            httponly=True,
-            samesite="lax",
+            **COOKIE_OPTIONS,
         )
         return response
 
@@ -109,8 +109,7 @@ def build_pages(
             auth.hub.cookie_name,
             auth.signed(auth.hub.cookie_name, token),
             path=prefix,
-            httponly=True,
-            samesite="lax",
+            **COOKIE_OPTIONS,
             secure=request.url.scheme == "https",
         )
         return response

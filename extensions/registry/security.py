@@ -1,23 +1,15 @@
-"""Security headers on every answer of the registry, in line with the hub's own.
+"""Security headers on every answer of the registry: the gateway's one policy
+(:mod:`twinhub.extensions.websecurity`) as an ASGI middleware.
 
-The hub sends ``Content-Security-Policy: frame-ancestors 'none'`` (no framing, against
-clickjacking); our pages say the same and, since they use no inline script or style, also allow
-scripts, styles and form posts from the gateway's own origin only. The API docs page
-(``/api/docs``, Swagger UI with an inline start-up script) keeps only the framing rule.
+The API docs page (``/api/docs``, Swagger UI with an inline start-up script) keeps only the
+framing rule; every other answer gets the strict page policy.
 """
 
 from __future__ import annotations
 
-PAGE_CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; base-uri 'self'; object-src 'none'; frame-ancestors 'none'"
-)
-DOCS_CSP = "frame-ancestors 'none'"
-COMMON = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-    (b"x-frame-options", b"DENY"),
-]
+from twinhub.extensions.websecurity import DOCS_CSP, HEADERS, PAGE_CSP
+
+COMMON = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
 
 
 class SecurityHeadersMiddleware:

@@ -22,15 +22,58 @@ from .curves import CURVES
 from .model import BAND
 
 hv.extension("bokeh", logo=False)
-TICKS = [10, 20, 50, 100, 200, 500, 1000, 2000]  # Hz, labelled on the log axes
+TICKS = [10, 20, 50, 100, 200, 500, 1000]  # Hz, labelled on the log axes (2000 would crowd 1000)
 TIME_SERIES = ["strain", "witness", "strain_cleaned", "strain_whitened", "time"]
+SPECTRUM_HEIGHT, MAP_HEIGHT = 330, 380
+"""Plots take the page's width (two spectra side by side, the map below): they fit a 1400-px
+window beside the sidebar instead of overflowing it at fixed widths."""
+MAP_AXES = {
+    "logy": True,
+    "yticks": TICKS,
+    "ylim": BAND,
+    "ylabel": "frequency [Hz]",
+    "framewise": True,
+}
+"""The Q-transform's frequency axis: log, the map's band, labelled like the spectra's."""
 
 
 def frequency_axes(plot: hv.Overlay, title: str, logy: bool, **curve: Any) -> hv.Overlay:
     """The spectrum panels' shared look: log frequency axis with labelled ticks, one size."""
     return plot.opts(
-        hv.opts.Curve(logx=True, logy=logy, width=520, height=330, xticks=TICKS, **curve),
-        hv.opts.Overlay(logx=True, logy=logy, xlabel="frequency [Hz]", title=title),
+        hv.opts.Curve(logx=True, logy=logy, xticks=TICKS, **curve),
+        hv.opts.Overlay(
+            logx=True, logy=logy, xlabel="frequency [Hz]", title=title,
+            responsive=True, height=SPECTRUM_HEIGHT, min_width=300,
+        ),
+    )  # fmt: skip
+
+
+def q_map(
+    times: np.ndarray, freqs: np.ndarray, energy: np.ndarray,
+    glitch_time: np.ndarray, glitch_frequency: np.ndarray,
+    trigger_time: np.ndarray, trigger_frequency: np.ndarray, trigger_false: np.ndarray,
+) -> hv.Overlay:  # fmt: skip
+    """The Q-transform map with the injected glitches and the triggers (found, false)."""
+    mesh = hv.QuadMesh((times, freqs, energy), ["time", "frequency"], "energy").opts(
+        cmap="viridis", clim=(0, 25), colorbar=True, **MAP_AXES
+    )
+    injected = hv.Points((glitch_time, glitch_frequency), label="injected").opts(
+        marker="triangle", size=9, color="white", line_color="black"
+    )
+    real = ~trigger_false
+    found = hv.Points((trigger_time[real], trigger_frequency[real]), label="detected").opts(
+        marker="circle", size=16, fill_alpha=0, line_color="red", line_width=2
+    )
+    false = hv.Points((trigger_time[~real], trigger_frequency[~real]), label="false alarm").opts(
+        marker="x", size=14, color="orange", line_width=2
+    )
+    return (mesh * injected * found * false).opts(
+        title="Q-transform of the whitened, cleaned strain (normalised energy)",
+        xlabel="time [s]",
+        legend_position="top_left",
+        responsive=True,
+        height=MAP_HEIGHT,
+        **MAP_AXES,
     )
 
 
@@ -81,7 +124,7 @@ class NoiseDashboard(TwinDashboard):
     def spectra(self) -> hv.Overlay:
         sel = self._from_10_hz()
         if sel is None:
-            return hv.Curve([], "frequency", "ASD").opts(width=520, height=330)
+            return hv.Curve([], "frequency", "ASD").opts(responsive=True, height=SPECTRUM_HEIGHT)
         f = sel.frequency.values
         curves = [
             hv.Curve((f, sel.asd.values), "frequency", "ASD", label="raw strain"),
@@ -97,7 +140,8 @@ class NoiseDashboard(TwinDashboard):
     def whitened(self) -> hv.Overlay:
         sel = self._from_10_hz()
         if sel is None:
-            return hv.Curve([], "frequency", "whitened ASD").opts(width=520, height=330)
+            empty = hv.Curve([], "frequency", "whitened ASD")
+            return empty.opts(responsive=True, height=SPECTRUM_HEIGHT)
         curve = hv.Curve(
             (sel.frequency.values, sel.asd_whitened.values), "frequency", "whitened ASD"
         )
@@ -109,30 +153,16 @@ class NoiseDashboard(TwinDashboard):
     @param.depends("outcome")
     def spectrogram(self) -> hv.Overlay:
         ds = self.result
-        if ds is None:
-            return hv.QuadMesh([], ["time", "frequency"]).opts(width=1060, height=380)
-        mesh = hv.QuadMesh(
-            (ds.map_time.values, ds.map_frequency.values, ds.q_energy.values),
-            ["time", "frequency"],
-            "energy",
-        ).opts(cmap="viridis", clim=(0, 25), logy=True, colorbar=True, width=1060, height=380)
-        injected = hv.Points(
-            (ds.glitch_time.values, ds.glitch_frequency.values), label="injected"
-        ).opts(marker="triangle", size=9, color="white", line_color="black")
-        real = ~ds.trigger_false.values
-        found = hv.Points(
-            (ds.trigger_time.values[real], ds.trigger_frequency.values[real]), label="detected"
-        ).opts(marker="circle", size=16, fill_alpha=0, line_color="red", line_width=2)
-        false = hv.Points(
-            (ds.trigger_time.values[~real], ds.trigger_frequency.values[~real]),
-            label="false alarm",
-        ).opts(marker="x", size=14, color="orange", line_width=2)
-        return (mesh * injected * found * false).opts(
-            title="Q-transform of the whitened, cleaned strain (normalised energy)",
-            xlabel="time [s]",
-            ylabel="frequency [Hz]",
-            legend_position="top_left",
-        )
+        if ds is None:  # the same plot, empty: its axes are the final ones from the start
+            nothing = np.array([])
+            return q_map(np.array([0.0, 1.0]), np.array(BAND), np.full((2, 2), np.nan),
+                         *(4 * [nothing]), trigger_false=nothing.astype(bool))  # fmt: skip
+        return q_map(
+            ds.map_time.values, ds.map_frequency.values, ds.q_energy.values,
+            ds.glitch_time.values, ds.glitch_frequency.values,
+            ds.trigger_time.values, ds.trigger_frequency.values,
+            trigger_false=ds.trigger_false.values,
+        )  # fmt: skip
 
     @param.depends("outcome", "busy")
     def summary(self) -> str:
@@ -159,10 +189,18 @@ def create_app(client: Any = None, **settings: Any) -> pn.template.FastListTempl
         [
             pn.pane.Markdown(state.summary),
             pn.Row(
-                pn.pane.HoloViews(state.spectra, name="spectra"),
-                pn.pane.HoloViews(state.whitened, name="whitened"),
+                pn.pane.HoloViews(state.spectra, name="spectra", sizing_mode="stretch_width"),
+                pn.pane.HoloViews(state.whitened, name="whitened", sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
             ),
-            pn.pane.HoloViews(state.spectrogram, name="spectrogram"),
+            # not linked to the spectra: their frequency is the x axis (to 2 kHz, linear while
+            # empty), the map's is a log y axis on its band; a shared range broke its ticks
+            pn.pane.HoloViews(
+                state.spectrogram,
+                name="spectrogram",
+                sizing_mode="stretch_width",
+                linked_axes=False,
+            ),
         ],
         widgets={"duration": pn.widgets.RadioButtonGroup},
     )

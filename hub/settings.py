@@ -123,8 +123,9 @@ class Settings:
     hub_max_restarts: int = _env_field(
         "TWINHUB_HUB_MAX_RESTARTS",
         5,
-        "Times the launcher restarts a hub that died, within TWINHUB_HUB_RESTART_WINDOW, "
-        "before it gives up and stops the whole gateway; 0: never restart it.",
+        "Times the launcher restarts a hub that died, and (counted apart) a proxy that died, "
+        "within TWINHUB_HUB_RESTART_WINDOW, before it gives up and stops the whole gateway; "
+        "0: never restart them.",
     )
     hub_restart_window: int = _env_field(
         "TWINHUB_HUB_RESTART_WINDOW",

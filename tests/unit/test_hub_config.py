@@ -29,7 +29,10 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     assert c.JupyterHub.allow_named_servers is True
     assert c.Spawner.default_url == "/lab"
     names = [s["name"] for s in c.JupyterHub.services]
-    assert names == ["twinhub", "twinhub-apps", "dask-gateway", "idle-culler"]
+    assert names == ["twinhub", "twinhub-apps", "dask-gateway", "idle-culler", "twinhub-launcher"]
+    # the launcher's token may only re-sync the proxy's routes
+    (launcher,) = [r for r in c.JupyterHub.load_roles if r["name"] == "twinhub-launcher"]
+    assert launcher["scopes"] == ["proxy"] and launcher["services"] == ["twinhub-launcher"]
     culler = c.JupyterHub.services[3]["command"]
     assert "--timeout=3600" in culler
 

@@ -132,6 +132,12 @@ class Settings:
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
     )
+    auth_cache_seconds: int = _env_field(
+        "TWINHUB_AUTH_CACHE_SECONDS",
+        60,
+        "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
+        "change applies after at most this long).",
+    )
     concurrent_spawn_limit: int = _env_field(
         "TWINHUB_CONCURRENT_SPAWN_LIMIT",
         4,
@@ -292,6 +298,12 @@ class Settings:
         if self.hub_restart_window <= 0:
             raise SettingsError(
                 f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
+                "seconds above 0"
+            )
+        if self.auth_cache_seconds <= 0:
+            # HubOAuth reads 0 as "cache forever": a revoked token would stay good
+            raise SettingsError(
+                f"TWINHUB_AUTH_CACHE_SECONDS={self.auth_cache_seconds}: give a number of "
                 "seconds above 0"
             )
         for var, value in (

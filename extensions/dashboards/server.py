@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 
 import panel as pn
 from bokeh.server import urls as bokeh_urls
-from jupyterhub.services.auth import HubOAuth
 from panel.io.server import DocHandler
 from tornado.web import RequestHandler
 from twinhub.hub.settings import Settings
 
+from ..hub_oauth import HubOAuth
 from . import cluster
 from .auth import CALLBACK_PATH, LOGIN_PATH, HubAuthProvider, callback_handler, login_handler
 from .pages import PREFIX, hub_base, twin_page
@@ -62,7 +62,7 @@ class TwinsIndex(RequestHandler):
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings = Settings.from_env()
-    hub_auth = HubOAuth(cache_max_age=60)
+    hub_auth = HubOAuth(cache_max_age=settings.auth_cache_seconds)
     if not hub_auth.api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN is not set: twinhub-apps runs as a hub service")
     cookie_secret = secrets.token_hex(32)  # a restart only means a silent new hub login

@@ -86,8 +86,9 @@ slurm-up:
 slurm-down:
 	@scripts/slurm-up.sh down
 
+# with the multi-node test (namespaces as hosts, 5-7 min), which `make test` leaves out
 test-hpc: install
-	$(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
+	TWINHUB_TEST_MULTINODE=1 $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,7 +9,7 @@
 # Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 import os
 
-from twinhub.hub.gateway_options import cluster_options
+from twinhub.hub.gateway_options import cluster_limits, cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.settings import Settings
 from twinhub.hub.state import ensure_secrets
@@ -45,11 +45,7 @@ c.ClusterConfig.scheduler_cmd = [dask, "scheduler"]
 c.ClusterConfig.worker_cmd = [dask, "worker"]
 
 # limits per cluster, and the options users may set within them
-c.ClusterConfig.cluster_max_workers = settings.dask_max_workers
-c.ClusterConfig.cluster_max_cores = settings.dask_max_workers * settings.dask_max_worker_cores
-c.ClusterConfig.cluster_max_memory = int(
-    settings.dask_max_workers * settings.dask_max_worker_memory_gib * 2**30
-)
+c.merge(cluster_limits(settings))  # the scheduler counted in, so max_workers fit
 c.ClusterConfig.idle_timeout = settings.dask_idle_timeout
 c.Backend.cluster_options = cluster_options(settings)
 

@@ -39,7 +39,7 @@ from collections.abc import Callable
 import psutil
 
 from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
-from .services import managed_services
+from .services import gateway_instances, managed_services
 from .settings import REPO_ROOT, Settings, SettingsError, describe
 from .state import Secrets, StateDirError, ensure_secrets
 from .supervise import (
@@ -77,26 +77,34 @@ def _port_in_use(ip: str, port: int) -> bool:
     return False
 
 
+def _bind_address(settings: Settings, var: str) -> str:
+    """The address a port's listener binds: the public one, the hub's network (the hub and
+    the gateways' proxies, reached from other nodes), the services' or loopback."""
+    if var == "TWINHUB_PORT":
+        return settings.ip
+    if var == "TWINHUB_HUB_PORT" or var.endswith(("_HTTP_PORT", "_TCP_PORT")):
+        return settings.hub_bind_ip
+    if var in ("TWINHUB_REGISTRY_PORT", "TWINHUB_DASHBOARDS_PORT"):
+        return settings.services_bind_ip
+    return "127.0.0.1"
+
+
+def bound_ports(settings: Settings) -> dict[str, tuple[str, int]]:
+    """Every port this gateway listens on, by its variable, with the address checked: all the
+    port settings but those of a gateway the hub does not run (hub/services.py decides)."""
+    running = {
+        port for g in gateway_instances(settings) for port in (g.api_port, g.http_port, g.tcp_port)
+    }
+    return {
+        var: (_bind_address(settings, var), port)
+        for var, port in settings.ports.items()
+        if not var.startswith("TWINHUB_GATEWAY_") or port in running
+    }
+
+
 def check_ports(settings: Settings) -> None:
     """Fail early, naming the variable, when a port we need is taken (e.g. a running gateway)."""
-    wanted = {
-        "TWINHUB_PORT": (settings.ip, settings.port),
-        "TWINHUB_HUB_PORT": ("127.0.0.1", settings.hub_port),
-        "TWINHUB_PROXY_API_PORT": ("127.0.0.1", settings.proxy_api_port),
-        "TWINHUB_GATEWAY_API_PORT": ("127.0.0.1", settings.gateway_api_port),
-        "TWINHUB_GATEWAY_HTTP_PORT": ("127.0.0.1", settings.gateway_http_port),
-        "TWINHUB_GATEWAY_TCP_PORT": ("127.0.0.1", settings.gateway_tcp_port),
-        "TWINHUB_REGISTRY_PORT": ("127.0.0.1", settings.registry_port),
-    }
-    if settings.slurm_profiles and settings.dask_backend != "slurm":
-        # the second gateway, for the Slurm profiles' Dask clusters
-        wanted.update(
-            {
-                "TWINHUB_GATEWAY_SLURM_API_PORT": ("127.0.0.1", settings.gateway_slurm_api_port),
-                "TWINHUB_GATEWAY_SLURM_HTTP_PORT": ("127.0.0.1", settings.gateway_slurm_http_port),
-                "TWINHUB_GATEWAY_SLURM_TCP_PORT": ("127.0.0.1", settings.gateway_slurm_tcp_port),
-            }
-        )
+    wanted = bound_ports(settings)
     busy = [f"{var}={port}" for var, (ip, port) in wanted.items() if _port_in_use(ip, port)]
     if busy:
         raise SettingsError(

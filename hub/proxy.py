@@ -50,17 +50,10 @@ def proxy_command(settings: Settings) -> list[str]:
         # when a server is gone the proxy asks the hub for an error page (a plain 503 while
         # the hub itself is down)
         "--error-target",
-        f"http://{_hub_host(settings)}:{settings.hub_port}/hub/error",
+        f"http://{settings.hub_local_host}:{settings.hub_port}/hub/error",
         "--log-level",
         "info",
     ]
-
-
-def _hub_host(settings: Settings) -> str:
-    """Where the proxy reaches the hub on this machine (TWINHUB_HUB_BIND_IP may be one NIC)."""
-    if settings.hub_bind_ip in ("0.0.0.0", "::") or settings.hub_bind_ip.startswith("127."):
-        return "127.0.0.1"
-    return f"[{settings.hub_bind_ip}]" if ":" in settings.hub_bind_ip else settings.hub_bind_ip
 
 
 def hub_routed(settings: Settings, proxy_auth_token: str) -> bool:
@@ -72,7 +65,7 @@ def hub_routed(settings: Settings, proxy_auth_token: str) -> bool:
     error page (refused while the hub is not yet listening). So whoever waits for the gateway
     asks the hub and the proxy's routing table first, and the public URL only then.
     """
-    hub = f"http://{_hub_host(settings)}:{settings.hub_port}/hub/health"
+    hub = f"http://{settings.hub_local_host}:{settings.hub_port}/hub/health"
     routes = f"http://127.0.0.1:{settings.proxy_api_port}/api/routes"
     try:
         if httpx.get(hub, timeout=2).status_code != 200:
@@ -94,7 +87,7 @@ def resync_routes(settings: Settings, launcher_token: str, hub: subprocess.Popen
     Asked until the hub answers (it may be starting); a hub that exits meanwhile is
     restarted by the launcher, and a new hub checks its routes as it starts.
     """
-    url = f"http://{_hub_host(settings)}:{settings.hub_port}/hub/api/proxy"
+    url = f"http://{settings.hub_local_host}:{settings.hub_port}/hub/api/proxy"
     headers = {"Authorization": f"token {launcher_token}"}
     while hub.poll() is None:
         try:

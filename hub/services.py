@@ -177,8 +177,9 @@ def slurm_gateway(settings: Settings) -> GatewayInstance | None:
 
 
 def gateway_api_url(settings: Settings, instance: GatewayInstance) -> str:
-    """A gateway's HTTP proxy (API and dashboards, with its prefix) as the hub reaches it."""
-    return f"http://127.0.0.1:{instance.http_port}{instance.prefix}"
+    """A gateway's HTTP proxy (API and dashboards, with its prefix) as the hub reaches it
+    (where TWINHUB_HUB_BIND_IP makes it listen)."""
+    return f"http://{settings.hub_local_host}:{instance.http_port}{instance.prefix}"
 
 
 def dask_gateway_service(
@@ -192,7 +193,7 @@ def dask_gateway_service(
         "display": False,
         # the hub's proxy sends /services/<name>/ to the gateway's own HTTP proxy,
         # which serves the API and the cluster dashboards under that prefix
-        "url": f"http://127.0.0.1:{instance.http_port}",
+        "url": f"http://{settings.hub_local_host}:{instance.http_port}",
         "command": [
             str(settings.venv_bin / "dask-gateway-server"),
             "--config",

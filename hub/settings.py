@@ -280,12 +280,17 @@ class Settings:
         settings._check()
         return settings
 
-    def _check(self) -> None:
-        ports = {
+    @property
+    def ports(self) -> dict[str, int]:
+        """Every port setting by its variable (the fields named ``*_port``)."""
+        return {
             f.metadata["env"]: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name.endswith("port")
         }
+
+    def _check(self) -> None:
+        ports = self.ports
         for var, port in ports.items():
             if not 0 < port < 65536:
                 raise SettingsError(f"{var}={port}: a port must be between 1 and 65535")
@@ -383,6 +388,17 @@ class Settings:
         """How user servers and Slurm jobs reach the hub API and the gateways."""
         host = self.hub_connect_host or "127.0.0.1"
         return f"[{host}]" if ":" in host else host
+
+    @property
+    def hub_local_host(self) -> str:
+        """How processes on the hub's machine (the proxy, the hub itself) reach what listens on
+        TWINHUB_HUB_BIND_IP (the hub API, the gateways' HTTP and TCP proxies): that address
+        (one interface, e.g. the cluster network's, is not reachable on loopback), or loopback
+        when it is a wildcard."""
+        ip = self.hub_bind_ip
+        if ip in ("0.0.0.0", "::"):
+            return "127.0.0.1"
+        return f"[{ip}]" if ":" in ip else ip
 
     @property
     def slurm_enabled(self) -> bool:

@@ -16,6 +16,9 @@ from twinhub.twins.twin import Twin, load_twin
 
 TWIN_ENV = "TWINHUB_TWIN"
 GATEWAY_ENV = "DASK_GATEWAY__ADDRESS"
+MAX_WORKERS_ENV = "TWINHUB_DASK_MAX_WORKERS"
+"""Set by the spawn (extensions/spawn_options.py): the most workers the profile allows this
+server, already clamped to its twin's."""
 
 LOCAL_WORKERS = 2
 """Most workers of a LocalCluster (laptops and Binder are small)."""
@@ -50,11 +53,17 @@ class Session:
         """A Dask cluster for this session's work, scaled for the twin.
 
         Through Dask Gateway when ``DASK_GATEWAY__ADDRESS`` is set (the hub sets it, with the
-        profile's options; ``options`` override them), else a LocalCluster of processes.
+        profile's options; ``options`` override them), else a LocalCluster of processes. At
+        most the twin's ``max_workers``, and never more than the server's profile allows
+        (``TWINHUB_DASK_MAX_WORKERS``).
         """
         spec = self.twin.manifest.dask if self.twin else None
         low = spec.min_workers if spec else 0
-        high = spec.max_workers if spec else LOCAL_WORKERS
+        # the twin's maximum, clamped to what the spawn allowed this server's profile
+        allowed = os.environ.get(MAX_WORKERS_ENV, "").strip()
+        limits = ([spec.max_workers] if spec else []) + ([int(allowed)] if allowed else [])
+        high = min(limits, default=LOCAL_WORKERS)
+        low = min(low, high)
         if os.environ.get(GATEWAY_ENV):
             from dask_gateway import Gateway
 

@@ -108,6 +108,5 @@ def dask_backend_config(settings: Settings) -> Config:
     cluster.partition = checked.partition
     cluster.account = checked.account
     cluster.staging_directory = str(slurm_staging_root(settings) / "{username}")
-    cluster.scheduler_cores = 1
-    cluster.scheduler_memory = "1 G"
+    # the scheduler's job size is the gateway's (hub/gateway_options.py: SCHEDULER_*)
     return c

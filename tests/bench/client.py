@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.support.waiting import WaitTimeout, async_wait_for
+
 
 class StepFailed(RuntimeError):
     """A step got an answer a user would see as an error."""
@@ -103,9 +105,19 @@ async def stop(user: User, timeout: float = 120) -> float:
     r = await user.client.delete(f"/hub/api/users/{user.name}/server", headers=user.headers)
     if r.status_code not in (202, 204):
         raise StepFailed(f"stop: {r.status_code} {r.text[:200]}")
-    while time.monotonic() - start < timeout:
-        model = (await user.client.get(f"/hub/api/users/{user.name}", headers=user.headers)).json()
-        if "" not in model["servers"]:
-            return time.monotonic() - start
-        await asyncio.sleep(0.2)
-    raise StepFailed("stop: server still listed")
+
+    async def servers() -> dict:
+        r = await user.client.get(f"/hub/api/users/{user.name}", headers=user.headers)
+        return r.json()["servers"]
+
+    try:
+        await async_wait_for(
+            servers,
+            until=lambda listed: "" not in listed,
+            timeout=timeout,
+            interval=0.2,
+            message="the server no longer listed",
+        )
+    except WaitTimeout as e:
+        raise StepFailed(f"stop: {e}") from None
+    return time.monotonic() - start

@@ -9,16 +9,15 @@ the same login/spawn/stop code drives them.
 from __future__ import annotations
 
 import subprocess
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from twinhub.hub.settings import Settings
 
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.launcher import launcher_env
 from tests.support.twins import make_twins_dir, manifest
+from tests.support.waiting import WaitTimeout, wait_until_answers
 
 HERE = Path(__file__).resolve().parent
 
@@ -39,18 +38,20 @@ def start_baseline(root: Path, extra: dict[str, str] | None = None) -> Gateway:
         start_new_session=True,
     )
     hub = Gateway(settings=settings, process=process, log_path=log_path, env=env)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the baseline hub exited:\n{hub.log()[-3000:]}")
-        try:
-            if httpx.get(f"{hub.url}/hub/health", timeout=2).status_code == 200:
-                return hub
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    hub.stop()
-    raise TimeoutError(f"the baseline hub did not come up:\n{hub.log()[-3000:]}")
+
+    try:
+        wait_until_answers(
+            f"{hub.url}/hub/health",
+            timeout=90,
+            interval=0.3,
+            timeout_each=2,
+            process=process,
+            message="the baseline hub answering /hub/health",
+        )
+    except (WaitTimeout, RuntimeError) as e:
+        hub.stop()
+        raise RuntimeError(f"{e}:\n{hub.log()[-3000:]}") from None
+    return hub
 
 
 def start_twinhub(root: Path, extra: dict[str, str] | None = None) -> Gateway:

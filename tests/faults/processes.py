@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import time
-
 import psutil
 
 from tests.support.gateway import Gateway
+from tests.support.waiting import wait_for
 
 
 def find(gateway: Gateway, needle: str, timeout: float = 30) -> psutil.Process:
     """The gateway's descendant whose command line contains ``needle``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def running() -> psutil.Process | None:
         for p in gateway.descendants():
             try:
                 if needle in " ".join(p.cmdline()) and p.status() != psutil.STATUS_ZOMBIE:
                     return p
             except psutil.Error:
                 pass
-        time.sleep(0.2)
-    raise LookupError(f"no process of the gateway runs {needle!r}")
+        return None
+
+    awaited = f"a process of the gateway running {needle!r}"
+    return wait_for(running, timeout=timeout, interval=0.2, message=awaited)
 
 
 REGISTRY = "twinhub.extensions.registry"
@@ -75,17 +76,23 @@ def _of_cluster(p: psutil.Process, cluster: str) -> bool:
 
 def wait_until_busy(processes: list[psutil.Process], timeout: float = 120) -> None:
     """Return once the processes together use more than half a core (tasks are running)."""
-    deadline = time.monotonic() + timeout
-    for p in processes:
-        p.cpu_percent()  # the first call only starts the measurement
-    while time.monotonic() < deadline:
-        time.sleep(0.3)
+    calls: list[None] = []
+
+    def cores_in_use() -> float:
+        """Cores used since the last call (the first call only starts the measurement)."""
         total = 0.0
         for p in processes:
             try:
-                total += p.cpu_percent()
+                total += p.cpu_percent() / 100
             except psutil.Error:
                 pass
-        if total > 50:
-            return
-    raise TimeoutError("the Dask workers never got busy: did the run start?")
+        calls.append(None)
+        return total if len(calls) > 1 else 0.0
+
+    wait_for(
+        cores_in_use,
+        until=lambda cores: cores > 0.5,
+        timeout=timeout,
+        interval=0.3,
+        message="the Dask workers busy (more than half a core: did the run start?)",
+    )

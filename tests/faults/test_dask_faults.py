@@ -15,7 +15,6 @@ import asyncio
 import json
 import re
 import threading
-import time
 
 import httpx
 import panel as pn
@@ -29,6 +28,7 @@ from twinhub.twins.twin import load_twin
 from tests.faults.processes import dask_processes, listening_on, wait_until_busy
 from tests.support.gateway import Gateway, Session, gateway_client
 from tests.support.kernel import KernelError, RemoteKernel
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,13 +50,12 @@ def _in_thread(target, box: dict) -> threading.Thread:
 
 def _busy_workers(client, timeout: float = 120) -> dict[str, list[str]]:
     """Workers with tasks in progress, as the scheduler sees them (waits for the first)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = {w: [str(k) for k in keys] for w, keys in client.processing().items() if keys}
-        if busy:
-            return busy
-        time.sleep(0.1)
-    raise TimeoutError("no task started on the cluster")
+    return wait_for(
+        lambda: {w: [str(k) for k in keys] for w, keys in client.processing().items() if keys},
+        timeout=timeout,
+        interval=0.1,
+        message="a task started on the cluster",
+    )
 
 
 def _failed_runs(gateway: Gateway, user: Session, twin: str) -> list[dict]:
@@ -188,11 +187,14 @@ def test_lost_scheduler_shows_in_the_dashboard_and_the_run_is_recorded(
             state = FloodDashboard(client=client, ensemble_size=30)
             box: dict = {}
             thread = _in_thread(lambda: asyncio.run(state.refresh()), box)
-            deadline = time.monotonic() + 60
-            while not state.busy:
-                assert time.monotonic() < deadline, "the dashboard never started its run"
-                time.sleep(0.1)
-            time.sleep(3)  # the ensemble is submitted and waits for workers
+            wait_for(lambda: state.busy, timeout=60, interval=0.1, message="the dashboard's run")
+            # the ensemble is submitted: its tasks wait on the scheduler for workers
+            wait_for(
+                # a lambda: pickled by value (the scheduler cannot import the tests)
+                lambda: client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.tasks)),
+                timeout=60,
+                message="the ensemble's tasks on the scheduler",
+            )
             (scheduler,) = dask_processes(gateway, cluster.name, "scheduler")
             scheduler.kill()
             thread.join(120)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from tests.support.gateway import (
     start_gateway,
     submit_cluster,
 )
+from tests.support.waiting import wait_for
 
 from .processes import HUB, REGISTRY, find
 
@@ -46,14 +46,13 @@ SERVICES = {
 
 def _running_cluster(gw: Gateway, user, name: str, timeout: float = 180) -> dict:
     """Wait until the gateway reports the cluster RUNNING (its scheduler called back)."""
-    deadline = time.monotonic() + timeout
     with dask_gateway_api(gw, user) as api:
-        while time.monotonic() < deadline:
-            model = api.get(f"/clusters/{name}").json()
-            if model["status"] == "RUNNING":
-                return model
-            time.sleep(0.5)
-    raise TimeoutError(f"cluster {name} not running after {timeout}s: {model}")
+        return wait_for(
+            lambda: api.get(f"/clusters/{name}").json(),
+            until=lambda model: model["status"] == "RUNNING",
+            timeout=timeout,
+            message=f"cluster {name} running",
+        )
 
 
 def _pid(gw: Gateway, marker: str) -> int:
@@ -62,13 +61,12 @@ def _pid(gw: Gateway, marker: str) -> int:
 
 def _wait_for_new_services(gw: Gateway, old: dict[str, int], timeout: float) -> None:
     """Wait until the new hub has started each service again (the culler comes last)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kinds = {_kind(p): p.pid for p in gw.descendants()}
-        if all(kinds.get(name, old[name]) != old[name] for name in SERVICES):
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"the new hub did not start every service again: {kinds}")
+    wait_for(
+        lambda: {_kind(p): p.pid for p in gw.descendants()},
+        until=lambda kinds: all(kinds.get(name, old[name]) != old[name] for name in SERVICES),
+        timeout=timeout,
+        message="the new hub started every service again",
+    )
 
 
 def _belongs_to(p: psutil.Process, state: Path) -> bool:
@@ -215,12 +213,14 @@ def test_a_hub_that_keeps_dying_stops_the_gateway(tmp_path: Path, artifacts_dir:
     try:
         first = find(gw, HUB)
         os.kill(first.pid, signal.SIGKILL)
-        deadline = time.monotonic() + 120
-        second = None
-        while second is None and time.monotonic() < deadline:
-            hubs = [p for p in gw.descendants() if _marked(p) == "hub"]
-            second = next((p for p in hubs if p.pid != first.pid), None)
-            time.sleep(0.2)
+        second = wait_for(
+            lambda: next(
+                (p for p in gw.descendants() if _marked(p) == "hub" and p.pid != first.pid), None
+            ),
+            timeout=120,
+            interval=0.2,
+            message="the launcher restarted the hub",
+        )
         assert second is not None, "the launcher did not restart the hub"
         os.kill(second.pid, signal.SIGKILL)
         gw.process.wait(timeout=120)
@@ -228,7 +228,13 @@ def test_a_hub_that_keeps_dying_stops_the_gateway(tmp_path: Path, artifacts_dir:
         log = gw.log()
         assert "giving up" in log and "TWINHUB_HUB_MAX_RESTARTS=1" in log, log[-3000:]
         assert "twinhub: stopped." in log
-        time.sleep(1)
+        wait_for(
+            lambda: [p.cmdline() for p in gw.survivors()],
+            until=lambda survivors: not survivors,
+            timeout=30,
+            ignore=(psutil.Error,),  # one ended while we read its command line
+            message="no process of the gateway left",
+        )
         assert not gw.survivors(), [p.cmdline() for p in gw.survivors()]
         with pytest.raises(httpx.HTTPError):
             httpx.get(f"{gw.url}/hub/health", timeout=5)  # the proxy is gone too

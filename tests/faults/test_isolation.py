@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
@@ -28,6 +27,7 @@ from twinhub.twins.runs import RunRecord
 
 from tests.support.registry import Registry
 from tests.support.twins import manifest
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 GATEWAY_API = "/services/dask-gateway/api/v1/clusters"
@@ -55,10 +55,12 @@ def alices(registry: Registry) -> Iterator[dict]:
     )
     assert r.status_code == 201, r.text
     cluster = r.json()["name"]
-    deadline = time.monotonic() + 90
-    while httpx.get(f"{gw.url}{GATEWAY_API}/{cluster}", headers=dask).json()["status"] != "RUNNING":
-        assert time.monotonic() < deadline, "alice's cluster did not start"
-        time.sleep(0.5)
+    wait_for(
+        lambda: httpx.get(f"{gw.url}{GATEWAY_API}/{cluster}", headers=dask).json()["status"],
+        until=lambda status: status == "RUNNING",
+        timeout=90,
+        message="alice's cluster started",
+    )
     with registry.client("alice") as c:
         run = c.post("/twins/growth/runs", json={"parameters": {"rate": 0.3}})
         assert run.status_code == 201, run.text

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ import psutil
 import pytest
 
 from tests.support.gateway import start_gateway
+from tests.support.waiting import wait_for
 
 from .processes import find
 
@@ -30,16 +29,6 @@ SERVER = "jupyterhub-singleuser"
 ROUTES_BACK_WITHIN = 120.0
 """Seconds for the routes to come back: well under the hub's own 300 s route check, so the
 test fails if the launcher only waits for that."""
-
-
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    """Return once ``condition()`` holds; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise TimeoutError(f"{what} not within {timeout:.0f}s")
 
 
 def _answers(url: str, headers: dict[str, str] | None = None) -> bool:
@@ -71,9 +60,17 @@ def test_proxy_killed_is_restarted_and_routes_come_back(
             except LookupError:
                 return False
 
-        _wait_for(new_proxy, 60, "a new proxy")
-        _wait_for(lambda: _answers(status, alice.headers), ROUTES_BACK_WITHIN, "alice's route")
-        _wait_for(lambda: _answers(health, None), ROUTES_BACK_WITHIN, "the registry's route")
+        wait_for(new_proxy, timeout=60, message="a new proxy")
+        wait_for(
+            lambda: _answers(status, alice.headers),
+            timeout=ROUTES_BACK_WITHIN,
+            message="alice's route",
+        )
+        wait_for(
+            lambda: _answers(health, None),
+            timeout=ROUTES_BACK_WITHIN,
+            message="the registry's route",
+        )
         assert gw.up(), "the hub or a service has no route in the new proxy"
         log = gw.log()
         assert "configurable-http-proxy exited with status -9: restarting it" in log, log[-3000:]

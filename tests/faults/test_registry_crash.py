@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.twins import make_twins_dir, manifest
+from tests.support.waiting import WaitTimeout, wait_for, wait_until_answers
 
 from .processes import REGISTRY, find
 
@@ -52,16 +52,6 @@ def _burst(gateway: Gateway, token: str, acked: list[str], stop: threading.Event
                 acked.append(name)
 
 
-def _until(get, good, seconds: float = 5.0) -> httpx.Response:
-    """``get()`` until ``good(response)``, or the last response after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    response = get()
-    while not good(response) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        response = get()
-    return response
-
-
 def test_registry_killed_mid_burst_loses_no_acknowledged_write(gateway: Gateway) -> None:
     admin = gateway.login("admin", gateway.admin_password)
     alice = gateway.login("alice")
@@ -74,25 +64,36 @@ def test_registry_killed_mid_burst_loses_no_acknowledged_write(gateway: Gateway)
     for t in writers:
         t.start()
     try:
-        deadline = time.monotonic() + 60
-        while len(acked) < 15 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for(
+            lambda: len(acked),
+            until=lambda n: n >= 15,
+            timeout=60,
+            interval=0.05,
+            message="15 writes acknowledged by the registry",
+        )
         assert len(acked) >= 15, "the registry acknowledged too few writes before the kill"
         registry = find(gateway, REGISTRY)
         os.kill(registry.pid, signal.SIGKILL)
 
         # while it is down: the hub serves its pages and says what is wrong (its status check
-        # is cached for a second, so look for a few seconds)
-        down = _until(
+        # is cached for a second, so look until it says so)
+        down = wait_for(
             lambda: httpx.get(f"{gateway.url}/services/twinhub/twins", timeout=10),
-            lambda r: "The twin registry is unavailable" in r.text,
+            until=lambda r: "The twin registry is unavailable" in r.text,
+            timeout=30,
+            interval=0.2,
+            message="the Twins page saying the registry is unavailable",
         )
         assert down.status_code == 503
         assert "restarts the registry on its own" in down.text
         assert httpx.get(f"{gateway.url}/hub/health", timeout=10).status_code == 200
         with gateway.client(cookies=alice.cookies) as c:
-            home = _until(
-                lambda: c.get("/hub/home"), lambda r: "Twins (registry unavailable)" in r.text
+            home = wait_for(
+                lambda: c.get("/hub/home"),
+                until=lambda r: "Twins (registry unavailable)" in r.text,
+                timeout=30,
+                interval=0.2,
+                message="the hub's home page saying the registry is unavailable",
             )
         assert home.status_code == 200
     finally:
@@ -101,16 +102,12 @@ def test_registry_killed_mid_burst_loses_no_acknowledged_write(gateway: Gateway)
             t.join()
 
     # the hub restarts its managed service (it polls it every Spawner.poll_interval, 30 s)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{gateway.url}{API}/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    else:
-        pytest.fail(f"the hub did not restart the registry:\n{gateway.log()[-3000:]}")
+    try:
+        wait_until_answers(
+            f"{gateway.url}{API}/health", timeout=90, interval=1, message="the registry again"
+        )
+    except WaitTimeout as e:
+        pytest.fail(f"the hub did not restart the registry ({e}):\n{gateway.log()[-3000:]}")
     assert find(gateway, REGISTRY).pid != registry.pid
 
     with httpx.Client(base_url=gateway.url + API, headers=admin.headers, timeout=30) as c:

@@ -3,7 +3,6 @@ so only the hub (servers) and dask-gateway (clusters) can cancel them."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import httpx
@@ -12,19 +11,20 @@ import pytest
 
 from tests.hpc.conftest import start_hpc_gateway
 from tests.support.slurm import SlurmCluster
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.hpc, pytest.mark.integration]
 
 
 def wait_for_scheduler(find: Callable[[], list[psutil.Process]], timeout: float = 60) -> int:
     """The pid of the one titled Dask scheduler among the processes ``find`` returns."""
-    deadline = time.monotonic() + timeout
-    while True:
-        titled = [p.pid for p in find() if " ".join(p.cmdline()).startswith("dask scheduler [tls")]
-        if len(titled) == 1:
-            return titled[0]
-        assert time.monotonic() < deadline, f"no (single) titled scheduler: {titled}"
-        time.sleep(0.5)
+    (pid,) = wait_for(
+        lambda: [p.pid for p in find() if " ".join(p.cmdline()).startswith("dask scheduler [tls")],
+        until=lambda titled: len(titled) == 1,
+        timeout=timeout,
+        message="one titled Dask scheduler",
+    )
+    return pid
 
 
 def test_stopping_the_gateway_cancels_server_and_cluster_jobs(

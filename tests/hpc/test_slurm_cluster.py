@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import pytest
 from twinhub.hub.targets.slurm_backend import batch_script
 
 from tests.support.slurm import SlurmCluster
 from tests.support.titled import IGNORING_TERM
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.hpc
 
@@ -59,10 +59,12 @@ def test_cancelled_dask_job_ends_processes_slurm_cannot_see_even_deaf_to_term(
     job_id = slurm.run(
         "sbatch", "--parsable", "--mem=256M", f"--chdir={tmp_path}", f"--output={out}", input=script
     ).strip()
-    deadline = time.monotonic() + 60
-    while not (out.exists() and out.read_text().strip()):
-        assert time.monotonic() < deadline, f"job {job_id} did not start its processes"
-        time.sleep(0.2)
+    wait_for(
+        lambda: out.exists() and out.read_text().strip(),
+        timeout=60,
+        interval=0.2,
+        message=f"job {job_id} starting its processes",
+    )
     running = slurm.job_processes([job_id], workdirs=[tmp_path])
     assert int(out.read_text()) in {p.pid for p in running}  # found: the check below is real
     slurm.run("scancel", job_id)

@@ -3,14 +3,12 @@ Dask workers are Slurm jobs while the default profile's servers stay local proce
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import pytest
 
-from tests.hpc.conftest import start_profile_gateway
+from tests.hpc.conftest import hpc_server, run_in_kernel, start_profile_gateway
 from tests.support.gateway import Gateway, Session
-from tests.support.kernel import RemoteKernel
 from tests.support.slurm import Job, SlurmCluster
 from tests.unit.twins.test_lattice import exact_4x4
 
@@ -53,10 +51,6 @@ def jobs_named(slurm: SlurmCluster, name: str) -> list[Job]:
     return [j for j in slurm.jobs() if j.name == name]
 
 
-def last_json(out: str) -> dict:
-    return json.loads(out.strip().splitlines()[-1])
-
-
 @pytest.fixture(scope="module")
 def gw(slurm: SlurmCluster, tmp_path_factory, artifacts_dir) -> Iterator[Gateway]:
     gateway = start_profile_gateway(
@@ -79,13 +73,8 @@ def gw(slurm: SlurmCluster, tmp_path_factory, artifacts_dir) -> Iterator[Gateway
 @pytest.fixture(scope="module")
 def alice(gw: Gateway) -> Iterator[Session]:
     """Alice's server on the hpc-slurm profile (a Slurm job)."""
-    user = gw.login("alice")
-    gw.start_server(user, timeout=120, options={"profile": "hpc-slurm"})
-    yield user
-    with gw.client(headers=user.headers) as c:
-        running = c.get(f"/hub/api/users/{user.name}").json()["servers"]
-    if "" in running:
-        gw.stop_server(user)
+    with hpc_server(gw, "alice", timeout=120) as user:
+        yield user
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +84,6 @@ def bob(gw: Gateway) -> Iterator[Session]:
     gw.start_server(user, timeout=120)
     yield user
     gw.stop_server(user)
-
-
-def run_in_kernel(gw: Gateway, user: Session, code: str) -> dict:
-    with RemoteKernel(gw.url, f"/user/{user.name}", user.token, kernel_name="twinhub") as k:
-        return last_json(k.execute(code, timeout=300).stdout)
 
 
 ENV_CODE = "import json, os; print(json.dumps({'job': os.environ.get('SLURM_JOB_ID')}))"

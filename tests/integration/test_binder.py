@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +26,7 @@ from repo2docker.app import Repo2Docker
 from repo2docker.buildpacks.base import BuildPack
 
 from tests.support.gateway import free_ports
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.binder
 
@@ -127,15 +127,14 @@ def test_dashboard_through_the_server_proxy_entry(binder_env: dict[str, str]) ->
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/panel/flood?token={token}"
-        deadline, r = time.monotonic() + 240, None
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(url, timeout=60)
-                if r.status_code == 200 and "bokeh" in r.text.lower():
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(2)
+        r = wait_for(
+            lambda: httpx.get(url, timeout=60),
+            until=lambda r: r.status_code == 200 and "bokeh" in r.text.lower(),
+            timeout=240,
+            interval=2,
+            ignore=(httpx.HTTPError,),
+            message="the flood dashboard through jupyter-panel-proxy",
+        )
         assert r is not None and r.status_code == 200, getattr(r, "text", "")[-2000:]
         assert "Bokeh" in r.text or "bokeh" in r.text
     finally:

@@ -7,12 +7,11 @@ once the cluster stops, and a dead warm process costs no cluster.
 
 from __future__ import annotations
 
-import time
-
 import psutil
 import pytest
 
 from tests.support.gateway import Gateway, dask_gateway_api, gateway_client, submit_cluster
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +64,11 @@ def test_forked_scheduler_computes_in_its_cluster_dir_and_stops(gateway: Gateway
     assert "JUPYTERHUB_API_TOKEN" not in scheduler.environ()
     assert "JUPYTERHUB_API_TOKEN" not in zygote.environ()
     assert _compute_and_stop(gateway, user, name) == N * (N - 1) // 2
-    deadline = time.monotonic() + 60
-    while scheduler.is_running() and time.monotonic() < deadline:
-        time.sleep(0.5)
+    wait_for(
+        lambda: not scheduler.is_running(),
+        timeout=60,
+        message="the forked scheduler ended with its cluster",
+    )
     assert not scheduler.is_running(), "the forked scheduler outlived its cluster"
 
 

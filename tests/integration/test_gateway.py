@@ -8,7 +8,14 @@ import re
 import httpx
 import pytest
 
-from tests.support.gateway import Gateway, Session, cluster_names, dask_gateway_api
+from tests.support.gateway import (
+    Gateway,
+    Session,
+    cluster_names,
+    dask_gateway_api,
+    gateway_client,
+    submit_cluster,
+)
 from tests.support.kernel import RemoteKernel
 
 pytestmark = pytest.mark.integration
@@ -166,6 +173,28 @@ def test_cluster_beyond_the_limits_is_refused_and_nothing_starts(
             assert r.status_code == 422, (option, r.status_code, r.text)
             assert re.search(message, r.reason_phrase + r.text), (option, r.reason_phrase, r.text)
     assert cluster_names(gateway, bob) == before
+
+
+def test_a_cluster_of_the_largest_workers_gets_the_most_workers(gateway: Gateway) -> None:
+    """Workers of the most cores (the ``large`` profile's 2) reach TWINHUB_DASK_MAX_WORKERS:
+    the scheduler's core does not take a worker's place in the cluster's core limit."""
+    user = gateway.login("largest")
+    most, cores = gateway.settings.dask_max_workers, gateway.settings.dask_max_worker_cores
+    name = submit_cluster(gateway, user, worker_cores=cores, worker_memory=0.5)
+    gw = gateway_client(gateway, user)
+    try:
+        with dask_gateway_api(gateway, user) as api:
+            api.get(f"/clusters/{name}", params={"wait": ""}, timeout=120).raise_for_status()
+            scaled = api.post(f"/clusters/{name}/scale", json={"count": most}).json()
+        cluster = gw.connect(name)
+        with cluster.get_client(set_as_default=False) as client:
+            client.wait_for_workers(most, timeout=300)
+            threads = [w["nthreads"] for w in client.scheduler_info()["workers"].values()]
+        cluster.shutdown()
+    finally:
+        gw.close()
+    assert scaled == {"ok": True, "msg": None}
+    assert threads == [cores] * most
 
 
 def test_a_token_without_the_gateway_scope_is_refused(gateway: Gateway, bob: Session) -> None:

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,9 @@ import psutil
 from twinhub.hub.proxy import hub_routed
 from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
+
+from tests.support import netns
+from tests.support.waiting import WaitTimeout, wait_for
 
 
 def free_ports(n: int) -> list[int]:
@@ -33,6 +35,16 @@ def free_ports(n: int) -> list[int]:
     for s in sockets:
         s.close()
     return ports
+
+
+def launcher_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment with a state directory and a free loopback port for every
+    port setting (``Settings.ports``: hub, proxy, services, every gateway), then ``extra``."""
+    env = dict(os.environ, TWINHUB_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
+    names = Settings.from_env({}).ports
+    env.update({var: str(port) for var, port in zip(names, free_ports(len(names)), strict=True)})
+    env.update(extra or {})
+    return env
 
 
 @dataclass
@@ -132,14 +144,12 @@ class Gateway:
         with self.client(headers=user.headers) as c:
             r = c.post(path, json=options or {})
             assert r.status_code in (201, 202), f"spawn failed: {r.status_code} {r.text}"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                model = c.get(f"/hub/api/users/{user.name}").json()
-                info = model["servers"].get(server)
-                if info and info["ready"]:
-                    return info
-                time.sleep(0.5)
-        raise TimeoutError(f"server {user.name}/{server} not ready after {timeout}s")
+            return wait_for(
+                lambda: c.get(f"/hub/api/users/{user.name}").json()["servers"].get(server),
+                until=lambda info: info and info["ready"],
+                timeout=timeout,
+                message=f"server {user.name}/{server} ready",
+            )
 
     def stop_server(self, user: Session, server: str = "", timeout: float = 60) -> None:
         path = (
@@ -150,13 +160,12 @@ class Gateway:
         with self.client(headers=user.headers) as c:
             r = c.delete(path)
             assert r.status_code in (202, 204), f"stop failed: {r.status_code} {r.text}"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                model = c.get(f"/hub/api/users/{user.name}").json()
-                if server not in model["servers"]:
-                    return
-                time.sleep(0.5)
-        raise TimeoutError(f"server {user.name}/{server} still running after {timeout}s")
+            wait_for(
+                lambda: c.get(f"/hub/api/users/{user.name}").json()["servers"],
+                until=lambda servers: server not in servers,
+                timeout=timeout,
+                message=f"server {user.name}/{server} stopped",
+            )
 
     def up(self) -> bool:
         """The hub, Dask Gateway and the registry answer through the proxy (asked only once
@@ -178,14 +187,16 @@ class Gateway:
 
     def wait_until_up(self, timeout: float) -> None:
         """Wait for :meth:`up` (at start, or after the launcher restarted the hub)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def up_while_running() -> bool:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the gateway exited ({self.process.returncode}):\n{self.log()}")
-            if self.up():
-                return
-            time.sleep(0.5)
-        raise TimeoutError(f"the gateway did not come up in {timeout:.0f} s:\n{self.log()}")
+            return self.up()
+
+        try:
+            wait_for(up_while_running, timeout=timeout, message="hub, gateway and registry up")
+        except WaitTimeout as e:
+            raise WaitTimeout(f"{e}:\n{self.log()}") from None
 
     # --- processes -------------------------------------------------------------------------
     def descendants(self) -> list[psutil.Process]:
@@ -232,38 +243,23 @@ def start_gateway(
     extra_env: dict | None = None,
     ignore_sigint: bool = False,
     hub_args: list[str] | None = None,
+    host: str | None = None,
+    start_timeout: float = START_TIMEOUT,
 ) -> Gateway:
     """Start the launcher with free ports in ``state_dir`` and wait until the hub answers.
 
     ``ignore_sigint`` starts it the way a script starts a background job: with SIGINT ignored,
     a disposition that children inherit unless the launcher resets it. ``hub_args`` are
     JupyterHub options, passed on by the launcher (e.g. ``--JupyterHub.service_check_interval=1``).
+    ``host`` starts it on a host of a :class:`~tests.support.netns.Network` (the multi-node
+    tests), whose network the calling thread must be in (:func:`~tests.support.netns.inside`).
     """
-    ports = free_ports(11)
-    env = dict(os.environ)
-    env.update(
-        {
-            "TWINHUB_STATE_DIR": str(state_dir),
-            "TWINHUB_PORT": str(ports[0]),
-            "TWINHUB_HUB_PORT": str(ports[1]),
-            "TWINHUB_PROXY_API_PORT": str(ports[2]),
-            "TWINHUB_GATEWAY_API_PORT": str(ports[3]),
-            "TWINHUB_GATEWAY_HTTP_PORT": str(ports[4]),
-            "TWINHUB_GATEWAY_TCP_PORT": str(ports[5]),
-            "TWINHUB_REGISTRY_PORT": str(ports[6]),
-            "TWINHUB_DASHBOARDS_PORT": str(ports[7]),
-            # the Slurm profiles' gateway (started only with TWINHUB_SLURM=1)
-            "TWINHUB_GATEWAY_SLURM_API_PORT": str(ports[8]),
-            "TWINHUB_GATEWAY_SLURM_HTTP_PORT": str(ports[9]),
-            "TWINHUB_GATEWAY_SLURM_TCP_PORT": str(ports[10]),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    env.update(extra_env or {})
+    env = launcher_env(state_dir, extra_env)
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
+    command = [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])]
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])],
+        netns.command(host, command) if host else command,
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -274,7 +270,7 @@ def start_gateway(
     )
     gateway = Gateway(settings=settings, process=process, log_path=log_path, env=env)
     try:
-        gateway.wait_until_up(START_TIMEOUT)
+        gateway.wait_until_up(start_timeout)
     except TimeoutError:
         gateway.stop()
         raise

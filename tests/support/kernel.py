@@ -8,12 +8,13 @@ notebook in that server: its env, its token, its working directory.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 
 import httpx
 import websocket
+
+from tests.support.waiting import wait_for
 
 
 class KernelError(RuntimeError):
@@ -77,15 +78,18 @@ class RemoteKernel:
         out = Execution()
         error = None
         reply = idle = False
-        deadline = time.monotonic() + timeout
-        while not (reply and idle):
-            self.ws.settimeout(max(1.0, deadline - time.monotonic()))
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no reply from the kernel after {timeout}s:\n{out.stdout}")
-            msg = json.loads(self.ws.recv())
+
+        def progress() -> tuple[bool, bool, str]:
+            """Read the next message of the kernel, if one comes within seconds; what it has
+            told so far: replied?, idle?, the end of its stdout."""
+            nonlocal error, reply, idle
+            try:
+                msg = json.loads(self.ws.recv())
+            except websocket.WebSocketTimeoutException:
+                msg = {}  # a quiet kernel: back to wait_for, which minds the timeout
+            kind, content = msg.get("msg_type"), msg.get("content", {})
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            kind, content = msg["msg_type"], msg["content"]
+                kind = None
             if kind == "stream":
                 if content["name"] == "stdout":
                     out.stdout += content["text"]
@@ -99,6 +103,16 @@ class RemoteKernel:
                 reply = True
             elif kind == "status" and content["execution_state"] == "idle":
                 idle = True
+            return reply, idle, out.stdout[-2000:]
+
+        self.ws.settimeout(5.0)
+        wait_for(
+            progress,
+            until=lambda told: told[0] and told[1],
+            timeout=timeout,
+            interval=0,
+            message="the kernel's reply and idle status (replied?, idle?, stdout)",
+        )
         if error:
             raise KernelError(
                 f"{error}\n--- stdout ---\n{out.stdout}\n--- stderr ---\n{out.stderr}"

@@ -5,19 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import panel as pn
 from playwright.sync_api import Locator, Page
 
 from tests.support.browser import hub_login
 from tests.support.data import ensure_built
 from tests.support.gateway import Gateway, free_ports
+from tests.support.waiting import wait_for, wait_until_answers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,6 +52,7 @@ PLOTTED_MAXIMA = """
 }
 """
 
+
 # every drawn series with a "discharge" column (the flood hydrograph), one row per renderer:
 # [renderer id, shown?, sum of its values, largest value]
 DISCHARGE_SERIES = """
@@ -76,20 +76,42 @@ DISCHARGE_SERIES = """
 """
 
 
+def drawn(
+    page: Page,
+    script: str,
+    of: object = None,
+    *,
+    until: str = "(value) => value.length > 0",
+    arg: object = None,
+    timeout_ms: float = 120_000,
+) -> Any:
+    """``script(of)`` (e.g. :data:`PLOTTED_COLUMNS`) once ``until(value, arg)`` holds.
+
+    Playwright polls the page for that state, so a test reads a figure only once what it
+    needs is drawn (a loaded page may not have drawn every curve yet).
+    """
+    handle = page.wait_for_function(
+        f"""([of, arg]) => {{
+          const value = ({script})(of);
+          return ({until})(value, arg) ? value : null;
+        }}""",
+        arg=[of, arg],
+        timeout=timeout_ms,
+    )
+    return handle.json_value()
+
+
 def _wait_for(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"the Panel server did not answer at {url}")
+    """Until the app's page answers. Serving it runs the app (its first model run): on a loaded
+    machine that takes tens of seconds, so one request may take that long (a shorter request
+    timeout would only start more sessions)."""
+    wait_until_answers(
+        url, timeout=timeout, timeout_each=timeout, message=f"the Panel app answering at {url}"
+    )
 
 
 @contextmanager
-def served(app: str, log_path: Path, cwd: Path = REPO, timeout: float = 60) -> Iterator[str]:
+def served(app: str, log_path: Path, cwd: Path = REPO, timeout: float = 180) -> Iterator[str]:
     """``panel serve <app>`` on a free loopback port, as a user would start it; yields the URL."""
     (port,) = free_ports(1)
     env = {**os.environ, "TWINHUB_API_URL": ""}
@@ -105,11 +127,15 @@ def served(app: str, log_path: Path, cwd: Path = REPO, timeout: float = 60) -> I
             yield url
         finally:
             proc.terminate()
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=60)  # a loaded machine may still be building a session
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @contextmanager
-def serve_factory(factory: Callable, name: str, timeout: float = 30) -> Iterator[str]:
+def serve_factory(factory: Callable, name: str, timeout: float = 180) -> Iterator[str]:
     """``pn.serve`` of an app factory in a thread (for apps built with test arguments)."""
     (port,) = free_ports(1)
     server = pn.serve(
@@ -142,16 +168,13 @@ def number_in(page: Page, css_class: str) -> float:
 
 
 def wait_for_change(page: Page, css_class: str, old: float, timeout: float = 90) -> float:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = number_in(page, css_class)
-            if value != old:
-                return value
-        except (IndexError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the number in .{css_class} stayed at {old}")
+    return wait_for(
+        lambda: number_in(page, css_class),
+        until=lambda value: value != old,
+        timeout=timeout,
+        ignore=(IndexError, ValueError),  # not drawn yet
+        message=f"the number in .{css_class} changed from {old}",
+    )
 
 
 @contextmanager

@@ -1,7 +1,10 @@
-"""Start the project's single-node Slurm cluster (``scripts/slurm-up.sh``) for tests, and read it.
+"""Start the project's Slurm cluster (``scripts/slurm-up.sh``) for tests, and read it.
 
 The cluster is the one ``make slurm-up`` starts, in a directory of the test session, on free
-loopback ports: tests see real ``sbatch``/``squeue``/``scancel``, never a stand-in.
+loopback ports: tests see real ``sbatch``/``squeue``/``scancel``, never a stand-in. Given a
+:class:`~tests.support.netns.Network`, the same script makes it a multi-node cluster: slurmctld
+on the network's first host, one slurmd on each other host (a compute node), and the client
+commands run on the controller's host.
 """
 
 from __future__ import annotations
@@ -9,13 +12,15 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 from twinhub.hub.settings import REPO_ROOT
+
+from tests.support import netns
+from tests.support.waiting import wait_for
 
 SLURM_UP = REPO_ROOT / "scripts" / "slurm-up.sh"
 
@@ -41,6 +46,8 @@ class Job:
     command: str
     partition: str = ""
     time_limit: str = ""
+    nodes: str = ""
+    """The node(s) the job runs on (empty while it is pending)."""
 
 
 @dataclass
@@ -48,6 +55,13 @@ class SlurmCluster:
     """A running cluster: its directory and the environment its clients need."""
 
     directory: Path
+    network: netns.Network | None = None
+    """The hosts of a multi-node cluster (controller first); None: this machine, one node."""
+
+    @property
+    def nodes(self) -> list[str]:
+        """The compute nodes' names (``NodeName``)."""
+        return [h.name for h in self.network.hosts[1:]] if self.network else ["localhost"]
 
     @property
     def conf(self) -> Path:
@@ -59,6 +73,8 @@ class SlurmCluster:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def run(self, *cmd: str, input: str | None = None, timeout: float = 30) -> str:  # noqa: A002
+        if self.network:  # the controller is reachable from its own host's network only
+            cmd = netns.command(self.network.hub.name, cmd)
         result = subprocess.run(
             cmd, env=self.env, input=input, capture_output=True, text=True, timeout=timeout
         )
@@ -68,23 +84,18 @@ class SlurmCluster:
 
     def jobs(self) -> list[Job]:
         """Jobs pending or running, with the resources Slurm allocated to them."""
-        out = self.run("squeue", "-h", "-o", "%i|%j|%T|%C|%m|%P|%l|%o")
+        out = self.run("squeue", "-h", "-o", "%i|%j|%T|%C|%m|%P|%l|%N|%o")
         jobs = []
         for line in out.splitlines():
-            job_id, name, state, cpus, memory, partition, limit, command = line.split("|", 7)
-            jobs.append(Job(job_id, name, state, int(cpus), memory, command, partition, limit))
+            job_id, name, state, cpus, memory, partition, limit, nodes, command = line.split("|", 8)
+            jobs.append(
+                Job(job_id, name, state, int(cpus), memory, command, partition, limit, nodes)
+            )
         return jobs
 
     def wait_for(self, predicate, timeout: float = 60, what: str = "the jobs") -> list[Job]:
         """Poll ``squeue`` until ``predicate(jobs)`` holds; fail naming what was awaited."""
-        deadline = time.monotonic() + timeout
-        jobs = self.jobs()
-        while not predicate(jobs):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{what} not reached in {timeout}s; squeue: {jobs}")
-            time.sleep(0.5)
-            jobs = self.jobs()
-        return jobs
+        return wait_for(self.jobs, until=predicate, timeout=timeout, message=f"{what} (squeue)")
 
     @property
     def controller_port(self) -> str:
@@ -145,14 +156,12 @@ class SlurmCluster:
         command line and working directory."""
         job_ids = None if job_ids is None else list(job_ids)
         exclude, workdirs = list(exclude), list(workdirs)
-        deadline = time.monotonic() + timeout
-        while survivors := self.job_processes(job_ids, exclude, workdirs):
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"processes of {what} alive {timeout}s after their end: "
-                    + "; ".join(describe(p) for p in survivors)
-                )
-            time.sleep(0.5)
+        wait_for(
+            lambda: [describe(p) for p in self.job_processes(job_ids, exclude, workdirs)],
+            until=lambda survivors: not survivors,
+            timeout=timeout,
+            message=f"no process of {what} alive after their end",
+        )
 
     def end_all_jobs(self, workdirs: Iterable[Path] = (), timeout: float = 60) -> None:
         """Cancel every job and wait until squeue is empty and no process of any job (or working
@@ -171,8 +180,8 @@ class SlurmCluster:
                 except psutil.Error:
                     pass
 
-    def node_state(self) -> str:
-        return self.run("sinfo", "-h", "-n", "localhost", "-o", "%t").strip()
+    def node_state(self, node: str = "localhost") -> str:
+        return self.run("sinfo", "-h", "-n", node, "-o", "%t").strip()
 
     def stop(self) -> None:
         _script("down", self.directory)
@@ -195,21 +204,28 @@ def describe(proc: psutil.Process) -> str:
         return f"pid {proc.pid} ({exc.__class__.__name__})"
 
 
-def _script(action: str, directory: Path) -> subprocess.CompletedProcess:
+def _script(
+    action: str, directory: Path, network: netns.Network | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "TWINHUB_SLURM_DIR": str(directory)}
+    if network:  # `down` reads these back from the cluster's directory
+        env["TWINHUB_SLURM_CONTROLLER"] = f"{network.hub.name}:{network.hub.address}"
+        env["TWINHUB_SLURM_NODES"] = " ".join(f"{h.name}:{h.address}" for h in network.hosts[1:])
+        env["TWINHUB_SLURM_HOST_EXEC"] = str(netns.ON_HOST)
     return subprocess.run(
         ["bash", str(SLURM_UP), action], env=env, capture_output=True, text=True, timeout=600
     )
 
 
-def start_slurm(directory: Path) -> SlurmCluster:
-    """Start (installing Slurm if needed) the cluster in ``directory``; raise with its log."""
+def start_slurm(directory: Path, network: netns.Network | None = None) -> SlurmCluster:
+    """Start (installing Slurm if needed) the cluster in ``directory``, on this machine or on
+    the hosts of ``network`` (which must exist); raise with its log."""
     if os.geteuid() != 0:
         raise SlurmUnavailable(
             "the test Slurm cluster runs munged, slurmctld and slurmd as root (SlurmUser=root) "
             "and installs slurm-wlm with apt-get: run the HPC tests as root"
         )
-    result = _script("up", directory)
+    result = _script("up", directory, network)
     if result.returncode != 0:
         raise RuntimeError(f"scripts/slurm-up.sh up failed:\n{result.stdout}\n{result.stderr}")
-    return SlurmCluster(directory)
+    return SlurmCluster(directory, network)

@@ -8,7 +8,6 @@ login; unknown or private twins get the service's 404 page; another user's serve
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +18,7 @@ from twinhub.catalogs import build
 
 from tests.support.browser import hub_login, screenshot
 from tests.support.gateway import Gateway
-from tests.support.panel_app import PLOTTED_MAXIMA
+from tests.support.panel_app import PLOTTED_MAXIMA, drawn
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -56,16 +55,6 @@ def logged_in(browser: Browser, pages: list[Page], gw: Gateway, name: str) -> Pa
     return page
 
 
-def plotted_maxima(page: Page, timeout: float = 180) -> list[float]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        maxima = page.evaluate(PLOTTED_MAXIMA)
-        if maxima:
-            return maxima
-        page.wait_for_timeout(500)
-    raise AssertionError("no discharge series was drawn")
-
-
 def test_logged_out_dashboard_redirects_to_login(
     dashboards: Gateway, browser: Browser, pages: list[Page], artifacts_dir: Path
 ) -> None:
@@ -93,19 +82,20 @@ def test_new_user_opens_flood_dashboard_and_the_plot_follows_a_widget(
     card.locator(".twin-dashboard").click()
     page.wait_for_url(f"**{APPS}/flood")
     expect(page.locator(".twinhub-user")).to_have_text("nina")  # the session knows the user
-    before = plotted_maxima(page)
+    before = drawn(page, PLOTTED_MAXIMA, timeout_ms=180_000)
     screenshot(page, artifacts_dir, "dash-3-flood-dashboard")
 
     storm = page.get_by_label("Synthetic storm (mm)")
     storm.fill("250")
     storm.press("Enter")
-    deadline = time.monotonic() + 180
-    after = before
-    while time.monotonic() < deadline and max(after) <= max(before) + 100:
-        page.wait_for_timeout(500)
-        after = plotted_maxima(page)
+    after = drawn(
+        page,
+        PLOTTED_MAXIMA,
+        until="(maxima, above) => maxima.some(m => m > above)",
+        arg=max(before) + 100,
+        timeout_ms=180_000,
+    )
     assert max(after) > max(before) + 100, f"plotted peak stayed near {max(before):.1f}"
-    page.wait_for_timeout(1000)
     screenshot(page, artifacts_dir, "dash-4-flood-after-storm")
 
     # the run is recorded in the registry under the person who clicked, not the service

@@ -16,6 +16,7 @@ from tests.support.panel_app import (
     REPO,
     checkbox,
     downloaded_provenance,
+    drawn,
     number_in,
     record_in_registry,
     served,
@@ -42,9 +43,10 @@ def app_url(artifacts_dir: Path, app_dir: Path) -> Iterator[str]:
 
 
 def wait_for_dashboard(page: Page, artifacts_dir: Path, name: str) -> None:
-    """Until the first ensemble is drawn; a screenshot shows what the user saw if it never is."""
+    """Until the first ensemble is drawn; a screenshot shows what the user saw if it never is.
+    The app process calibrates the model first: minutes on a loaded 2-core machine."""
     try:
-        page.locator(".peak-median").wait_for(timeout=120_000)
+        page.locator(".peak-median").wait_for(timeout=300_000)
     except Exception:
         page.screenshot(path=artifacts_dir / f"{name}-failed.png", full_page=True)
         raise
@@ -53,18 +55,22 @@ def wait_for_dashboard(page: Page, artifacts_dir: Path, name: str) -> None:
 def test_bigger_storm_raises_the_plotted_peak(app_url: str, page: Page, artifacts_dir) -> None:
     page.goto(app_url)
     wait_for_dashboard(page, artifacts_dir, "flood-app-storm")
-    page.wait_for_timeout(1000)
+    plotted_before = drawn(page, PLOTTED_MAXIMA)
     page.screenshot(path=artifacts_dir / "flood-app-loaded.png", full_page=True)
     before = number_in(page, "peak-median")
-    plotted_before = page.evaluate(PLOTTED_MAXIMA)
     assert plotted_before, "no discharge series found in the Bokeh plot"
     assert page.get_by_text("P(exceed 2-year flood").count() == 1
 
     set_input(page, "Synthetic storm (mm)", "250")
     after = wait_for_change(page, "peak-median", before)
-    page.wait_for_timeout(1500)
+    # once the new median curve is drawn (its peak is the indicator's)
+    plotted_after = drawn(
+        page,
+        PLOTTED_MAXIMA,
+        until="(maxima, peak) => maxima.some(m => Math.abs(m - peak) < 0.1)",
+        arg=after,
+    )
     page.screenshot(path=artifacts_dir / "flood-app-storm.png", full_page=True)
-    plotted_after = page.evaluate(PLOTTED_MAXIMA)
     assert after > before + 100
     assert max(plotted_after) > max(plotted_before) + 100
     # the median curve is one of the plotted series: its peak is what the indicator shows
@@ -98,9 +104,16 @@ def test_observed_checkbox_redraws_the_figure_without_a_model_run(
     peak = number_in(page, "peak-median")
     box = checkbox(page, "Show observed discharge")
     assert box.is_checked()
-    series = page.evaluate(DISCHARGE_SERIES)
-    # the observed curve is the drawn series whose values are the gauge's, read from the catalog
-    (observed_id,) = [s[0] for s in series if abs(s[2] - float(observed.sum())) < 1e-6 * s[2]]
+    # the observed curve is the drawn series whose values are the gauge's, read from the catalog:
+    # wait until it is drawn (the ensemble's curves may be drawn first)
+    gauge_sum = float(observed.sum())
+    series = drawn(
+        page,
+        DISCHARGE_SERIES,
+        until="(rows, total) => rows.some(s => Math.abs(s[2] - total) < 1e-6 * s[2])",
+        arg=gauge_sum,
+    )
+    (observed_id,) = [s[0] for s in series if abs(s[2] - gauge_sum) < 1e-6 * s[2]]
     assert all(shown for _, shown, *_ in series)
 
     for shown in (False, True):

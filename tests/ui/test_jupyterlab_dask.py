@@ -23,6 +23,7 @@ from twinhub.twins import showcase
 
 from tests.support.browser import hub_login, screenshot
 from tests.support.gateway import Gateway, cluster_names
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -54,6 +55,13 @@ TASK_STREAM = """
 }
 """
 
+# whether the selected cell of the notebook shown is the n-th (counting from 0)
+ACTIVE_CELL_IS = """
+(n) => [...document.querySelectorAll(
+  ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell"
+)].findIndex((cell) => cell.classList.contains("jp-mod-active")) === n
+"""
+
 
 @pytest.fixture(scope="module")
 def lab_gateway(gateway: Gateway) -> Iterator[Gateway]:
@@ -75,9 +83,10 @@ def run_cells(page: Page, count: int) -> None:
     """Select the first cell and press Shift+Enter ``count`` times (run, move to the next)."""
     page.locator(".jp-Notebook .jp-Cell").first.click()
     page.keyboard.press("Escape")  # command mode: Shift+Enter runs the selected cell
-    for _ in range(count):
+    for index in range(1, count + 1):
         page.keyboard.press("Shift+Enter")
-        page.wait_for_timeout(300)
+        # the next key press goes to the next cell only once JupyterLab has selected it
+        page.wait_for_function(ACTIVE_CELL_IS, arg=index)
 
 
 def test_notebook_in_jupyterlab_starts_a_cluster_and_its_task_stream_opens(
@@ -134,16 +143,15 @@ def test_notebook_in_jupyterlab_starts_a_cluster_and_its_task_stream_opens(
         dash.set_default_timeout(60_000)
         response = dash.goto(href)  # through the hub's proxy to the gateway's dashboard proxy
         assert response is not None and response.status == 200
-        deadline = time.monotonic() + 120
-        seen = dash.evaluate(TASK_STREAM)
-        while time.monotonic() < deadline and not (
-            "Task Stream" in seen["titles"] and seen["tasks"] >= 4
-        ):
-            dash.wait_for_timeout(1000)
-            seen = dash.evaluate(TASK_STREAM)
+        seen = wait_for(
+            lambda: dash.evaluate(TASK_STREAM),
+            until=lambda seen: "Task Stream" in seen["titles"] and seen["tasks"] >= 4,
+            timeout=120,
+            interval=1,
+            message="a task stream with 4 tasks drawn",
+        )
         assert "Task Stream" in seen["titles"], seen
         assert seen["tasks"] >= 4, f"the task stream drew {seen['tasks']} tasks"
-        dash.wait_for_timeout(3000)
         screenshot(dash, artifacts_dir, "b-4-dask-task-stream")
         page.bring_to_front()
         screenshot(page, artifacts_dir, "b-5-notebook-calibrating")
@@ -161,8 +169,11 @@ def test_notebook_in_jupyterlab_starts_a_cluster_and_its_task_stream_opens(
     # stopping the twin's server stops its cluster (the hub's post_stop_hook)
     user = gw.login(USER)
     gw.stop_server(user, "flood")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and cluster in cluster_names(gw, user):
-        time.sleep(1)
+    wait_for(
+        lambda: cluster not in cluster_names(gw, user),
+        timeout=60,
+        interval=1,
+        message=f"the server's cluster {cluster} stopped",
+    )
     assert cluster not in cluster_names(gw, user)
     assert time.monotonic() - started < 420  # bounded, even on a loaded machine

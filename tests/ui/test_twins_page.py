@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 
 from tests.support.browser import hub_login, screenshot
 from tests.support.registry import Registry, start_registry_gateway
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.ui
 
@@ -70,10 +71,12 @@ def test_launch_and_stop_a_twin_from_the_twins_page(
 
     card.locator(".twin-stop").click()
     page.wait_for_url(f"{url}/services/twinhub/twins**")
-    for _ in range(30):
-        if "growth-lab" not in servers(registry, "lena"):
-            break
-        page.wait_for_timeout(1000)
+    wait_for(
+        lambda: "growth-lab" not in servers(registry, "lena"),
+        timeout=60,
+        interval=1,
+        message="the server growth-lab stopped",
+    )
     assert "growth-lab" not in servers(registry, "lena")
     page.reload()
     card = page.locator(".twin-card[data-twin='growth-lab']")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -11,11 +12,25 @@ import pytest
 from twinhub.extensions.dashboards import cluster
 from twinhub.extensions.dashboards.cluster import UserClient
 
+from tests.support.waiting import wait_for
+
 
 @dask.delayed
 def slow(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def waiting_in_run_slot() -> bool:
+    """Whether a thread other than this one is inside ``UserClient.run_slot``: waiting for a
+    slot (a thread that holds one has left the function, suspended at its ``yield``)."""
+    me = threading.get_ident()
+    for ident, frame in sys._current_frames().items():
+        while frame is not None and ident != me:
+            if frame.f_code is UserClient.run_slot.__wrapped__.__code__:
+                return True
+            frame = frame.f_back
+    return False
 
 
 def test_one_users_second_run_waits_while_another_user_runs_at_once(service_cluster) -> None:
@@ -71,12 +86,12 @@ def test_a_worker_killed_during_a_dashboard_run_is_in_the_runs_record(
             daemon=True,
         )
         thread.start()
-        deadline = time.monotonic() + 120
-        busy: dict = {}
-        while not busy:
-            assert time.monotonic() < deadline, "no task started"
-            busy = {w: keys for w, keys in client.processing().items() if keys}
-            time.sleep(0.05)
+        busy = wait_for(
+            lambda: {w: keys for w, keys in client.processing().items() if keys},
+            timeout=120,
+            interval=0.05,
+            message="a task started",
+        )
         victim = sorted(busy)[0]
         port = int(victim.rsplit(":", 1)[1])
         (process,) = [
@@ -116,7 +131,9 @@ def test_a_dashboard_run_holds_the_users_share_for_models_that_submit_their_own_
         assert dora.compute(slow(0.1)).result(timeout=30) == 0.1
         runner = threading.Thread(target=lambda: outcome.update(done=asyncio.run(state.refresh())))
         runner.start()
-        time.sleep(3)
+        wait_for(
+            waiting_in_run_slot, timeout=60, interval=0.05, message="the run waiting for a slot"
+        )
         assert state.busy and state.outcome is None  # waiting for dora's share
     runner.join(120)
     assert not runner.is_alive()

@@ -23,6 +23,7 @@ from twinhub.twins.runs import RunRecord, replay
 
 from tests.support.gateway import free_ports
 from tests.support.prov import assert_describes_run, read_prov
+from tests.support.waiting import async_wait_for
 
 
 def test_lattice_scan_grows_point_by_point_and_one_record_covers_the_sweep() -> None:
@@ -76,14 +77,19 @@ def test_a_newer_scan_supersedes_an_older_one() -> None:
 
     async def change_midway() -> None:
         first = asyncio.ensure_future(state.refresh())
-        while len(state.results) == 0:  # the long scan has drawn its first point
-            await asyncio.sleep(0.05)
+        await async_wait_for(  # the long scan has drawn its first point
+            lambda: len(state.results), timeout=300, interval=0.05, message="a first point"
+        )
         state.param.update(n_temperatures=3, sweeps=200)  # the watcher starts the new scan
         await first
-        while state.busy or state.outcome is None:
-            await asyncio.sleep(0.05)
+        await async_wait_for(
+            lambda: not state.busy and state.outcome is not None,
+            timeout=300,
+            interval=0.05,
+            message="the new scan's outcome",
+        )
 
-    asyncio.run(asyncio.wait_for(change_midway(), timeout=300))
+    asyncio.run(change_midway())
     assert state.outcome.record.parameters["temperatures"] == [1.8, 2.4, 3.0]
     assert list(state.results["temperature"]) == [1.8, 2.4, 3.0]
     assert state.error == ""

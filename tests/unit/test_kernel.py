@@ -8,7 +8,9 @@ from collections.abc import Iterator
 import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
+from twinhub.extensions.spawn_options import server_environment
 from twinhub.kernels.install import DISPLAY_NAME, KERNEL_NAME, install
+from twinhub.twins.twin import load_twin
 
 from tests.support.data import ensure_built
 
@@ -89,6 +91,30 @@ def test_kernel_session_has_twin_catalog_and_local_cluster(kernel) -> None:
         "print(type(c).__name__, workers, res.sizes['member'], rec.agent)",
     )
     assert out.split() == ["LocalCluster", "2", "4", "kernel-tester"]
+
+
+def test_cluster_keeps_to_the_workers_the_spawn_allowed(kernelspec) -> None:
+    """A profile of one worker and the flood twin (which wants 2): the spawn clamps the twin
+    to the profile, and the kernel's ``cluster()`` keeps to that clamp, not the twin's own."""
+    import os
+
+    profile = {"slug": "one-worker", "dask_gateway": {"max_workers": 1}}
+    twin = load_twin("flood").manifest.model_dump(mode="json")
+    assert twin["dask"]["max_workers"] > 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DASK_GATEWAY")}
+    env.update(
+        server_environment(
+            profile, twin, api_url="http://127.0.0.1:9/api", user="kernel-tester", server="flood"
+        ),
+        JUPYTERHUB_USER="kernel-tester",
+    )
+    manager, client = start(env)
+    try:
+        out = run(client, "c = cluster(); print(type(c).__name__, len(c.workers)); c.close()")
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=False)
+    assert out.split() == ["LocalCluster", "1"]
 
 
 def test_twin_magic_switches_and_names_unknown_twins(kernel) -> None:

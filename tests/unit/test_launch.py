@@ -10,6 +10,7 @@ from twinhub.hub.settings import Settings, SettingsError
 from twinhub.hub.state import ensure_secrets
 
 from tests.support.gateway import free_ports
+from tests.support.launcher import launch
 
 
 def test_a_busy_port_is_named_with_its_variable() -> None:
@@ -29,6 +30,17 @@ def test_a_busy_port_is_named_with_its_variable() -> None:
         )
         with pytest.raises(SettingsError, match=f"TWINHUB_PROXY_API_PORT={ports[2]}"):
             check_ports(settings)
+
+
+def test_the_launcher_refuses_a_busy_dashboards_port_and_names_it(tmp_path) -> None:
+    (port,) = free_ports(1)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        done, _ = launch(tmp_path / "state", {"TWINHUB_DASHBOARDS_PORT": str(port)})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"Port(s) already in use: TWINHUB_DASHBOARDS_PORT={port}." in done.stderr
+    assert "starting the gateway" not in done.stdout
 
 
 def test_banner_tells_the_url_and_both_passwords(tmp_path) -> None:

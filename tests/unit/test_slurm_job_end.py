@@ -20,6 +20,7 @@ import pytest
 from twinhub.hub.targets.slurm_backend import batch_script
 
 from tests.support.titled import IGNORING_TERM, SCHEDULER_LIKE
+from tests.support.waiting import wait_for
 
 GRACE = 1.5
 
@@ -44,11 +45,12 @@ def start_job(
         job = subprocess.Popen(
             [*shell, str(script)], stdout=stdout, start_new_session=True, cwd=tmp_path
         )
-    deadline = time.monotonic() + 30
-    while not out.read_text().strip():
+
+    def printed() -> str:
         assert job.poll() is None, f"the job ended early ({job.returncode})"
-        assert time.monotonic() < deadline, "the job's command did not start"
-        time.sleep(0.05)
+        return out.read_text().strip()
+
+    wait_for(printed, timeout=30, interval=0.05, message="the job's command printing its pid")
     shell = psutil.Process(job.pid)
     (command,) = shell.children()
     child = psutil.Process(int(out.read_text()))
@@ -79,9 +81,13 @@ def alive(proc: psutil.Process) -> bool:
 def wait_gone(procs: list[psutil.Process], timeout: float) -> float:
     """Seconds until all of ``procs`` are gone; fail naming those still alive."""
     start = time.monotonic()
-    while left := [p for p in procs if alive(p)]:
-        assert time.monotonic() - start < timeout, f"alive {timeout}s after the job's end: {left}"
-        time.sleep(0.05)
+    wait_for(
+        lambda: [p for p in procs if alive(p)],
+        until=lambda left: not left,
+        timeout=timeout,
+        interval=0.05,
+        message="every process of the job gone after the job's end",
+    )
     return time.monotonic() - start
 
 
@@ -110,7 +116,15 @@ def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(
 ) -> None:
     job, procs = start_job(tmp_path, IGNORING_TERM, started, shell)
     job.send_signal(signal.SIGTERM)
-    time.sleep(GRACE / 2)
+    # the shell has sent TERM on and its grace period runs (its `sleep` timer)
+    wait_for(
+        lambda: [p for p in psutil.Process(job.pid).children(recursive=True) if alive(p)],
+        until=lambda children: any(p.name() == "sleep" for p in children),
+        timeout=10,
+        interval=0.05,
+        ignore=(psutil.NoSuchProcess,),
+        message="the job's grace timer",
+    )
     assert all(alive(p) for p in procs)  # the command ignored TERM
     assert wait_gone(procs, timeout=GRACE + 5) >= GRACE / 2
     assert job.wait(5) == -signal.SIGKILL

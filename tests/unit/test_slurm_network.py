@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.hub.proxy import proxy_command
 from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
@@ -108,3 +109,23 @@ def test_slurm_profiles_need_slurms_commands(monkeypatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(SettingsError, match="TWINHUB_SLURM=1 needs Slurm's client commands"):
         Settings.from_env({"TWINHUB_SLURM": "1"})
+
+
+def test_hub_reaches_its_gateways_where_a_cluster_network_address_binds_them(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """With TWINHUB_HUB_BIND_IP set to one interface, nothing listens on loopback for the
+    hub API or the gateways' proxies: the hub, its proxy and the spawn hooks dial that address
+    (tests/hpc/test_multinode.py runs it for real)."""
+    env = {"TWINHUB_SLURM": "1", "TWINHUB_HUB_BIND_IP": "10.251.0.1"}
+    hub = load("jupyterhub_config.py", monkeypatch, tmp_path, **env)
+    services = {s["name"]: s for s in hub.JupyterHub.services}
+    assert services["dask-gateway"]["url"] == "http://10.251.0.1:8003"
+    assert services["dask-gateway-slurm"]["url"] == "http://10.251.0.1:8007"
+    hooks = hub.Spawner.pre_spawn_hook.__self__
+    assert hooks.gateway_url == "http://10.251.0.1:8003/services/dask-gateway"
+    assert proxy_command(Settings.from_env(env))[-3] == "http://10.251.0.1:8081/hub/error"
+    # a wildcard bind is reached on loopback
+    wildcard = load("jupyterhub_config.py", monkeypatch, tmp_path, TWINHUB_HUB_BIND_IP="0.0.0.0")
+    (main,) = [s for s in wildcard.JupyterHub.services if s["name"] == "dask-gateway"]
+    assert main["url"] == "http://127.0.0.1:8003"

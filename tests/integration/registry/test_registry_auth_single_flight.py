@@ -28,21 +28,13 @@ from tests.support.gateway import Gateway, start_gateway
 from tests.support.hub_metrics import hub_token_checks
 from tests.support.registry import API
 from tests.support.twins import make_twins_dir, manifest
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 TTL = 2
 """TWINHUB_AUTH_CACHE_SECONDS for this gateway: short, so the test can outwait it."""
 BURST = 20
-
-
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what} not within {timeout:.0f}s")
 
 
 def _unread_bytes(port: int, peers: set[int]) -> int | None:
@@ -110,8 +102,19 @@ def test_an_expired_token_is_checked_with_the_hub_once_for_a_burst(
             for s in socks:
                 s.sendall(request)
             peers = {s.getsockname()[1] for s in socks}
-            _wait_for(lambda: _unread_bytes(port, peers) == 0, 60, "the registry reading the burst")
-            _wait_for(lambda: _talks_to_hub(gw, registry), 60, "the registry asking the hub")
+            wait_for(
+                lambda: _unread_bytes(port, peers),
+                until=lambda unread: unread == 0,
+                timeout=60,
+                interval=0.05,
+                message="the registry reading the burst",
+            )
+            wait_for(
+                lambda: _talks_to_hub(gw, registry),
+                timeout=60,
+                interval=0.05,
+                message="the registry asking the hub",
+            )
         finally:
             os.kill(hub.pid, signal.SIGCONT)
         statuses = [_response_status(s) for s in socks]

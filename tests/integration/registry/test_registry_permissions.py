@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 
 from tests.support.twins import manifest
+from tests.support.waiting import wait_for
 
 from .conftest import API, Registry
 
@@ -135,11 +134,14 @@ def test_spawn_page_shows_why_a_choice_is_refused(registry: Registry, lab_profil
         )
         page = r.text
         # a slow hub answers with the pending page first; the failure shows there once known
-        for _ in range(30):
-            if "not available to alice" in page:
-                break
-            time.sleep(1)
-            page = c.get(f"/hub/spawn-pending/{alice.name}/forced").text
+        if "not available to alice" not in page:
+            page = wait_for(
+                lambda: c.get(f"/hub/spawn-pending/{alice.name}/forced").text,
+                until=lambda page: "not available to alice" in page,
+                timeout=60,
+                interval=1,
+                message="the spawn-pending page saying the profile is not available",
+            )
     assert "lab-big" in page and "not available to alice" in page
     assert "forced" not in {
         k for k, v in gateway_servers(registry, "alice").items() if v.get("ready")

@@ -4,14 +4,13 @@ migrations find the existing schema up to date instead of recreating it."""
 from __future__ import annotations
 
 import sqlite3
-import time
 
-import httpx
 import psutil
 import pytest
 import yaml
 
 from tests.support.twins import manifest
+from tests.support.waiting import wait_until_answers
 
 from .conftest import Registry
 
@@ -47,14 +46,7 @@ def test_data_survives_a_registry_restart(registry: Registry) -> None:
     old.terminate()
     old.wait(30)
     health = f"{registry.gateway.url}/services/twinhub/api/health"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(health, timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
+    wait_until_answers(health, timeout=60, timeout_each=2, message="the restarted registry")
     new = registry_process(registry)
     assert new.pid != old.pid
     after = registry.rows()

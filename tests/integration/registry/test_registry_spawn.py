@@ -4,13 +4,13 @@ their Dask clusters stopped with them (post_stop_hook)."""
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
 
 from tests.support.gateway import Gateway, Session, cluster_names, submit_cluster
 from tests.support.kernel import RemoteKernel
+from tests.support.waiting import wait_for
 
 from .conftest import Registry
 
@@ -29,20 +29,22 @@ def spawn(gateway: Gateway, user: Session, server: str, options: dict) -> dict:
         r = c.post(path, json=options)
         already = r.status_code == 400 and "already running" in r.text
         assert already or r.status_code in (201, 202), r.text
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            info = c.get(f"/hub/api/users/{user.name}").json()["servers"].get(server)
-            if info and info["ready"]:
-                return info
-            time.sleep(0.5)
-    raise TimeoutError(f"{user.name}/{server} did not start")
+        return wait_for(
+            lambda: c.get(f"/hub/api/users/{user.name}").json()["servers"].get(server),
+            until=lambda info: info and info["ready"],
+            timeout=120,
+            message=f"{user.name}/{server} ready",
+        )
 
 
 def wait_for_clusters(gateway: Gateway, user: Session, expected: set[str]) -> set[str]:
-    deadline = time.monotonic() + 60
-    while (names := cluster_names(gateway, user)) != expected and time.monotonic() < deadline:
-        time.sleep(1)
-    return names
+    return wait_for(
+        lambda: cluster_names(gateway, user),
+        until=lambda names: names == expected,
+        timeout=60,
+        interval=1,
+        message=f"{user.name}'s clusters to be {expected}",
+    )
 
 
 TAGGED_CLUSTER = """

@@ -17,6 +17,8 @@ from twinhub.hub.services import (
     gateway_api_url,
     gateway_instances,
     hub_network_config,
+    launcher_role,
+    launcher_service,
     managed_services,
     registry_api_url,
     roles,
@@ -111,8 +113,9 @@ c.JupyterHub.template_vars = {
 }
 
 # --- services: registry, Dask Gateway and the idle culler, started and stopped with the hub ----
-c.JupyterHub.services = managed_services(settings, secrets)
+# ... and the launcher, which restarts a dead proxy and then asks the hub for its routes
+c.JupyterHub.services = [*managed_services(settings, secrets), launcher_service(secrets)]
 c.JupyterHub.custom_scopes = custom_scopes()
-c.JupyterHub.load_roles = roles(settings)
+c.JupyterHub.load_roles = [*roles(settings), launcher_role()]
 
 c.JupyterHub.log_datefmt = "%H:%M:%S"

@@ -12,6 +12,8 @@ not take the gateway down, and nothing outlives a stop, the launcher
   TWINHUB_HUB_RESTART_WINDOW seconds, after stopping the services the dead hub had started;
   meanwhile the proxy keeps routing to the running servers, which the new hub re-attaches,
   as the new Dask Gateway re-attaches the clusters (hub/supervise.py);
+* restarts a proxy that dies within the same bounds (counted apart from the hub's), and asks
+  the hub to put the routes back into the new proxy's empty table (hub/proxy.py);
 * on Ctrl-C (or SIGTERM) stops the hub cleanly (it stops servers and services; the gateway
   stops clusters), then the proxy, and finally terminates whatever descendant is still alive,
   and says so.
@@ -39,7 +41,7 @@ import psutil
 from twinhub.catalogs.location import data_dir
 
 from .accounts import AccountError, ensure_service_account, open_passages
-from .proxy import ProxyError, hub_routed, start_proxy, stop_proxy
+from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
 from .services import dashboards_home, gateway_instances, managed_services
 from .settings import REPO_ROOT, Settings, SettingsError, describe
 from .state import Secrets, StateDirError, ensure_secrets, protect_state
@@ -329,6 +331,34 @@ def main(argv: list[str] | None = None) -> int:
     return _supervise(settings, secrets, cmd, env, proxy, hub, stopping)
 
 
+def _give_up(what: str, code: int, policy: RestartPolicy, settings: Settings) -> None:
+    """Say why the launcher stops the gateway instead of restarting ``what`` once more."""
+    print(
+        f"twinhub: {what} exited with status {code} after {policy.recent} "
+        f"restart(s) within {settings.hub_restart_window}s: giving up "
+        f"(TWINHUB_HUB_MAX_RESTARTS={settings.hub_max_restarts}, "
+        f"TWINHUB_HUB_RESTART_WINDOW={settings.hub_restart_window}). "
+        f"Stopping the whole gateway; see the log above for why {what} died.",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _restart_proxy(
+    settings: Settings, secrets: Secrets, env: dict[str, str], hub: _Hub
+) -> subprocess.Popen:
+    """Start a new proxy (its routing table is empty) and have the hub fill it, in the
+    background: users' routes come back once the hub has answered (hub/proxy.py)."""
+    proxy = start_proxy(settings, secrets, env)
+
+    def resync() -> None:
+        if resync_routes(settings, secrets.launcher_api_token, hub.process):
+            print("twinhub: the proxy is back; the hub has re-added its routes.", flush=True)
+
+    threading.Thread(target=resync, daemon=True).start()
+    return proxy
+
+
 def _supervise(
     settings: Settings,
     secrets: Secrets,
@@ -338,9 +368,10 @@ def _supervise(
     hub: _Hub,
     stopping: threading.Event,
 ) -> int:
-    """Watch the proxy and the hub until Ctrl-C; restart the hub when it dies (within the
-    policy's bounds); then stop everything. Returns the launcher's exit status."""
+    """Watch the proxy and the hub until Ctrl-C; restart either when it dies (each within
+    its own count of the same bounds); then stop everything. Returns the exit status."""
     policy = RestartPolicy(settings.hub_max_restarts, settings.hub_restart_window)
+    proxy_policy = RestartPolicy(settings.hub_max_restarts, settings.hub_restart_window)
     came_up = False
     status = 0
     while True:
@@ -352,14 +383,24 @@ def _supervise(
             print("\ntwinhub: stopping ...", flush=True)
             break
         if proxy.poll() is not None:
+            code = proxy.returncode
+            if not proxy_policy.allow():
+                _give_up("configurable-http-proxy", code, proxy_policy, settings)
+                status = 1
+                break
             print(
-                f"twinhub: configurable-http-proxy exited with status {proxy.returncode}: "
-                "stopping the gateway; see the log above",
-                file=sys.stderr,
+                f"twinhub: configurable-http-proxy exited with status {code}: restarting it "
+                f"(restart {proxy_policy.recent}, at most {proxy_policy.describe()}). "
+                "Users' servers keep running; the hub puts their routes back.",
                 flush=True,
             )
-            status = 1
-            break
+            try:
+                proxy = _restart_proxy(settings, secrets, env, hub)
+            except ProxyError as e:
+                print(f"twinhub: {e}: stopping the gateway", file=sys.stderr, flush=True)
+                status = 1
+                break
+            continue
         code = hub.process.returncode
         if code == 0:
             print("twinhub: the hub stopped by itself: stopping the gateway", flush=True)
@@ -372,15 +413,7 @@ def _supervise(
             status = _exit_status(code)
             break
         if not policy.allow():
-            print(
-                f"twinhub: the hub exited with status {code} after {policy.recent} "
-                f"restart(s) within {settings.hub_restart_window}s: giving up "
-                f"(TWINHUB_HUB_MAX_RESTARTS={settings.hub_max_restarts}, "
-                f"TWINHUB_HUB_RESTART_WINDOW={settings.hub_restart_window}). "
-                "Stopping the whole gateway; see the log above for why the hub died.",
-                file=sys.stderr,
-                flush=True,
-            )
+            _give_up("the hub", code, policy, settings)
             status = _exit_status(code)
             break
         print(

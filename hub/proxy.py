@@ -78,6 +78,31 @@ def hub_routed(settings: Settings, proxy_auth_token: str) -> bool:
         return False
 
 
+def resync_routes(settings: Settings, launcher_token: str, hub: subprocess.Popen) -> bool:
+    """Ask the hub to put every route (its own, the services', each ready server's) into a
+    proxy that has just been restarted with an empty table; return whether it did.
+
+    The hub checks its routes by itself only every ``JupyterHub.last_activity_interval``
+    (5 minutes); ``POST /hub/api/proxy`` runs the same check (``Proxy.check_routes``) now.
+    Asked until the hub answers (it may be starting); a hub that exits meanwhile is
+    restarted by the launcher, and a new hub checks its routes as it starts.
+    """
+    url = f"http://{settings.hub_local_host}:{settings.hub_port}/hub/api/proxy"
+    headers = {"Authorization": f"token {launcher_token}"}
+    while hub.poll() is None:
+        try:
+            # the hub adds the routes before it answers: allow for a busy hub
+            status = httpx.post(url, headers=headers, timeout=60).status_code
+            if status == 200:
+                return True
+            if 400 <= status < 500:
+                return False  # the token is refused: asking again will not help
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    return False
+
+
 def pid_file(settings: Settings) -> Path:
     return settings.state_dir / "jupyterhub-proxy.pid"
 

@@ -26,6 +26,7 @@ SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
 GATEWAY_INSTANCE_ENV = "TWINHUB_GATEWAY_SERVICE"
 """Tells dask_gateway_config.py which of the hub's gateways it configures."""
 CULLER_SERVICE = "idle-culler"
+LAUNCHER_SERVICE = "twinhub-launcher"
 REGISTRY_SERVICE = "twinhub"
 REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
 REGISTRY_ACCESS_SCOPE = f"access:services!service={REGISTRY_SERVICE}"
@@ -287,6 +288,22 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
         *(gateway_front_service(settings, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),
     ]
+
+
+def launcher_service(secrets: Secrets) -> dict:
+    """The launcher (hub/launch.py) as a hub service without a process or URL: only a token,
+    so that it can ask the hub to re-add every route to a proxy it has just restarted."""
+    return {"name": LAUNCHER_SERVICE, "display": False, "api_token": secrets.launcher_api_token}
+
+
+def launcher_role() -> dict:
+    """The launcher's only right: ``POST /hub/api/proxy`` (the hub's route check, now)."""
+    return {
+        "name": LAUNCHER_SERVICE,
+        "description": "Re-sync the routes of a restarted proxy",
+        "scopes": ["proxy"],
+        "services": [LAUNCHER_SERVICE],
+    }
 
 
 def roles(settings: Settings, *, culler: bool = True) -> list[dict]:

@@ -131,13 +131,20 @@ class Settings:
     hub_max_restarts: int = _env_field(
         "TWINHUB_HUB_MAX_RESTARTS",
         5,
-        "Times the launcher restarts a hub that died, within TWINHUB_HUB_RESTART_WINDOW, "
-        "before it gives up and stops the whole gateway; 0: never restart it.",
+        "Times the launcher restarts a hub that died, and (counted apart) a proxy that died, "
+        "within TWINHUB_HUB_RESTART_WINDOW, before it gives up and stops the whole gateway; "
+        "0: never restart them.",
     )
     hub_restart_window: int = _env_field(
         "TWINHUB_HUB_RESTART_WINDOW",
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
+    )
+    auth_cache_seconds: int = _env_field(
+        "TWINHUB_AUTH_CACHE_SECONDS",
+        60,
+        "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
+        "change applies after at most this long).",
     )
     concurrent_spawn_limit: int = _env_field(
         "TWINHUB_CONCURRENT_SPAWN_LIMIT",
@@ -351,6 +358,12 @@ class Settings:
                     f"{limit.metadata['env']}={getattr(self, limit.name)}: give 0 (no limit) "
                     "or more"
                 )
+        if self.auth_cache_seconds <= 0:
+            # HubOAuth reads 0 as "cache forever": a revoked token would stay good
+            raise SettingsError(
+                f"TWINHUB_AUTH_CACHE_SECONDS={self.auth_cache_seconds}: give a number of "
+                "seconds above 0"
+            )
         for var, value in (
             ("TWINHUB_SPAWNER", self.spawner),
             ("TWINHUB_DASK_BACKEND", self.dask_backend),

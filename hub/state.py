@@ -31,6 +31,9 @@ class Secrets:
     """Shared by the hub and configurable-http-proxy for the proxy's REST API."""
     gateway_api_token: str
     """The hub service token of dask-gateway (it checks users' tokens with the hub)."""
+    launcher_api_token: str
+    """The launcher's hub token (scope ``proxy``): after it restarts a dead proxy it asks the
+    hub to put every route back (``POST /hub/api/proxy``)."""
     user_password: str
     """The shared password of non-admin users (SharedPasswordAuthenticator)."""
     admin_password: str
@@ -54,6 +57,7 @@ def _fernet_key() -> str:
 _SECRETS: dict[str, Callable[[], str]] = {
     "proxy_auth_token": _token(32),
     "gateway_api_token": _token(32),
+    "launcher_api_token": _token(32),
     "user_password": _token(9),
     "admin_password": _token(30),
     "gateway_db_key": _fernet_key,

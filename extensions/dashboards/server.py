@@ -15,7 +15,6 @@ from urllib.parse import urlencode, urlsplit
 
 import panel as pn
 from bokeh.server import urls as bokeh_urls
-from jupyterhub.services.auth import HubOAuth
 from panel.io.server import DocHandler
 from tornado.httputil import HTTPHeaders
 from tornado.web import OutputTransform, RequestHandler
@@ -23,6 +22,7 @@ from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
 from twinhub.hub.settings import Settings
 
+from ..hub_oauth import HubOAuth
 from . import cluster
 from .auth import (
     CALLBACK_PATH,
@@ -101,7 +101,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("tornado.access").addFilter(RedactSecrets())  # no OAuth code/state
     settings = Settings.from_env()
-    hub_auth = HubOAuth(cache_max_age=60, cookie_options=COOKIE_OPTIONS)
+    hub_auth = HubOAuth(cache_max_age=settings.auth_cache_seconds, cookie_options=COOKIE_OPTIONS)
     if not hub_auth.api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN is not set: twinhub-apps runs as a hub service")
     cookie_secret = secrets.token_hex(32)  # a restart only means a silent new hub login

@@ -3,7 +3,8 @@
 Requests from programs carry ``Authorization: token <hub token>``; browsers go through the hub's
 OAuth flow once and then carry our cookie holding their OAuth token. Either way the hub answers
 who the token belongs to, with the user's groups and scopes (JupyterHub's ``HubOAuth``, whose
-lookups are cached for ``TWINHUB_AUTH_CACHE_SECONDS``). Permissions are decided here, in one
+lookups are cached for ``TWINHUB_AUTH_CACHE_SECONDS`` and made once per token at a time:
+extensions/hub_oauth.py). Permissions are decided here, in one
 place, from those scopes and groups.
 """
 
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from jupyterhub.services.auth import HubOAuth
 from tornado.web import create_signed_value, decode_signed_value
 from twinhub.twins.text import normalize_username, username_problem
 
+from ..hub_oauth import HubOAuth
 from .errors import Forbidden, RegistryError
 
 SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"

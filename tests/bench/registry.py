@@ -14,13 +14,13 @@ The registry checks each token with the hub once and then serves it from HubOAut
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from pathlib import Path
 
 import httpx
 
 from tests.support.gateway import Gateway
+from tests.support.hub_metrics import hub_token_checks
 from tests.support.twins import manifest
 
 from . import wrk
@@ -58,20 +58,6 @@ async def _writes(url: str, token: str, names: list[str], clients: int) -> dict:
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "errors": errors,
     }
-
-
-def hub_token_checks(hub: Gateway, admin_token: str) -> int:
-    """How many ``GET /hub/api/user`` (token checks by services) the hub has answered."""
-    r = httpx.get(
-        f"{hub.url}/hub/metrics", headers={"Authorization": f"token {admin_token}"}, timeout=30
-    )
-    r.raise_for_status()
-    pattern = re.compile(
-        r'^jupyterhub_request_duration_seconds_count\{[^}]*handler="[^"]*SelfAPIHandler"[^}]*\}'
-        r"\s+([0-9.e+]+)$",
-        re.M,
-    )
-    return int(sum(float(m) for m in pattern.findall(r.text)))
 
 
 def registry_time(hub: Gateway) -> tuple[float, int]:

@@ -33,6 +33,7 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert list(services) == [
         "twinhub", "twinhub-apps", "dask-gateway-server", "dask-gateway", "idle-culler",
+        "twinhub-launcher",
     ]  # fmt: skip
     assert "--timeout=3600" in services["idle-culler"]["command"]
     # the hub routes the gateway's prefix to its front (dashboards for their owners only);
@@ -42,6 +43,9 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
         "http://127.0.0.1:8003"
     )
     assert "url" not in services["dask-gateway-server"]
+    # the launcher's token may only re-sync the proxy's routes
+    (launcher,) = [r for r in c.JupyterHub.load_roles if r["name"] == "twinhub-launcher"]
+    assert launcher["scopes"] == ["proxy"] and launcher["services"] == ["twinhub-launcher"]
 
 
 def test_oidc_variables_switch_to_generic_oauth(monkeypatch, tmp_path: Path) -> None:

@@ -7,11 +7,12 @@ INSTALLED := $(VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up install data system-packages test test-unit test-integration test-ui lint clean help
+.PHONY: up install data system-packages test test-fast test-unit test-integration test-ui lint clean help
 
 help:
 	@echo "make up      install everything and start the gateway on http://127.0.0.1:8000"
 	@echo "make test    run the whole test suite (unit, integration, browser)"
+	@echo "make test-fast   the fast lane: unit and in-process API tests"
 	@echo "make lint    ruff over the project"
 	@echo "make bench   benchmarks against a bare JupyterHub (bench-results.json)"
 	@echo "make slurm-up / slurm-down   a single-node Slurm cluster for the HPC target (root)"
@@ -57,6 +58,10 @@ test: install data
 	@# compiling, which CPython 3.11.7 cannot do next to pytest's assert rewriting (gh-106905)
 	@$(BIN)/python -m compileall -q catalogs extensions hub kernels twins >/dev/null
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# the fast lane: unit tests and in-process API tests (no gateway, browser or Slurm started)
+test-fast: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -173,6 +173,7 @@ def test_lost_scheduler_shows_in_the_dashboard_and_the_run_is_recorded(
 ) -> None:
     from twinhub.twins.flood.app import FloodDashboard
     from twinhub.twins.flood.scenario import calibrated
+    from twinhub.twins.plaintext import as_html
 
     calibrated()  # the dashboard's one-off calibration, before the clock matters
     user = gateway.login("dashboard-fault")
@@ -208,8 +209,9 @@ def test_lost_scheduler_shows_in_the_dashboard_and_the_run_is_recorded(
     assert state.error.startswith("SchedulerLost: the Dask scheduler")
     assert "Traceback" not in state.error and 'File "' not in state.error
     shown = state.error_view()  # shown above the views (twins.dashboard.TwinDashboard)
-    assert isinstance(shown, pn.pane.Alert) and shown.alert_type == "danger"
-    assert shown.object == state.error
+    # a danger alert that shows the message as text (twins.plaintext: never read as Markdown)
+    assert isinstance(shown, pn.pane.HTML) and "alert-danger" in shown.css_classes
+    assert shown.object == as_html(state.error)
     (run,) = _failed_runs(gateway, user, "flood")
     assert run["id"] in state.error  # the message says where the record is
     assert run["error"].startswith("SchedulerLost: ") and run["user"] == user.name

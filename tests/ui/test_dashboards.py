@@ -144,18 +144,14 @@ def test_bad_links_get_a_404_page_and_a_visible_warning(
 def test_other_users_server_and_private_twin_dashboard_are_refused(
     dashboards: Gateway, browser: Browser, pages: list[Page], artifacts_dir: Path
 ) -> None:
+    # flood made private to Pia (a twin's code stays its own package's: no copy under a new name)
     admin = dashboards.login("admin", dashboards.admin_password)
+    api = "/services/twinhub/api/twins/flood"
     with dashboards.client(headers=admin.headers) as c:
-        twin = c.get("/services/twinhub/api/twins/flood").json()["manifest"]
-        private = {
-            **twin,
-            "name": "flood-private",
-            "title": "Pia's private flood twin",
-            "visibility": "private",
-            "maintainers": [{"name": "Pia", "github": "pia"}],
-        }
-        r = c.post("/services/twinhub/api/twins", json=private)
-        assert r.status_code in (201, 409), r.text
+        public = c.get(api).json()["manifest"]
+        pia_only = {"visibility": "private", "maintainers": [{"name": "Pia", "github": "pia"}]}
+        r = c.put(api, json={**public, **pia_only})
+        assert r.status_code < 300, r.text
     pia = dashboards.login("pia")
     dashboards.start_server(pia)
     try:
@@ -164,13 +160,15 @@ def test_other_users_server_and_private_twin_dashboard_are_refused(
         assert response is not None and response.status in (403, 404)
         screenshot(page, artifacts_dir, "dash-8-other-users-server-refused")
 
-        response = page.goto(f"{dashboards.url}{APPS}/flood-private")
+        response = page.goto(f"{dashboards.url}{APPS}/flood")
         assert response is not None and response.status == 404
-        page.get_by_text("404: no twin named “flood-private” is available to you").wait_for()
+        page.get_by_text("404: no twin named “flood” is available to you").wait_for()
         screenshot(page, artifacts_dir, "dash-9-private-twin-404")
 
         owner = logged_in(browser, pages, dashboards, "pia")
-        owner.goto(f"{dashboards.url}{APPS}/flood-private")
+        owner.goto(f"{dashboards.url}{APPS}/flood")
         owner.get_by_label("Synthetic storm (mm)").wait_for()  # its audience gets the app
     finally:
         dashboards.stop_server(pia)
+        with dashboards.client(headers=admin.headers) as c:
+            assert c.put(api, json=public).status_code < 300

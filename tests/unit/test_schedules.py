@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -27,6 +28,10 @@ from twinhub.extensions.registry.auth import User
 from twinhub.extensions.registry.config import PACKAGE_ROOT, RegistryConfig
 from twinhub.extensions.registry.jobs import Job
 from twinhub.extensions.registry.schedules import ScheduleRun
+from twinhub.twins.provenance import record_fields, to_prov_json
+from twinhub.twins.runs import execute
+
+from tests.support.waiting import wait_for
 
 API = "/services/twinhub/api"
 
@@ -101,6 +106,14 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Registry:
     return Registry(tmp_path, Clock(utc(2026, 10, 23, 12, 0)))
 
 
+@pytest.fixture(scope="module")
+def shared_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """One registry for the tests that must leave nothing stored (the hostile inputs)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTERHUB_API_TOKEN", "test-service-token")
+        yield Registry(tmp_path_factory.mktemp("registry"), Clock(utc(2026, 10, 23, 12, 0)))
+
+
 def schedule(**fields) -> dict:
     return {"process": "flood", "parameters": {"ensemble_size": 2}, "cron": "0 9 * * *", **fields}
 
@@ -151,6 +164,18 @@ def test_schedules_survive_a_restart_and_missed_runs_follow_their_policy(registr
     registry.restart()
     registry.scheduler.tick(utc(2026, 10, 23, 16, 0, 20))  # on time (within the grace)
     assert sorted(run.reason for _, run in registry.jobs()) == ["catch-up", "cron", "cron"]
+
+
+def test_the_registry_runs_its_scheduler_loop_on_the_injected_clock(registry) -> None:
+    registry.config = registry.config.__class__(
+        **{**registry.config.__dict__, "scheduler_interval": 0.05}
+    )
+    registry.restart()
+    registry.call("alice", "POST", "/schedules", json=schedule())
+    registry.clock.now = utc(2026, 10, 24, 9, 0)  # the schedule's first instant (UTC)
+    with registry.http:  # the app's lifespan: its scheduler loop runs
+        jobs = wait_for(registry.jobs, timeout=30, message="the loop submits the due run")
+    assert [run.due_at for _, run in jobs] == [utc(2026, 10, 24, 9, 0)]
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -206,8 +231,9 @@ def test_data_change_runs_the_schedule_again_with_the_new_checksum(
     data = tmp_path / "data"
     build.build_fulda(data)
     monkeypatch.setenv("TWINHUB_DATA_DIR", str(data))
+    quick = {"ensemble_size": 1, "start": "1985-01-01", "end": "1985-03-31"}
     r = registry.call("alice", "POST", "/schedules", json=schedule(
-        cron="0 0 1 1 *", on_data_change=True))  # fmt: skip
+        cron="0 0 1 1 *", on_data_change=True, parameters=quick))  # fmt: skip
     sid = r.json()["id"]
     now = utc(2026, 10, 23, 12, 5)
     assert registry.scheduler.check_data(now) == []  # first sight: remembered only
@@ -222,6 +248,12 @@ def test_data_change_runs_the_schedule_again_with_the_new_checksum(
     assert (queued.id, queued.trigger, run.reason) == (job, f"schedule:{sid}", "data:fulda_daily")
     assert run.input_checksums == {"fulda_daily": after}
     assert registry.scheduler.check_data(now) == []
+    # the job run as the executor runs a twin: its PROV names the data it read, the new data
+    _, record = execute(
+        "twinhub.twins.flood.forecast:forecast", "fulda_daily", queued.inputs, twin="flood"
+    )
+    [used] = record_fields(to_prov_json(record))["inputs"]
+    assert used["checksum"] == after
 
 
 @pytest.mark.parametrize(
@@ -254,7 +286,8 @@ def test_data_change_runs_the_schedule_again_with_the_new_checksum(
         ({"owner": "bob"}, "owner"),
     ],
 )
-def test_hostile_schedule_fields_are_a_422_naming_the_field(registry, fields, field) -> None:
+def test_hostile_schedule_fields_are_a_422_naming_the_field(shared_registry, fields, field) -> None:
+    registry = shared_registry
     r = registry.call("alice", "POST", "/schedules", json=schedule(**fields))
     assert r.status_code == 422, r.text
     assert field in [d["field"] for d in r.json()["detail"]], r.text

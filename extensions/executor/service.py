@@ -19,7 +19,6 @@ import logging
 import os
 import signal
 import socket
-import stat
 import subprocess
 import threading
 import time
@@ -190,8 +189,8 @@ class Executor:
             del self.running[run.job_id]
             if run.stopping_since is not None:
                 continue  # dismissed: its state is already final
-            result = read_user_json(run.folder / "result.json")
-            provenance = read_user_json(run.folder / PROVENANCE, MAX_PROVENANCE)
+            result = jobs.read_user_json(run.folder / "result.json")
+            provenance = jobs.read_user_json(run.folder / PROVENANCE, MAX_PROVENANCE)
             status = result.get("status")
             if status == jobs.SUCCESSFUL and not provenance:
                 status, result["reason"] = jobs.FAILED, "the run left no PROV record"
@@ -238,30 +237,6 @@ class Executor:
             os.killpg(run.process.pid, sig)
         except ProcessLookupError:
             pass
-
-
-def open_user_file(path: Path) -> int:
-    """A descriptor of a regular file the job's user wrote, never following a link: the
-    folder is theirs, and a link to a platform file must not be read as root."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(f"{path.name} is not a regular file")
-    return fd
-
-
-def read_user_json(path: Path, limit: int = 64 * 1024) -> dict[str, Any]:
-    """A JSON object the runner wrote (at most ``limit`` bytes), or {} if there is none."""
-    try:
-        fd = open_user_file(path)
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(limit + 1)
-        if len(data) > limit:
-            return {}
-        value = json.loads(data)
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def main() -> None:

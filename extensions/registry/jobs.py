@@ -16,8 +16,12 @@ State machine::
 
 from __future__ import annotations
 
+import json
+import os
+import stat
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -211,3 +215,27 @@ def duration(job: Job) -> float | None:
     if job.started_at is None or end is None:
         return None
     return (end - job.started_at).total_seconds()
+
+
+def open_user_file(path: Path) -> int:
+    """A descriptor of a regular file the job's user wrote, never following a link: the
+    folder is theirs, and a link to a platform file must not be read as root."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return fd
+
+
+def read_user_json(path: Path, limit: int = 64 * 1024) -> dict[str, Any]:
+    """A JSON object the runner wrote (at most ``limit`` bytes), or {} if there is none."""
+    try:
+        fd = open_user_file(path)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            return {}
+        value = json.loads(data)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -34,6 +34,7 @@ from .errors import ContainedFailureMiddleware, RegistryError, database_refused
 from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
+from .processes import build_processes
 from .security import SecurityHeadersMiddleware
 from .store import Store
 
@@ -127,6 +128,16 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, database_refused)
     app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
+    app.include_router(
+        build_processes(
+            store,
+            auth.require_api_user,
+            config.prefix,
+            config.state_dir,
+            config.sync_execute_seconds,
+        ),
+        prefix=prefix,
+    )
     app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
     _swagger_ui(app, prefix)
 

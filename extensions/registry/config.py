@@ -27,6 +27,8 @@ class RegistryConfig:
     host: str
     port: int
     auth_cache_seconds: int
+    sync_execute_seconds: int = 20
+    """How long a synchronous OGC execution waits for its job (TWINHUB_SYNC_EXECUTE_SECONDS)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
@@ -48,4 +50,5 @@ class RegistryConfig:
             host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
             port=parsed.port or 8004,
             auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
+            sync_execute_seconds=int(env.get("TWINHUB_SYNC_EXECUTE_SECONDS") or 20),
         )

@@ -26,7 +26,7 @@ def test_upgrade_from_0001_keeps_runs_and_adds_an_empty_error(tmp_path: Path) ->
             " '2026-11-25 10:00:00', '2026-11-25 10:00:00')"
         )
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"  # the head
     with sqlite3.connect(tmp_path / "registry.sqlite") as db:
         rows = db.execute("SELECT id, user, status, error FROM runs").fetchall()
     assert rows == [("r1", "alice", "failed", None)]

@@ -31,6 +31,7 @@ REGISTRY_SERVICE = "twinhub"
 REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
 REGISTRY_ACCESS_SCOPE = f"access:services!service={REGISTRY_SERVICE}"
 DASHBOARDS_SERVICE = "twinhub-apps"
+EXECUTOR_SERVICE = "twinhub-executor"
 DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
 DASHBOARDS_ACCESS_SCOPE = f"access:services!service={DASHBOARDS_SERVICE}"
 MAINTAINERS_GROUP = "twin-maintainers"
@@ -96,6 +97,24 @@ def registry_service(settings: Settings) -> dict:
             SCOPE_PROFILES_WRITE,
             SCOPE_RUNS_READ,
         ],
+    }
+
+
+def executor_service(settings: Settings) -> dict:
+    """The run executor: runs the registry's queued jobs, each as its owner's unix account
+    (so it runs as the platform's root account, like the hub's spawner, and listens nowhere).
+    It reads the registry's database; the hub restarts it when it dies, and it then marks the
+    jobs it left running as failed."""
+    return {
+        "name": EXECUTOR_SERVICE,
+        "display": False,
+        "command": [sys.executable, "-m", "twinhub.extensions.executor"],
+        "environment": {
+            **settings.to_env(),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            **data_dir_env(settings),
+        },
+        "cwd": str(settings.state_dir),
     }
 
 
@@ -283,6 +302,7 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
     them by these command lines when the hub that started them has died."""
     return [
         registry_service(settings),
+        executor_service(settings),
         dashboards_service(settings),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
         *(gateway_front_service(settings, g) for g in gateway_instances(settings)),

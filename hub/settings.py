@@ -100,6 +100,22 @@ class Settings:
         1,
         "Computations one user may run at once on the dashboard service's cluster.",
     )
+    executor_slots: int = _env_field(
+        "TWINHUB_EXECUTOR_SLOTS",
+        2,
+        "Jobs the run executor runs at once (each in a process of its user's account).",
+    )
+    executor_workers: int = _env_field(
+        "TWINHUB_EXECUTOR_WORKERS",
+        1,
+        "Dask workers of each job's own cluster (at most the twin's dask.max_workers).",
+    )
+    sync_execute_seconds: int = _env_field(
+        "TWINHUB_SYNC_EXECUTE_SECONDS",
+        20,
+        "How long a synchronous OGC execution waits for its job before answering with the "
+        "job's status (201 + Location) instead of its results.",
+    )
     database_url: str = _env_field(
         "TWINHUB_DATABASE_URL",
         "",
@@ -375,6 +391,13 @@ class Settings:
                 f"TWINHUB_SCHEDULER_INTERVAL={self.scheduler_interval}: give a number of seconds "
                 "above 0"
             )
+        for var, value in (
+            ("TWINHUB_EXECUTOR_SLOTS", self.executor_slots),
+            ("TWINHUB_EXECUTOR_WORKERS", self.executor_workers),
+            ("TWINHUB_SYNC_EXECUTE_SECONDS", self.sync_execute_seconds),
+        ):
+            if not 1 <= value <= 3600:
+                raise SettingsError(f"{var}={value}: give a whole number from 1 to 3600")
         if self.auth_cache_seconds <= 0:
             # HubOAuth reads 0 as "cache forever": a revoked token would stay good
             raise SettingsError(
@@ -452,6 +475,11 @@ class Settings:
         if self.ip in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+    @property
+    def registry_db_url(self) -> str:
+        """The registry's database (and the run executor's queue)."""
+        return self.database_url or f"sqlite:///{self.state_dir / 'registry.sqlite'}"
 
     @property
     def hub_db_url(self) -> str:

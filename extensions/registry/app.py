@@ -38,6 +38,7 @@ from .errors import ContainedFailureMiddleware, RegistryError, database_refused
 from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
+from .processes import build_processes
 from .schedule_api import build_schedule_router
 from .scheduler import Scheduler, utc_now
 from .schedules import Schedules
@@ -153,6 +154,16 @@ def create_app(
     app.include_router(build_schedule_router(schedules, auth.require_api_user), prefix=prefix)
     app.include_router(
         build_pages(store, auth, config.prefix, config.twins_dir, schedules), prefix=prefix
+    )
+    app.include_router(
+        build_processes(
+            store,
+            auth.require_api_user,
+            config.prefix,
+            config.state_dir,
+            config.sync_execute_seconds,
+        ),
+        prefix=prefix,
     )
     _swagger_ui(app, prefix)
 

@@ -30,6 +30,8 @@ class RegistryConfig:
     webhook_allowed_hosts: tuple[str, ...] = ()
     """Hosts (``name`` or ``name:port``) schedule webhooks may be sent to; none: no webhooks."""
     scheduler_interval: float = 30.0
+    sync_execute_seconds: int = 20
+    """How long a synchronous OGC execution waits for its job (TWINHUB_SYNC_EXECUTE_SECONDS)."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
@@ -57,4 +59,5 @@ class RegistryConfig:
                 if h.strip()
             ),
             scheduler_interval=float(env.get("TWINHUB_SCHEDULER_INTERVAL") or 30),
+            sync_execute_seconds=int(env.get("TWINHUB_SYNC_EXECUTE_SECONDS") or 20),
         )

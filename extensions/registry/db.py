@@ -113,6 +113,34 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Job(Base):
+    """A run the platform executes (the run executor's queue; OGC API - Processes' jobs).
+
+    States: queued -> running -> successful | failed | dismissed (queued -> dismissed too).
+    ``reason`` says why a job failed or was dismissed; ``outputs`` names the files the run
+    left in its folder under the state directory; ``provenance`` is its W3C PROV-JSON.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    process: Mapped[str] = mapped_column(String(40), index=True)
+    process_version: Mapped[str] = mapped_column(String(128))
+    inputs: Mapped[dict[str, Any]]
+    trigger: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, Any] | None]
+    provenance: Mapped[dict[str, Any] | None]
+    executor: Mapped[str | None] = mapped_column(String(255))
+    """Which executor claimed the job (host and process id), for the operator."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # several readers while one writes (the hub's spawn hooks read while an admin writes)

@@ -193,12 +193,12 @@ class Scheduler:
                 select(ScheduleRun, Job, Schedule)
                 .join(Job, Job.id == ScheduleRun.job_id)
                 .join(Schedule, Schedule.id == ScheduleRun.schedule_id)
-                .where(~ScheduleRun.checked, Job.state.in_(FINISHED))
+                .where(~ScheduleRun.checked, Job.status.in_(FINISHED))
                 .limit(500)
             ).all()
             for run, job, schedule in pending:
                 run.checked = True
-                if job.state != "successful" or not schedule.condition:
+                if job.status != "successful" or not schedule.condition:
                     continue
                 condition = Condition.model_validate(schedule.condition)
                 value = _scalar((job.outputs or {}).get(condition.output))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 GOALS = {
-    "spawn": "twinhub <= 1.1x bare hub (median and p95)",
+    "spawn": "twinhub <= 1.1x bare hub (median and p95, with the 95 % interval)",
     "clusters": "< 3 s to a usable scheduler",
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
     "users": "0 failed requests at 100 users",
@@ -16,17 +16,31 @@ def _s(stat: dict) -> str:
     return f"{stat['median_s']:.2f} / {stat['p95_s']:.2f}"
 
 
+def _spread(stat: dict) -> str:
+    return f"{_s(stat)} ({stat['p5_s']:.1f}-{stat['p95_s']:.1f})"
+
+
+def _ci(interval: list[float]) -> str:
+    """A 95 % confidence interval as printed beside a ratio."""
+    return f"{interval[0]:.2f}-{interval[1]:.2f}"
+
+
 def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     rows = []
     if "spawn" in results:
         r = results["spawn"]
+        load = r["load_average"]
         for mode in ("sequential", "concurrent"):
+            c = r["ratio"][mode]
+            tight = "" if mode == "concurrent" or r["interval_tight"] else ", interval not tight"
             rows.append(
                 (
-                    f"spawn, {r['twinhub'][mode]['n']} {mode} (median / p95 s)",
-                    _s(r["baseline"][mode]),
-                    _s(r["twinhub"][mode]),
-                    f"{r['ratio'][f'{mode}_median_s']} / {r['ratio'][f'{mode}_p95_s']}",
+                    f"spawn to answering, {r['twinhub'][mode]['n']} {mode} (median / p95 s;"
+                    f" p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
+                    _spread(r["baseline"][mode]),
+                    _spread(r["twinhub"][mode]),
+                    f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']}"
+                    f" [{_ci(c['p95_ci95'])}]{tight}",
                     GOALS["spawn"],
                 )
             )

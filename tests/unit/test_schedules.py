@@ -90,14 +90,14 @@ class Registry:
             rows = s.execute(
                 select(Job, ScheduleRun)
                 .join(ScheduleRun, ScheduleRun.job_id == Job.id)
-                .order_by(Job.created)
+                .order_by(Job.created_at)
             ).all()
             return [tuple(r) for r in rows]
 
     def finish(self, job_id: str, outputs: dict) -> None:
         with self.app.state.store.transaction() as s:
             job = s.get(Job, job_id)
-            job.state, job.outputs, job.finished = "successful", outputs, self.clock()
+            job.status, job.outputs, job.finished_at = "successful", outputs, self.clock()
 
 
 @pytest.fixture
@@ -133,7 +133,7 @@ def test_daily_schedule_fires_at_local_nine_across_the_autumn_dst_change(registr
             fired.append(instant)
     assert fired == [utc(2026, 10, 24, 7, 0), utc(2026, 10, 25, 8, 0)]
     jobs = registry.jobs()
-    assert [(j.trigger, j.owner, j.process, j.state) for j, _ in jobs] == [
+    assert [(j.trigger, j.owner, j.process, j.status) for j, _ in jobs] == [
         (f"schedule:{sid}", "alice", "flood", "queued")
     ] * 2
     assert jobs[0][0].inputs["ensemble_size"] == 2 and jobs[0][0].inputs["seed"] == 0

@@ -1,18 +1,15 @@
 """Schedules, the jobs they submitted, owners' notifications, catalog checksums seen.
 
-Also the ``jobs`` queue (issue 18 section 1) when no other migration made it yet: whichever of
-the two migrations runs first creates it, with the same columns.
-
-Revision ID: 0003_schedules
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_schedules"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -20,21 +17,6 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
-    if not sa.inspect(op.get_bind()).has_table("jobs"):
-        op.create_table(
-            "jobs",
-            sa.Column("id", sa.String(32), primary_key=True),
-            sa.Column("owner", sa.String(255), nullable=False, index=True),
-            sa.Column("process", sa.String(40), nullable=False, index=True),
-            sa.Column("inputs", sa.JSON, nullable=False),
-            sa.Column("state", sa.String(16), nullable=False, index=True),
-            sa.Column("trigger", sa.String(64), nullable=False),
-            sa.Column("created", TS, nullable=False),
-            sa.Column("started", TS, nullable=True),
-            sa.Column("finished", TS, nullable=True),
-            sa.Column("reason", sa.Text, nullable=True),
-            sa.Column("outputs", sa.JSON, nullable=True),
-        )
     op.create_table(
         "schedules",
         sa.Column("id", sa.String(32), primary_key=True),
@@ -88,6 +70,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     for table in ("catalog_checksums", "notifications", "schedule_runs", "schedules"):
         op.drop_table(table)
-    # the jobs table of this branch's minimal queue (a runs migration, when merged, owns it)
-    if sa.inspect(op.get_bind()).has_table("jobs"):
-        op.drop_table("jobs")

@@ -162,6 +162,18 @@ class Settings:
         "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
         "change applies after at most this long).",
     )
+    webhook_allowed_hosts: tuple[str, ...] = _env_field(
+        "TWINHUB_WEBHOOK_ALLOWED_HOSTS",
+        (),
+        "Comma-separated hosts (name, or name:port) that schedule webhooks may POST to; "
+        "empty: no webhooks (the registry must not be a way into the network).",
+    )
+    scheduler_interval: int = _env_field(
+        "TWINHUB_SCHEDULER_INTERVAL",
+        30,
+        "Seconds between the registry's scheduler steps (due schedules, finished runs); "
+        "catalog data are checksummed for data-triggered schedules every 10 minutes.",
+    )
     concurrent_spawn_limit: int = _env_field(
         "TWINHUB_CONCURRENT_SPAWN_LIMIT",
         4,
@@ -374,6 +386,11 @@ class Settings:
                     f"{limit.metadata['env']}={getattr(self, limit.name)}: give 0 (no limit) "
                     "or more"
                 )
+        if self.scheduler_interval <= 0:
+            raise SettingsError(
+                f"TWINHUB_SCHEDULER_INTERVAL={self.scheduler_interval}: give a number of seconds "
+                "above 0"
+            )
         for var, value in (
             ("TWINHUB_EXECUTOR_SLOTS", self.executor_slots),
             ("TWINHUB_EXECUTOR_WORKERS", self.executor_workers),

@@ -55,6 +55,14 @@ def run(folder: Path) -> int:
                 {"scheduler": cluster.scheduler_address, "workers": sorted(pids.values())},
             )
             output, record = twin.run(job["inputs"], client=client)
+        from twinhub.twins.pipeline import select_output
+
+        # the twin's declared outputs (twin.yaml `outputs`): what schedules' conditions and
+        # pipelines read, as numbers, without opening the netCDF file
+        values = {
+            name: {"value": select_output(twin.manifest, name, output)}
+            for name in twin.manifest.outputs
+        }
         output.to_netcdf(folder / RESULT)
         _write(folder / PROVENANCE, record.provenance())
         _write(
@@ -63,6 +71,7 @@ def run(folder: Path) -> int:
                 "status": "successful",
                 "reason": None,
                 "outputs": {"result": RESULT, "provenance": PROVENANCE},
+                "values": values,
                 "checksums": record.outputs,
             },
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -197,7 +198,11 @@ class Executor:
             with self.sessions.begin() as s:
                 if status == jobs.SUCCESSFUL:
                     done = jobs.finish(
-                        s, run.job_id, jobs.SUCCESSFUL, outputs=OUTPUTS, provenance=provenance
+                        s,
+                        run.job_id,
+                        jobs.SUCCESSFUL,
+                        outputs={**_declared_values(result), **OUTPUTS},
+                        provenance=provenance,
                     )
                 else:
                     reason = result.get("reason") or (
@@ -249,3 +254,18 @@ def main() -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     executor.serve(stop)
+
+
+def _declared_values(result: dict) -> dict[str, dict[str, float]]:
+    """The twin's declared output values the run reported (``{"value": number}`` each); the
+    file is the job user's, so anything but a finite number is dropped."""
+    values = result.get("values")
+    if not isinstance(values, dict):
+        return {}
+    kept = {}
+    for name, item in list(values.items())[:64]:
+        value = item.get("value") if isinstance(item, dict) else None
+        if isinstance(name, str) and len(name) <= 64 and isinstance(value, int | float):
+            if not isinstance(value, bool) and math.isfinite(value):
+                kept[name] = {"value": float(value)}
+    return kept

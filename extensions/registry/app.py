@@ -7,8 +7,12 @@ OpenAPI document at ``.../api/openapi.json`` and its docs page at ``.../api/docs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 
 import uvicorn
@@ -35,6 +39,9 @@ from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
 from .processes import build_processes
+from .schedule_api import build_schedule_router
+from .scheduler import Scheduler, utc_now
+from .schedules import Schedules
 from .security import SecurityHeadersMiddleware
 from .store import Store
 
@@ -96,12 +103,27 @@ def _documented_bodies(app: FastAPI) -> None:
     app.openapi = openapi
 
 
-def create_app(config: RegistryConfig | None = None) -> FastAPI:
+def create_app(
+    config: RegistryConfig | None = None, clock: Callable[[], datetime] = utc_now
+) -> FastAPI:
+    """The registry; ``clock`` is the scheduler's time (tests pass their own)."""
     config = config or RegistryConfig.from_env()
     store = Store(open_database(config.database_url))
     discover_all(store, config.profiles_file, config.twins_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
+    schedules = Schedules(store, config.webhook_allowed_hosts, clock)
+    scheduler = Scheduler(store, webhook_hosts=config.webhook_allowed_hosts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.create_task(scheduler.run_forever(clock, config.scheduler_interval))
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
 
     app = FastAPI(
         title="twinhub registry",
@@ -115,6 +137,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         openapi_url=f"{prefix}/api/openapi.json",
         docs_url=None,  # served below from local files: the gateway may have no internet
         redoc_url=None,
+        lifespan=lifespan,
     )
     # innermost: an unexpected error is one complete 500 on a connection that stays usable
     app.add_middleware(ContainedFailureMiddleware)
@@ -128,6 +151,10 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, database_refused)
     app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
+    app.include_router(build_schedule_router(schedules, auth.require_api_user), prefix=prefix)
+    app.include_router(
+        build_pages(store, auth, config.prefix, config.twins_dir, schedules), prefix=prefix
+    )
     app.include_router(
         build_processes(
             store,
@@ -138,7 +165,6 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         ),
         prefix=prefix,
     )
-    app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
     _swagger_ui(app, prefix)
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)
@@ -148,6 +174,8 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
 
     _documented_bodies(app)
     app.state.store = store
+    app.state.auth = auth
+    app.state.scheduler = scheduler
     return app
 
 

@@ -27,6 +27,9 @@ class RegistryConfig:
     host: str
     port: int
     auth_cache_seconds: int
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    """Hosts (``name`` or ``name:port``) schedule webhooks may be sent to; none: no webhooks."""
+    scheduler_interval: float = 30.0
     sync_execute_seconds: int = 20
     """How long a synchronous OGC execution waits for its job (TWINHUB_SYNC_EXECUTE_SECONDS)."""
 
@@ -50,5 +53,11 @@ class RegistryConfig:
             host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
             port=parsed.port or 8004,
             auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
+            webhook_allowed_hosts=tuple(
+                h.strip()
+                for h in (env.get("TWINHUB_WEBHOOK_ALLOWED_HOSTS") or "").split(",")
+                if h.strip()
+            ),
+            scheduler_interval=float(env.get("TWINHUB_SCHEDULER_INTERVAL") or 30),
             sync_execute_seconds=int(env.get("TWINHUB_SYNC_EXECUTE_SECONDS") or 20),
         )

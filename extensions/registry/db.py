@@ -128,7 +128,7 @@ class Job(Base):
     process: Mapped[str] = mapped_column(String(40), index=True)
     process_version: Mapped[str] = mapped_column(String(128))
     inputs: Mapped[dict[str, Any]]
-    trigger: Mapped[str] = mapped_column(String(40))
+    trigger: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[dict[str, Any] | None]

@@ -42,6 +42,8 @@ QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = (
 STATES = (QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED)
 FINISHED = frozenset({SUCCESSFUL, FAILED, DISMISSED})
 MAX_REASON = 2000
+MAX_TRIGGER = 64
+"""What started a job: "api", "schedule:<id>", "data:<entry>"."""
 INTERRUPTED = "the run executor stopped while this job ran (crash or restart); run it again"
 
 
@@ -79,7 +81,7 @@ def submit(
         process=process,
         process_version=version,
         inputs=checked,
-        trigger=trigger[:40],
+        trigger=trigger[:MAX_TRIGGER],
         status=QUEUED,
         reason=None,
         outputs=None,

@@ -67,7 +67,11 @@ async def running_servers(user: User) -> dict[str, dict]:
 
 
 def build_pages(
-    store: Store, auth: Authenticator, prefix: str, twins_dir: Path | None = None
+    store: Store,
+    auth: Authenticator,
+    prefix: str,
+    twins_dir: Path | None = None,
+    schedules=None,
 ) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
@@ -145,6 +149,7 @@ def build_pages(
                 "base_url": hub_base_url(),
                 "xsrf": auth.xsrf_token(user),
                 "message": message,
+                "notifications": schedules.notifications(user, limit=20) if schedules else [],
             },
         )
 

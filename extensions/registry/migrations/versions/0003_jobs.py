@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("process", sa.String(40), nullable=False, index=True),
         sa.Column("process_version", sa.String(128), nullable=False),
         sa.Column("inputs", sa.JSON, nullable=False),
-        sa.Column("trigger", sa.String(40), nullable=False),
+        sa.Column("trigger", sa.String(64), nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("outputs", sa.JSON, nullable=True),

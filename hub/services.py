@@ -13,6 +13,7 @@ from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
+from twinhub.extensions.registry.config import PLATFORM_FOLDER
 
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
@@ -70,8 +71,27 @@ def data_dir_env(settings: Settings) -> dict[str, str]:
     return {DATA_DIR_ENV: str(data_dir(settings))}
 
 
+def platform_home(settings: Settings) -> Path:
+    """Home (and working directory) of the platform's account: the registry's database, 0700."""
+    return settings.state_dir / PLATFORM_FOLDER
+
+
+def _as_platform_account(settings: Settings) -> dict:
+    """Service keys that run a service needing no root as the platform's account (on a root
+    platform; otherwise the hub's own account runs everything)."""
+    if settings.user_accounts:
+        return {"user": settings.platform_account, "cwd": str(platform_home(settings))}
+    return {"cwd": str(settings.state_dir)}
+
+
 def registry_service(settings: Settings) -> dict:
-    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
+    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
+
+    It needs no root: on a root platform it runs as the platform's account
+    (TWINHUB_PLATFORM_ACCOUNT), which owns its database and nothing else of the platform's
+    (not the secrets, not the hub's or the gateway's databases); its hub token is in its own
+    process's environment, which users' accounts cannot read.
+    """
     return {
         "name": REGISTRY_SERVICE,
         **_start_timeout(),
@@ -84,7 +104,7 @@ def registry_service(settings: Settings) -> dict:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
         },
-        "cwd": str(settings.state_dir),
+        **_as_platform_account(settings),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
         # start/stop their servers (Twins page) and carry the registry's own scopes
         "oauth_no_confirm": True,
@@ -256,18 +276,21 @@ def gateway_front_service(settings: Settings, instance: GatewayInstance | None =
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             UPSTREAM_ENV: f"http://{settings.hub_local_host}:{instance.http_port}",
         },
-        "cwd": str(settings.state_dir),
+        # it only forwards HTTP, with the user's login: no root needed
+        **_as_platform_account(settings),
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [instance.access_scope],
     }
 
 
 def idle_culler_service(settings: Settings) -> dict:
-    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT."""
+    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT, through the
+    hub's API only (no root needed: the platform's account runs it on a root platform)."""
     every = max(10, min(600, settings.cull_timeout // 6))
     return {
         "name": CULLER_SERVICE,
         "display": False,
+        **_as_platform_account(settings),
         "command": [
             sys.executable,
             "-m",

@@ -107,6 +107,30 @@ def protect_state(state_dir: Path) -> None:
                     os.chmod(inner, PRIVATE_FILE)
 
 
+def move_registry_database(state_dir: Path, folder: Path) -> list[Path]:
+    """Move the registry's SQLite files of an older version (``<state>/registry.sqlite``, with
+    its journal) into ``folder``, the platform account's home; returns what was moved."""
+    old = state_dir / "registry.sqlite"
+    if not old.exists() or (folder / old.name).exists():
+        return []
+    folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    moved = []
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        path = state_dir / f"{old.name}{suffix}"
+        if path.exists():
+            path.rename(folder / path.name)
+            moved.append(folder / path.name)
+    return moved
+
+
+def hand_over(folder: Path, uid: int, gid: int) -> None:
+    """Give ``folder`` and everything in it to an account (files an older version, run as
+    root, left there)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, uid, gid)
+
+
 def ensure_state_dir(state_dir: Path) -> Path:
     """Create the state directory (:func:`state_dir_mode`) and check that we can write to it."""
     if state_dir.exists() and not state_dir.is_dir():

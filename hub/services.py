@@ -13,6 +13,7 @@ from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
+from twinhub.extensions.gateway_front.dashboard_key import SECRET_ENV as DASHBOARD_SECRET_ENV
 from twinhub.extensions.registry.config import PLATFORM_FOLDER
 
 from .settings import REPO_ROOT, Settings
@@ -249,7 +250,12 @@ def dask_gateway_service(
             "--config",
             str(REPO_ROOT / "hub" / "dask_gateway_config.py"),
         ],
-        "environment": {**settings.to_env(), GATEWAY_INSTANCE_ENV: instance.service},
+        "environment": {
+            **settings.to_env(),
+            GATEWAY_INSTANCE_ENV: instance.service,
+            # each scheduler gets its cluster's dashboard key derived from it
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
+        },
         "cwd": str(settings.state_dir),
     }
     if instance.service == GATEWAY_SERVICE:
@@ -258,12 +264,17 @@ def dask_gateway_service(
     return service
 
 
-def gateway_front_service(settings: Settings, instance: GatewayInstance | None = None) -> dict:
+def gateway_front_service(
+    settings: Settings, secrets: Secrets, instance: GatewayInstance | None = None
+) -> dict:
     """The gateway as the hub routes it (``/services/<name>/``): its API passed through,
     cluster dashboards behind hub login for their owners only (extensions/gateway_front/).
 
     It carries the gateway's service name, so the scope users already hold for the gateway
     (``access:services!service=<name>``) is also what lets them log in to its dashboards.
+    It alone adds the clusters' dashboard keys, without which schedulers refuse dashboard
+    requests (the gateway's own HTTP port and the schedulers' ports are on loopback, open to
+    every local account).
     """
     instance = instance or gateway_instance(settings)
     return {
@@ -275,6 +286,7 @@ def gateway_front_service(settings: Settings, instance: GatewayInstance | None =
         "environment": {
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             UPSTREAM_ENV: f"http://{settings.hub_local_host}:{instance.http_port}",
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
         },
         # it only forwards HTTP, with the user's login: no root needed
         **_as_platform_account(settings),
@@ -308,7 +320,7 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
         registry_service(settings),
         dashboards_service(settings),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
-        *(gateway_front_service(settings, g) for g in gateway_instances(settings)),
+        *(gateway_front_service(settings, secrets, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),
     ]
 

@@ -38,6 +38,9 @@ class Secrets:
     """The shared password of non-admin users (SharedPasswordAuthenticator)."""
     admin_password: str
     """The password of the admin users (at least 32 characters, as JupyterHub requires)."""
+    dashboard_secret: str
+    """Derives each Dask cluster's dashboard key: its scheduler answers only requests carrying
+    it, which only the gateway's front adds (extensions/gateway_front/dashboard_key.py)."""
     gateway_db_key: str
     """Encrypts the clusters' TLS credentials in Dask Gateway's database (a Fernet key), so
     that a gateway restarted with the hub re-attaches the clusters its predecessor started."""
@@ -60,6 +63,7 @@ _SECRETS: dict[str, Callable[[], str]] = {
     "launcher_api_token": _token(32),
     "user_password": _token(9),
     "admin_password": _token(30),
+    "dashboard_secret": _token(32),
     "gateway_db_key": _fernet_key,
 }
 

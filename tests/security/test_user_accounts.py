@@ -252,3 +252,20 @@ def test_the_registry_database_belongs_to_the_platform_account_only(gateway: Gat
     for path in (database, database.parent):
         assert (path.stat().st_uid, path.stat().st_gid) == (owner.pw_uid, owner.pw_gid), path
         assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
+
+
+def test_bob_cannot_open_alices_dashboard_on_the_gateways_own_port(
+    gateway: Gateway, alice: User, bob: User
+) -> None:
+    """Past the front, on loopback: the gateway's HTTP proxy and the scheduler refuse (403) a
+    dashboard request without the cluster's key, which only the front adds."""
+    port = gateway.settings.gateway_http_port
+    url = f"http://127.0.0.1:{port}/services/dask-gateway/clusters/{alice.cluster['name']}/status"
+    code = f"""
+import urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen({url!r}, timeout=30).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+    assert bob.kernel.execute(code).stdout.strip().splitlines()[-1] == "403"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
+from twinhub.extensions.gateway_front.dashboard_key import SECRET_ENV as DASHBOARD_SECRET_ENV
+from twinhub.extensions.registry.config import PLATFORM_FOLDER
 
 from .settings import REPO_ROOT, Settings
 from .state import Secrets
@@ -71,8 +73,27 @@ def data_dir_env(settings: Settings) -> dict[str, str]:
     return {DATA_DIR_ENV: str(data_dir(settings))}
 
 
+def platform_home(settings: Settings) -> Path:
+    """Home (and working directory) of the platform's account: the registry's database, 0700."""
+    return settings.state_dir / PLATFORM_FOLDER
+
+
+def _as_platform_account(settings: Settings) -> dict:
+    """Service keys that run a service needing no root as the platform's account (on a root
+    platform; otherwise the hub's own account runs everything)."""
+    if settings.user_accounts:
+        return {"user": settings.platform_account, "cwd": str(platform_home(settings))}
+    return {"cwd": str(settings.state_dir)}
+
+
 def registry_service(settings: Settings) -> dict:
-    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
+    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
+
+    It needs no root: on a root platform it runs as the platform's account
+    (TWINHUB_PLATFORM_ACCOUNT), which owns its database and nothing else of the platform's
+    (not the secrets, not the hub's or the gateway's databases); its hub token is in its own
+    process's environment, which users' accounts cannot read.
+    """
     return {
         "name": REGISTRY_SERVICE,
         **_start_timeout(),
@@ -85,7 +106,7 @@ def registry_service(settings: Settings) -> dict:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
         },
-        "cwd": str(settings.state_dir),
+        **_as_platform_account(settings),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
         # start/stop their servers (Twins page) and carry the registry's own scopes
         "oauth_no_confirm": True,
@@ -248,7 +269,12 @@ def dask_gateway_service(
             "--config",
             str(REPO_ROOT / "hub" / "dask_gateway_config.py"),
         ],
-        "environment": {**settings.to_env(), GATEWAY_INSTANCE_ENV: instance.service},
+        "environment": {
+            **settings.to_env(),
+            GATEWAY_INSTANCE_ENV: instance.service,
+            # each scheduler gets its cluster's dashboard key derived from it
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
+        },
         "cwd": str(settings.state_dir),
     }
     if instance.service == GATEWAY_SERVICE:
@@ -257,12 +283,17 @@ def dask_gateway_service(
     return service
 
 
-def gateway_front_service(settings: Settings, instance: GatewayInstance | None = None) -> dict:
+def gateway_front_service(
+    settings: Settings, secrets: Secrets, instance: GatewayInstance | None = None
+) -> dict:
     """The gateway as the hub routes it (``/services/<name>/``): its API passed through,
     cluster dashboards behind hub login for their owners only (extensions/gateway_front/).
 
     It carries the gateway's service name, so the scope users already hold for the gateway
     (``access:services!service=<name>``) is also what lets them log in to its dashboards.
+    It alone adds the clusters' dashboard keys, without which schedulers refuse dashboard
+    requests (the gateway's own HTTP port and the schedulers' ports are on loopback, open to
+    every local account).
     """
     instance = instance or gateway_instance(settings)
     return {
@@ -274,19 +305,23 @@ def gateway_front_service(settings: Settings, instance: GatewayInstance | None =
         "environment": {
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             UPSTREAM_ENV: f"http://{settings.hub_local_host}:{instance.http_port}",
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
         },
-        "cwd": str(settings.state_dir),
+        # it only forwards HTTP, with the user's login: no root needed
+        **_as_platform_account(settings),
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [instance.access_scope],
     }
 
 
 def idle_culler_service(settings: Settings) -> dict:
-    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT."""
+    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT, through the
+    hub's API only (no root needed: the platform's account runs it on a root platform)."""
     every = max(10, min(600, settings.cull_timeout // 6))
     return {
         "name": CULLER_SERVICE,
         "display": False,
+        **_as_platform_account(settings),
         "command": [
             sys.executable,
             "-m",
@@ -305,7 +340,7 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
         executor_service(settings),
         dashboards_service(settings),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
-        *(gateway_front_service(settings, g) for g in gateway_instances(settings)),
+        *(gateway_front_service(settings, secrets, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),
     ]
 

@@ -231,6 +231,13 @@ class Settings:
         "twinhub-apps",
         "System account the dashboard service runs as when the hub runs as root.",
     )
+    platform_account: str = _env_field(
+        "TWINHUB_PLATFORM_ACCOUNT",
+        "twinhub",
+        "System account the platform's services that need no root (the registry, the Dask "
+        "Gateway fronts, the idle culler) run as when the hub runs as root; its home "
+        "<state>/platform holds the registry's SQLite database.",
+    )
     # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
     spawner: str = _env_field(
         "TWINHUB_SPAWNER",
@@ -439,9 +446,16 @@ class Settings:
                 f"TWINHUB_ACCOUNT_PREFIX={self.account_prefix!r}: give a lower-case letter, "
                 "then up to 11 lower-case letters, digits or '-' (e.g. 'th-')"
             )
-        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", self.apps_account):
+        for var, account in (
+            ("TWINHUB_APPS_ACCOUNT", self.apps_account),
+            ("TWINHUB_PLATFORM_ACCOUNT", self.platform_account),
+        ):
+            if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", account):
+                raise SettingsError(f"{var}={account!r} is not a unix account name")
+        if self.platform_account == self.apps_account:
             raise SettingsError(
-                f"TWINHUB_APPS_ACCOUNT={self.apps_account!r} is not a unix account name"
+                f"TWINHUB_PLATFORM_ACCOUNT and TWINHUB_APPS_ACCOUNT are both {self.apps_account!r}:"
+                " the dashboards run twins' code and must not hold the registry's database"
             )
         if self.slurm_submit_as not in ("service", "user"):
             raise SettingsError(

@@ -30,22 +30,28 @@ MAX_MESSAGE = 64 * 2**20
 """Largest websocket message relayed (Bokeh sends whole documents as one message)."""
 
 
-def request_headers(handler: RequestHandler, *, private: bool) -> dict[str, str]:
-    """The request's end-to-end headers; without cookies and tokens unless ``private``."""
-    return {
+def request_headers(
+    handler: RequestHandler, *, private: bool, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The request's end-to-end headers; without cookies and tokens unless ``private``; with
+    ``extra`` (the front's own, in place of any the client sent of the same names)."""
+    headers = {
         name: value
         for name, value in handler.request.headers.get_all()
         if name.lower() not in HOP_BY_HOP and (private or name.lower() not in PRIVATE)
     }
+    return {**headers, **(extra or {})}
 
 
-async def forward_http(handler: RequestHandler, url: str, *, private: bool) -> None:
+async def forward_http(
+    handler: RequestHandler, url: str, *, private: bool, extra: dict[str, str] | None = None
+) -> None:
     """Send the handler's request to ``url`` and answer with what comes back."""
     method = handler.request.method or "GET"
     request = HTTPRequest(
         url,
         method=method,
-        headers=request_headers(handler, private=private),
+        headers=request_headers(handler, private=private, extra=extra),
         body=handler.request.body if method in BODY_METHODS else None,
         follow_redirects=False,
         decompress_response=False,
@@ -84,12 +90,17 @@ class WebSocketRelay(WebSocketHandler):
     def upstream_url(self) -> str:
         raise NotImplementedError
 
+    def upstream_headers(self) -> dict[str, str]:
+        """Headers the front adds to the upstream handshake."""
+        return {}
+
     async def relay(self, *args: str) -> None:
         """Connect upstream, then accept the browser's websocket (call from ``get``)."""
         protocols = self.request.headers.get("Sec-WebSocket-Protocol", "")
         self._early = []
         request = HTTPRequest(
-            self.upstream_url(), headers=request_headers(self, private=False)
+            self.upstream_url(),
+            headers=request_headers(self, private=False, extra=self.upstream_headers()),
         )  # the upstream's own handshake headers are made by the client
         for name in ("Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions"):
             request.headers.pop(name, None)

@@ -31,12 +31,18 @@ from twinhub.twins.manifest import TwinManifest
 from . import metrics
 from .api import build_router
 from .auth import Authenticator
-from .config import RegistryConfig
+from .config import RegistryConfig, default_database
 from .db import open_database
 from .discovery import discover_all
-from .errors import ContainedFailureMiddleware, RegistryError, database_refused
+from .errors import (
+    ContainedFailureMiddleware,
+    Invalid,
+    RegistryError,
+    database_refused,
+    validation_problems,
+)
 from .limits import BodyLimitMiddleware
-from .models import InfraProfile
+from .models import InfraProfile, RunRequest, RunUpdate
 from .pages import build_pages
 from .processes import build_processes
 from .schedule_api import build_schedule_router
@@ -59,19 +65,21 @@ def _version() -> str:
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's own 422s in our shape: one ``{field, message}`` per problem."""
-    detail = []
-    for e in exc.errors():
-        loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path")]
-        detail.append({"field": ".".join(loc) or "(body)", "message": e["msg"]})
-    return JSONResponse({"detail": detail}, status_code=422)
+    """FastAPI's own 422s (query and path parameters) in our shape: one ``{field, message}``
+    per problem, as the bodies' own (``bodies.parse_json``)."""
+    return JSONResponse(Invalid(validation_problems(exc.errors())).body(), status_code=422)
+
+
+BODY_MODELS = [TwinManifest, InfraProfile, RunRequest, RunUpdate]
+"""The models of the bodies the write routes read themselves (``bodies.json_body``)."""
 
 
 def _documented_bodies(app: FastAPI) -> None:
-    """Publish the twin manifest and profile schemas as the bodies of the write routes.
+    """Publish the schemas of the write routes' bodies in the OpenAPI ``components``.
 
-    The routes read raw JSON (so that our own validation names the fields), which OpenAPI
-    would show as "any"; here the real schemas are put in ``components`` and referenced.
+    The routes read their bodies themselves, after authentication (``bodies.py``), and refer to
+    these schemas in their ``openapi_extra``; FastAPI knows nothing of them, so they are added
+    here, as the models validate.
     """
     build = app.openapi
 
@@ -80,23 +88,10 @@ def _documented_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         spec = build()
         _, defs = models_json_schema(
-            [(TwinManifest, "validation"), (InfraProfile, "validation")],
+            [(model, "validation") for model in BODY_MODELS],
             ref_template="#/components/schemas/{model}",
         )
         spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        for path, item in spec["paths"].items():
-            model = "TwinManifest" if "/twins" in path else "InfraProfile"
-            for method in ("post", "put"):
-                op = item.get(method)
-                if op and (
-                    path.endswith("/twins")
-                    or path.endswith("/twins/{name}")
-                    or path.endswith("/profiles")
-                    or path.endswith("/profiles/{slug}")
-                ):
-                    op["requestBody"]["content"]["application/json"]["schema"] = {
-                        "$ref": f"#/components/schemas/{model}"
-                    }
         app.openapi_schema = spec
         return spec
 
@@ -108,6 +103,9 @@ def create_app(
 ) -> FastAPI:
     """The registry; ``clock`` is the scheduler's time (tests pass their own)."""
     config = config or RegistryConfig.from_env()
+    if config.database_url == f"sqlite:///{default_database(config.state_dir)}":
+        # made private to the platform's account by the launcher; here for a registry run alone
+        default_database(config.state_dir).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = Store(open_database(config.database_url))
     discover_all(store, config.profiles_file, config.twins_dir)
     auth = Authenticator(config.auth_cache_seconds)

@@ -14,6 +14,16 @@ from urllib.parse import urlparse
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
 """The checkout (editable install): its ``twins/`` and ``hub/profiles.yaml`` are the defaults."""
+PLATFORM_FOLDER = "platform"
+"""The folder of the state directory that holds the registry's SQLite database: the home of the
+platform's own account (``TWINHUB_PLATFORM_ACCOUNT``) the registry runs as on a root platform,
+private to it (SQLite writes its journal next to the database, so the registry owns the folder)."""
+DATABASE_FILE = "registry.sqlite"
+
+
+def default_database(state_dir: Path) -> Path:
+    """The registry's SQLite file when ``TWINHUB_DATABASE_URL`` is not set."""
+    return state_dir / PLATFORM_FOLDER / DATABASE_FILE
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class RegistryConfig:
         return cls(
             state_dir=state_dir,
             database_url=env.get("TWINHUB_DATABASE_URL")
-            or f"sqlite:///{state_dir / 'registry.sqlite'}",
+            or f"sqlite:///{default_database(state_dir)}",
             twins_dir=Path(env.get("TWINHUB_TWINS_DIR") or PACKAGE_ROOT / "twins"),
             profiles_file=Path(
                 env.get("TWINHUB_PROFILES_FILE") or PACKAGE_ROOT / "hub" / "profiles.yaml"

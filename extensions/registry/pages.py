@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from twinhub.catalogs.location import data_dir
@@ -27,6 +27,7 @@ from twinhub.twins import showcase
 
 from ..spawn_options import usable_profiles
 from .auth import Authenticator, User
+from .bodies import form_fields
 from .errors import Forbidden, NotFound
 from .store import Store
 
@@ -164,9 +165,11 @@ def build_pages(
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private"})
 
     @pages.post("/twins/{name}/launch")
-    async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
+    async def launch(request: Request, name: str):
         user = await auth.require_user(request)
-        auth.check_xsrf(user, xsrf)
+        form = await form_fields(request, "profile", "xsrf")
+        auth.check_xsrf(user, form["xsrf"])
+        profile = form["profile"]
         manifest = store.twin_manifest(user, name)  # 404 for a twin the user may not see
         path = f"/users/{quote(user.name)}/servers/{quote(name)}"
         r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
@@ -179,9 +182,9 @@ def build_pages(
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)
 
     @pages.post("/twins/{name}/stop")
-    async def stop(request: Request, name: str, xsrf: str = Form("")):
+    async def stop(request: Request, name: str):
         user = await auth.require_user(request)
-        auth.check_xsrf(user, xsrf)
+        auth.check_xsrf(user, (await form_fields(request, "xsrf"))["xsrf"])
         r = await hub_request(user, "DELETE", f"/users/{quote(user.name)}/servers/{quote(name)}")
         message = "" if r.status_code in (202, 204) else _hub_message(r)
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)

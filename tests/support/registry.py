@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from twinhub.extensions.registry.config import default_database
 
 from tests.support.gateway import Gateway, Session, start_gateway
 from tests.support.twins import make_twins_dir, manifest
@@ -45,7 +46,7 @@ class Registry:
 
     def rows(self) -> dict[str, int]:
         """Row counts of every registry table, read from the database file itself."""
-        path = self.gateway.settings.state_dir / "registry.sqlite"
+        path = default_database(self.gateway.settings.state_dir)
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
             return {
                 table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

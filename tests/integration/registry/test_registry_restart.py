@@ -9,6 +9,7 @@ import psutil
 import pytest
 import yaml
 from alembic.script import ScriptDirectory
+from twinhub.extensions.registry.config import default_database
 from twinhub.extensions.registry.db import alembic_config
 
 from tests.support.twins import manifest
@@ -61,7 +62,7 @@ def test_data_survives_a_registry_restart(registry: Registry) -> None:
         assert c.get("/twins/growth-new").json()["source"] == "discovered"
     assert (twin["version"], twin["retired"]) == ("2.1.0", True)
     assert versions == {"growth": "1.2.0", "growth-lab": "1.0.0"}  # upsert by version
-    path = registry.gateway.settings.state_dir / "registry.sqlite"
+    path = default_database(registry.gateway.settings.state_dir)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         head = ScriptDirectory.from_config(alembic_config()).get_current_head()
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]

@@ -493,7 +493,9 @@ class Settings:
     @property
     def registry_db_url(self) -> str:
         """The registry's database (and the run executor's queue)."""
-        return self.database_url or f"sqlite:///{self.state_dir / 'registry.sqlite'}"
+        from twinhub.extensions.registry.config import default_database  # (the one rule)
+
+        return self.database_url or f"sqlite:///{default_database(self.state_dir)}"
 
     @property
     def hub_db_url(self) -> str:

@@ -7,6 +7,7 @@ applied at start-up, so upgrading twinhub keeps the data: never ``create_all``.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,29 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=not sqlite)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if os.geteuid() == 0 and url.startswith("sqlite:///"):
+            database = Path(url.removeprefix("sqlite:///"))
+            event.listen(engine, "connect", lambda *_: _keep_owner(database))
     return engine
+
+
+def _keep_owner(database: Path) -> None:
+    """A root process (the run executor) sharing the registry's SQLite file: the write-ahead
+    log and shared-memory files it may create go to the folder's owner (the platform account
+    the registry runs as), who could not open them otherwise."""
+    try:
+        owner = database.parent.stat()
+    except FileNotFoundError:
+        return
+    if owner.st_uid == 0:
+        return
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = database.with_name(database.name + suffix)
+        try:
+            if side.stat().st_uid != owner.st_uid:
+                os.chown(side, owner.st_uid, owner.st_gid)
+        except FileNotFoundError:
+            continue
 
 
 def alembic_config() -> Config:

@@ -8,8 +8,11 @@ OpenAPI document at ``.../api/openapi.json`` and its docs page at ``.../api/docs
 from __future__ import annotations
 
 import copy
+import functools
 import logging
+import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -21,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.extensions import runtimes
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.twins.manifest import TwinManifest
 
@@ -97,7 +101,10 @@ def _documented_bodies(app: FastAPI) -> None:
 
 def create_app(config: RegistryConfig | None = None) -> FastAPI:
     config = config or RegistryConfig.from_env()
-    store = Store(open_database(config.database_url))
+    store = Store(
+        open_database(config.database_url),
+        check_entry_points=functools.partial(runtimes.entry_point_errors, settings=config),
+    )
     discover_all(store, config.profiles_file, config.twins_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
@@ -162,6 +169,8 @@ def main() -> None:
     )
     config = RegistryConfig.from_env()
     app = create_app(config)
+    if config.modules_file:  # tests only: what this process imported, read from outside
+        Path(config.modules_file).write_text("\n".join(sorted(sys.modules)) + "\n")
     log.info("twinhub registry at http://%s:%s%s", config.host, config.port, config.prefix)
     uvicorn.run(
         app,

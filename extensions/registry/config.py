@@ -27,6 +27,11 @@ class RegistryConfig:
     host: str
     port: int
     auth_cache_seconds: int
+    twin_python: str = ""
+    twin_envs_dir: str = ""
+    entry_point_check_timeout: float = 120.0
+    modules_file: str = ""
+    """Tests only (TWINHUB_REGISTRY_MODULES_FILE): where to list the imported modules."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
@@ -48,4 +53,9 @@ class RegistryConfig:
             host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
             port=parsed.port or 8004,
             auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
+            # the twin runtimes (twinhub.extensions.runtimes): same variables as hub Settings
+            twin_python=env.get("TWINHUB_TWIN_PYTHON") or "",
+            twin_envs_dir=env.get("TWINHUB_TWIN_ENVS_DIR") or "",
+            entry_point_check_timeout=float(env.get("TWINHUB_ENTRY_POINT_CHECK_TIMEOUT") or 120),
+            modules_file=env.get("TWINHUB_REGISTRY_MODULES_FILE") or "",
         )

@@ -52,7 +52,7 @@ SERVICE_START_TIMEOUT = 120
 """Seconds the hub waits for a managed service to listen (JupyterHub's default is 30).
 
 The dashboard service imports every twin's code (Panel, numba, xarray) before
-they listen, to validate and serve it; on a busy 2-core machine that took over 30 s, and a hub
+it listens, to serve it; on a busy 2-core machine that took over 30 s, and a hub
 that gives up on a managed service exits. Waiting longer costs nothing when all is well.
 """
 

@@ -54,8 +54,8 @@ def custom_scopes() -> dict[str, dict]:
 SERVICE_START_TIMEOUT = 120
 """Seconds the hub waits for a managed service to listen (JupyterHub's default is 30).
 
-The registry and the dashboard service import every twin's code (Panel, numba, xarray) before
-they listen, to validate and serve it; on a busy 2-core machine that took over 30 s, and a hub
+The dashboard service imports every twin's code (Panel, numba, xarray) before
+it listens, to serve it; on a busy 2-core machine that took over 30 s, and a hub
 that gives up on a managed service exits. Waiting longer costs nothing when all is well.
 """
 

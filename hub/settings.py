@@ -138,6 +138,30 @@ class Settings:
         REPO_ROOT / "hub" / "profiles.yaml",
         "YAML list of the default infrastructure profiles, loaded by the registry at start-up.",
     )
+    twin_python: str = _env_field(
+        "TWINHUB_TWIN_PYTHON",
+        "",
+        "Interpreter of the shared twin runtime environment (where the shipped twins' packages "
+        "are installed); empty: the platform's own (docs/twin-runtimes.md).",
+    )
+    twin_envs_dir: str = _env_field(
+        "TWINHUB_TWIN_ENVS_DIR",
+        "",
+        "Folder of the environments built for twins with requirements of their own; "
+        "empty: twin-envs in the state directory.",
+    )
+    entry_point_check_timeout: float = _env_field(
+        "TWINHUB_ENTRY_POINT_CHECK_TIMEOUT",
+        120.0,
+        "Seconds the registry gives a twin's model/app/showcase to import, in a process of the "
+        "twin's environment, when the twin is registered or updated; slower is refused.",
+    )
+    registry_modules_file: str = _env_field(
+        "TWINHUB_REGISTRY_MODULES_FILE",
+        "",
+        "Tests only: a file the registry writes the names of its imported modules to once it "
+        "has started (proof that it imports no twin code).",
+    )
     admin_users: tuple[str, ...] = _env_field(
         "TWINHUB_ADMIN_USERS", ("admin",), "Comma-separated hub admin user names."
     )

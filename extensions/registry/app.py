@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import logging
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -25,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.extensions import runtimes
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.twins.manifest import TwinManifest
 
@@ -106,7 +110,10 @@ def create_app(
     if config.database_url == f"sqlite:///{default_database(config.state_dir)}":
         # made private to the platform's account by the launcher; here for a registry run alone
         default_database(config.state_dir).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = Store(open_database(config.database_url))
+    store = Store(
+        open_database(config.database_url),
+        check_entry_points=functools.partial(runtimes.entry_point_errors, settings=config),
+    )
     discover_all(store, config.profiles_file, config.twins_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
@@ -199,6 +206,8 @@ def main() -> None:
     )
     config = RegistryConfig.from_env()
     app = create_app(config)
+    if config.modules_file:  # tests only: what this process imported, read from outside
+        Path(config.modules_file).write_text("\n".join(sorted(sys.modules)) + "\n")
     log.info("twinhub registry at http://%s:%s%s", config.host, config.port, config.prefix)
     uvicorn.run(
         app,

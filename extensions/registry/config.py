@@ -42,6 +42,11 @@ class RegistryConfig:
     scheduler_interval: float = 30.0
     sync_execute_seconds: int = 20
     """How long a synchronous OGC execution waits for its job (TWINHUB_SYNC_EXECUTE_SECONDS)."""
+    twin_python: str = ""
+    twin_envs_dir: str = ""
+    entry_point_check_timeout: float = 120.0
+    modules_file: str = ""
+    """Tests only (TWINHUB_REGISTRY_MODULES_FILE): where to list the imported modules."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
@@ -70,4 +75,9 @@ class RegistryConfig:
             ),
             scheduler_interval=float(env.get("TWINHUB_SCHEDULER_INTERVAL") or 30),
             sync_execute_seconds=int(env.get("TWINHUB_SYNC_EXECUTE_SECONDS") or 20),
+            # the twin runtimes (twinhub.extensions.runtimes): same variables as hub Settings
+            twin_python=env.get("TWINHUB_TWIN_PYTHON") or "",
+            twin_envs_dir=env.get("TWINHUB_TWIN_ENVS_DIR") or "",
+            entry_point_check_timeout=float(env.get("TWINHUB_ENTRY_POINT_CHECK_TIMEOUT") or 120),
+            modules_file=env.get("TWINHUB_REGISTRY_MODULES_FILE") or "",
         )

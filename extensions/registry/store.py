@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -29,9 +29,17 @@ from .validation import check_profile, check_twin, semver_key
 SYSTEM = "twinhub (discovery)"
 
 
+EntryPointCheck = Callable[[TwinManifest], list[tuple[str, str]]]
+"""Imports a twin's entry points in a process of the twin's environment and names the problems
+(``twinhub.extensions.runtimes.entry_point_errors``): the registry never imports twin code."""
+
+
 class Store:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker, check_entry_points: EntryPointCheck | None = None):
         self.sessions = sessions
+        self.check_entry_points = check_entry_points
+        """Run for twins registered or updated through the API, before the transaction opens
+        (a slow import holds no database lock); twins discovered on disk are read as YAML only."""
         self.version = 0
         """Bumped after every write transaction: reads rebuild their snapshot when it moves."""
         self._version_lock = threading.Lock()
@@ -103,10 +111,20 @@ class Store:
         with self.sessions() as s:
             return self._twin(s, user, name)
 
+    def _entry_point_errors(self, data: Any) -> list[tuple[str, str]]:
+        if self.check_entry_points is None:
+            return []
+        try:
+            manifest = parse_manifest(data)
+        except ManifestError:
+            return []  # check_twin names what is wrong with the document
+        return self.check_entry_points(manifest)
+
     def create_twin(self, user: User, data: Any) -> Twin:
         user.require(SCOPE_TWINS_WRITE)
+        entry_points = self._entry_point_errors(data)
         with self.transaction() as s:
-            manifest = check_twin(data, self._profile_slugs(s))
+            manifest = check_twin(data, self._profile_slugs(s), entry_points)
             if s.scalar(select(Twin).where(Twin.name == manifest.name)) is not None:
                 raise Conflict(
                     f"a twin named {manifest.name!r} exists: update it with "
@@ -119,9 +137,12 @@ class Store:
 
     def update_twin(self, user: User, name: str, data: Any) -> Twin:
         user.require(SCOPE_TWINS_WRITE)
+        with self.sessions() as s:
+            self._twin(s, user, name)  # 404 before importing anything of an unseen twin
+        entry_points = self._entry_point_errors(data)
         with self.transaction() as s:
             twin = self._twin(s, user, name)
-            manifest = check_twin(data, self._profile_slugs(s))
+            manifest = check_twin(data, self._profile_slugs(s), entry_points)
             if manifest.name != name:
                 raise BadRequest(
                     f"name in the body ({manifest.name!r}) differs from the URL ({name!r}): "

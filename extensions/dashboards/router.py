@@ -56,6 +56,8 @@ LAST_TWINS = 10_000
 """Users whose last opened twin is remembered (for shared files without a ``Referer``)."""
 PROCESS_SECRETS = ("TWINHUB_DATABASE_URL",)
 """Settings that are the platform's alone (the registry database's URL may hold a password)."""
+HUB_LOGIN_SETTINGS = "TWINHUB_OIDC_"
+"""The hub's login provider: no business of a twin's."""
 
 
 def hub_base() -> str:
@@ -325,7 +327,11 @@ def process_env(settings: Settings, prefix: str) -> dict[str, str]:
     are, and nothing secret (no hub or service token, no database password)."""
     keep = ("PATH", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "TWINHUB_API_URL", "TWINHUB_DATA_DIR")
     env = {k: os.environ[k] for k in keep if k in os.environ}
-    settings_env = {k: v for k, v in settings.to_env().items() if k not in PROCESS_SECRETS}
+    settings_env = {
+        k: v
+        for k, v in settings.to_env().items()
+        if k not in PROCESS_SECRETS and not k.startswith(HUB_LOGIN_SETTINGS)
+    }
     home = os.environ.get("TWINHUB_APPS_HOME") or os.getcwd()
     return {
         **settings_env,

@@ -102,6 +102,7 @@ def test_a_dashboard_that_loops_forever_harms_only_itself(hostile: Gateway) -> N
 
     def open_the_loop() -> None:
         with dashboard_browser(hostile, OWNER) as looping:
+            looping.timeout = httpx.Timeout(180)  # its start, then the watchdog's verdict
             answers.append(open_dashboard(looping, "hostile-loop"))
 
     stuck = threading.Thread(target=open_the_loop)
@@ -144,6 +145,7 @@ def test_a_dashboard_reads_nothing_of_the_platform(hostile: Gateway) -> None:
 
 def test_a_killed_dashboard_process_comes_back_on_the_next_request(hostile: Gateway) -> None:
     with dashboard_browser(hostile, OWNER) as c:
+        c.timeout = httpx.Timeout(120)  # a cold start of the process, then its page
         assert open_dashboard(c, "lattice").status_code == 200
         lattice = the_process(hostile, "lattice")
         lattice.send_signal(signal.SIGKILL)

@@ -145,18 +145,16 @@ def dashboards_home(settings: Settings) -> Path:
 
 
 def dashboards_service(settings: Settings) -> dict:
-    """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS).
+    """The dashboard router behind hub login, at /services/twinhub-apps/<twin> (SaaS).
 
-    It runs twins' code for any user, so on a root platform it runs as an account of its own
-    (TWINHUB_APPS_ACCOUNT, made by the launcher) that can read the code and the built data and
-    holds nothing else: its hub token is in its own process's environment, which other
-    accounts cannot read.
+    The router holds the service's hub token and runs no twin code; each twin's dashboard is a
+    process of its own that the router starts (``extensions/dashboards/supervisor.py``): on a
+    root platform as an account of its own (TWINHUB_APPS_ACCOUNT, made by the launcher) that
+    can read the code and the built data and holds nothing else, with no token in its
+    environment, its home ``<state>/apps``. The router runs as the platform, so no twin can
+    read its environment or signal it.
     """
-    account = (
-        {"user": settings.apps_account, "cwd": str(dashboards_home(settings))}
-        if settings.user_accounts
-        else {"cwd": str(settings.state_dir)}
-    )
+    home = {"TWINHUB_APPS_HOME": str(dashboards_home(settings))} if settings.user_accounts else {}
     return {
         "name": DASHBOARDS_SERVICE,
         **_start_timeout(),
@@ -166,11 +164,13 @@ def dashboards_service(settings: Settings) -> dict:
         "environment": {
             **settings.to_env(),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-            # the service asks the registry as the user (visibility, run records)
+            # the router asks the registry as the user (visibility, the twin's manifest); the
+            # twins' processes record runs with the user's token
             "TWINHUB_API_URL": registry_api_url(settings),
             **data_dir_env(settings),
+            **home,
         },
-        **account,
+        "cwd": str(settings.state_dir),
         # the user's OAuth token may open dashboards and use the registry in their name
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [DASHBOARDS_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],

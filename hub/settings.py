@@ -115,6 +115,23 @@ class Settings:
         20,
         "How long a synchronous OGC execution waits for its job before answering with the "
         "job's status (201 + Location) instead of its results.",
+    dashboards_idle_seconds: int = _env_field(
+        "TWINHUB_DASHBOARDS_IDLE_SECONDS",
+        600,
+        "Seconds a twin's dashboard process lives without requests or open pages before the "
+        "router stops it (the next visit starts it again).",
+    )
+    dashboards_start_seconds: int = _env_field(
+        "TWINHUB_DASHBOARDS_START_SECONDS",
+        120,
+        "Seconds a twin's dashboard process may take to listen; beyond them the router stops "
+        "it and answers 504.",
+    )
+    dashboards_hang_seconds: int = _env_field(
+        "TWINHUB_DASHBOARDS_HANG_SECONDS",
+        20,
+        "Seconds a twin's dashboard process may leave the router's watchdog unanswered (its "
+        "event loop stuck) before the router stops it: its pages answer 502, others go on.",
     )
     database_url: str = _env_field(
         "TWINHUB_DATABASE_URL",
@@ -406,6 +423,13 @@ class Settings:
             raise SettingsError(
                 f"TWINHUB_HUB_MAX_RESTARTS={self.hub_max_restarts}: give 0 or more restarts"
             )
+        for var, value in (
+            ("TWINHUB_DASHBOARDS_IDLE_SECONDS", self.dashboards_idle_seconds),
+            ("TWINHUB_DASHBOARDS_START_SECONDS", self.dashboards_start_seconds),
+            ("TWINHUB_DASHBOARDS_HANG_SECONDS", self.dashboards_hang_seconds),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{var}={value}: give a number of seconds above 0")
         if self.hub_restart_window <= 0:
             raise SettingsError(
                 f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "

@@ -122,7 +122,7 @@ class DashboardHandler(OwnerOnly, RequestHandler):
         except _Answered:
             return
         await forward_http(
-            self, self.upstream_path(), private=False, extra=self.key_header(cluster)
+            self, self.upstream_path(), private=False, extra_headers=self.key_header(cluster)
         )
 
     get = head = post = put = patch = delete = options = _serve

@@ -115,6 +115,7 @@ class Settings:
         20,
         "How long a synchronous OGC execution waits for its job before answering with the "
         "job's status (201 + Location) instead of its results.",
+    )
     dashboards_idle_seconds: int = _env_field(
         "TWINHUB_DASHBOARDS_IDLE_SECONDS",
         600,

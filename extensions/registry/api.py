@@ -8,7 +8,8 @@ that a 422 names each wrong field the way ``twinhub validate`` does.
 from typing import Annotated, Any
 
 import prov.model
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
 
@@ -27,6 +28,7 @@ from .models import (
     RunUpdate,
     TwinRecord,
 )
+from .publishing import Publisher
 from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store
 
@@ -112,7 +114,7 @@ def _json(document: dict) -> str:
     return json.dumps(document)
 
 
-def build_router(store: Store, current_user) -> APIRouter:
+def build_router(store: Store, current_user, publisher: Publisher | None = None) -> APIRouter:
     """All API routes; ``current_user`` is the authenticating dependency."""
     api = APIRouter(prefix="/api", responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
@@ -184,6 +186,10 @@ def build_router(store: Store, current_user) -> APIRouter:
     @api.get("/twins/{name}/history", tags=["twins"])
     def twin_history(user: Caller, name: str) -> list[HistoryEntry]:
         return [history_entry(h) for h in store.history(user, "twin", name)]
+
+    # --- published twins (twinhub publish) -----------------------------------------------------
+    if publisher is not None:
+        _publishing_routes(api, publisher, Caller)
 
     # --- profiles ------------------------------------------------------------------------------
     @api.get(
@@ -320,3 +326,46 @@ def build_router(store: Store, current_user) -> APIRouter:
         }
 
     return api
+
+
+ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the twin folder as a .tar.gz (what `twinhub publish` sends)",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+Version = Annotated[int, Path(ge=1, le=1_000_000, description="version number")]
+
+
+def _publishing_routes(api: APIRouter, publisher: Publisher, Caller) -> None:  # noqa: N803
+    @api.post(
+        "/twins/{name}/versions",
+        tags=["publish"],
+        status_code=202,
+        summary="Publish a version of your twin (a .tar.gz of its folder): built, tested, served",
+        openapi_extra=ARCHIVE_BODY,
+    )
+    async def publish_version(user: Caller, name: str, request: Request) -> dict:
+        data = await request.body()  # bounded by the body limit (TWINHUB_PUBLISH_MAX_BYTES)
+        return await run_in_threadpool(publisher.upload, user, name, data)
+
+    @api.get("/twins/{name}/versions", tags=["publish"], summary="Published versions of a twin")
+    def list_versions(user: Caller, name: str) -> list[dict]:
+        return publisher.list_versions(user, name)
+
+    @api.get(
+        "/twins/{name}/versions/{number}",
+        tags=["publish"],
+        summary="A version's state (building, testing, served, ready, failed) and its log tail",
+    )
+    def get_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.get_version(user, name, number)
+
+    @api.post(
+        "/twins/{name}/versions/{number}/serve",
+        tags=["publish"],
+        summary="Serve this version (rollback to one that built and passed)",
+    )
+    def serve_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.serve(user, name, number)

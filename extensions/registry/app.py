@@ -34,6 +34,7 @@ from .errors import ContainedFailureMiddleware, RegistryError, database_refused
 from .limits import BodyLimitMiddleware
 from .models import InfraProfile
 from .pages import build_pages
+from .publishing import Publisher
 from .security import SecurityHeadersMiddleware
 from .store import Store
 
@@ -99,6 +100,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     config = config or RegistryConfig.from_env()
     store = Store(open_database(config.database_url))
     discover_all(store, config.profiles_file, config.twins_dir)
+    publisher = Publisher(store, config.state_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
 
@@ -119,14 +121,14 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
     app.add_middleware(ContainedFailureMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     # outermost: oversized or absurdly nested bodies are refused before anything reads them
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=publisher.limits.max_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, database_refused)
-    app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
+    app.include_router(build_router(store, auth.require_api_user, publisher), prefix=prefix)
     app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
     _swagger_ui(app, prefix)
 
@@ -137,6 +139,7 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
 
     _documented_bodies(app)
     app.state.store = store
+    app.state.publisher = publisher
     return app
 
 

@@ -186,7 +186,11 @@ def pack(folder: Path, limits: Limits = Limits()) -> bytes:
     buffer = io.BytesIO()
     count = 0
     total = 0
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    # no time in the gzip header either: the same folder packs to the same bytes (and hash)
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w") as tar,
+    ):
         for root, dirs, files in os.walk(folder):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED and not d.endswith(".egg-info"))
             for entry in dirs + sorted(files):
@@ -205,7 +209,7 @@ def pack(folder: Path, limits: Limits = Limits()) -> bytes:
                 info = tar.gettarinfo(str(path), arcname=name)
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
-                info.mtime = 0  # the same folder packs to the same bytes' content
+                info.mtime = 0
                 if stat.S_ISDIR(mode):
                     tar.addfile(info)
                     continue

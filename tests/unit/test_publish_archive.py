@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import tarfile
 from pathlib import Path
 
@@ -33,7 +34,9 @@ def special(name: str, kind: bytes, target: str = "") -> tuple[tarfile.TarInfo, 
     return info, None
 
 
-def test_pack_then_unpack_gives_the_same_files_and_leaves_caches_out(tmp_path: Path) -> None:
+def test_pack_then_unpack_gives_the_same_files_and_leaves_caches_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = tmp_path / "twin"
     (src / "data").mkdir(parents=True)
     (src / "twin.yaml").write_text("name: t\n")
@@ -41,6 +44,8 @@ def test_pack_then_unpack_gives_the_same_files_and_leaves_caches_out(tmp_path: P
     (src / "__pycache__").mkdir()
     (src / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"\0")
     data = pack(src)
+    monkeypatch.setattr("time.time", lambda: 2e9)  # later: gzip would write this time
+    os.utime(src / "twin.yaml", (2e9, 2e9))
     assert digest(data) == digest(pack(src))  # the same folder packs to the same hash
     names = unpack(data, tmp_path / "out")
     assert sorted(names) == ["data/a.csv", "twin.yaml"]

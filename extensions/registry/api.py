@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import prov.model
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
@@ -369,3 +370,16 @@ def _publishing_routes(api: APIRouter, publisher: Publisher, Caller) -> None:  #
     )
     def serve_version(user: Caller, name: str, number: Version) -> dict:
         return publisher.serve(user, name, number)
+
+    @api.get(
+        "/twins/{name}/data",
+        tags=["publish"],
+        summary="A published twin's data files as a STAC Item (visible as the twin is)",
+    )
+    def twin_data(user: Caller, name: str, request: Request) -> dict:
+        base = str(request.url).split("?")[0].rstrip("/")
+        return publisher.data_item(user, name, base)
+
+    @api.get("/twins/{name}/data/{path:path}", tags=["publish"], summary="One data file")
+    def twin_data_file(user: Caller, name: str, path: str) -> FileResponse:
+        return FileResponse(publisher.data_file(user, name, path))

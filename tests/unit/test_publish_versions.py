@@ -5,10 +5,12 @@ visibility hold. The HTTP layer adds authentication and the body limit only."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tarfile
 from pathlib import Path
 
+import pystac
 import pytest
 from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
@@ -28,6 +30,7 @@ BOB = User("bob", frozenset({"team"}), frozenset(), "user", "t")
 CAROL = User("carol", frozenset(), frozenset(), "user", "t")
 NAME = "pub-demo"
 ISOLATION_TEST = """
+import hashlib
 import os
 
 def test_runs_as_the_owner_without_platform_secrets():
@@ -69,7 +72,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     assert (v1["version"], v1["state"], v1["owner"]) == (1, "building", "alice")
     done = finished(publisher, 1)
     assert done["state"] == "served", done["log"]
-    assert "2 passed" not in done["log"] and "3 passed" in done["log"]
+    assert "3 passed" in done["log"]  # the template's two tests and the isolation test
     python = runtime_python(NAME, settings)
     assert python.is_relative_to(settings.state_dir / "published" / NAME)
     # private: its owner sees it, nobody else (not even its name's versions)
@@ -78,6 +81,20 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
         publisher.list_versions(BOB, NAME)
     with pytest.raises(Conflict, match="version 1"):  # immutable: the same archive again
         publisher.upload(ALICE, NAME, pack(twin))
+
+    # its data files: a STAC Item with each file's size and checksum, visible as the twin is
+    base = f"http://registry/api/twins/{NAME}/data"
+    item = pystac.Item.from_dict(publisher.data_item(ALICE, NAME, base))
+    sample = (twin / "data" / "sample.csv").read_bytes()
+    asset = item.assets["sample.csv"]
+    assert asset.href == f"{base}/sample.csv" and asset.media_type == "text/csv"
+    assert asset.extra_fields["file:checksum"] == "1220" + hashlib.sha256(sample).hexdigest()
+    assert publisher.data_file(ALICE, NAME, "sample.csv").read_bytes() == sample
+    for hostile in ("../twin.yaml", "../../1/source.tar.gz", "/etc/passwd"):
+        with pytest.raises(NotFound):
+            publisher.data_file(ALICE, NAME, hostile)
+    with pytest.raises(NotFound):
+        publisher.data_item(BOB, NAME, base)
 
     # version 2 is shared with the group "team"
     manifest = (twin / "twin.yaml").read_text()
@@ -90,6 +107,9 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     assert finished(publisher, 2)["state"] == "served"
     assert [v["state"] for v in publisher.list_versions(BOB, NAME)] == ["ready", "served"]
     assert publisher.store.get_twin(BOB, NAME).version == "0.2.0"
+    assert "sample.csv" in publisher.data_item(BOB, NAME, "http://registry")["assets"]
+    with pytest.raises(NotFound):
+        publisher.data_item(CAROL, NAME, "http://registry")
     assert "log" not in publisher.get_version(BOB, NAME, 2)  # the build log is the owner's
     with pytest.raises(NotFound):
         publisher.get_version(CAROL, NAME, 2)
@@ -102,11 +122,11 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
 
     # version 3 is broken: its model fails its own test; version 2 stays served
     model = twin / "model.py"
-    model.write_text(model.read_text().replace("rolling(time=window", "rolling(time=window + 1"))
+    model.write_text(model.read_text().replace("(tmean > threshold)", "(tmean > threshold + 1)"))
     assert publisher.upload(ALICE, NAME, pack(twin))["version"] == 3
     broken = finished(publisher, 3)
     assert broken["state"] == "failed"
-    assert "failed" in broken["log"] and "test_running_mean" in broken["log"]
+    assert "1 failed" in broken["log"] and "test_running_mean" in broken["log"]
     assert publisher.store.get_twin(BOB, NAME).version == "0.2.0"
     assert (settings.state_dir / "published" / NAME / "served").readlink() == Path("2")
     with pytest.raises(Conflict, match="failed"):
@@ -118,11 +138,9 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
         "served", "ready", "failed",
     ]  # fmt: skip
     assert publisher.store.get_twin(ALICE, NAME).version == "0.1.0"
-    assert (
-        runtime_python(NAME, settings)
-        .resolve()
-        .is_relative_to((settings.state_dir / "published" / NAME / "1").resolve())
-    )
+    served = settings.state_dir / "published" / NAME / "served"
+    assert served.resolve() == served.with_name("1").resolve()
+    assert runtime_python(NAME, settings) == served / "env" / "bin" / "python"
 
 
 def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:

@@ -143,6 +143,8 @@ def unpack(data: bytes, dest: Path, limits: Limits = Limits()) -> list[str]:
             for member in tar:
                 if len(seen) >= limits.max_files:
                     raise ArchiveError("(archive)", f"more than {limits.max_files} members")
+                if member.isdir() and member.name in (".", "./"):
+                    continue  # the folder itself, as `tar -C folder .` writes it
                 name = check_name(member.name)
                 if name in seen:
                     raise ArchiveError(name, "appears twice in the archive")

@@ -145,7 +145,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
 
 def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:
     publisher, twin, _ = world
-    folder = tmp_path / "other"
+    folder = tmp_path / "pub-other"
     new_twin("pub-other", tmp_path, "alice")
     with pytest.raises(Invalid) as e:  # the URL names another twin
         publisher.upload(ALICE, "pub-wrong", pack(folder))

@@ -29,6 +29,7 @@ def as_alice(registry: Registry, *args: str, cwd: Path) -> subprocess.CompletedP
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(cwd),
         "JUPYTERHUB_API_TOKEN": registry.users["alice"].token,
+        "JUPYTERHUB_USER": "alice",  # as in her server
         "TWINHUB_URL": gw.url,
     }
     if os.geteuid() == 0:

@@ -162,6 +162,11 @@ class Publisher:
             if v.sha256 == sha:
                 raise Conflict(f"this archive is version {v.number} of {name!r} already")
         twin_dir = published_dir(self.state_dir, name)
+        for folder in (twin_dir.parent, twin_dir):
+            # the owner's account passes through to its version's folder (which it owns), and
+            # cannot list what else is published (the registry may run with umask 077)
+            folder.mkdir(exist_ok=True)
+            os.chmod(folder, 0o711)
         staging = twin_dir / f".upload-{uuid.uuid4().hex}"
         try:
             try:

@@ -93,6 +93,8 @@ def build_environment(
     # the platform's packages as a site directory (its own .pth files, editable installs
     # included, are processed), after the twin's own
     lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in base_site_packages())
-    Path(site, "_twinhub_base.pth").write_text(lines)
+    pth = Path(site, "_twinhub_base.pth")
+    pth.write_text(lines)
+    os.chmod(pth, 0o644)  # read by the account the twin runs as (the caller may use umask 077)
     run([uv, "pip", "install", "--python", str(python), *pip_index_options(), str(source)])
     return python

@@ -18,6 +18,7 @@ from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
 from twinhub.extensions.registry.publishing import Publisher
 from twinhub.extensions.registry.scaffold import new_twin
+from twinhub.extensions.registry.snapshot import twin_record
 from twinhub.extensions.registry.store import Store
 from twinhub.extensions.runtimes import runtime_python
 from twinhub.hub.settings import Settings
@@ -76,7 +77,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     python = runtime_python(NAME, settings)
     assert python.is_relative_to(settings.state_dir / "published" / NAME)
     # private: its owner sees it, nobody else (not even its name's versions)
-    assert publisher.store.get_twin(ALICE, NAME).source == "published"
+    assert twin_record(publisher.store.get_twin(ALICE, NAME)).source == "published"
     with pytest.raises(NotFound):
         publisher.list_versions(BOB, NAME)
     with pytest.raises(Conflict, match="version 1"):  # immutable: the same archive again

@@ -25,7 +25,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,16 @@ PIP_OPTIONS = {
 }
 
 
+PUBLISHED = "published"
+"""The state directory's folder of twins users published (``<state>/published/<twin>/<n>``)."""
+SERVED = "served"
+"""The link, in a published twin's folder, to the version it serves."""
+
+
+def published_dir(state_dir: Path, twin: str) -> Path:
+    return Path(state_dir) / PUBLISHED / twin
+
+
 class EnvironmentBuildError(RuntimeError):
     """``uv`` could not build a twin's environment; the message holds the end of its output."""
 
@@ -59,7 +69,11 @@ def shared_python(settings: Any) -> Path:
 
 
 def runtime_python(twin: str, settings: Any) -> Path:
-    """The interpreter of ``twin``'s environment: its own if one was built, else the shared one."""
+    """The interpreter of ``twin``'s environment: the served version's for a published twin,
+    its own if one was built, else the shared one."""
+    served = published_dir(settings.state_dir, twin) / SERVED / "env" / "bin" / "python"
+    if served.exists():
+        return served
     own = envs_dir(settings) / twin
     if (own / READY).is_file():
         return own / "bin" / "python"
@@ -251,3 +265,33 @@ def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
                 f"importing the entry points ended the process (exit {done.returncode}): {tail}",
             )
         ]
+
+
+def build_published_environment(
+    source: Path, env_dir: Path, *, run: Callable[[list[str]], None]
+) -> Path:
+    """Build ``env_dir`` for a published twin's package in ``source``; return its interpreter.
+
+    Unlike :func:`build_environment` (the platform builds, as itself, cached by inputs), each
+    step here is ``run(argv)`` by the caller: as the twin's owner, with a minimal environment
+    and a time limit (the registry's publishing), which raises when a step fails.
+    """
+    uv = _uv()
+    run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)])
+    python = env_dir / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    # the platform's packages as a site directory (its own .pth files, editable installs
+    # included, are processed), after the twin's own
+    paths = sysconfig.get_paths()
+    lines = "".join(
+        f"import site; site.addsitedir({p!r})\n"
+        for p in dict.fromkeys([paths["purelib"], paths["platlib"]])
+    )
+    pth = Path(site, BASE_PTH)
+    pth.write_text(lines)
+    os.chmod(pth, 0o644)  # read by the account the twin runs as (the caller may use umask 077)
+    run([uv, "pip", "install", "--python", str(python), *pip_index_options(), str(source)])
+    return python

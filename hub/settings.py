@@ -198,6 +198,24 @@ class Settings:
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
     )
+    publish_max_bytes: int = _env_field(
+        "TWINHUB_PUBLISH_MAX_BYTES",
+        20 * 1024 * 1024,
+        "Largest twin archive `twinhub publish` may upload (compressed bytes).",
+    )
+    publish_max_unpacked: int = _env_field(
+        "TWINHUB_PUBLISH_MAX_UNPACKED",
+        100 * 1024 * 1024,
+        "Largest total size of a published twin's files once unpacked (bytes).",
+    )
+    publish_max_files: int = _env_field(
+        "TWINHUB_PUBLISH_MAX_FILES", 2000, "Most files a published twin may hold."
+    )
+    publish_build_timeout: int = _env_field(
+        "TWINHUB_PUBLISH_BUILD_TIMEOUT",
+        600,
+        "Seconds a published twin's environment build, and then its test, may take each.",
+    )
     auth_cache_seconds: int = _env_field(
         "TWINHUB_AUTH_CACHE_SECONDS",
         60,

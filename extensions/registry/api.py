@@ -10,7 +10,9 @@ parameter: each reads its body only after authenticating the caller, off the eve
 from typing import Annotated, Any
 
 import prov.model
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
 
@@ -30,6 +32,7 @@ from .models import (
     RunUpdate,
     TwinRecord,
 )
+from .publishing import Publisher
 from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store
 
@@ -121,7 +124,7 @@ def _json(document: dict) -> str:
     return json.dumps(document)
 
 
-def build_router(store: Store, current_user) -> APIRouter:
+def build_router(store: Store, current_user, publisher: Publisher | None = None) -> APIRouter:
     """All API routes; ``current_user`` is the authenticating dependency."""
     api = APIRouter(prefix="/api", responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
@@ -206,6 +209,10 @@ def build_router(store: Store, current_user) -> APIRouter:
     @api.get("/twins/{name}/history", tags=["twins"])
     def twin_history(user: Caller, name: str) -> list[HistoryEntry]:
         return [history_entry(h) for h in store.history(user, "twin", name)]
+
+    # --- published twins (twinhub publish) -----------------------------------------------------
+    if publisher is not None:
+        _publishing_routes(api, publisher, Caller)
 
     # --- profiles ------------------------------------------------------------------------------
     @api.get(
@@ -369,3 +376,59 @@ def build_router(store: Store, current_user) -> APIRouter:
         }
 
     return api
+
+
+ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the twin folder as a .tar.gz (what `twinhub publish` sends)",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+Version = Annotated[int, Path(ge=1, le=1_000_000, description="version number")]
+
+
+def _publishing_routes(api: APIRouter, publisher: Publisher, Caller) -> None:  # noqa: N803
+    @api.post(
+        "/twins/{name}/versions",
+        tags=["publish"],
+        status_code=202,
+        summary="Publish a version of your twin (a .tar.gz of its folder): built, tested, served",
+        openapi_extra=ARCHIVE_BODY,
+    )
+    async def publish_version(user: Caller, name: str, request: Request) -> dict:
+        data = await request.body()  # bounded by the body limit (TWINHUB_PUBLISH_MAX_BYTES)
+        return await run_in_threadpool(publisher.upload, user, name, data)
+
+    @api.get("/twins/{name}/versions", tags=["publish"], summary="Published versions of a twin")
+    def list_versions(user: Caller, name: str) -> list[dict]:
+        return publisher.list_versions(user, name)
+
+    @api.get(
+        "/twins/{name}/versions/{number}",
+        tags=["publish"],
+        summary="A version's state (building, testing, served, ready, failed) and its log tail",
+    )
+    def get_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.get_version(user, name, number)
+
+    @api.post(
+        "/twins/{name}/versions/{number}/serve",
+        tags=["publish"],
+        summary="Serve this version (rollback to one that built and passed)",
+    )
+    def serve_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.serve(user, name, number)
+
+    @api.get(
+        "/twins/{name}/data",
+        tags=["publish"],
+        summary="A published twin's data files as a STAC Item (visible as the twin is)",
+    )
+    def twin_data(user: Caller, name: str, request: Request) -> dict:
+        base = str(request.url).split("?")[0].rstrip("/")
+        return publisher.data_item(user, name, base)
+
+    @api.get("/twins/{name}/data/{path:path}", tags=["publish"], summary="One data file")
+    def twin_data_file(user: Caller, name: str, path: str) -> FileResponse:
+        return FileResponse(publisher.data_file(user, name, path))

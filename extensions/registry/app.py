@@ -49,6 +49,7 @@ from .limits import BodyLimitMiddleware
 from .models import InfraProfile, RunRequest, RunUpdate
 from .pages import build_pages
 from .processes import build_processes
+from .publishing import Publisher
 from .schedule_api import build_schedule_router
 from .scheduler import Scheduler, utc_now
 from .schedules import Schedules
@@ -115,6 +116,7 @@ def create_app(
         check_entry_points=functools.partial(runtimes.entry_point_errors, settings=config),
     )
     discover_all(store, config.profiles_file, config.twins_dir)
+    publisher = Publisher(store, config.state_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
     schedules = Schedules(store, config.webhook_allowed_hosts, clock)
@@ -148,14 +150,14 @@ def create_app(
     app.add_middleware(ContainedFailureMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     # outermost: oversized or absurdly nested bodies are refused before anything reads them
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=publisher.limits.max_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, database_refused)
-    app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
+    app.include_router(build_router(store, auth.require_api_user, publisher), prefix=prefix)
     app.include_router(build_schedule_router(schedules, auth.require_api_user), prefix=prefix)
     app.include_router(
         build_pages(store, auth, config.prefix, config.twins_dir, schedules), prefix=prefix
@@ -181,6 +183,7 @@ def create_app(
     app.state.store = store
     app.state.auth = auth
     app.state.scheduler = scheduler
+    app.state.publisher = publisher
     return app
 
 

@@ -139,6 +139,25 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+
+
+class TwinVersion(Base):
+    """A published version of a user's twin: an immutable archive (by content hash) and the
+    state of its build: building -> testing -> served | failed; a version that passed and is
+    no longer served is 'ready' (rollback serves it again)."""
+
+    __tablename__ = "twin_versions"
+    __table_args__ = (Index("ix_twin_versions_name_number", "twin_name", "number", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    twin_name: Mapped[str] = mapped_column(String(40))
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    manifest: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    log: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

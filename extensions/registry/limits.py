@@ -27,6 +27,7 @@ import numpy as np
 from .auth import LOGIN_HINT
 
 MAX_BODY_BYTES = 1024 * 1024
+UPLOAD_PATH = re.compile(r"/api/twins/[^/]+/versions$")
 MAX_JSON_DEPTH = 64
 DRAIN_BYTES = 8 * MAX_BODY_BYTES
 """Oversized bodies up to this size are read and dropped before the 413 (clean for clients)."""
@@ -35,9 +36,17 @@ DRAIN_BYTES = 8 * MAX_BODY_BYTES
 class BodyLimitMiddleware:
     """A pure ASGI middleware (it must see the body before FastAPI reads it)."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+    def __init__(
+        self,
+        app,
+        max_bytes: int = MAX_BODY_BYTES,
+        upload_bytes: int = MAX_BODY_BYTES,
+    ):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+        """Limit of a twin archive (``POST .../twins/{name}/versions``): not JSON, so its
+        nesting is not measured."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -48,13 +57,15 @@ class BodyLimitMiddleware:
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or ())
+        upload = scope["method"] == "POST" and UPLOAD_PATH.search(scope["path"]) is not None
+        max_bytes = self.upload_bytes if upload else self.max_bytes
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
             # read (and drop) a moderately large body first, so that the client reads our
             # answer instead of a connection reset; a huge one is cut off
             if length.isdigit() and int(length) <= DRAIN_BYTES:
                 await _drain(receive)
-            return await _refuse(send, 413, self._too_large())
+            return await _refuse(send, 413, self._too_large(max_bytes))
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -62,8 +73,8 @@ class BodyLimitMiddleware:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                return await _refuse(send, 413, self._too_large())
+            if size > max_bytes:
+                return await _refuse(send, 413, self._too_large(max_bytes))
             chunks.append(body)
             if not message.get("more_body"):
                 break
@@ -82,8 +93,8 @@ class BodyLimitMiddleware:
 
         return await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"the request body exceeds {self.max_bytes // 1024} KiB"
+    def _too_large(self, max_bytes: int) -> str:
+        return f"the request body exceeds {max_bytes // 1024} KiB"
 
 
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.S)

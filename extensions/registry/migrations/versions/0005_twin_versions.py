@@ -1,7 +1,7 @@
 """Published twins: ``twin_versions``, one row per uploaded archive (issue 17 section 4).
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 TS = sa.DateTime(timezone=True)
 
-revision = "0003"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -355,11 +355,11 @@ class Store:
                 .limit(limit)
                 .offset(offset)
             ).all()
-            runs = [
-                s.get(Run, key) if kind == "run" else run_of_job(s.get(Job, key))
-                for key, kind in page
-            ]
-            return runs, total
+            wanted = {kind: [key for key, k in page if k == kind] for kind in ("run", "job")}
+            found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(wanted["run"])))}
+            for job in s.scalars(select(Job).where(Job.id.in_(wanted["job"]))):
+                found[job.id] = run_of_job(job)
+            return [found[key] for key, _ in page if key in found], total
 
     # --- numbers for /metrics and /api/health -----------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -66,8 +66,8 @@ def test_migrations_create_upgrade_and_downgrade_the_schema(tmp_path: Path) -> N
     path = tmp_path / "registry.sqlite"
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
-    assert {"twins", "profiles", "history", "runs", "alembic_version"} <= tables(path)
-    assert db.current_revision(engine) == "0002"
+    assert {"twins", "profiles", "history", "runs", "jobs", "alembic_version"} <= tables(path)
+    assert db.current_revision(engine) == "0003"
     with sqlite3.connect(path) as con:
         con.execute(
             "INSERT INTO profiles (slug, profile, source, created_at, updated_at, updated_by) "

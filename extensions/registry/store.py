@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
@@ -351,14 +351,36 @@ class Store:
             return run
 
     def list_runs(self, user: User, twin: str | None, limit: int, offset: int):
-        with self.sessions() as s:
-            query = select(Run).order_by(Run.created_at.desc())
+        """Runs recorded and jobs the platform executes (seen as runs), newest first: one
+        ``UNION ALL`` of both tables' keys, paged in the database, then the page's rows."""
+        parts = []
+        for table, kind in ((Run, "run"), (Job, "job")):
+            owner = Run.user if table is Run else Job.owner
+            name = Run.twin_name if table is Run else Job.process
+            query = select(
+                table.id.label("id"),
+                table.created_at.label("at"),
+                literal_column(f"'{kind}'").label("kind"),
+            )
             if not user.has(SCOPE_RUNS_READ):
-                query = query.where(Run.user == user.name)
+                query = query.where(owner == user.name)
             if twin:
-                query = query.where(Run.twin_name == twin)
-            total = s.scalar(select(func.count()).select_from(query.subquery()))
-            return list(s.scalars(query.limit(limit).offset(offset))), total
+                query = query.where(name == twin)
+            parts.append(query)
+        keys = union_all(*parts).subquery()
+        with self.sessions() as s:
+            total = s.scalar(select(func.count()).select_from(keys))
+            page = s.execute(
+                select(keys.c.id, keys.c.kind)
+                .order_by(keys.c.at.desc(), keys.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            wanted = {kind: [key for key, k in page if k == kind] for kind in ("run", "job")}
+            found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(wanted["run"])))}
+            for job in s.scalars(select(Job).where(Job.id.in_(wanted["job"]))):
+                found[job.id] = run_of_job(job)
+            return [found[key] for key, _ in page if key in found], total
 
     # --- numbers for /metrics and /api/health -----------------------------------------------
     def counts(self) -> dict[str, int]:

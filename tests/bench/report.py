@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .stats import ratio
+
 GOALS = {
     "spawn": "twinhub <= 1.1x bare hub (median and p95, with the 95 % interval)",
     "clusters": "< 3 s to a usable scheduler",
@@ -9,6 +11,7 @@ GOALS = {
     "users": "0 failed requests at 100 users",
     "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
     "fairness": "<= 1.5x alone",
+    "runs": "measured (no goal yet)",
 }
 
 
@@ -167,6 +170,26 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 GOALS["fairness"],
             )
         )
+    if "runs" in results:
+        r = results["runs"]
+        direct, wall = r["direct_run"], r["job_wall"]
+        rows += [
+            (
+                f"run executor: job wall time vs a direct Twin.run ({r['jobs']} lattice jobs; "
+                "median / p95 s)",
+                _s(direct),
+                _s(wall),
+                str(ratio(wall["median_s"], direct["median_s"])),
+                GOALS["runs"],
+            ),
+            (
+                "run executor: submit to running (median / p95 s) and jobs/s sustained",
+                "-",
+                f"{_s(r['submit_to_running'])}; {r['jobs_per_s']} jobs/s",
+                "-",
+                GOALS["runs"],
+            ),
+        ]
     return rows
 
 

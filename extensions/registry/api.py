@@ -11,16 +11,18 @@ import prov.model
 from fastapi import APIRouter, Body, Depends, Header, Query, Response
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
+from twinhub.twins.pipeline import Pipeline
 
 from . import metrics
 from .auth import User
-from .db import History, Run
+from .db import History, PipelineRow, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .models import (
     ErrorBody,
     HistoryEntry,
     InfraProfile,
     Page,
+    PipelineRecord,
     ProfileRecord,
     RunRecord,
     RunRequest,
@@ -38,6 +40,7 @@ ERRORS = {
     422: {"model": ErrorBody, "description": "invalid document: one entry per wrong field"},
 }
 TWIN_BODY = Body(description="a twin manifest (the fields of twin.yaml)")
+PIPELINE_BODY = Body(description="a pipeline (the fields of pipeline.yaml)")
 PROFILE_BODY = Body(description="an infrastructure profile")
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
@@ -74,6 +77,20 @@ def run_record(r: Run) -> RunRecord:
         has_provenance=r.provenance is not None,
         created_at=r.created_at,
         updated_at=r.updated_at,
+    )
+
+
+def pipeline_record(p: PipelineRow) -> PipelineRecord:
+    return PipelineRecord(
+        name=p.name,
+        title=p.title,
+        version=p.version,
+        pipeline=p.document,
+        retired=p.retired_at is not None,
+        source=p.source,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        updated_by=p.updated_by,
     )
 
 
@@ -184,6 +201,27 @@ def build_router(store: Store, current_user) -> APIRouter:
     @api.get("/twins/{name}/history", tags=["twins"])
     def twin_history(user: Caller, name: str) -> list[HistoryEntry]:
         return [history_entry(h) for h in store.history(user, "twin", name)]
+
+    # --- pipelines -----------------------------------------------------------------------------
+    @api.get("/schema/pipeline", tags=["pipelines"], summary="JSON schema of a pipeline")
+    def pipeline_schema() -> dict:
+        return Pipeline.model_json_schema(by_alias=True)
+
+    @api.get("/pipelines", tags=["pipelines"], summary="Pipelines visible to the caller")
+    def list_pipelines(
+        user: Caller, retired: bool = False, limit: Limit = 50, offset: Offset = 0
+    ) -> Page[PipelineRecord]:
+        rows, total = store.list_pipelines(user, retired=retired, limit=limit, offset=offset)
+        items = [pipeline_record(p) for p in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    @api.post("/pipelines", tags=["pipelines"], status_code=201, summary="Register a pipeline")
+    def create_pipeline(user: Caller, document: Annotated[Any, PIPELINE_BODY]) -> PipelineRecord:
+        return pipeline_record(store.create_pipeline(user, document))
+
+    @api.get("/pipelines/{name}", tags=["pipelines"])
+    def get_pipeline(user: Caller, name: str) -> PipelineRecord:
+        return pipeline_record(store.get_pipeline(user, name))
 
     # --- profiles ------------------------------------------------------------------------------
     @api.get(

@@ -125,6 +125,7 @@ def build_pages(
             return user
         twins, _ = store.list_twins(user, limit=500)
         profiles, _ = store.list_profiles(user, limit=500)
+        pipelines, _ = store.list_pipelines(user, limit=500)
         servers = await running_servers(user)
         names = {t.name for t in twins}
         showcases = {name: showcase.read(data_dir(), name) for name in names}
@@ -134,6 +135,7 @@ def build_pages(
             {
                 "user": user,
                 "twins": [t.manifest for t in twins],
+                "pipelines": [p.document for p in pipelines],
                 "profiles": usable_profiles(
                     [p.profile for p in profiles], kubernetes=False, slurm=slurm_enabled()
                 ),

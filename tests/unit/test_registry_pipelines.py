@@ -4,21 +4,25 @@ specs answer 422 naming the field. In-process: the real store on SQLite, the rea
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from twinhub.extensions.dashboards.registry import TwinDirectory, TwinLookup
 from twinhub.extensions.registry.api import build_router
 from twinhub.extensions.registry.auth import SCOPE_TWINS_WRITE, User
 from twinhub.extensions.registry.config import RegistryConfig
 from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.discovery import discover_all
 from twinhub.extensions.registry.errors import RegistryError
+from twinhub.extensions.registry.pages import TEMPLATES
 from twinhub.extensions.registry.store import Store
-from twinhub.twins.manifest import safe_yaml
+from twinhub.twins.manifest import resolve_entry_point, safe_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = safe_yaml((REPO / "twins" / "extremes_flood" / "pipeline.yaml").read_text())
@@ -142,3 +146,39 @@ def test_hostile_specs_answer_422_naming_the_field(store: Store, make, field: st
     assert not {"cyclic", "unknown_step", "unknown_twin", "deep", "huge"} & {
         p["name"] for p in listed
     }  # nothing half-written
+
+
+def test_dashboard_service_resolves_a_pipeline_like_a_twin(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/services/twinhub-apps/<name> asks the registry; a pipeline's name finds its document
+    (with its ``app``), a pipeline hidden from the user looks missing."""
+    monkeypatch.setenv("TWINHUB_API_URL", "http://registry/api")
+
+    async def look(user: User, name: str) -> TwinLookup:
+        directory = TwinDirectory()
+        app = client_as(store, user).app
+        directory._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+        async with directory._client:
+            return await directory.lookup(name, "token")
+
+    shipped = asyncio.run(look(OTHER, "extremes_flood")).manifest
+    assert shipped is not None and shipped["app"] == SHIPPED["app"]
+    assert callable(resolve_entry_point(shipped["app"]))  # what the service builds the page with
+    client_as(store, AUTHOR).post(
+        "/api/pipelines", json=variant(name="storm_private", visibility="private")
+    )
+    hidden = asyncio.run(look(OTHER, "storm_private"))
+    assert hidden.manifest is None and "flood" in {m["name"] for m in hidden.available}
+
+
+def test_twins_page_lists_pipelines_with_their_dashboard(store: Store) -> None:
+    pipelines, _ = store.list_pipelines(OTHER)
+    html = TEMPLATES.get_template("twins.html").render(
+        user=OTHER, twins=[], profiles=[], servers={}, dev_server=None, lab_paths={},
+        showcases={}, prefix="/services/twinhub/", base_url="/", xsrf="x", message="",
+        pipelines=[p.document for p in pipelines],
+    )  # fmt: skip
+    assert 'data-pipeline="extremes_flood"' in html
+    assert 'href="/services/twinhub-apps/extremes_flood"' in html
+    assert "extremes &rarr; flood" in html

@@ -6,23 +6,29 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 from pathlib import Path
 
 import httpx
+import prov
 import pytest
+import xarray as xr
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from twinhub.extensions.dashboards.registry import TwinDirectory, TwinLookup
+from twinhub.extensions.executor import runner
 from twinhub.extensions.registry.api import build_router
 from twinhub.extensions.registry.auth import SCOPE_TWINS_WRITE, User
 from twinhub.extensions.registry.config import RegistryConfig
-from twinhub.extensions.registry.db import open_database
+from twinhub.extensions.registry.db import Job, open_database
 from twinhub.extensions.registry.discovery import discover_all
 from twinhub.extensions.registry.errors import RegistryError
 from twinhub.extensions.registry.pages import TEMPLATES
+from twinhub.extensions.registry.processes import build_processes
 from twinhub.extensions.registry.store import Store
 from twinhub.twins.manifest import resolve_entry_point, safe_yaml
+from twinhub.twins.pipeline import is_pipeline_document, run_pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = safe_yaml((REPO / "twins" / "extremes_flood" / "pipeline.yaml").read_text())
@@ -182,3 +188,74 @@ def test_twins_page_lists_pipelines_with_their_dashboard(store: Store) -> None:
     assert 'data-pipeline="extremes_flood"' in html
     assert 'href="/services/twinhub-apps/extremes_flood"' in html
     assert "extremes &rarr; flood" in html
+
+
+# --- a pipeline as an OGC process, run by the executor's runner ---------------------------------
+OGC = "/ogcapi"
+
+
+def ogc_as(store: Store, user: User, tmp_path: Path) -> TestClient:
+    app = FastAPI()
+    app.add_exception_handler(
+        RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
+    )
+    app.include_router(build_processes(store, lambda: user, "/", tmp_path, 0.0))
+    return TestClient(app)
+
+
+def test_ogc_process_resolves_to_the_pipeline(store: Store, tmp_path: Path) -> None:
+    client = ogc_as(store, OTHER, tmp_path)
+    listed = {p["id"] for p in client.get(f"{OGC}/processes").json()["processes"]}
+    assert {"extremes", "flood", "extremes_flood"} <= listed
+    assert "storm_private" not in listed and "storm_hydro" not in listed  # not OTHER's to see
+    described = client.get(f"{OGC}/processes/extremes_flood").json()
+    assert set(described["inputs"]) == {"extremes", "flood"}
+    answer = client.post(
+        f"{OGC}/processes/extremes_flood/execution",
+        json={"inputs": {"flood": {"ensemble_size": 5}}},
+        headers={"Prefer": "respond-async"},
+    )
+    assert answer.status_code == 201, answer.text
+    job_id = answer.json()["jobID"]
+    with store.sessions() as s:
+        job = s.get(Job, job_id)
+        assert (job.process, job.process_version) == ("extremes_flood", SHIPPED["version"])
+        assert job.inputs == {"flood": {"ensemble_size": 5}} and job.owner == OTHER.name
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"flood": {"storm_mm": 5}}, "inputs.flood.storm_mm"),  # bound to extremes' output
+        ({"nowhere": {}}, "inputs.nowhere"),
+        ({"flood": 3}, "inputs.flood"),
+    ],
+)
+def test_ogc_pipeline_inputs_are_checked(
+    store: Store, tmp_path: Path, inputs: dict, field: str
+) -> None:
+    answer = ogc_as(store, OTHER, tmp_path).post(
+        f"{OGC}/processes/extremes_flood/execution",
+        json={"inputs": inputs},
+        headers={"Prefer": "respond-async"},
+    )
+    assert answer.status_code == 422, answer.text
+    assert field in [e["field"] for e in answer.json()["detail"]]
+
+
+def test_executor_runner_runs_the_pipeline_as_one_graph(store: Store, tmp_path: Path) -> None:
+    """What the executor starts for a pipeline job gives the outputs of run_pipeline, bit for
+    bit, and its one PROV document."""
+    document = store.get_pipeline(OTHER, "extremes_flood").document
+    inputs = {"flood": {"ensemble_size": 5}}
+    job = {"id": "j", "owner": OTHER.name, "process": "extremes_flood"}
+    (tmp_path / "job.json").write_text(
+        json.dumps({**job, "manifest": document, "inputs": inputs, "workers": 1})
+    )
+    assert runner.run(tmp_path) == 0, (tmp_path / "result.json").read_text()
+    expected, _ = run_pipeline(document, inputs)
+    with xr.open_dataset(tmp_path / runner.RESULT) as result:
+        got = {name: result[name].item() for name in result.data_vars}
+    assert got == dict(expected) and set(got) == {"rain_100y", "p_exceed_2y", "p_exceed_10y"}
+    provenance = prov.read(str(tmp_path / runner.PROVENANCE), format="json")
+    assert is_pipeline_document(provenance)

@@ -57,7 +57,7 @@ def load_pipelines(store: Store, root: Path) -> dict[str, str]:
     for path in sorted(root.glob("*/pipeline.yaml")) if root.is_dir() else []:
         try:
             data = safe_yaml(path.read_text())
-            outcome[path.parent.name] = store.upsert_discovered_pipeline(data, str(path))
+            outcome[path.parent.name] = store.upsert_discovered_pipeline(data)
         except (ManifestError, yaml.YAMLError, OSError) as e:
             log.error("%s is invalid, skipped: %s", path, e)
             outcome[path.parent.name] = "invalid"

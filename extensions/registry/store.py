@@ -224,7 +224,7 @@ class Store:
         if s.scalar(select(Twin).where(Twin.name == name)) is not None:
             raise Conflict(f"a twin named {name!r} exists: a pipeline needs its own name")
 
-    def upsert_discovered_pipeline(self, data: Any, source: str) -> str:
+    def upsert_discovered_pipeline(self, data: Any) -> str:
         """Register a pipeline found on disk; a newer version replaces the stored one."""
         with self.transaction() as s:
             pipeline = check_pipeline_document(data, self._twin_manifests(s, None))

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ..executor.runner import PROVENANCE, RESULT
 from . import jobs
+from .api import ERRORS
 from .auth import SCOPE_RUNS_READ, User
 from .bodies import documented, json_body
 from .db import Job
@@ -197,7 +198,7 @@ EXECUTE_BODY["requestBody"]["required"] = False
 def build_processes(
     store: Store, current_user, prefix: str, state_dir: Path, sync_seconds: float
 ) -> APIRouter:
-    router = APIRouter(prefix="/ogcapi", tags=["OGC API - Processes"])
+    router = APIRouter(prefix="/ogcapi", tags=["OGC API - Processes"], responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
     root = f"{prefix.rstrip('/')}/ogcapi"
 

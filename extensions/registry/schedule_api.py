@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Response
 
+from .api import ERRORS
 from .auth import User
 from .bodies import documented, json_body
 from .schedules import Schedules, schedule_body
@@ -30,7 +31,7 @@ PATCH_BODY = documented({"type": "object"}, "the fields of your schedule to chan
 
 
 def build_schedule_router(schedules: Schedules, current_user) -> APIRouter:
-    api = APIRouter(prefix="/api", tags=["schedules"])
+    api = APIRouter(prefix="/api", tags=["schedules"], responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
     # bodies are read after the caller is known, off the event loop (bodies.py)
     Document = Annotated[Any, json_body(current_user)]

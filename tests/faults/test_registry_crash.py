@@ -40,7 +40,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> It
 def _burst(gateway: Gateway, token: str, acked: list[str], stop: threading.Event, k: int):
     """Register twins until told to stop; remember the names the registry acknowledged."""
     headers = {"Authorization": f"token {token}"}
-    with httpx.Client(base_url=gateway.url + API, headers=headers, timeout=10) as c:
+    # a twin write checks its entry points in a subprocess first: seconds on a loaded machine
+    with httpx.Client(base_url=gateway.url + API, headers=headers, timeout=60) as c:
         i = 0
         while not stop.is_set():
             name = f"burst-{k}-{i}"

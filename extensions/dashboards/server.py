@@ -18,9 +18,9 @@ from bokeh.server import urls as bokeh_urls
 from panel.io.server import DocHandler
 from tornado.httputil import HTTPHeaders
 from tornado.web import OutputTransform, RequestHandler
+from twinhub.contracts.settings import Settings
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
-from twinhub.hub.settings import Settings
 
 from ..hub_oauth import HubOAuth
 from . import cluster

@@ -32,6 +32,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.web import Application, HTTPError, RequestHandler
+from twinhub.contracts.names import GATEWAY_PREFIX
 
 from . import UPSTREAM_ENV
 from .forward import MAX_MESSAGE, WebSocketRelay, forward_http
@@ -185,7 +186,7 @@ def main() -> None:
     hub_auth = HubOAuth.instance(cache_max_age=60)
     if not hub_auth.api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN is not set: the gateway front runs as a hub service")
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/dask-gateway/")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"{GATEWAY_PREFIX}/")
     url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8008"))
     server = HTTPServer(make_app(prefix, upstream, hub_auth), xheaders=True)
     server.listen(url.port or 80, url.hostname or "127.0.0.1")

@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 import yaml
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.names import REGISTRY_API
 from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest, safe_yaml
 
-API = "/services/twinhub/api"
+API = REGISTRY_API
 
 
 def validate(path: Path) -> int:

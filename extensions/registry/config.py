@@ -1,19 +1,20 @@
-"""The registry's settings, read from the environment the hub gives its managed services.
+"""The registry's settings: the platform's :class:`Settings` plus where the hub serves us.
 
-The hub passes the ``TWINHUB_*`` variables (see ``python -m twinhub.hub.settings``) and its own
-``JUPYTERHUB_*`` ones; the registry reads them here, and only here, without importing the hub
-configuration (the hub imports us, never the reverse).
+The hub passes the ``TWINHUB_*`` variables (see ``python -m twinhub.contracts.settings``) and its
+own ``JUPYTERHUB_*`` ones; the ``TWINHUB_*`` ones are read by the one ``Settings`` class, with its
+defaults and checks, never parsed here a second time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
-"""The checkout (editable install): its ``twins/`` and ``hub/profiles.yaml`` are the defaults."""
+from twinhub.contracts.names import REGISTRY_PREFIX
+from twinhub.contracts.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -29,23 +30,22 @@ class RegistryConfig:
     auth_cache_seconds: int
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
-        env = dict(os.environ if env is None else env)
-        state_dir = Path(env.get("TWINHUB_STATE_DIR") or PACKAGE_ROOT / "state").resolve()
-        url = env.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8004"
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        url = env.get("JUPYTERHUB_SERVICE_URL") or f"http://127.0.0.1:{settings.registry_port}"
         parsed = urlparse(url)
         return cls(
-            state_dir=state_dir,
-            database_url=env.get("TWINHUB_DATABASE_URL")
-            or f"sqlite:///{state_dir / 'registry.sqlite'}",
-            twins_dir=Path(env.get("TWINHUB_TWINS_DIR") or PACKAGE_ROOT / "twins"),
-            profiles_file=Path(
-                env.get("TWINHUB_PROFILES_FILE") or PACKAGE_ROOT / "hub" / "profiles.yaml"
-            ),
-            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/twinhub/",
+            state_dir=settings.state_dir,
+            database_url=settings.database_url
+            or f"sqlite:///{settings.state_dir / 'registry.sqlite'}",
+            twins_dir=settings.twins_dir,
+            profiles_file=settings.profiles_file,
+            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or f"{REGISTRY_PREFIX}/",
             # the address to listen on; the service URL's host may be a name that only others
-            # resolve (the hub's Kubernetes Service), so the operator can say it explicitly
-            host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
-            port=parsed.port or 8004,
-            auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
+            # resolve (the hub's Kubernetes Service), so the operator says it explicitly
+            # (TWINHUB_SERVICES_BIND_IP, loopback by default)
+            host=settings.services_bind_ip,
+            port=parsed.port or settings.registry_port,
+            auth_cache_seconds=settings.auth_cache_seconds,
         )

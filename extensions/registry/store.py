@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE
 from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
 
-from .auth import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE, User
+from .auth import User
 from .db import History, Profile, Run, Twin, utcnow
 from .errors import BadRequest, Conflict, Invalid, NotFound
 from .models import RunRequest

@@ -19,7 +19,7 @@ RUN apt-get update \
 WORKDIR /opt/twinhub
 COPY . .
 # editable: the hub/, twins/ and catalogs/ folders are read from this checkout at run time
-RUN pip install --editable . \
+RUN pip install --editable . $(for t in twins/*/pyproject.toml; do echo --editable "$(dirname $t)"; done) \
  && python -m twinhub.kernels install --sys-prefix \
  && python -m twinhub.catalogs.build \
  && chown -R jovyan /opt/twinhub/state

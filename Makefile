@@ -24,10 +24,15 @@ $(BIN)/python:
 	@scripts/ensure-system-packages.sh runtime
 	$(PYTHON) -m venv $(VENV)
 
+# each shipped twin is a package of its own (twins/<name>/pyproject.toml, its science stack as
+# its dependencies); the five share one twin runtime environment, this venv, with the platform
+# and the tests (docs/twin-runtimes.md says why and what it costs)
+TWIN_PACKAGES := $(sort $(dir $(wildcard twins/*/pyproject.toml)))
+
 # reinstall when the dependencies change; the editable install makes every folder importable
-$(INSTALLED): pyproject.toml | $(BIN)/python
+$(INSTALLED): pyproject.toml $(addsuffix pyproject.toml,$(TWIN_PACKAGES)) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable '.[test]'
+	$(BIN)/python -m pip install --quiet --editable '.[test]' $(addprefix --editable ./,$(TWIN_PACKAGES))
 	@touch $@
 
 $(NODE_INSTALLED): package.json package-lock.json
@@ -57,7 +62,7 @@ test: install data
 	@# bytecode up front: threads of the tests (Dask clients, kernels) then import without
 	@# compiling, which CPython 3.11.7 cannot do next to pytest's assert rewriting (gh-106905)
 	@$(BIN)/python -m compileall -q catalogs extensions hub kernels twins >/dev/null
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@scripts/test-lanes.sh $(BIN)/python $(PYTEST_ARGS)
 
 # the fast lane: unit tests and in-process API tests (no gateway, browser or Slurm started)
 test-fast: install

@@ -7,6 +7,8 @@ call them and the twins' code links to them: written once here, so a rename is o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 SERVICES_PREFIX = "/services"
 """JupyterHub's URL prefix of hub-managed services: ``/services/<name>/``."""
 
@@ -43,6 +45,8 @@ SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
 
 CULLER_SERVICE = "idle-culler"
 LAUNCHER_SERVICE = "twinhub-launcher"
+EXECUTOR_SERVICE = "twinhub-executor"
+"""The run executor: runs queued jobs (``extensions/registry/jobs.py``)."""
 
 MAINTAINERS_GROUP = "twin-maintainers"
 """Hub group granted the registry's write scopes."""
@@ -51,3 +55,14 @@ SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
 SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
 SCOPE_RUNS_READ = "custom:twinhub:runs:read"
 REGISTRY_WRITE_SCOPES = frozenset({SCOPE_TWINS_WRITE, SCOPE_PROFILES_WRITE})
+
+PLATFORM_FOLDER = "platform"
+"""The folder of the state directory that holds the registry's SQLite database: the home of the
+platform's own account (``TWINHUB_PLATFORM_ACCOUNT``) the registry runs as on a root platform,
+private to it (SQLite writes its journal next to the database, so the registry owns the folder)."""
+REGISTRY_DATABASE_FILE = "registry.sqlite"
+
+
+def default_database(state_dir: Path) -> Path:
+    """The registry's SQLite file when ``TWINHUB_DATABASE_URL`` is not set."""
+    return state_dir / PLATFORM_FOLDER / REGISTRY_DATABASE_FILE

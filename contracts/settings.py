@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
+from twinhub.contracts.names import default_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
@@ -130,6 +131,34 @@ class Settings(BaseSettings):
         1,
         "Computations one user may run at once on the dashboard service's cluster.",
     )
+    executor_slots: int = _var(
+        2,
+        "Jobs the run executor runs at once (each in a process of its user's account).",
+    )
+    executor_workers: int = _var(
+        1,
+        "Dask workers of each job's own cluster (at most the twin's dask.max_workers).",
+    )
+    sync_execute_seconds: int = _var(
+        20,
+        "How long a synchronous OGC execution waits for its job before answering with the "
+        "job's status (201 + Location) instead of its results.",
+    )
+    dashboards_idle_seconds: int = _var(
+        600,
+        "Seconds a twin's dashboard process lives without requests or open pages before the "
+        "router stops it (the next visit starts it again).",
+    )
+    dashboards_start_seconds: int = _var(
+        120,
+        "Seconds a twin's dashboard process may take to listen; beyond them the router stops "
+        "it and answers 504.",
+    )
+    dashboards_hang_seconds: int = _var(
+        20,
+        "Seconds a twin's dashboard process may leave the router's watchdog unanswered (its "
+        "event loop stuck) before the router stops it: its pages answer 502, others go on.",
+    )
     database_url: str = _var(
         "",
         "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
@@ -148,6 +177,26 @@ class Settings(BaseSettings):
         REPO_ROOT / "hub" / "profiles.yaml",
         "YAML list of the default infrastructure profiles, loaded by the registry at start-up.",
     )
+    twin_python: str = _var(
+        "",
+        "Interpreter of the shared twin runtime environment (where the shipped twins' packages "
+        "are installed); empty: the platform's own (docs/twin-runtimes.md).",
+    )
+    twin_envs_dir: str = _var(
+        "",
+        "Folder of the environments built for twins with requirements of their own; "
+        "empty: twin-envs in the state directory.",
+    )
+    entry_point_check_timeout: float = _var(
+        120.0,
+        "Seconds the registry gives a twin's model/app/showcase to import, in a process of the "
+        "twin's environment, when the twin is registered or updated; slower is refused.",
+    )
+    registry_modules_file: str = _var(
+        "",
+        "Tests only: a file the registry writes the names of its imported modules to once it "
+        "has started (proof that it imports no twin code).",
+    )
     admin_users: CommaList = _var(("admin",), "Comma-separated hub admin user names.")
     cull_timeout: int = _var(3600, "Seconds of inactivity before a user server is stopped.")
     hub_max_restarts: int = _var(
@@ -160,10 +209,33 @@ class Settings(BaseSettings):
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
     )
+    publish_max_bytes: int = _var(
+        20 * 1024 * 1024,
+        "Largest twin archive `twinhub publish` may upload (compressed bytes).",
+    )
+    publish_max_unpacked: int = _var(
+        100 * 1024 * 1024,
+        "Largest total size of a published twin's files once unpacked (bytes).",
+    )
+    publish_max_files: int = _var(2000, "Most files a published twin may hold.")
+    publish_build_timeout: int = _var(
+        600,
+        "Seconds a published twin's environment build, and then its test, may take each.",
+    )
     auth_cache_seconds: int = _var(
         60,
         "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
         "change applies after at most this long).",
+    )
+    webhook_allowed_hosts: CommaList = _var(
+        (),
+        "Comma-separated hosts (name, or name:port) that schedule webhooks may POST to; "
+        "empty: no webhooks (the registry must not be a way into the network).",
+    )
+    scheduler_interval: int = _var(
+        30,
+        "Seconds between the registry's scheduler steps (due schedules, finished runs); "
+        "catalog data are checksummed for data-triggered schedules every 10 minutes.",
     )
     concurrent_spawn_limit: int = _var(
         4,
@@ -208,6 +280,12 @@ class Settings(BaseSettings):
     apps_account: str = _var(
         "twinhub-apps",
         "System account the dashboard service runs as when the hub runs as root.",
+    )
+    platform_account: str = _var(
+        "twinhub",
+        "System account the platform's services that need no root (the registry, the Dask "
+        "Gateway fronts, the idle culler) run as when the hub runs as root; its home "
+        "<state>/platform holds the registry's SQLite database.",
     )
     # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
     spawner: str = _var(
@@ -331,7 +409,9 @@ class Settings(BaseSettings):
         """Every field's variable, in the order ``describe()`` lists them."""
         return {name: cls.variable(name) for name in cls.model_fields}
 
-    @field_validator("admin_users", "oidc_allowed_groups", "oidc_scopes", mode="before")
+    @field_validator(
+        "admin_users", "oidc_allowed_groups", "oidc_scopes", "webhook_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_commas(cls, raw: object) -> object:
         return _comma_list(raw)
@@ -371,6 +451,13 @@ class Settings(BaseSettings):
             raise SettingsError(
                 f"TWINHUB_HUB_MAX_RESTARTS={self.hub_max_restarts}: give 0 or more restarts"
             )
+        for var, value in (
+            ("TWINHUB_DASHBOARDS_IDLE_SECONDS", self.dashboards_idle_seconds),
+            ("TWINHUB_DASHBOARDS_START_SECONDS", self.dashboards_start_seconds),
+            ("TWINHUB_DASHBOARDS_HANG_SECONDS", self.dashboards_hang_seconds),
+        ):
+            if value <= 0:
+                raise SettingsError(f"{var}={value}: give a number of seconds above 0")
         if self.hub_restart_window <= 0:
             raise SettingsError(
                 f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
@@ -381,6 +468,18 @@ class Settings(BaseSettings):
                 raise SettingsError(
                     f"{self.variable(name)}={getattr(self, name)}: give 0 (no limit) or more"
                 )
+        if self.scheduler_interval <= 0:
+            raise SettingsError(
+                f"TWINHUB_SCHEDULER_INTERVAL={self.scheduler_interval}: give a number of seconds "
+                "above 0"
+            )
+        for var, value in (
+            ("TWINHUB_EXECUTOR_SLOTS", self.executor_slots),
+            ("TWINHUB_EXECUTOR_WORKERS", self.executor_workers),
+            ("TWINHUB_SYNC_EXECUTE_SECONDS", self.sync_execute_seconds),
+        ):
+            if not 1 <= value <= 3600:
+                raise SettingsError(f"{var}={value}: give a whole number from 1 to 3600")
         if self.auth_cache_seconds <= 0:
             # HubOAuth reads 0 as "cache forever": a revoked token would stay good
             raise SettingsError(
@@ -428,9 +527,16 @@ class Settings(BaseSettings):
                 f"TWINHUB_ACCOUNT_PREFIX={self.account_prefix!r}: give a lower-case letter, "
                 "then up to 11 lower-case letters, digits or '-' (e.g. 'th-')"
             )
-        if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", self.apps_account):
+        for var, account in (
+            ("TWINHUB_APPS_ACCOUNT", self.apps_account),
+            ("TWINHUB_PLATFORM_ACCOUNT", self.platform_account),
+        ):
+            if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", account):
+                raise SettingsError(f"{var}={account!r} is not a unix account name")
+        if self.platform_account == self.apps_account:
             raise SettingsError(
-                f"TWINHUB_APPS_ACCOUNT={self.apps_account!r} is not a unix account name"
+                f"TWINHUB_PLATFORM_ACCOUNT and TWINHUB_APPS_ACCOUNT are both {self.apps_account!r}:"
+                " the dashboards run twins' code and must not hold the registry's database"
             )
         if self.slurm_submit_as not in ("service", "user"):
             raise SettingsError(
@@ -470,6 +576,11 @@ class Settings(BaseSettings):
     def data_path(self) -> Path:
         """Where the built data are: TWINHUB_DATA_DIR, else ``<state>/data``."""
         return self.data_dir or self.state_dir / "data"
+
+    @property
+    def registry_db_url(self) -> str:
+        """The registry's database (and the run executor's queue)."""
+        return self.database_url or f"sqlite:///{default_database(self.state_dir)}"
 
     @property
     def hub_db_url(self) -> str:

@@ -22,6 +22,7 @@ import re
 import sqlite3
 import stat
 import subprocess
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,18 +143,26 @@ class AccountTable:
         raise AccountError(f"no free unix account name for hub user {hub_name!r}")
 
 
+_LOCK_ATTEMPTS = 40
+_LOCK_RETRY_SECONDS = 0.05
+"""useradd is retried while the password file is locked: up to about 5 s in all."""
+
+
 def _useradd(name: str, home: Path, *options: str) -> pwd.struct_passwd:
     """Create account ``name`` (its own group, no home made yet) unless it exists; its entry."""
     if not _exists(name):
-        result = subprocess.run(
-            ["useradd", "--user-group", "--no-create-home", "--home-dir", str(home), *options]
-            + [name],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        command = ["useradd", "--user-group", "--no-create-home", "--home-dir", str(home)]
+        for attempt in range(_LOCK_ATTEMPTS):
+            result = subprocess.run(
+                [*command, *options, name], capture_output=True, text=True, check=False
+            )
+            # useradd does not wait for /etc/passwd's lock: another process of the platform
+            # (the hub and the gateway both create accounts) or of the system holds it briefly
+            if result.returncode == 0 or "lock" not in result.stderr or _exists(name):
+                break
+            time.sleep(_LOCK_RETRY_SECONDS * (1 + attempt % 4))
         # 9: the name exists (the other process of the platform created it a moment ago)
-        if result.returncode not in (0, 9):
+        if result.returncode not in (0, 9) and not _exists(name):
             raise AccountError(f"useradd {name} failed: {result.stderr.strip()}")
     entry = pwd.getpwnam(name)
     if entry.pw_uid == 0:

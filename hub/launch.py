@@ -43,8 +43,15 @@ from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError, descr
 
 from .accounts import AccountError, ensure_service_account, open_passages
 from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
-from .services import dashboards_home, gateway_instances, managed_services
-from .state import Secrets, StateDirError, ensure_secrets, protect_state
+from .services import dashboards_home, gateway_instances, managed_services, platform_home
+from .state import (
+    Secrets,
+    StateDirError,
+    ensure_secrets,
+    hand_over,
+    move_registry_database,
+    protect_state,
+)
 from .supervise import (
     RestartPolicy,
     alive,
@@ -137,10 +144,14 @@ def banner(settings: Settings, secrets: Secrets) -> str:
 
 
 def prepare_accounts(settings: Settings) -> None:
-    """Private platform state; with user accounts (a root platform), the dashboards' account
-    and a way through to the code, environment and data every user's processes read."""
+    """Private platform state; with user accounts (a root platform), the dashboards' account,
+    the platform's account (the registry's database is its own) and a way through to the code,
+    environment and data every user's processes read."""
+    move_registry_database(settings.state_dir, platform_home(settings))
     if settings.user_accounts:
         ensure_service_account(settings.apps_account, dashboards_home(settings))
+        platform = ensure_service_account(settings.platform_account, platform_home(settings))
+        hand_over(platform_home(settings), platform.uid, platform.gid)
         # the checkout, its environment and the interpreter behind it (a venv's python is a
         # link to, e.g., a pyenv build in root's home), the state dir and the built data
         opened = open_passages(

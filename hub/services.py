@@ -17,12 +17,14 @@ from twinhub.contracts.names import (  # noqa: F401 - the hub's config takes the
     DASHBOARDS_ACCESS_SCOPE,
     DASHBOARDS_PREFIX,
     DASHBOARDS_SERVICE,
+    EXECUTOR_SERVICE,
     GATEWAY_ACCESS_SCOPE,
     GATEWAY_PREFIX,
     GATEWAY_SERVER_SERVICE,
     GATEWAY_SERVICE,
     LAUNCHER_SERVICE,
     MAINTAINERS_GROUP,
+    PLATFORM_FOLDER,
     REGISTRY_ACCESS_SCOPE,
     REGISTRY_PREFIX,
     REGISTRY_SERVICE,
@@ -35,6 +37,7 @@ from twinhub.contracts.names import (  # noqa: F401 - the hub's config takes the
 )
 from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
+from twinhub.extensions.gateway_front.dashboard_key import SECRET_ENV as DASHBOARD_SECRET_ENV
 
 from .state import Secrets
 
@@ -54,8 +57,8 @@ def custom_scopes() -> dict[str, dict]:
 SERVICE_START_TIMEOUT = 120
 """Seconds the hub waits for a managed service to listen (JupyterHub's default is 30).
 
-The registry and the dashboard service import every twin's code (Panel, numba, xarray) before
-they listen, to validate and serve it; on a busy 2-core machine that took over 30 s, and a hub
+The dashboard service imports every twin's code (Panel, numba, xarray) before
+it listens, to serve it; on a busy 2-core machine that took over 30 s, and a hub
 that gives up on a managed service exits. Waiting longer costs nothing when all is well.
 """
 
@@ -73,8 +76,27 @@ def data_dir_env(settings: Settings) -> dict[str, str]:
     return {DATA_DIR_ENV: str(data_dir(settings))}
 
 
+def platform_home(settings: Settings) -> Path:
+    """Home (and working directory) of the platform's account: the registry's database, 0700."""
+    return settings.state_dir / PLATFORM_FOLDER
+
+
+def _as_platform_account(settings: Settings) -> dict:
+    """Service keys that run a service needing no root as the platform's account (on a root
+    platform; otherwise the hub's own account runs everything)."""
+    if settings.user_accounts:
+        return {"user": settings.platform_account, "cwd": str(platform_home(settings))}
+    return {"cwd": str(settings.state_dir)}
+
+
 def registry_service(settings: Settings) -> dict:
-    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/."""
+    """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
+
+    It needs no root: on a root platform it runs as the platform's account
+    (TWINHUB_PLATFORM_ACCOUNT), which owns its database and nothing else of the platform's
+    (not the secrets, not the hub's or the gateway's databases); its hub token is in its own
+    process's environment, which users' accounts cannot read.
+    """
     return {
         "name": REGISTRY_SERVICE,
         **_start_timeout(),
@@ -87,7 +109,7 @@ def registry_service(settings: Settings) -> dict:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
         },
-        "cwd": str(settings.state_dir),
+        **_as_platform_account(settings),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
         # start/stop their servers (Twins page) and carry the registry's own scopes
         "oauth_no_confirm": True,
@@ -102,24 +124,40 @@ def registry_service(settings: Settings) -> dict:
     }
 
 
+def executor_service(settings: Settings) -> dict:
+    """The run executor: runs the registry's queued jobs, each as its owner's unix account
+    (so it runs as the platform's root account, like the hub's spawner, and listens nowhere).
+    It reads the registry's database; the hub restarts it when it dies, and it then marks the
+    jobs it left running as failed."""
+    return {
+        "name": EXECUTOR_SERVICE,
+        "display": False,
+        "command": [sys.executable, "-m", "twinhub.extensions.executor"],
+        "environment": {
+            **settings.to_env(),
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            **data_dir_env(settings),
+        },
+        "cwd": str(settings.state_dir),
+    }
+
+
 def dashboards_home(settings: Settings) -> Path:
     """Working directory (and home) of the dashboards' account: its own, 0700."""
     return settings.state_dir / "apps"
 
 
 def dashboards_service(settings: Settings) -> dict:
-    """Every twin's Panel app behind hub login, at /services/twinhub-apps/<twin> (SaaS).
+    """The dashboard router behind hub login, at /services/twinhub-apps/<twin> (SaaS).
 
-    It runs twins' code for any user, so on a root platform it runs as an account of its own
-    (TWINHUB_APPS_ACCOUNT, made by the launcher) that can read the code and the built data and
-    holds nothing else: its hub token is in its own process's environment, which other
-    accounts cannot read.
+    The router holds the service's hub token and runs no twin code; each twin's dashboard is a
+    process of its own that the router starts (``extensions/dashboards/supervisor.py``): on a
+    root platform as an account of its own (TWINHUB_APPS_ACCOUNT, made by the launcher) that
+    can read the code and the built data and holds nothing else, with no token in its
+    environment, its home ``<state>/apps``. The router runs as the platform, so no twin can
+    read its environment or signal it.
     """
-    account = (
-        {"user": settings.apps_account, "cwd": str(dashboards_home(settings))}
-        if settings.user_accounts
-        else {"cwd": str(settings.state_dir)}
-    )
+    home = {"TWINHUB_APPS_HOME": str(dashboards_home(settings))} if settings.user_accounts else {}
     return {
         "name": DASHBOARDS_SERVICE,
         **_start_timeout(),
@@ -129,11 +167,13 @@ def dashboards_service(settings: Settings) -> dict:
         "environment": {
             **settings.to_env(),
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-            # the service asks the registry as the user (visibility, run records)
+            # the router asks the registry as the user (visibility, the twin's manifest); the
+            # twins' processes record runs with the user's token
             "TWINHUB_API_URL": registry_api_url(settings),
             **data_dir_env(settings),
+            **home,
         },
-        **account,
+        "cwd": str(settings.state_dir),
         # the user's OAuth token may open dashboards and use the registry in their name
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [DASHBOARDS_ACCESS_SCOPE, REGISTRY_ACCESS_SCOPE],
@@ -232,7 +272,12 @@ def dask_gateway_service(
             "--config",
             str(REPO_ROOT / "hub" / "dask_gateway_config.py"),
         ],
-        "environment": {**settings.to_env(), GATEWAY_INSTANCE_ENV: instance.service},
+        "environment": {
+            **settings.to_env(),
+            GATEWAY_INSTANCE_ENV: instance.service,
+            # each scheduler gets its cluster's dashboard key derived from it
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
+        },
         "cwd": str(settings.state_dir),
     }
     if instance.service == GATEWAY_SERVICE:
@@ -241,12 +286,17 @@ def dask_gateway_service(
     return service
 
 
-def gateway_front_service(settings: Settings, instance: GatewayInstance | None = None) -> dict:
+def gateway_front_service(
+    settings: Settings, secrets: Secrets, instance: GatewayInstance | None = None
+) -> dict:
     """The gateway as the hub routes it (``/services/<name>/``): its API passed through,
     cluster dashboards behind hub login for their owners only (extensions/gateway_front/).
 
     It carries the gateway's service name, so the scope users already hold for the gateway
     (``access:services!service=<name>``) is also what lets them log in to its dashboards.
+    It alone adds the clusters' dashboard keys, without which schedulers refuse dashboard
+    requests (the gateway's own HTTP port and the schedulers' ports are on loopback, open to
+    every local account).
     """
     instance = instance or gateway_instance(settings)
     return {
@@ -258,19 +308,23 @@ def gateway_front_service(settings: Settings, instance: GatewayInstance | None =
         "environment": {
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             UPSTREAM_ENV: f"http://{settings.hub_local_host}:{instance.http_port}",
+            DASHBOARD_SECRET_ENV: secrets.dashboard_secret,
         },
-        "cwd": str(settings.state_dir),
+        # it only forwards HTTP, with the user's login: no root needed
+        **_as_platform_account(settings),
         "oauth_no_confirm": True,
         "oauth_client_allowed_scopes": [instance.access_scope],
     }
 
 
 def idle_culler_service(settings: Settings) -> dict:
-    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT."""
+    """jupyterhub-idle-culler: stops servers idle longer than TWINHUB_CULL_TIMEOUT, through the
+    hub's API only (no root needed: the platform's account runs it on a root platform)."""
     every = max(10, min(600, settings.cull_timeout // 6))
     return {
         "name": CULLER_SERVICE,
         "display": False,
+        **_as_platform_account(settings),
         "command": [
             sys.executable,
             "-m",
@@ -286,9 +340,10 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
     them by these command lines when the hub that started them has died."""
     return [
         registry_service(settings),
+        executor_service(settings),
         dashboards_service(settings),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
-        *(gateway_front_service(settings, g) for g in gateway_instances(settings)),
+        *(gateway_front_service(settings, secrets, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),
     ]
 

@@ -40,6 +40,9 @@ class Secrets:
     """The shared password of non-admin users (SharedPasswordAuthenticator)."""
     admin_password: str
     """The password of the admin users (at least 32 characters, as JupyterHub requires)."""
+    dashboard_secret: str
+    """Derives each Dask cluster's dashboard key: its scheduler answers only requests carrying
+    it, which only the gateway's front adds (extensions/gateway_front/dashboard_key.py)."""
     gateway_db_key: str
     """Encrypts the clusters' TLS credentials in Dask Gateway's database (a Fernet key), so
     that a gateway restarted with the hub re-attaches the clusters its predecessor started."""
@@ -62,6 +65,7 @@ _SECRETS: dict[str, Callable[[], str]] = {
     "launcher_api_token": _token(32),
     "user_password": _token(9),
     "admin_password": _token(30),
+    "dashboard_secret": _token(32),
     "gateway_db_key": _fernet_key,
 }
 
@@ -101,6 +105,30 @@ def protect_state(state_dir: Path) -> None:
             for inner in entry.iterdir():
                 if inner.is_file() and not inner.is_symlink():
                     os.chmod(inner, PRIVATE_FILE)
+
+
+def move_registry_database(state_dir: Path, folder: Path) -> list[Path]:
+    """Move the registry's SQLite files of an older version (``<state>/registry.sqlite``, with
+    its journal) into ``folder``, the platform account's home; returns what was moved."""
+    old = state_dir / "registry.sqlite"
+    if not old.exists() or (folder / old.name).exists():
+        return []
+    folder.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+    moved = []
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        path = state_dir / f"{old.name}{suffix}"
+        if path.exists():
+            path.rename(folder / path.name)
+            moved.append(folder / path.name)
+    return moved
+
+
+def hand_over(folder: Path, uid: int, gid: int) -> None:
+    """Give ``folder`` and everything in it to an account (files an older version, run as
+    root, left there)."""
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chown(path, uid, gid)
 
 
 def ensure_state_dir(state_dir: Path) -> Path:

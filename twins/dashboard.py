@@ -83,7 +83,7 @@ class TwinDashboard(param.Parameterized):
     def __init__(self, client: Any = None, **params: Any):
         super().__init__(**params)
         self._client = client
-        self._twin: Twin = load_twin(self.twin_name)
+        self._loaded: Twin | None = None
         self._generation = 0
         if self.run_inputs:
             self.param.watch(self._rerun, list(self.run_inputs))
@@ -95,6 +95,13 @@ class TwinDashboard(param.Parameterized):
 
     def on_progress(self, partial: Any) -> None:
         """A partial result reported by :meth:`compute` (on the session's event loop)."""
+
+    @property
+    def _twin(self) -> Twin:
+        """The twin this dashboard runs (loaded on first use: a pipeline's dashboard has none)."""
+        if self._loaded is None:
+            self._loaded = load_twin(self.twin_name)
+        return self._loaded
 
     # --- runs ------------------------------------------------------------------------------
     @property

@@ -64,19 +64,20 @@ def twin_package(name: str, spec: str) -> str | None:
     return top if top.startswith(TWIN_PACKAGE_PREFIX) else None
 
 
-def foreign_entry_point(name: str, spec: str) -> str | None:
+def foreign_entry_point(name: str, spec: str, manifest_file: str = MANIFEST_FILE) -> str | None:
     """Why ``spec`` is not inside twin ``name``'s own package (nothing is imported), or None.
 
     A twin's code is ``twinhub.twins.<name>`` (a folder of this package, with its twin.yaml) or
     an installed package ``twinhub_<...>``; the standard library, the platform and other
     distributions are never a twin's entry point (``os:_exit`` would end a shared process).
+    A pipeline's folder holds ``pipeline.yaml`` (``manifest_file``) in place of ``twin.yaml``.
     """
     module = spec.partition(":")[0]
     package = twin_package(name, spec)
     inside = package is not None and (module == package or module.startswith(package + "."))
     if inside and package.startswith("twinhub.twins."):
         folder = TWINS_DIR / package.rpartition(".")[2]
-        inside = (folder / MANIFEST_FILE).is_file() and (folder / "__init__.py").is_file()
+        inside = (folder / manifest_file).is_file() and (folder / "__init__.py").is_file()
     if inside and module.partition(".")[0] in sys.stdlib_module_names:
         inside = False
     if inside:
@@ -138,6 +139,27 @@ class DaskSpec(_Strict):
         return value
 
 
+MAX_OUTPUTS = 50
+"""Declared outputs of a twin: the values a pipeline step may bind to."""
+OUTPUT_NAME = r"^[a-z][a-z0-9_]{0,62}$"
+
+
+class OutputSpec(_Strict):
+    """A named value of a run's output that other twins' inputs may bind to (pipelines).
+
+    ``variable`` of the output dataset, reduced to one value by ``select`` (coordinate ->
+    label); its ``type`` is what a binding's target parameter must accept.
+    """
+
+    variable: Line(100, min_length=1)
+    select: dict[Line(100, min_length=1), float | int | Line(100)] = Field(
+        default_factory=dict, max_length=8
+    )
+    type: Literal["number"] = "number"
+    units: Line(50) | None = None
+    description: Text(500) | None = None
+
+
 class TwinManifest(_Strict):
     """A digital twin as the gateway knows it (see docs/twin-author-guide.md)."""
 
@@ -162,6 +184,11 @@ class TwinManifest(_Strict):
     )
     profile: Slug = "small"
     dask: DaskSpec = Field(default_factory=DaskSpec)
+    outputs: dict[Annotated[str, Field(pattern=OUTPUT_NAME)], OutputSpec] = Field(
+        default_factory=dict,
+        max_length=MAX_OUTPUTS,
+        description="named values of a run's output that pipeline steps may bind to",
+    )
 
     @field_validator("parameters")
     @classmethod

@@ -213,13 +213,19 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def replay(record: RunRecord | ProvJson, client: Any = None) -> xr.Dataset:
+def replay(record: RunRecord | ProvJson, client: Any = None) -> Any:
     """Rerun a recorded run and check the output is bit-for-bit the recorded one.
 
     ``record`` is a :class:`RunRecord` or its PROV-JSON: a dict, its text, or the path of a
-    saved record (``replay(Path("twinhub-runs/flood-<id>.prov.json"))``).
+    saved record (``replay(Path("twinhub-runs/flood-<id>.prov.json"))``). A pipeline's PROV
+    document replays the whole pipeline (:func:`twinhub.twins.pipeline.replay_pipeline`) and
+    returns its outputs (with each step's dataset as ``.steps``).
     """
     if not isinstance(record, RunRecord):
+        from twinhub.twins.pipeline import is_pipeline_document, replay_pipeline  # (import cycle)
+
+        if is_pipeline_document(record):
+            return replay_pipeline(record, client)[0]
         record = RunRecord.from_provenance(record)
     if len(record.inputs) > 1:
         raise ReplayError(f"run {record.id}: replay supports one input, got {len(record.inputs)}")

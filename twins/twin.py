@@ -7,14 +7,22 @@ model entry point on the twin's catalog entry and returns the output with its ru
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import xarray as xr
 from twinhub.catalogs import entry_ids, open_entry
-from twinhub.twins.manifest import TwinManifest, discover, load_manifest, resolve_entry_point
+from twinhub.twins.manifest import (
+    MANIFEST_FILE,
+    TwinManifest,
+    discover,
+    load_manifest,
+    resolve_entry_point,
+)
 from twinhub.twins.params import ParameterError
 from twinhub.twins.runs import RunRecord, execute
 
@@ -69,8 +77,33 @@ class Twin:
         return f"<Twin {self.name} {self.manifest.version}: {self.manifest.title}>"
 
 
+ENTRY_POINT_GROUP = "twinhub.twins"
+"""Installed twin packages name themselves here: ``<twin> = "<package>"`` (the package folder
+holds the twin.yaml); ``twinhub new`` writes such a ``pyproject.toml``."""
+
+
+def installed_twins() -> dict[str, Path]:
+    """Twins installed as packages (entry point group ``twinhub.twins``), nothing imported."""
+    found = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            spec = importlib.util.find_spec(ep.module)
+        except (ImportError, ValueError):
+            continue
+        locations = list(spec.submodule_search_locations or []) if spec else []
+        for location in locations:
+            manifest = Path(location) / MANIFEST_FILE
+            if manifest.is_file():
+                found[ep.name] = manifest
+                break
+    return found
+
+
 def available_twins() -> dict[str, Path]:
-    return {path.parent.name: path for path in discover()}
+    """The platform's twins (folders under ``twins/``), then installed twin packages."""
+    twins = installed_twins()
+    twins.update({path.parent.name: path for path in discover()})
+    return twins
 
 
 def load_twin(name: str) -> Twin:

@@ -1,75 +1,22 @@
-"""Hub OAuth for the Bokeh server: who is looking at a dashboard, and the login round trip.
+"""Hub OAuth for the dashboard router: the login round trip.
 
-Bokeh lets a server delegate authentication to an ``AuthProvider`` (``get_user_async``,
-``get_login_url``); we back it with JupyterHub's own ``HubOAuth``, as the hub's other services
-do, so a browser without our cookie is sent to the hub's login and comes back to the page it
-asked for. The user's OAuth token (scoped to this service and the registry) is kept in Panel's
-signed cookies ``user`` and ``access_token``: ``pn.state.user`` names the person, and calls to
-the registry made for them (twin visibility, run records) carry their own token.
+The router (:mod:`.router`) authenticates with JupyterHub's own ``HubOAuth``, as the hub's other
+services do, so a browser without our cookie is sent to the hub's login and comes back to the
+page it asked for. A twin's process gets the user's name and OAuth token (scoped to this service
+and the registry) from the router, as Panel's signed cookies ``user`` and ``access_token``
+(:class:`.server.RouterAuthProvider`): ``pn.state.user`` names the person, and run records made
+for them carry their own token.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from bokeh.server.auth_provider import AuthProvider
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
-from tornado.web import RequestHandler, create_signed_value
-from twinhub.extensions.websecurity import COOKIE_OPTIONS
+from tornado.web import RequestHandler
 
 CALLBACK_PATH = "oauth_callback"
 LOGIN_PATH = "login"
 USER_COOKIE, TOKEN_COOKIE = "user", "access_token"
 """Panel's signed cookies behind ``pn.state.user`` and ``pn.state.access_token``."""
-
-
-class HubAuthProvider(AuthProvider):
-    """Bokeh authentication through the hub: unknown visitors go to ``/hub/login`` and back."""
-
-    def __init__(self, hub_auth: HubOAuth, cookie_secret: str):
-        self.hub_auth = hub_auth
-        self.cookie_secret = cookie_secret
-        super().__init__()
-
-    @property
-    def get_user_async(self):
-        return self._user
-
-    @property
-    def get_login_url(self):
-        return self._login_url
-
-    @property
-    def endpoints(self) -> list[tuple[str, type[RequestHandler]]]:
-        # the OAuth callback is added by the server with the service prefix (extra_patterns)
-        return []
-
-    async def _user(self, handler: RequestHandler) -> str | None:
-        model: dict[str, Any] | None = await self.hub_auth.get_user(handler, sync=False)
-        if not model:
-            return None
-        token = self.hub_auth.get_token(handler)
-        self._remember(handler, model["name"], token)
-        return model["name"]
-
-    def _login_url(self, handler: RequestHandler) -> str:
-        """Our login endpoint (Panel makes it relative to the page; tornado adds ``next``)."""
-        return f"/{LOGIN_PATH}"
-
-    def _remember(self, handler: RequestHandler, name: str, token: str | None) -> None:
-        """Hand the user and token to Panel's session (``pn.state.user``/``access_token``).
-
-        Panel reads both from the request that creates the session, so they are put on this
-        request as well as set for the browser's next ones.
-        """
-        values = {USER_COOKIE: name}
-        if token:
-            values[TOKEN_COOKIE] = token
-        for key, value in values.items():
-            signed = create_signed_value(self.cookie_secret, key, value).decode()
-            handler.request.cookies[key] = signed
-            if handler.get_cookie(key) != signed:
-                handler.set_cookie(key, signed, path=self.hub_auth.base_url, **COOKIE_OPTIONS)
 
 
 def login_handler(hub_auth: HubOAuth, prefix: str) -> type[RequestHandler]:

@@ -1,10 +1,11 @@
-"""What the service shows for ``/services/twinhub-apps/<twin>``: the twin's app, or why not.
+"""What a twin's process shows for ``/services/twinhub-apps/<twin>``: the twin's app, or why not.
 
-The twin is resolved per request from the registry, as the user looking at it: a twin
-registered after the service started is served (within the lookup cache's time), a private twin
-only to its audience, and a name nobody may open gets a page listing the twins this user can
-open. Bokeh builds a page synchronously on the service's event loop, so the registry is asked
-before (:func:`prepare`, awaited by the page handler) and the page reads the answer.
+Each twin's dashboard runs in a process of its own (:mod:`.server`), behind the router
+(:mod:`.router`). The router asks the registry, as the user looking at the page, whether they
+may open the twin, and starts the process with the manifest the registry holds
+(:func:`serve_twin`); the page reads that manifest. Bokeh builds a page synchronously on the
+process's event loop, so anything asynchronous is done before (:func:`prepare`, awaited by the
+page handler) and the page reads the answer.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ from .urlstate import (
 log = logging.getLogger(__name__)
 PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"{DASHBOARDS_PREFIX}/")
 DIRECTORY = TwinDirectory()
+_SERVED: tuple[str, dict[str, Any]] | None = None
+"""The one twin this process serves and its manifest (:func:`serve_twin`), if it is a twin's."""
+
+
+def serve_twin(name: str, manifest: dict[str, Any]) -> None:
+    """Serve only ``name`` with ``manifest`` (the registry's, handed over by the router, which
+    has already checked that the user may open it): pages no longer ask the registry."""
+    global _SERVED
+    _SERVED = (name, manifest)
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ async def prepare(name: str, token: str | None) -> None:
     :func:`twin_page` finds the answer (or the failure) without asking itself.
     """
     if not token:
+        return
+    if _SERVED is not None:  # a twin's own process: the router has asked the registry
+        _REQUEST.set(PageRequest(_SERVED[0], token, TwinLookup(_SERVED[1], [])))
         return
     try:
         lookup: TwinLookup | RegistryUnavailable = await DIRECTORY.lookup(name, token)
@@ -154,7 +167,7 @@ def decorate(app: Any, user: str, problems: list[str]) -> Any:
 
 def twin_page() -> Any:
     """The Bokeh app behind ``/<twin>``: one session of the twin's dashboard for this user."""
-    name = pn.state.route_params.get("twin", "")
+    name = pn.state.route_params.get("twin") or (_SERVED[0] if _SERVED else "")
     user, token = pn.state.user, pn.state.access_token
     if not user or not token:  # the auth provider always sets both; never serve anonymously
         return error_page("Not logged in", "Reload the page to log in through the hub.", 401)

@@ -1,53 +1,110 @@
-"""The Bokeh/Panel server of ``twinhub-apps``: one route for every twin, hub OAuth in front.
+"""The Bokeh/Panel server of one twin: the process the dashboard router starts for it.
 
-Started by the hub (``hub/services.py``) with ``JUPYTERHUB_*`` variables that configure
-``HubOAuth``. Routes under ``JUPYTERHUB_SERVICE_PREFIX``: ``<twin>`` (the dashboard, resolved
-per request), ``oauth_callback`` (the end of the hub login) and the prefix itself, which sends
-people to the Twins page.
+``python -m twinhub.extensions.dashboards.server`` reads one line of JSON on stdin (see
+:class:`ProcessConfig`; nothing secret travels in its environment or command line), serves
+the twin's app at ``<prefix><twin>`` (its websocket at ``<prefix><twin>/ws``, Bokeh's and
+Panel's files at ``<prefix>static/``, as before) on a loopback port of its own choosing, and
+prints ``READY <port>`` when it listens.
+
+It trusts nobody but the router: every request must carry the process's secret
+(:data:`SECRET_HEADER`), and the router names the hub user (:data:`USER_HEADER`) and hands
+over their OAuth token (:data:`TOKEN_HEADER`, used to record their runs in the registry). The
+process holds no platform token; it runs as the dashboards' account (``TWINHUB_APPS_ACCOUNT``)
+in the twin's environment (``extensions/runtimes.py``).
 """
 
 from __future__ import annotations
 
+import hmac
+import json
 import logging
 import secrets
 import signal
-from urllib.parse import urlencode, urlsplit
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
 import panel as pn
 from bokeh.server import urls as bokeh_urls
+from bokeh.server.auth_provider import AuthProvider
 from panel.io.server import DocHandler
 from tornado.httputil import HTTPHeaders
-from tornado.web import OutputTransform, RequestHandler
-from twinhub.contracts.settings import Settings
+from tornado.web import HTTPError, OutputTransform, RequestHandler, create_signed_value
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
 
-from ..hub_oauth import HubOAuth
 from . import cluster
-from .auth import (
-    CALLBACK_PATH,
-    LOGIN_PATH,
-    TOKEN_COOKIE,
-    HubAuthProvider,
-    callback_handler,
-    login_handler,
+from .auth import TOKEN_COOKIE, USER_COOKIE
+from .pages import prepare, serve_twin, twin_page
+from .protocol import (
+    ALIVE_PATH,
+    READY_LINE,
+    ROUTER_HEADERS,
+    SECRET_HEADER,
+    TOKEN_HEADER,
+    USER_HEADER,
 )
-from .pages import PREFIX, hub_base, prepare, twin_page
 from .urlstate import IGNORED_KEY, bounded_query
 
-# a twin is any path segment except our own endpoints (tornado tries routes in order)
-TWIN_ROUTE = rf"/(?P<twin>(?!(?:{CALLBACK_PATH}|{LOGIN_PATH})(?:$|/))[^/]+)"
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """What the router hands a twin's process on stdin."""
+
+    twin: str
+    manifest: dict[str, Any]
+    secret: str
+    prefix: str = "/services/twinhub-apps/"
+    websocket_origins: list[str] = field(default_factory=list)
+
+
+class RouterAuthProvider(AuthProvider):
+    """Bokeh authentication by the router: a request without the process's secret is nobody.
+
+    The user and their token are put on the request as Panel's signed cookies, so that
+    ``pn.state.user`` and ``pn.state.access_token`` work as in any Panel app; the browser never
+    gets them from here (it talks to the router only).
+    """
+
+    def __init__(self, secret: str, cookie_secret: str):
+        self.secret = secret
+        self.cookie_secret = cookie_secret
+        super().__init__()
+
+    @property
+    def get_user(self):
+        return self._user
+
+    @property
+    def login_url(self):
+        return None
+
+    @property
+    def get_login_url(self):
+        return lambda handler: f"/{ALIVE_PATH}"  # never used: the router logs people in
+
+    def _user(self, handler: RequestHandler) -> str | None:
+        given = handler.request.headers.get(SECRET_HEADER, "")
+        user = handler.request.headers.get(USER_HEADER, "")
+        if not user or not hmac.compare_digest(given.encode(), self.secret.encode()):
+            return None
+        values = {USER_COOKIE: user}
+        if token := handler.request.headers.get(TOKEN_HEADER):
+            values[TOKEN_COOKIE] = token
+        for key, value in values.items():
+            handler.request.cookies[key] = create_signed_value(
+                self.cookie_secret, key, value
+            ).decode()
+        return user
 
 
 class TwinDocHandler(DocHandler):
-    """Panel's page handler: asks the registry first, answers with the page's status.
+    """Panel's page handler: the link's query bounded first, the page's status kept.
 
-    Bokeh builds the page synchronously on the event loop every user shares, so the registry
-    lookup happens here, awaited (``pages.prepare``), and the page reads its answer; the
-    link's query is bounded here too, before Panel parses it (``urlstate.bounded_query``).
-    A dashboard link to an unknown twin must be a real 404 (for browsers, crawlers and link
-    checkers), yet still a friendly page: the page function renders it and marks the status on
-    the session's document (``pages.mark_status``); the handler sends it before the page.
+    The link's query is bounded here, before Panel parses it (``urlstate.bounded_query``).
+    A page may set its own status (a twin without an app: ``pages.mark_status``); the handler
+    sends it before the page.
     """
 
     def prepare(self):
@@ -61,13 +118,16 @@ class TwinDocHandler(DocHandler):
 
     async def get_session(self):
         name = getattr(self.request, "route_params", {}).get("twin", "")
-        token = self.get_signed_cookie(TOKEN_COOKIE)  # set by HubAuthProvider on this request
+        token = self.get_signed_cookie(TOKEN_COOKIE)  # put there by RouterAuthProvider
         await prepare(name, token.decode() if token else None)
         session = await super().get_session()
         status = getattr(session.document, "twinhub_status", None)
         if status:
             self.set_status(status)
         return session
+
+    def get_login_url(self) -> str:  # no login here: without the router's secret, refuse
+        raise HTTPError(403, "dashboards are reached through the dashboard router only")
 
 
 def use_twin_doc_handler() -> None:
@@ -80,7 +140,7 @@ def use_twin_doc_handler() -> None:
 
 class SecurityHeaders(OutputTransform):
     """The gateway's security headers (:mod:`~twinhub.extensions.websecurity`) on every
-    answer of the service: pages, static files, redirects, error pages."""
+    answer: pages, static files, redirects, error pages (the router sets them again)."""
 
     def transform_first_chunk(
         self, status_code: int, headers: HTTPHeaders, chunk: bytes, finishing: bool
@@ -90,43 +150,39 @@ class SecurityHeaders(OutputTransform):
         return status_code, headers, chunk
 
 
-class TwinsIndex(RequestHandler):
-    """The service's root: the Twins page lists what can be opened."""
+class Alive(RequestHandler):
+    """The watchdog's question: answered at once unless the event loop is stuck."""
 
     def get(self) -> None:
-        self.redirect(f"{hub_base()}services/twinhub/twins")
+        self.finish("alive")
+
+
+def read_config(stream=sys.stdin) -> ProcessConfig:
+    raw = json.loads(stream.readline())
+    return ProcessConfig(**raw)
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("tornado.access").addFilter(RedactSecrets())  # no OAuth code/state
-    settings = Settings.from_env()
-    hub_auth = HubOAuth(cache_max_age=settings.auth_cache_seconds, cookie_options=COOKIE_OPTIONS)
-    if not hub_auth.api_token:
-        raise SystemExit("JUPYTERHUB_API_TOKEN is not set: twinhub-apps runs as a hub service")
-    cookie_secret = secrets.token_hex(32)  # a restart only means a silent new hub login
-    public = urlsplit(settings.url).netloc
-    prefix = PREFIX.rstrip("/")
+    logging.getLogger("tornado.access").addFilter(RedactSecrets())
+    config = read_config()
+    serve_twin(config.twin, config.manifest)
+    cookie_secret = secrets.token_hex(32)
     use_twin_doc_handler()
     server = pn.serve(
-        {TWIN_ROUTE: twin_page},
-        port=settings.dashboards_port,
-        address=settings.services_bind_ip,
-        prefix=prefix,
-        websocket_origin=[public, f"127.0.0.1:{settings.port}", f"localhost:{settings.port}"],
-        auth_provider=HubAuthProvider(hub_auth, cookie_secret),
+        {f"/{config.twin}": twin_page},  # today's URLs: the router forwards paths unchanged
+        port=0,
+        address="127.0.0.1",
+        prefix=config.prefix.rstrip("/"),
+        websocket_origin=config.websocket_origins or None,
+        auth_provider=RouterAuthProvider(config.secret, cookie_secret),
         cookie_secret=cookie_secret,
-        cookie_path=PREFIX,
-        extra_patterns=[
-            (rf"/{CALLBACK_PATH}", callback_handler(hub_auth)),
-            (rf"/{LOGIN_PATH}", login_handler(hub_auth, PREFIX)),
-            (r"/?", TwinsIndex),
-        ],
+        exclude_headers=list(ROUTER_HEADERS),
+        extra_patterns=[(rf"/{config.twin}/{ALIVE_PATH}", Alive)],
         show=False,
         start=False,
-        title="twinhub dashboards",
+        title=f"twinhub: {config.twin}",
     )
-    # Bokeh builds the tornado app itself: our headers, and our cookie options for its XSRF
     server._tornado.transforms.append(SecurityHeaders)
     server._tornado.settings["xsrf_cookie_kwargs"] = COOKIE_OPTIONS
 
@@ -134,9 +190,11 @@ def main() -> None:
         server.stop()
         server.io_loop.stop()
 
-    signal.signal(signal.SIGTERM, lambda *_: server.io_loop.add_callback_from_signal(stop))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: server.io_loop.add_callback_from_signal(stop))
+    server.start()
+    print(f"{READY_LINE}{server.port}", flush=True)
     try:
-        server.start()
         server.io_loop.start()
     finally:
         cluster.close()

@@ -30,44 +30,64 @@ MAX_MESSAGE = 64 * 2**20
 """Largest websocket message relayed (Bokeh sends whole documents as one message)."""
 
 
-def request_headers(handler: RequestHandler, *, private: bool) -> dict[str, str]:
-    """The request's end-to-end headers; without cookies and tokens unless ``private``."""
-    return {
+def request_headers(
+    handler: RequestHandler, *, private: bool, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The request's end-to-end headers; without cookies and tokens unless ``private``; with
+    ``extra`` (the front's own, in place of any the client sent of the same names)."""
+    headers = {
         name: value
         for name, value in handler.request.headers.get_all()
         if name.lower() not in HOP_BY_HOP and (private or name.lower() not in PRIVATE)
     }
+    return {**headers, **(extra or {})}
 
 
-async def forward_http(handler: RequestHandler, url: str, *, private: bool) -> None:
-    """Send the handler's request to ``url`` and answer with what comes back."""
+async def forward_http(
+    handler: RequestHandler,
+    url: str,
+    *,
+    private: bool,
+    extra_headers: dict[str, str] | None = None,
+    drop_response_headers: frozenset[str] = frozenset(),
+    timeout: float = 300,
+    upstream_name: str = "Dask Gateway",
+) -> bool:
+    """Send the handler's request to ``url`` and answer with what comes back.
+
+    ``extra_headers`` are added to the request (the dashboard router names the user to a twin's
+    process this way); ``drop_response_headers`` (lower case) never reach the browser (a twin's
+    process may not set cookies on the gateway's origin). False when the upstream did not
+    answer (refused, closed, or nothing within ``timeout`` seconds): the browser got a 502.
+    """
     method = handler.request.method or "GET"
     request = HTTPRequest(
         url,
         method=method,
-        headers=request_headers(handler, private=private),
+        headers=request_headers(handler, private=private, extra=extra_headers),
         body=handler.request.body if method in BODY_METHODS else None,
         follow_redirects=False,
         decompress_response=False,
         allow_nonstandard_methods=True,
-        request_timeout=300,
+        request_timeout=timeout,
     )
     try:
         response = await AsyncHTTPClient(max_body_size=MAX_BODY).fetch(request, raise_error=False)
     except (OSError, HTTPClientError) as e:
         handler.set_status(502)
-        handler.finish(f"Dask Gateway is not answering: {e}")
-        return
+        handler.finish(f"{upstream_name} is not answering: {e}")
+        return False
     if response.code == 599:  # no answer (connection refused, timeout)
         handler.set_status(502)
-        handler.finish(f"Dask Gateway is not answering: {response.error}")
-        return
+        handler.finish(f"{upstream_name} is not answering: {response.error}")
+        return False
     handler.set_status(response.code, response.reason)
     handler.clear_header("Content-Type")
     for name, value in response.headers.get_all():
-        if name.lower() not in HOP_BY_HOP:
+        if name.lower() not in HOP_BY_HOP and name.lower() not in drop_response_headers:
             handler.add_header(name, value)
     handler.finish(response.body or b"")
+    return True
 
 
 class WebSocketRelay(WebSocketHandler):
@@ -84,12 +104,20 @@ class WebSocketRelay(WebSocketHandler):
     def upstream_url(self) -> str:
         raise NotImplementedError
 
+    def upstream_headers(self) -> dict[str, str]:
+        """Headers added to the upstream handshake (none here; the dashboard router's name
+        the user to a twin's process)."""
+        return {}
+
     async def relay(self, *args: str) -> None:
         """Connect upstream, then accept the browser's websocket (call from ``get``)."""
         protocols = self.request.headers.get("Sec-WebSocket-Protocol", "")
         self._early = []
         request = HTTPRequest(
-            self.upstream_url(), headers=request_headers(self, private=False)
+            self.upstream_url(),
+            headers=request_headers(self, private=False, extra=self.upstream_headers()),
+            connect_timeout=30,
+            request_timeout=60,
         )  # the upstream's own handshake headers are made by the client
         for name in ("Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Extensions"):
             request.headers.pop(name, None)

@@ -35,6 +35,7 @@ from tornado.web import Application, HTTPError, RequestHandler
 from twinhub.contracts.names import GATEWAY_PREFIX
 
 from . import UPSTREAM_ENV
+from .dashboard_key import HEADER, SECRET_ENV, cluster_key
 from .forward import MAX_MESSAGE, WebSocketRelay, forward_http
 
 log = logging.getLogger("twinhub.gateway_front")
@@ -77,8 +78,9 @@ class OwnerOnly(HubOAuthenticated):
     hub_auth: HubOAuth
     owners: Owners
 
-    def initialize(self, hub_auth: HubOAuth, owners: Owners, upstream: str) -> None:
+    def initialize(self, hub_auth: HubOAuth, owners: Owners, upstream: str, secret: str) -> None:
         self.hub_auth, self.owners, self.upstream = hub_auth, owners, upstream
+        self.secret = secret
 
     def get_current_user(self):  # resolved in check_owner, without blocking the event loop
         return self._user
@@ -103,6 +105,10 @@ class OwnerOnly(HubOAuthenticated):
     def upstream_path(self) -> str:
         return f"{self.upstream}{self.request.uri}"
 
+    def key_header(self, cluster: str) -> dict[str, str]:
+        """The cluster's dashboard key, which its scheduler asks for (dashboard_key.py)."""
+        return {HEADER: cluster_key(self.secret, cluster)} if self.secret else {}
+
 
 class _Answered(Exception):
     """The request was answered (a redirect to the login) while checking it."""
@@ -116,7 +122,9 @@ class DashboardHandler(OwnerOnly, RequestHandler):
             await self.check_owner(cluster)
         except _Answered:
             return
-        await forward_http(self, self.upstream_path(), private=False)
+        await forward_http(
+            self, self.upstream_path(), private=False, extra_headers=self.key_header(cluster)
+        )
 
     get = head = post = put = patch = delete = options = _serve
 
@@ -132,6 +140,9 @@ class DashboardSocket(OwnerOnly, WebSocketRelay):
 
     def upstream_url(self) -> str:
         return "ws" + self.upstream_path()[len("http") :]
+
+    def upstream_headers(self) -> dict[str, str]:
+        return self.key_header(self.path_args[0])
 
     def get_compression_options(self):
         return None
@@ -160,10 +171,11 @@ class PassThrough(RequestHandler):
     get = head = post = put = patch = delete = options = _serve
 
 
-def make_app(prefix: str, upstream: str, hub_auth: HubOAuth) -> Application:
+def make_app(prefix: str, upstream: str, hub_auth: HubOAuth, secret: str = "") -> Application:
+    """``secret``: the platform's dashboard secret (without it, schedulers refuse every page)."""
     owners = Owners(f"{upstream}{prefix}api/v1")
     cluster = rf"{re.escape(prefix)}clusters/({CLUSTER_NAME})"
-    args = {"hub_auth": hub_auth, "owners": owners, "upstream": upstream}
+    args = {"hub_auth": hub_auth, "owners": owners, "upstream": upstream, "secret": secret}
     return Application(
         [
             (rf"{re.escape(prefix)}oauth_callback", HubOAuthCallbackHandler),
@@ -188,7 +200,10 @@ def main() -> None:
         raise SystemExit("JUPYTERHUB_API_TOKEN is not set: the gateway front runs as a hub service")
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"{GATEWAY_PREFIX}/")
     url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8008"))
-    server = HTTPServer(make_app(prefix, upstream, hub_auth), xheaders=True)
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        log.warning("%s is not set: Dask dashboards will refuse every request", SECRET_ENV)
+    server = HTTPServer(make_app(prefix, upstream, hub_auth, secret), xheaders=True)
     server.listen(url.port or 80, url.hostname or "127.0.0.1")
     log.info("Dask Gateway front at %s%s, forwarding to %s", url.netloc, prefix, upstream)
     loop = IOLoop.current()

@@ -2,18 +2,23 @@
 
 Routes stay thin: they authenticate, call one :class:`store.Store` operation and shape the
 answer. Bodies of twins and profiles are taken as raw JSON and validated by our own models, so
-that a 422 names each wrong field the way ``twinhub validate`` does.
+that a 422 names each wrong field the way ``twinhub validate`` does. No route declares a body
+parameter: each reads its body only after authenticating the caller, off the event loop
+(``bodies.py``).
 """
 
 from typing import Annotated, Any
 
 import prov.model
-from fastapi import APIRouter, Body, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .auth import User
+from .bodies import component, documented, json_body
 from .db import History, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .models import (
@@ -27,6 +32,7 @@ from .models import (
     RunUpdate,
     TwinRecord,
 )
+from .publishing import Publisher
 from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store
 
@@ -37,8 +43,14 @@ ERRORS = {
     409: {"model": ErrorBody, "description": "already exists / already in that state"},
     422: {"model": ErrorBody, "description": "invalid document: one entry per wrong field"},
 }
-TWIN_BODY = Body(description="a twin manifest (the fields of twin.yaml)")
-PROFILE_BODY = Body(description="an infrastructure profile")
+TWIN_BODY = documented(component("TwinManifest"), "a twin manifest (the fields of twin.yaml)")
+PROFILE_BODY = documented(component("InfraProfile"), "an infrastructure profile")
+RUN_BODY = documented(component("RunRequest"), "the run's parameters (and status)")
+RUN_UPDATE_BODY = documented(component("RunUpdate"), "the run's new status")
+PROV_BODY = documented({"type": "object"}, "a W3C PROV-JSON document with the run's activity")
+CHOICE_BODY = documented(
+    {"type": "object", "examples": [{"profile": "small"}]}, "a {profile, twin, server} choice"
+)
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="items to skip")]
 """Bounded: SQL engines refuse offsets beyond 64 bits, which was a 500 (found by fuzzing)."""
@@ -112,10 +124,12 @@ def _json(document: dict) -> str:
     return json.dumps(document)
 
 
-def build_router(store: Store, current_user) -> APIRouter:
+def build_router(store: Store, current_user, publisher: Publisher | None = None) -> APIRouter:
     """All API routes; ``current_user`` is the authenticating dependency."""
     api = APIRouter(prefix="/api", responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
+    Document = Annotated[Any, json_body(current_user)]
+    """A JSON body, read once the caller is authenticated (``bodies.json_body``)."""
 
     @api.get("/health", tags=["service"], summary="Liveness and database check (no auth)")
     def health() -> dict:
@@ -158,8 +172,14 @@ def build_router(store: Store, current_user) -> APIRouter:
         )
         return cached_json(page_body(items, limit, offset), if_none_match)
 
-    @api.post("/twins", tags=["twins"], status_code=201, summary="Register a twin")
-    def create_twin(user: Caller, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
+    @api.post(
+        "/twins",
+        tags=["twins"],
+        status_code=201,
+        summary="Register a twin",
+        openapi_extra=TWIN_BODY,
+    )
+    def create_twin(user: Caller, manifest: Document) -> TwinRecord:
         return twin_record(store.create_twin(user, manifest))
 
     @api.get("/twins/{name}", tags=["twins"], response_model=TwinRecord, responses=NOT_MODIFIED)
@@ -169,8 +189,13 @@ def build_router(store: Store, current_user) -> APIRouter:
             raise NotFound(f"no twin named {name!r}")
         return cached_json(twin.body, if_none_match)
 
-    @api.put("/twins/{name}", tags=["twins"], summary="Replace a twin's manifest (new version)")
-    def update_twin(user: Caller, name: str, manifest: Annotated[Any, TWIN_BODY]) -> TwinRecord:
+    @api.put(
+        "/twins/{name}",
+        tags=["twins"],
+        summary="Replace a twin's manifest (new version)",
+        openapi_extra=TWIN_BODY,
+    )
+    def update_twin(user: Caller, name: str, manifest: Document) -> TwinRecord:
         return twin_record(store.update_twin(user, name, manifest))
 
     @api.delete("/twins/{name}", tags=["twins"], summary="Retire (hide from launch, keep history)")
@@ -184,6 +209,10 @@ def build_router(store: Store, current_user) -> APIRouter:
     @api.get("/twins/{name}/history", tags=["twins"])
     def twin_history(user: Caller, name: str) -> list[HistoryEntry]:
         return [history_entry(h) for h in store.history(user, "twin", name)]
+
+    # --- published twins (twinhub publish) -----------------------------------------------------
+    if publisher is not None:
+        _publishing_routes(api, publisher, Caller)
 
     # --- profiles ------------------------------------------------------------------------------
     @api.get(
@@ -203,8 +232,8 @@ def build_router(store: Store, current_user) -> APIRouter:
         items = select_items(store.snapshot().profiles, user.can_use_profile, retired=retired)
         return cached_json(page_body(items, limit, offset), if_none_match)
 
-    @api.post("/profiles", tags=["profiles"], status_code=201)
-    def create_profile(user: Caller, profile: Annotated[Any, PROFILE_BODY]) -> ProfileRecord:
+    @api.post("/profiles", tags=["profiles"], status_code=201, openapi_extra=PROFILE_BODY)
+    def create_profile(user: Caller, profile: Document) -> ProfileRecord:
         return profile_record(store.create_profile(user, profile))
 
     @api.get(
@@ -216,10 +245,8 @@ def build_router(store: Store, current_user) -> APIRouter:
             raise NotFound(f"no infrastructure profile {slug!r}")
         return cached_json(profile.body, if_none_match)
 
-    @api.put("/profiles/{slug}", tags=["profiles"])
-    def update_profile(
-        user: Caller, slug: str, profile: Annotated[Any, PROFILE_BODY]
-    ) -> ProfileRecord:
+    @api.put("/profiles/{slug}", tags=["profiles"], openapi_extra=PROFILE_BODY)
+    def update_profile(user: Caller, slug: str, profile: Document) -> ProfileRecord:
         return profile_record(store.update_profile(user, slug, profile))
 
     @api.delete("/profiles/{slug}", tags=["profiles"], summary="Retire a profile")
@@ -235,8 +262,18 @@ def build_router(store: Store, current_user) -> APIRouter:
         return [history_entry(h) for h in store.history(user, "profile", slug)]
 
     # --- runs ----------------------------------------------------------------------------------
-    @api.post("/twins/{name}/runs", tags=["runs"], status_code=201, summary="Record a run")
-    def create_run(user: Caller, name: str, request: RunRequest) -> RunRecord:
+    @api.post(
+        "/twins/{name}/runs",
+        tags=["runs"],
+        status_code=201,
+        summary="Record a run",
+        openapi_extra=RUN_BODY,
+    )
+    def create_run(
+        user: Caller,
+        name: str,
+        request: Annotated[RunRequest, json_body(current_user, RunRequest)],
+    ) -> RunRecord:
         return run_record(store.create_run(user, name, request))
 
     @api.get("/runs", tags=["runs"], summary="Your runs (every run with runs:read)")
@@ -250,12 +287,26 @@ def build_router(store: Store, current_user) -> APIRouter:
     def get_run(user: Caller, run_id: str) -> RunRecord:
         return run_record(store.get_run(user, run_id))
 
-    @api.patch("/runs/{run_id}", tags=["runs"], summary="Report a run's status (its user only)")
-    def update_run(user: Caller, run_id: str, update: RunUpdate) -> RunRecord:
+    @api.patch(
+        "/runs/{run_id}",
+        tags=["runs"],
+        summary="Report a run's status (its user only)",
+        openapi_extra=RUN_UPDATE_BODY,
+    )
+    def update_run(
+        user: Caller,
+        run_id: str,
+        update: Annotated[RunUpdate, json_body(current_user, RunUpdate)],
+    ) -> RunRecord:
         return run_record(store.update_run(user, run_id, status=update.status, error=update.error))
 
-    @api.put("/runs/{run_id}/provenance", tags=["runs"], summary="Store the run's PROV-JSON")
-    def put_provenance(user: Caller, run_id: str, document: Annotated[Any, Body()]) -> RunRecord:
+    @api.put(
+        "/runs/{run_id}/provenance",
+        tags=["runs"],
+        summary="Store the run's PROV-JSON",
+        openapi_extra=PROV_BODY,
+    )
+    def put_provenance(user: Caller, run_id: str, document: Document) -> RunRecord:
         return run_record(store.update_run(user, run_id, provenance=check_prov(document)))
 
     @api.get("/runs/{run_id}/provenance", tags=["runs"], summary="The run's W3C PROV-JSON")
@@ -275,10 +326,15 @@ def build_router(store: Store, current_user) -> APIRouter:
             "twins": [t.manifest for t in twins],
         }
 
-    @api.post("/spawn/resolve", tags=["spawn"], summary="Check a {profile, twin} choice")
-    def spawn_resolve(
-        user: Caller, choice: Annotated[dict[str, Any], Body(examples=[{"profile": "small"}])]
-    ) -> dict:
+    @api.post(
+        "/spawn/resolve",
+        tags=["spawn"],
+        summary="Check a {profile, twin} choice",
+        openapi_extra=CHOICE_BODY,
+    )
+    def spawn_resolve(user: Caller, choice: Document) -> dict:
+        if not isinstance(choice, dict):
+            raise Invalid([("(body)", "must be a JSON object")])
         problems = json_problems(choice, "(body)")
         if problems:
             raise Invalid(problems)
@@ -320,3 +376,59 @@ def build_router(store: Store, current_user) -> APIRouter:
         }
 
     return api
+
+
+ARCHIVE_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the twin folder as a .tar.gz (what `twinhub publish` sends)",
+        "content": {"application/gzip": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+Version = Annotated[int, Path(ge=1, le=1_000_000, description="version number")]
+
+
+def _publishing_routes(api: APIRouter, publisher: Publisher, Caller) -> None:  # noqa: N803
+    @api.post(
+        "/twins/{name}/versions",
+        tags=["publish"],
+        status_code=202,
+        summary="Publish a version of your twin (a .tar.gz of its folder): built, tested, served",
+        openapi_extra=ARCHIVE_BODY,
+    )
+    async def publish_version(user: Caller, name: str, request: Request) -> dict:
+        data = await request.body()  # bounded by the body limit (TWINHUB_PUBLISH_MAX_BYTES)
+        return await run_in_threadpool(publisher.upload, user, name, data)
+
+    @api.get("/twins/{name}/versions", tags=["publish"], summary="Published versions of a twin")
+    def list_versions(user: Caller, name: str) -> list[dict]:
+        return publisher.list_versions(user, name)
+
+    @api.get(
+        "/twins/{name}/versions/{number}",
+        tags=["publish"],
+        summary="A version's state (building, testing, served, ready, failed) and its log tail",
+    )
+    def get_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.get_version(user, name, number)
+
+    @api.post(
+        "/twins/{name}/versions/{number}/serve",
+        tags=["publish"],
+        summary="Serve this version (rollback to one that built and passed)",
+    )
+    def serve_version(user: Caller, name: str, number: Version) -> dict:
+        return publisher.serve(user, name, number)
+
+    @api.get(
+        "/twins/{name}/data",
+        tags=["publish"],
+        summary="A published twin's data files as a STAC Item (visible as the twin is)",
+    )
+    def twin_data(user: Caller, name: str, request: Request) -> dict:
+        base = str(request.url).split("?")[0].rstrip("/")
+        return publisher.data_item(user, name, base)
+
+    @api.get("/twins/{name}/data/{path:path}", tags=["publish"], summary="One data file")
+    def twin_data_file(user: Caller, name: str, path: str) -> FileResponse:
+        return FileResponse(publisher.data_file(user, name, path))

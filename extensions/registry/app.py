@@ -7,9 +7,16 @@ OpenAPI document at ``.../api/openapi.json`` and its docs page at ``.../api/docs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import functools
 import logging
+import sys
+from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -21,19 +28,31 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.extensions import runtimes
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .api import build_router
 from .auth import Authenticator
-from .config import RegistryConfig
+from .config import RegistryConfig, default_database
 from .db import open_database
 from .discovery import discover_all
-from .errors import ContainedFailureMiddleware, RegistryError, database_refused
+from .errors import (
+    ContainedFailureMiddleware,
+    Invalid,
+    RegistryError,
+    database_refused,
+    validation_problems,
+)
 from .limits import BodyLimitMiddleware
-from .models import InfraProfile
+from .models import InfraProfile, RunRequest, RunUpdate
 from .pages import build_pages
+from .processes import build_processes
+from .publishing import Publisher
+from .schedule_api import build_schedule_router
+from .scheduler import Scheduler, utc_now
+from .schedules import Schedules
 from .security import SecurityHeadersMiddleware
 from .store import Store
 
@@ -51,19 +70,21 @@ def _version() -> str:
 
 
 def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's own 422s in our shape: one ``{field, message}`` per problem."""
-    detail = []
-    for e in exc.errors():
-        loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path")]
-        detail.append({"field": ".".join(loc) or "(body)", "message": e["msg"]})
-    return JSONResponse({"detail": detail}, status_code=422)
+    """FastAPI's own 422s (query and path parameters) in our shape: one ``{field, message}``
+    per problem, as the bodies' own (``bodies.parse_json``)."""
+    return JSONResponse(Invalid(validation_problems(exc.errors())).body(), status_code=422)
+
+
+BODY_MODELS = [TwinManifest, InfraProfile, RunRequest, RunUpdate]
+"""The models of the bodies the write routes read themselves (``bodies.json_body``)."""
 
 
 def _documented_bodies(app: FastAPI) -> None:
-    """Publish the twin manifest and profile schemas as the bodies of the write routes.
+    """Publish the schemas of the write routes' bodies in the OpenAPI ``components``.
 
-    The routes read raw JSON (so that our own validation names the fields), which OpenAPI
-    would show as "any"; here the real schemas are put in ``components`` and referenced.
+    The routes read their bodies themselves, after authentication (``bodies.py``), and refer to
+    these schemas in their ``openapi_extra``; FastAPI knows nothing of them, so they are added
+    here, as the models validate.
     """
     build = app.openapi
 
@@ -72,35 +93,44 @@ def _documented_bodies(app: FastAPI) -> None:
             return app.openapi_schema
         spec = build()
         _, defs = models_json_schema(
-            [(TwinManifest, "validation"), (InfraProfile, "validation")],
+            [(model, "validation") for model in BODY_MODELS],
             ref_template="#/components/schemas/{model}",
         )
         spec.setdefault("components", {}).setdefault("schemas", {}).update(defs["$defs"])
-        for path, item in spec["paths"].items():
-            model = "TwinManifest" if "/twins" in path else "InfraProfile"
-            for method in ("post", "put"):
-                op = item.get(method)
-                if op and (
-                    path.endswith("/twins")
-                    or path.endswith("/twins/{name}")
-                    or path.endswith("/profiles")
-                    or path.endswith("/profiles/{slug}")
-                ):
-                    op["requestBody"]["content"]["application/json"]["schema"] = {
-                        "$ref": f"#/components/schemas/{model}"
-                    }
         app.openapi_schema = spec
         return spec
 
     app.openapi = openapi
 
 
-def create_app(config: RegistryConfig | None = None) -> FastAPI:
+def create_app(
+    config: RegistryConfig | None = None, clock: Callable[[], datetime] = utc_now
+) -> FastAPI:
+    """The registry; ``clock`` is the scheduler's time (tests pass their own)."""
     config = config or RegistryConfig.from_env()
-    store = Store(open_database(config.database_url))
+    if config.database_url == f"sqlite:///{default_database(config.state_dir)}":
+        # made private to the platform's account by the launcher; here for a registry run alone
+        default_database(config.state_dir).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store = Store(
+        open_database(config.database_url),
+        check_entry_points=functools.partial(runtimes.entry_point_errors, settings=config),
+    )
     discover_all(store, config.profiles_file, config.twins_dir)
+    publisher = Publisher(store, config.state_dir)
     auth = Authenticator(config.auth_cache_seconds)
     prefix = config.prefix.rstrip("/")
+    schedules = Schedules(store, config.webhook_allowed_hosts, clock)
+    scheduler = Scheduler(store, webhook_hosts=config.webhook_allowed_hosts)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loop = asyncio.create_task(scheduler.run_forever(clock, config.scheduler_interval))
+        try:
+            yield
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
 
     app = FastAPI(
         title="twinhub registry",
@@ -114,20 +144,34 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
         openapi_url=f"{prefix}/api/openapi.json",
         docs_url=None,  # served below from local files: the gateway may have no internet
         redoc_url=None,
+        lifespan=lifespan,
     )
     # innermost: an unexpected error is one complete 500 on a connection that stays usable
     app.add_middleware(ContainedFailureMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     # outermost: oversized or absurdly nested bodies are refused before anything reads them
-    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(BodyLimitMiddleware, upload_bytes=publisher.limits.max_bytes)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(
         RegistryError, lambda request, e: JSONResponse(e.body(), status_code=e.status)
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, database_refused)
-    app.include_router(build_router(store, auth.require_api_user), prefix=prefix)
-    app.include_router(build_pages(store, auth, config.prefix, config.twins_dir), prefix=prefix)
+    app.include_router(build_router(store, auth.require_api_user, publisher), prefix=prefix)
+    app.include_router(build_schedule_router(schedules, auth.require_api_user), prefix=prefix)
+    app.include_router(
+        build_pages(store, auth, config.prefix, config.twins_dir, schedules), prefix=prefix
+    )
+    app.include_router(
+        build_processes(
+            store,
+            auth.require_api_user,
+            config.prefix,
+            config.state_dir,
+            config.sync_execute_seconds,
+        ),
+        prefix=prefix,
+    )
     _swagger_ui(app, prefix)
 
     @app.get(f"{prefix}/metrics", include_in_schema=False)
@@ -137,6 +181,9 @@ def create_app(config: RegistryConfig | None = None) -> FastAPI:
 
     _documented_bodies(app)
     app.state.store = store
+    app.state.auth = auth
+    app.state.scheduler = scheduler
+    app.state.publisher = publisher
     return app
 
 
@@ -162,6 +209,8 @@ def main() -> None:
     )
     config = RegistryConfig.from_env()
     app = create_app(config)
+    if config.modules_file:  # tests only: what this process imported, read from outside
+        Path(config.modules_file).write_text("\n".join(sorted(sys.modules)) + "\n")
     log.info("twinhub registry at http://%s:%s%s", config.host, config.port, config.prefix)
     uvicorn.run(
         app,

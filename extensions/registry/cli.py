@@ -1,8 +1,11 @@
 """``twinhub``: validate a twin manifest locally, and list/register twins and profiles on a hub.
 
 ``twinhub validate PATH`` needs no hub: it checks the manifest exactly as the registry does
-(model, entry points, catalog entries) except the profile, which only the hub knows. The other
-commands talk to a running hub at ``$TWINHUB_URL`` with ``$JUPYTERHUB_API_TOKEN``.
+(model, entry points, catalog entries) except the profile, which only the hub knows.
+``twinhub new NAME`` writes a working twin folder. The other commands talk to a running hub at
+``$TWINHUB_URL`` with ``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
+folder as a new version and waits until it is served (or failed), ``twinhub versions NAME``
+lists its versions and ``twinhub rollback NAME`` serves the previous one that passed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +24,8 @@ from twinhub.contracts.names import REGISTRY_API
 from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest, safe_yaml
 
 API = REGISTRY_API
+WAIT_SECONDS = 1800
+"""How long ``twinhub publish`` follows a build (the registry bounds each step itself)."""
 
 
 def validate(path: Path) -> int:
@@ -48,8 +54,119 @@ class HubError(RuntimeError):
     pass
 
 
+def _hub_url() -> str:
+    """The hub's public URL: in a user server the hub's API URL gives it (``.../hub/api``)."""
+    api = os.environ.get("JUPYTERHUB_API_URL", "")
+    if api.endswith("/hub/api"):
+        return api.removesuffix("/hub/api")
+    return "http://127.0.0.1:8000"
+
+
+def new(name: str, parent: Path) -> int:
+    from .scaffold import ScaffoldError, new_twin
+
+    try:
+        folder = new_twin(name, parent)
+    except ScaffoldError as e:
+        print(f"twinhub: {e}", file=sys.stderr)
+        return 1
+    print(f"{folder}: a new twin; test it with 'cd {folder} && python -m pytest',")
+    print("publish it with 'twinhub publish' in that folder")
+    return 0
+
+
+def check_folder(folder: Path) -> str:
+    """Local checks before anything is sent: the manifest (no twin code is imported: the
+    registry imports it in the twin's own environment) and the package files."""
+    manifest = load_manifest(folder / "twin.yaml")
+    missing = [f for f in ("pyproject.toml",) if not (folder / f).is_file()]
+    for field in ("model", "app"):
+        spec = getattr(manifest, field)
+        if spec:
+            module = spec.partition(":")[0].split(".")[1:]
+            if module and not (folder.joinpath(*module).with_suffix(".py")).is_file():
+                missing.append(f"{'/'.join(module)}.py (the {field} entry point)")
+    if missing:
+        raise HubError(f"{folder}: missing {', '.join(missing)}")
+    return manifest.name
+
+
+def publish(folder: Path, wait: bool = True) -> int:
+    from .archive import ArchiveError, pack
+
+    folder = folder.resolve()
+    try:
+        name = check_folder(folder)
+        data = pack(folder)
+    except ManifestError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except ArchiveError as e:
+        print(f"twinhub: cannot publish {folder}: {e}", file=sys.stderr)
+        return 1
+    with _client() as client:
+        version = _check(
+            client.post(
+                f"/twins/{name}/versions",
+                content=data,
+                headers={"Content-Type": "application/gzip"},
+                timeout=120,
+            )
+        )
+        print(f"uploaded {name} version {version['version']} ({version['size']} bytes, "
+              f"sha256 {version['sha256'][:12]}): {version['state']}")  # fmt: skip
+        if not wait:
+            return 0
+        deadline = time.monotonic() + WAIT_SECONDS
+        state = version["state"]
+        while state in ("building", "testing") and time.monotonic() < deadline:
+            time.sleep(2)
+            version = _check(client.get(f"/twins/{name}/versions/{version['version']}"))
+            if version["state"] != state:
+                state = version["state"]
+                print(f"  {state}")
+    if state == "served":
+        print(f"{name} version {version['version']} is served: open "
+              f"/services/twinhub-apps/{name}")  # fmt: skip
+        return 0
+    print(version.get("log", "")[-4000:], file=sys.stderr)
+    print(f"{name} version {version['version']} {state}: the served version is unchanged",
+          file=sys.stderr)  # fmt: skip
+    return 1
+
+
+def versions(name: str, as_json: bool) -> int:
+    with _client() as client:
+        items = _check(client.get(f"/twins/{name}/versions"))
+    if as_json:
+        print(json.dumps(items, indent=2))
+        return 0
+    for v in items:
+        print(f"{v['version']:>4}  {v['state']:<9} {v['twin_version'] or '':<10} "
+              f"{v['sha256'][:12]}  {v['size']:>9}  {v['created_at']}")  # fmt: skip
+    return 0
+
+
+def rollback(name: str, number: int | None) -> int:
+    with _client() as client:
+        items = _check(client.get(f"/twins/{name}/versions"))
+        if number is None:
+            served = [v["version"] for v in items if v["state"] == "served"]
+            earlier = [
+                v["version"]
+                for v in items
+                if v["state"] == "ready" and (not served or v["version"] < served[0])
+            ]
+            if not earlier:
+                raise HubError(f"{name} has no earlier version that passed to return to")
+            number = earlier[-1]
+        version = _check(client.post(f"/twins/{name}/versions/{number}/serve"))
+    print(f"{name} version {version['version']} is served")
+    return 0
+
+
 def _client() -> httpx.Client:
-    url = os.environ.get("TWINHUB_URL", "http://127.0.0.1:8000").rstrip("/")
+    url = os.environ.get("TWINHUB_URL") or _hub_url()
     token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if not token:
         raise HubError("set JUPYTERHUB_API_TOKEN to a hub API token (create one at /hub/token)")
@@ -130,6 +247,18 @@ def parser() -> argparse.ArgumentParser:
     )
     pl = profiles.add_parser("list")
     pl.add_argument("--json", action="store_true")
+    n = sub.add_parser("new", help="write a working twin folder NAME (manifest, model, app...)")
+    n.add_argument("name")
+    n.add_argument("--dir", type=Path, default=Path("."), help="where (default: here)")
+    pb = sub.add_parser("publish", help="upload a twin folder as a new version and wait")
+    pb.add_argument("path", type=Path, nargs="?", default=Path("."))
+    pb.add_argument("--no-wait", action="store_true", help="return once uploaded")
+    vs = sub.add_parser("versions", help="published versions of a twin")
+    vs.add_argument("name")
+    vs.add_argument("--json", action="store_true")
+    rb = sub.add_parser("rollback", help="serve the previous version that passed (or --to N)")
+    rb.add_argument("name")
+    rb.add_argument("--to", type=int, default=None)
     return p
 
 
@@ -138,6 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "validate":
             return validate(args.path)
+        if args.command == "new":
+            return new(args.name, args.dir)
+        if args.command == "publish":
+            return publish(args.path, wait=not args.no_wait)
+        if args.command == "versions":
+            return versions(args.name, args.json)
+        if args.command == "rollback":
+            return rollback(args.name, args.to)
         if args.command == "twins" and args.action == "list":
             return twins_list(args.json)
         if args.command == "twins" and args.action == "register":

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from twinhub.contracts.names import REGISTRY_PREFIX
-from twinhub.contracts.settings import Settings
+from twinhub.contracts.names import (  # noqa: F401 - PLATFORM_FOLDER: also used from here
+    PLATFORM_FOLDER,
+    REGISTRY_PREFIX,
+    default_database,
+)
+from twinhub.contracts.settings import REPO_ROOT, Settings
+
+PACKAGE_ROOT = REPO_ROOT
+"""The checkout (editable install): its ``twins/`` and ``hub/profiles.yaml`` are the defaults."""
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,16 @@ class RegistryConfig:
     host: str
     port: int
     auth_cache_seconds: int
+    webhook_allowed_hosts: tuple[str, ...] = ()
+    """Hosts (``name`` or ``name:port``) schedule webhooks may be sent to; none: no webhooks."""
+    scheduler_interval: float = 30.0
+    sync_execute_seconds: int = 20
+    """How long a synchronous OGC execution waits for its job (TWINHUB_SYNC_EXECUTE_SECONDS)."""
+    twin_python: str = ""
+    twin_envs_dir: str = ""
+    entry_point_check_timeout: float = 120.0
+    modules_file: str = ""
+    """Tests only (TWINHUB_REGISTRY_MODULES_FILE): where to list the imported modules."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
@@ -37,8 +54,7 @@ class RegistryConfig:
         parsed = urlparse(url)
         return cls(
             state_dir=settings.state_dir,
-            database_url=settings.database_url
-            or f"sqlite:///{settings.state_dir / 'registry.sqlite'}",
+            database_url=settings.registry_db_url,
             twins_dir=settings.twins_dir,
             profiles_file=settings.profiles_file,
             prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or f"{REGISTRY_PREFIX}/",
@@ -48,4 +64,12 @@ class RegistryConfig:
             host=settings.services_bind_ip,
             port=parsed.port or settings.registry_port,
             auth_cache_seconds=settings.auth_cache_seconds,
+            webhook_allowed_hosts=settings.webhook_allowed_hosts,
+            scheduler_interval=float(settings.scheduler_interval),
+            sync_execute_seconds=settings.sync_execute_seconds,
+            # the twin runtimes (twinhub.extensions.runtimes)
+            twin_python=settings.twin_python,
+            twin_envs_dir=settings.twin_envs_dir,
+            entry_point_check_timeout=settings.entry_point_check_timeout,
+            modules_file=settings.registry_modules_file,
         )

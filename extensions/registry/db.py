@@ -7,6 +7,7 @@ applied at start-up, so upgrading twinhub keeps the data: never ``create_all``.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,53 @@ class Run(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Job(Base):
+    """A run the platform executes (the run executor's queue; OGC API - Processes' jobs).
+
+    States: queued -> running -> successful | failed | dismissed (queued -> dismissed too).
+    ``reason`` says why a job failed or was dismissed; ``outputs`` names the files the run
+    left in its folder under the state directory; ``provenance`` is its W3C PROV-JSON.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    process: Mapped[str] = mapped_column(String(40), index=True)
+    process_version: Mapped[str] = mapped_column(String(128))
+    inputs: Mapped[dict[str, Any]]
+    trigger: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[dict[str, Any] | None]
+    provenance: Mapped[dict[str, Any] | None]
+    executor: Mapped[str | None] = mapped_column(String(255))
+    """Which executor claimed the job (host and process id), for the operator."""
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+
+class TwinVersion(Base):
+    """A published version of a user's twin: an immutable archive (by content hash) and the
+    state of its build: building -> testing -> served | failed; a version that passed and is
+    no longer served is 'ready' (rollback serves it again)."""
+
+    __tablename__ = "twin_versions"
+    __table_args__ = (Index("ix_twin_versions_name_number", "twin_name", "number", unique=True),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    twin_name: Mapped[str] = mapped_column(String(40))
+    number: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    manifest: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    log: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     # several readers while one writes (the hub's spawn hooks read while an admin writes)
@@ -130,7 +178,29 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, future=True, pool_pre_ping=not sqlite)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if os.geteuid() == 0 and url.startswith("sqlite:///"):
+            database = Path(url.removeprefix("sqlite:///"))
+            event.listen(engine, "connect", lambda *_: _keep_owner(database))
     return engine
+
+
+def _keep_owner(database: Path) -> None:
+    """A root process (the run executor) sharing the registry's SQLite file: the write-ahead
+    log and shared-memory files it may create go to the folder's owner (the platform account
+    the registry runs as), who could not open them otherwise."""
+    try:
+        owner = database.parent.stat()
+    except FileNotFoundError:
+        return
+    if owner.st_uid == 0:
+        return
+    for suffix in ("-wal", "-shm", "-journal"):
+        side = database.with_name(database.name + suffix)
+        try:
+            if side.stat().st_uid != owner.st_uid:
+                os.chown(side, owner.st_uid, owner.st_gid)
+        except FileNotFoundError:
+            continue
 
 
 def alembic_config() -> Config:

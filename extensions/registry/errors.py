@@ -23,6 +23,16 @@ class RegistryError(Exception):
         return {"detail": [{"field": f, "message": m} for f, m in self.detail]}
 
 
+def validation_problems(errors: list[dict]) -> list[tuple[str, str]]:
+    """Pydantic's (or FastAPI's) errors as ``(field, message)`` pairs: the field is the dotted
+    location without the part of the request it came from."""
+    problems = []
+    for e in errors:
+        loc = [str(p) for p in e["loc"] if p not in ("body", "query", "path")]
+        problems.append((".".join(loc) or "(body)", e["msg"]))
+    return problems
+
+
 class Invalid(RegistryError):
     """The document is wrong; ``detail`` lists ``(field, message)`` pairs."""
 

@@ -2,17 +2,16 @@
 
 * bodies over ``MAX_BODY_BYTES`` (a twin manifest is a few KiB; 1 MiB leaves ample room for
   PROV documents) get 413, whether announced by ``Content-Length`` or streamed in chunks;
-* JSON nested deeper than ``MAX_JSON_DEPTH`` gets 422: Python's parser would recurse until it
-  raises ``RecursionError`` (a 500), and no manifest or PROV record is nested that deep;
 * a URL whose path or query holds a NUL or another control character gets 422: no name of ours
   contains one, and PostgreSQL refuses NUL in a query (a 500).
 
 A body sent without any credentials (no ``Authorization``, no cookie) is answered 401 once
-read, without being measured or parsed. The checks run before authentication, for anyone:
-each is one linear pass over at most ``MAX_BODY_BYTES`` (the depth is measured with C-speed
-regular expressions and numpy, without a per-byte Python loop, and a large body is measured in
-a worker thread), so no request can hold the event loop. ``make bench`` ("hostile body")
-measures the largest allowed body.
+read. These checks run before authentication, for anyone: each is one linear pass over at most
+``MAX_BODY_BYTES``, so no request can hold the event loop. Nothing else looks into a body before
+the caller is authenticated: the routes read their bodies themselves (``bodies.py``) and only
+then measure the JSON's depth (:func:`json_depth`: nested deeper than ``MAX_JSON_DEPTH`` is 422,
+since Python's parser would recurse until ``RecursionError``), parse and validate it, in a
+worker thread. ``make bench`` ("hostile body") measures the largest allowed body.
 
 YAML never reaches the API (it takes JSON only); the CLI and discovery read YAML
 through `twinhub.twins.manifest.safe_yaml`, which refuses alias bombs and deep nesting.
@@ -24,25 +23,30 @@ import json
 import re
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
 
 from .auth import LOGIN_HINT
 
 MAX_BODY_BYTES = 1024 * 1024
+UPLOAD_PATH = re.compile(r"/api/twins/[^/]+/versions$")
 MAX_JSON_DEPTH = 64
 DRAIN_BYTES = 8 * MAX_BODY_BYTES
 """Oversized bodies up to this size are read and dropped before the 413 (clean for clients)."""
-IN_THREAD_BYTES = 64 * 1024
-"""Bodies larger than this are measured in a worker thread, off the event loop."""
 
 
 class BodyLimitMiddleware:
     """A pure ASGI middleware (it must see the body before FastAPI reads it)."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_JSON_DEPTH):
+    def __init__(
+        self,
+        app,
+        max_bytes: int = MAX_BODY_BYTES,
+        upload_bytes: int = MAX_BODY_BYTES,
+    ):
         self.app = app
         self.max_bytes = max_bytes
-        self.max_depth = max_depth
+        self.upload_bytes = upload_bytes
+        """Limit of a twin archive (``POST .../twins/{name}/versions``): not JSON, so its
+        nesting is not measured."""
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -53,13 +57,15 @@ class BodyLimitMiddleware:
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or ())
+        upload = scope["method"] == "POST" and UPLOAD_PATH.search(scope["path"]) is not None
+        max_bytes = self.upload_bytes if upload else self.max_bytes
         length = headers.get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
             # read (and drop) a moderately large body first, so that the client reads our
             # answer instead of a connection reset; a huge one is cut off
             if length.isdigit() and int(length) <= DRAIN_BYTES:
                 await _drain(receive)
-            return await _refuse(send, 413, self._too_large())
+            return await _refuse(send, 413, self._too_large(max_bytes))
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -67,20 +73,15 @@ class BodyLimitMiddleware:
                 return
             body = message.get("body", b"")
             size += len(body)
-            if size > self.max_bytes:
-                return await _refuse(send, 413, self._too_large())
+            if size > max_bytes:
+                return await _refuse(send, 413, self._too_large(max_bytes))
             chunks.append(body)
             if not message.get("more_body"):
                 break
         body = b"".join(chunks)
         if b"authorization" not in headers and b"cookie" not in headers:
             # no credentials at all: only a 401 can follow, so nothing reads the body further
-            # (FastAPI would parse it before the route's authentication runs)
             return await _refuse(send, 401, LOGIN_HINT)
-        measure = run_in_threadpool if len(body) > IN_THREAD_BYTES else _now
-        if await measure(json_depth, body) > self.max_depth:
-            detail = [{"field": "(body)", "message": f"nested deeper than {self.max_depth}"}]
-            return await _refuse(send, 422, detail)
         replayed = False
 
         async def replay():
@@ -92,8 +93,8 @@ class BodyLimitMiddleware:
 
         return await self.app(scope, replay, send)
 
-    def _too_large(self) -> str:
-        return f"the request body exceeds {self.max_bytes // 1024} KiB"
+    def _too_large(self, max_bytes: int) -> str:
+        return f"the request body exceeds {max_bytes // 1024} KiB"
 
 
 _STRING = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.S)
@@ -115,10 +116,6 @@ def json_depth(body: bytes) -> int:
     if not brackets:
         return 0
     return max(int(np.cumsum(np.frombuffer(brackets, dtype=np.int8), dtype=np.int64).max()), 0)
-
-
-async def _now(function, *args):
-    return function(*args)
 
 
 _CONTROL_BYTES = re.compile(rb"[\x00-\x1f\x7f]|%(?:[01][0-9a-fA-F]|7[fF])")

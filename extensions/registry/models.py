@@ -200,7 +200,7 @@ class Record(BaseModel):
     """Bookkeeping shared by twins and profiles."""
 
     retired: bool
-    source: Literal["discovered", "api"]
+    source: Literal["discovered", "api", "published"]
     created_at: datetime
     updated_at: datetime
     updated_by: str

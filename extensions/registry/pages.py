@@ -12,12 +12,13 @@ exactly as for any other spawn: the page has no powers of its own.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from twinhub.catalogs.location import data_dir
@@ -27,7 +28,9 @@ from twinhub.extensions.websecurity import COOKIE_OPTIONS
 from twinhub.twins import showcase
 
 from ..spawn_options import usable_profiles
+from . import jobs
 from .auth import Authenticator, User
+from .bodies import form_fields
 from .errors import Forbidden, NotFound
 from .store import Store
 
@@ -67,7 +70,11 @@ async def running_servers(user: User) -> dict[str, dict]:
 
 
 def build_pages(
-    store: Store, auth: Authenticator, prefix: str, twins_dir: Path | None = None
+    store: Store,
+    auth: Authenticator,
+    prefix: str,
+    twins_dir: Path | None = None,
+    schedules=None,
 ) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
@@ -145,6 +152,7 @@ def build_pages(
                 "base_url": hub_base_url(),
                 "xsrf": auth.xsrf_token(user),
                 "message": message,
+                "notifications": schedules.notifications(user, limit=20) if schedules else [],
             },
         )
 
@@ -159,9 +167,11 @@ def build_pages(
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "private"})
 
     @pages.post("/twins/{name}/launch")
-    async def launch(request: Request, name: str, profile: str = Form(""), xsrf: str = Form("")):
+    async def launch(request: Request, name: str):
         user = await auth.require_user(request)
-        auth.check_xsrf(user, xsrf)
+        form = await form_fields(request, "profile", "xsrf")
+        auth.check_xsrf(user, form["xsrf"])
+        profile = form["profile"]
         manifest = store.twin_manifest(user, name)  # 404 for a twin the user may not see
         path = f"/users/{quote(user.name)}/servers/{quote(name)}"
         r = await hub_request(user, "POST", path, json={"twin": name, "profile": profile})
@@ -174,14 +184,64 @@ def build_pages(
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)
 
     @pages.post("/twins/{name}/stop")
-    async def stop(request: Request, name: str, xsrf: str = Form("")):
+    async def stop(request: Request, name: str):
         user = await auth.require_user(request)
-        auth.check_xsrf(user, xsrf)
+        auth.check_xsrf(user, (await form_fields(request, "xsrf"))["xsrf"])
         r = await hub_request(user, "DELETE", f"/users/{quote(user.name)}/servers/{quote(name)}")
         message = "" if r.status_code in (202, 204) else _hub_message(r)
         return RedirectResponse(f"{prefix}twins?message={quote(message)}", status_code=303)
 
+    def my_jobs(user: User) -> list:
+        with store.sessions() as s:
+            return jobs.list_jobs(s, user.name, limit=RUNS_SHOWN)
+
+    def resubmit(user: User, job_id: str) -> str:
+        with store.sessions() as s:
+            job = jobs.visible_job(s, user.name, job_id)
+            process, inputs = job.process, dict(job.inputs)
+        store.twin_manifest(user, process)  # 404 for a twin no longer visible to the caller
+        with store.transaction() as s:
+            return jobs.submit(s, owner=user.name, process=process, inputs=inputs)
+
+    @pages.get("/runs", response_class=HTMLResponse)
+    async def runs_page(request: Request, message: str = ""):
+        """Your runs (jobs the platform executes), newest first: status, parameters, why one
+        failed, its outputs and PROV to download, and "run again"."""
+        user = await browser_user(request)
+        if isinstance(user, RedirectResponse):
+            return user
+        rows = await asyncio.to_thread(my_jobs, user)
+        return TEMPLATES.TemplateResponse(
+            request,
+            "runs.html",
+            {
+                "user": user,
+                "jobs": rows,
+                "finished": jobs.FINISHED,
+                "successful": jobs.SUCCESSFUL,
+                "shown": RUNS_SHOWN,
+                "prefix": prefix,
+                "base_url": hub_base_url(),
+                "xsrf": auth.xsrf_token(user),
+                "message": message,
+            },
+        )
+
+    @pages.post("/runs/{job_id}/again")
+    async def run_again(request: Request, job_id: str, xsrf: str = Form("")):
+        """A new job of the same process with the same inputs (checked again: the twin's
+        parameters may have changed since), for the caller; 404 for a job not theirs."""
+        user = await auth.require_user(request)
+        auth.check_xsrf(user, xsrf)
+        new = await asyncio.to_thread(resubmit, user, job_id)
+        message = f"submitted run {new}"
+        return RedirectResponse(f"{prefix}runs?message={quote(message)}", status_code=303)
+
     return pages
+
+
+RUNS_SHOWN = 200
+"""The newest runs the Runs page lists (the API pages through all of them)."""
 
 
 def _hub_message(response: httpx.Response) -> str:

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE
 from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
 
+from . import jobs
 from .auth import User
-from .db import History, Profile, Run, Twin, utcnow
+from .db import History, Job, Profile, Run, Twin, utcnow
 from .errors import BadRequest, Conflict, Invalid, NotFound
 from .models import RunRequest
 from .snapshot import Snapshot, build_snapshot
@@ -29,9 +30,17 @@ from .validation import check_profile, check_twin, semver_key
 SYSTEM = "twinhub (discovery)"
 
 
+EntryPointCheck = Callable[[TwinManifest], list[tuple[str, str]]]
+"""Imports a twin's entry points in a process of the twin's environment and names the problems
+(``twinhub.extensions.runtimes.entry_point_errors``): the registry never imports twin code."""
+
+
 class Store:
-    def __init__(self, sessions: sessionmaker):
+    def __init__(self, sessions: sessionmaker, check_entry_points: EntryPointCheck | None = None):
         self.sessions = sessions
+        self.check_entry_points = check_entry_points
+        """Run for twins registered or updated through the API, before the transaction opens
+        (a slow import holds no database lock); twins discovered on disk are read as YAML only."""
         self.version = 0
         """Bumped after every write transaction: reads rebuild their snapshot when it moves."""
         self._version_lock = threading.Lock()
@@ -103,10 +112,20 @@ class Store:
         with self.sessions() as s:
             return self._twin(s, user, name)
 
+    def _entry_point_errors(self, data: Any) -> list[tuple[str, str]]:
+        if self.check_entry_points is None:
+            return []
+        try:
+            manifest = parse_manifest(data)
+        except ManifestError:
+            return []  # check_twin names what is wrong with the document
+        return self.check_entry_points(manifest)
+
     def create_twin(self, user: User, data: Any) -> Twin:
         user.require(SCOPE_TWINS_WRITE)
+        entry_points = self._entry_point_errors(data)
         with self.transaction() as s:
-            manifest = check_twin(data, self._profile_slugs(s))
+            manifest = check_twin(data, self._profile_slugs(s), entry_points)
             if s.scalar(select(Twin).where(Twin.name == manifest.name)) is not None:
                 raise Conflict(
                     f"a twin named {manifest.name!r} exists: update it with "
@@ -119,9 +138,12 @@ class Store:
 
     def update_twin(self, user: User, name: str, data: Any) -> Twin:
         user.require(SCOPE_TWINS_WRITE)
+        with self.sessions() as s:
+            self._twin(s, user, name)  # 404 before importing anything of an unseen twin
+        entry_points = self._entry_point_errors(data)
         with self.transaction() as s:
             twin = self._twin(s, user, name)
-            manifest = check_twin(data, self._profile_slugs(s))
+            manifest = check_twin(data, self._profile_slugs(s), entry_points)
             if manifest.name != name:
                 raise BadRequest(
                     f"name in the body ({manifest.name!r}) differs from the URL ({name!r}): "
@@ -274,6 +296,11 @@ class Store:
             parameters = manifest.check_parameters(request.parameters)
         except ManifestError as e:
             raise Invalid(e.errors) from None
+        if request.status == "queued":
+            # a run asked for, not one reported: the platform executes it (a job)
+            with self.transaction() as s:
+                job_id = jobs.submit(s, owner=user.name, process=name, inputs=parameters)
+                return run_of_job(s.get(Job, job_id))
         with self.transaction() as s:
             run = Run(
                 id=uuid.uuid4().hex,
@@ -290,6 +317,9 @@ class Store:
 
     def _run(self, s: Session, user: User, run_id: str, write: bool = False) -> Run:
         run = s.get(Run, run_id)
+        if run is None and not write and len(run_id) <= 64:
+            job = s.get(Job, run_id)  # a run the platform executes
+            run = run_of_job(job) if job is not None else None
         allowed = run is not None and (
             run.user == user.name or (not write and user.has(SCOPE_RUNS_READ))
         )
@@ -322,14 +352,36 @@ class Store:
             return run
 
     def list_runs(self, user: User, twin: str | None, limit: int, offset: int):
-        with self.sessions() as s:
-            query = select(Run).order_by(Run.created_at.desc())
+        """Runs recorded and jobs the platform executes (seen as runs), newest first: one
+        ``UNION ALL`` of both tables' keys, paged in the database, then the page's rows."""
+        parts = []
+        for table, kind in ((Run, "run"), (Job, "job")):
+            owner = Run.user if table is Run else Job.owner
+            name = Run.twin_name if table is Run else Job.process
+            query = select(
+                table.id.label("id"),
+                table.created_at.label("at"),
+                literal_column(f"'{kind}'").label("kind"),
+            )
             if not user.has(SCOPE_RUNS_READ):
-                query = query.where(Run.user == user.name)
+                query = query.where(owner == user.name)
             if twin:
-                query = query.where(Run.twin_name == twin)
-            total = s.scalar(select(func.count()).select_from(query.subquery()))
-            return list(s.scalars(query.limit(limit).offset(offset))), total
+                query = query.where(name == twin)
+            parts.append(query)
+        keys = union_all(*parts).subquery()
+        with self.sessions() as s:
+            total = s.scalar(select(func.count()).select_from(keys))
+            page = s.execute(
+                select(keys.c.id, keys.c.kind)
+                .order_by(keys.c.at.desc(), keys.c.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            wanted = {kind: [key for key, k in page if k == kind] for kind in ("run", "job")}
+            found = {r.id: r for r in s.scalars(select(Run).where(Run.id.in_(wanted["run"])))}
+            for job in s.scalars(select(Job).where(Job.id.in_(wanted["job"]))):
+                found[job.id] = run_of_job(job)
+            return [found[key] for key, _ in page if key in found], total
 
     # --- numbers for /metrics and /api/health -----------------------------------------------
     def counts(self) -> dict[str, int]:
@@ -343,6 +395,27 @@ class Store:
                 ),
                 "runs": s.scalar(select(func.count()).select_from(Run)),
             }
+
+
+RUN_STATUS = {jobs.SUCCESSFUL: "succeeded", jobs.DISMISSED: "failed"}
+"""A job's state in the vocabulary of run records (a dismissed job did not succeed)."""
+
+
+def run_of_job(job: Job) -> Run:
+    """A job seen as a run record (not stored as one): ``/api/runs/{id}`` answers for both."""
+    status = RUN_STATUS.get(job.status, job.status)
+    return Run(
+        id=job.id,
+        twin_name=job.process,
+        twin_version=job.process_version,
+        user=job.owner,
+        parameters=job.inputs,
+        status=status,
+        error=job.reason if status == "failed" else None,
+        provenance=job.provenance,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+    )
 
 
 def _twin_text(twin: Twin) -> str:

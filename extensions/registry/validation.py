@@ -1,8 +1,10 @@
 """Everything a twin or profile must satisfy before the registry stores it.
 
 The manifest model checks the document; here we add what needs the world around it: the
-``model``/``app`` entry points import, the catalog entries exist, the default profile is known.
-All problems are collected, not just the first, so an author fixes them in one go.
+catalog entries exist, the default profile is known, and whatever the caller found wrong with
+the entry points (the store has them imported in the twin's own environment, a process of its
+own: ``twinhub.extensions.runtimes``; the registry never imports twin code). All problems are
+collected, not just the first, so an author fixes them in one go.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from twinhub.catalogs import entry_ids
 from twinhub.twins.manifest import (
     ManifestError,
     TwinManifest,
-    entry_point_errors,
     parse_manifest,
 )
 
@@ -22,13 +23,15 @@ from .errors import Invalid
 from .models import InfraProfile, parse_profile
 
 
-def check_twin(data: Any, profiles: Iterable[str]) -> TwinManifest:
+def check_twin(
+    data: Any, profiles: Iterable[str], entry_point_errors: Iterable[tuple[str, str]] = ()
+) -> TwinManifest:
     """A valid manifest, or :class:`Invalid` naming every wrong field."""
     try:
         manifest = parse_manifest(data)
     except ManifestError as e:
         raise Invalid(e.errors) from None
-    errors = entry_point_errors(manifest)
+    errors = list(entry_point_errors)
     if manifest.catalog:
         known = entry_ids()
         for i, entry in enumerate(manifest.catalog):

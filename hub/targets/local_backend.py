@@ -16,8 +16,15 @@ import os
 import sys
 
 from dask_gateway_server.backends.local import LocalBackend
+from twinhub.extensions.gateway_front.dashboard_key import (
+    CLUSTER_KEY_ENV,
+    SECRET_ENV,
+    cluster_key,
+)
 
 from ..accounts import HOMES_MODE, UserAccounts
+
+DASHBOARD_GUARD = "twinhub.extensions.gateway_front.dashboard_key"
 
 
 class AccountLocalBackend(LocalBackend, UserAccounts):
@@ -44,6 +51,18 @@ class AccountLocalBackend(LocalBackend, UserAccounts):
             account = self.user_account(cluster.username)
             env.update(USER=account.name, HOME=account.home)
         return env
+
+    def get_scheduler_env(self, cluster) -> dict:
+        """With the cluster's dashboard key (extensions/gateway_front/dashboard_key.py)."""
+        env = super().get_scheduler_env(cluster)
+        secret = os.environ.get(SECRET_ENV)
+        if secret:  # without it the scheduler refuses every dashboard request (fails closed)
+            env[CLUSTER_KEY_ENV] = cluster_key(secret, cluster.name)
+        return env
+
+    def get_scheduler_command(self, cluster) -> list[str]:
+        """The stock command, with the preload that makes the dashboard ask for the key."""
+        return [*super().get_scheduler_command(cluster), "--preload", DASHBOARD_GUARD]
 
     def set_file_permissions(self, paths, username):
         """Nothing: upstream's list holds the TLS files' paths split into single characters

@@ -1,5 +1,5 @@
-"""``python -m tests.bench [spawn clusters registry hostile users fairness] [--users 10,50,100]``
-(`make bench`).
+"""``python -m tests.bench [spawn clusters registry hostile users fairness runs]
+[--users 10,50,100]`` (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
 ``bench-results.json`` in the current directory (gitignored).
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, fairness, hostile, registry, spawns, users
+from . import clusters, fairness, hostile, registry, runs, spawns, users
 from .report import table
 
 BENCHMARKS = {
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "hostile": hostile.run,
     "users": users.run,
     "fairness": fairness.run,
+    "runs": runs.run,
 }
 
 

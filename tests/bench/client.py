@@ -74,7 +74,27 @@ async def spawn(user: User, timeout: float = 300) -> float:
         raise StepFailed(f"spawn: {r.status_code} {r.text[:200]}")
     if r.status_code == 202:
         await _wait_ready(user, deadline)
+    await _wait_answering(user, deadline)
     return time.monotonic() - start
+
+
+async def _wait_answering(user: User, deadline: float) -> None:
+    """The user's server answers its own API through the proxy (what a browser waits for)."""
+
+    async def status() -> int:
+        r = await user.client.get(f"/user/{user.name}/api/status", headers=user.headers)
+        return r.status_code
+
+    try:
+        await async_wait_for(
+            status,
+            until=lambda code: code == 200,
+            timeout=max(deadline - time.monotonic(), 1),
+            interval=0.05,
+            message="the server answering through the proxy",
+        )
+    except WaitTimeout as e:
+        raise StepFailed(f"spawn: {e}") from None
 
 
 async def _wait_ready(user: User, deadline: float) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from .stats import ratio
+
 GOALS = {
-    "spawn": "twinhub <= 1.1x bare hub (median and p95)",
+    "spawn": "twinhub <= 1.1x bare hub (median and p95, with the 95 % interval)",
     "clusters": "< 3 s to a usable scheduler",
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
     "users": "0 failed requests at 100 users",
     "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
     "fairness": "<= 1.5x alone",
+    "runs": "measured (no goal yet)",
 }
 
 
@@ -16,17 +19,31 @@ def _s(stat: dict) -> str:
     return f"{stat['median_s']:.2f} / {stat['p95_s']:.2f}"
 
 
+def _spread(stat: dict) -> str:
+    return f"{_s(stat)} ({stat['p5_s']:.1f}-{stat['p95_s']:.1f})"
+
+
+def _ci(interval: list[float]) -> str:
+    """A 95 % confidence interval as printed beside a ratio."""
+    return f"{interval[0]:.2f}-{interval[1]:.2f}"
+
+
 def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
     rows = []
     if "spawn" in results:
         r = results["spawn"]
+        load = r["load_average"]
         for mode in ("sequential", "concurrent"):
+            c = r["ratio"][mode]
+            tight = "" if mode == "concurrent" or r["interval_tight"] else ", interval not tight"
             rows.append(
                 (
-                    f"spawn, {r['twinhub'][mode]['n']} {mode} (median / p95 s)",
-                    _s(r["baseline"][mode]),
-                    _s(r["twinhub"][mode]),
-                    f"{r['ratio'][f'{mode}_median_s']} / {r['ratio'][f'{mode}_p95_s']}",
+                    f"spawn to answering, {r['twinhub'][mode]['n']} {mode} (median / p95 s;"
+                    f" p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
+                    _spread(r["baseline"][mode]),
+                    _spread(r["twinhub"][mode]),
+                    f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']}"
+                    f" [{_ci(c['p95_ci95'])}]{tight}",
                     GOALS["spawn"],
                 )
             )
@@ -153,6 +170,26 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 GOALS["fairness"],
             )
         )
+    if "runs" in results:
+        r = results["runs"]
+        direct, wall = r["direct_run"], r["job_wall"]
+        rows += [
+            (
+                f"run executor: job wall time vs a direct Twin.run ({r['jobs']} lattice jobs; "
+                "median / p95 s)",
+                _s(direct),
+                _s(wall),
+                str(ratio(wall["median_s"], direct["median_s"])),
+                GOALS["runs"],
+            ),
+            (
+                "run executor: submit to running (median / p95 s) and jobs/s sustained",
+                "-",
+                f"{_s(r['submit_to_running'])}; {r['jobs_per_s']} jobs/s",
+                "-",
+                GOALS["runs"],
+            ),
+        ]
     return rows
 
 

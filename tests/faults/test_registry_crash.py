@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from twinhub.extensions.registry.config import default_database
 
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.twins import make_twins_dir, manifest
@@ -116,7 +117,7 @@ def test_registry_killed_mid_burst_loses_no_acknowledged_write(gateway: Gateway)
     missing = set(acked) - stored
     assert not missing, f"acknowledged but lost: {sorted(missing)}"
 
-    db = gateway.settings.state_dir / "registry.sqlite"
+    db = default_database(gateway.settings.state_dir)
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = con.execute("SELECT name, manifest, version FROM twins").fetchall()

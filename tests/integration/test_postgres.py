@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from twinhub.extensions.registry.config import default_database
 
 from tests.support.gateway import start_gateway
 from tests.support.postgres import PostgresServer, postgres_or_skip
@@ -54,7 +55,7 @@ def test_hub_and_registry_keep_their_state_in_postgres(
             )
             assert r.status_code == 201, r.text
         # the rows are in PostgreSQL (not in a file of the state directory)
-        assert not (tmp_path / "state-1" / "registry.sqlite").exists()
+        assert not default_database(tmp_path / "state-1").exists()
         assert not (tmp_path / "state-1" / "jupyterhub.sqlite").exists()
         users = {row[0] for row in postgres.query("hub", "SELECT name FROM users")}
         assert {"admin", "alice"} <= users

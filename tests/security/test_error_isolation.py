@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from twinhub.extensions.registry.config import default_database
 
 from tests.support.registry import API, Registry
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 @contextmanager
 def database_locked(registry: Registry) -> Iterator[None]:
     """Another writer holds the registry's database: its writes fail after the busy timeout."""
-    path = registry.gateway.settings.state_dir / "registry.sqlite"
+    path = default_database(registry.gateway.settings.state_dir)
     db = sqlite3.connect(path, isolation_level=None)
     try:
         db.execute("BEGIN EXCLUSIVE")

@@ -7,6 +7,7 @@ quote of an unterminated string, so one ~1 MiB body of ``"\\"\\"\\"...`` held th
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 
@@ -16,6 +17,7 @@ from twinhub.extensions.registry.limits import MAX_BODY_BYTES
 
 from tests.support.hostile import SHAPES
 from tests.support.registry import Registry
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +75,54 @@ def test_url_with_nul_or_control_characters_is_422_before_anything(registry: Reg
             r = anonymous.get(path)
             assert r.status_code == 422, (path, r.status_code)
             assert r.json()["detail"][0]["field"] == "(url)"
+
+
+WORST_SHAPE = "small objects"
+"""The shape that costs Python's JSON parser most (100,000 objects; ``make bench``)."""
+FORGED = {"Authorization": "token forged-not-a-hub-token", "Content-Type": "application/json"}
+READS = 20
+SLOWER_AT_MOST = 5
+"""Another user's read may take this many times its time alone while forged bodies arrive
+(the body is not parsed: a 403 after the token check). Parsed on the event loop before the
+token check, the ratio was well over 10: each body held the loop for its whole parse."""
+
+
+def test_body_with_forged_token_is_not_parsed_while_another_user_reads(
+    registry: Registry,
+) -> None:
+    """Anyone can send a token: the body of a request whose token the hub refuses is never
+    parsed, so another user's read is answered about as fast as alone."""
+    api = f"http://127.0.0.1:{registry.gateway.settings.registry_port}/services/twinhub/api"
+    body = SHAPES[WORST_SHAPE]
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def forge() -> None:
+        with httpx.Client(base_url=api, timeout=HOSTILE_SECONDS) as forger:
+            while not stop.is_set():
+                statuses.append(forger.post("/twins", content=body, headers=FORGED).status_code)
+
+    with httpx.Client(base_url=api, headers=registry.users["alice"].headers, timeout=60) as c:
+
+        def read() -> float:
+            started = time.monotonic()
+            assert c.get("/twins/growth").status_code == 200
+            return time.monotonic() - started
+
+        alone = [read() for _ in range(READS)]
+        sender = threading.Thread(target=forge)
+        sender.start()
+        try:
+            wait_for(
+                lambda: statuses, message="a first forged body answered", timeout=HOSTILE_SECONDS
+            )
+            sent_before = len(statuses)
+            during = [read() for _ in range(READS)]
+            sent_during = len(statuses) - sent_before
+        finally:
+            stop.set()
+            sender.join()
+    assert set(statuses) == {403}, statuses
+    assert sent_during >= 1, "no forged body arrived while the reads ran"
+    ratio = statistics.median(during) / statistics.median(alone)
+    assert ratio < SLOWER_AT_MOST, (ratio, sorted(alone), sorted(during), sent_during)

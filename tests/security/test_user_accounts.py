@@ -18,6 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from twinhub.extensions.registry.config import default_database
 
 from tests.support.gateway import Gateway, Session
 from tests.support.kernel import RemoteKernel
@@ -226,8 +227,50 @@ def test_alices_notebook_still_runs_on_her_own_cluster(alice: User, bob: User) -
 
 
 def test_the_dashboards_run_as_an_account_that_is_not_root(gateway: Gateway) -> None:
-    (service,) = [
-        p for p in gateway.descendants() if "twinhub.extensions.dashboards" in " ".join(p.cmdline())
-    ]
-    assert service.uids().real != 0
-    assert service.username() == gateway.settings.apps_account
+    """Twins' code runs in dashboard processes of the dashboards' account; the router in front
+    of them (which holds the service's hub token) runs as the platform, out of their reach."""
+    with gateway.client(cookies=gateway.login("dora").cookies) as c:
+        assert c.get("/services/twinhub-apps/lattice", follow_redirects=True).status_code == 200
+    commands = {p: " ".join(p.cmdline()) for p in gateway.descendants()}
+    twins = [p for p, cmd in commands.items() if "twinhub.extensions.dashboards.server" in cmd]
+    assert twins
+    for process in twins:
+        assert process.uids().real != 0
+        assert process.username() == gateway.settings.apps_account
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["twinhub.extensions.registry", "twinhub.extensions.gateway_front", "jupyterhub_idle_culler"],
+)
+def test_services_that_need_no_root_run_as_the_platform_account(
+    gateway: Gateway, module: str
+) -> None:
+    (service,) = [p for p in gateway.descendants() if module in " ".join(p.cmdline())]
+    assert 0 not in service.uids()
+    assert service.username() == gateway.settings.platform_account
+
+
+def test_the_registry_database_belongs_to_the_platform_account_only(gateway: Gateway) -> None:
+    database = default_database(gateway.settings.state_dir)
+    owner = pwd.getpwnam(gateway.settings.platform_account)
+    for path in (database, database.parent):
+        assert (path.stat().st_uid, path.stat().st_gid) == (owner.pw_uid, owner.pw_gid), path
+        assert path.stat().st_mode & 0o077 == 0, oct(path.stat().st_mode)
+
+
+def test_bob_cannot_open_alices_dashboard_on_the_gateways_own_port(
+    gateway: Gateway, alice: User, bob: User
+) -> None:
+    """Past the front, on loopback: the gateway's HTTP proxy and the scheduler refuse (403) a
+    dashboard request without the cluster's key, which only the front adds."""
+    port = gateway.settings.gateway_http_port
+    url = f"http://127.0.0.1:{port}/services/dask-gateway/clusters/{alice.cluster['name']}/status"
+    code = f"""
+import urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen({url!r}, timeout=30).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+"""
+    assert bob.kernel.execute(code).stdout.strip().splitlines()[-1] == "403"

@@ -23,6 +23,9 @@ from twinhub.hub.targets.slurm import slurm_staging_root
 from tests.support import netns
 from tests.support.waiting import WaitTimeout, wait_for
 
+TWIN_PACKAGES = Path(__file__).parent / "twin_packages"
+"""Twin packages of the tests (hostile twins), on the test gateways' ``PYTHONPATH``."""
+
 
 def free_ports(n: int) -> list[int]:
     """n distinct ports that are free right now on loopback."""
@@ -41,6 +44,10 @@ def launcher_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[s
     """This process's environment with a state directory and a free loopback port for every
     port setting (``Settings.ports``: hub, proxy, services, every gateway), then ``extra``."""
     env = dict(os.environ, TWINHUB_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
+    # hostile twins' code for the dashboard isolation tests (imported only by their processes)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(TWIN_PACKAGES), os.environ.get("PYTHONPATH", "")) if p
+    )
     names = Settings.from_env({}).ports
     env.update({var: str(port) for var, port in zip(names, free_ports(len(names)), strict=True)})
     env.update(extra or {})

@@ -6,6 +6,7 @@ import os
 import pwd
 import re
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,30 @@ def test_passages_add_search_permission_only(tmp_path: Path) -> None:
     opened = open_passages([inner])
     assert private.resolve() in opened
     assert private.stat().st_mode & 0o777 == 0o701
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="useradd needs root")
+def test_an_account_is_created_while_another_process_holds_the_password_file(
+    tmp_path: Path,
+) -> None:
+    """useradd gives up at once on a locked /etc/passwd; the hub and the gateway (and any
+    system tool) take that lock, so a first spawn beside another must wait its turn, not fail."""
+    prefix = os.environ.get("TWINHUB_ACCOUNT_PREFIX", "tu-")
+    state = tmp_path / "state"
+    state.mkdir()
+    lock = Path("/etc/passwd.lock")
+    holder = subprocess.Popen(["sleep", "30"])  # a live process named in the lock, as useradd does
+    lock.write_text(str(holder.pid))
+    release = threading.Timer(0.8, lambda: (lock.unlink(missing_ok=True), holder.kill()))
+    release.start()
+    account = None
+    try:
+        account = ensure_account(state, prefix, str(state / "users" / "{username}"), "Locked Out")
+        assert pwd.getpwnam(account.name).pw_uid == account.uid != 0
+        assert not lock.exists()  # it waited for the holder instead of breaking the lock
+    finally:
+        release.join()
+        lock.unlink(missing_ok=True)
+        holder.wait()
+        if account is not None:
+            subprocess.run(["userdel", "--remove", account.name], check=False)

@@ -22,7 +22,7 @@ REGISTRY_DOC = (REPO / "docs" / "registry.md").read_text()
 PREFIX = "/services/twinhub"
 METHODS = "GET|POST|PUT|PATCH|DELETE"
 # "GET/PUT/DELETE /api/profiles/{slug}": one or more methods, then a registry path
-ROUTE = re.compile(rf"\b((?:{METHODS})(?:/(?:{METHODS}))*) (/api/[\w{{}}/.-]*[\w}}])")
+ROUTE = re.compile(rf"\b((?:{METHODS})(?:/(?:{METHODS}))*) (/(?:ogc)?api(?:/[\w{{}}/.-]*[\w}}])?)")
 # any registry path, relative ("/api/runs") or through the proxy ("/services/twinhub/api/docs"),
 # but not the hub's own API ("/hub/api/...")
 PATH = re.compile(rf"(?<![\w/])(?:{PREFIX})?(/api/[\w{{}}/.-]*[\w}}])")

@@ -32,8 +32,8 @@ def test_default_hub_uses_a_generated_shared_password(monkeypatch, tmp_path: Pat
     assert c.Spawner.default_url == "/lab"
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert list(services) == [
-        "twinhub", "twinhub-apps", "dask-gateway-server", "dask-gateway", "idle-culler",
-        "twinhub-launcher",
+        "twinhub", "twinhub-executor", "twinhub-apps", "dask-gateway-server", "dask-gateway",
+        "idle-culler", "twinhub-launcher",
     ]  # fmt: skip
     assert "--timeout=3600" in services["idle-culler"]["command"]
     # the hub routes the gateway's prefix to its front (dashboards for their owners only);

@@ -81,15 +81,43 @@ def forecast(inputs: xr.Dataset, params: Mapping[str, Any]) -> xr.Dataset:
         raise ParameterError("start", f"start/end must be dates YYYY-MM-DD: {e}") from None
     if period.sizes["time"] == 0:
         raise ParameterError("start", f"no data between {p['start']} and {p['end']}")
+    period = period.assign(**flood_exceedance(inputs.discharge, period.discharge))
     return period.assign_attrs(ens.attrs, ensemble_size=n, precip_sigma=p["precip_sigma"])
+
+
+def gumbel_levels(maxima: np.ndarray, periods=RETURN_PERIODS) -> np.ndarray:
+    """Levels of the given return periods: Gumbel (EV1) fit by maximum likelihood to ``maxima``."""
+    loc, scale = stats.gumbel_r.fit(maxima[np.isfinite(maxima)])
+    return np.array([stats.gumbel_r.ppf(1 - 1 / t, loc, scale) for t in periods])
 
 
 def return_levels(discharge: xr.DataArray, periods=RETURN_PERIODS) -> dict[int, float]:
     """Discharge (m3/s) of the given return periods: Gumbel (EV1) fit by maximum likelihood to
     the annual maxima of the observed series."""
-    maxima = discharge.resample(time="YS").max().values
-    loc, scale = stats.gumbel_r.fit(maxima[np.isfinite(maxima)])
-    return {t: float(stats.gumbel_r.ppf(1 - 1 / t, loc, scale)) for t in periods}
+    levels = gumbel_levels(discharge.resample(time="YS").max().values, periods)
+    return {t: float(level) for t, level in zip(periods, levels, strict=True)}
+
+
+def flood_exceedance(observed: xr.DataArray, discharge: xr.DataArray) -> dict[str, xr.DataArray]:
+    """The flood levels of :data:`RETURN_PERIODS` (from the observed record, as
+    :func:`return_levels`) and the fraction of members exceeding each at least once in the
+    period (as :func:`summarize`), lazily: the twin's declared outputs ``p_exceed_2y`` and
+    ``p_exceed_10y`` (twin.yaml) read them, so a pipeline can bind to them."""
+    maxima = observed.resample(time="YS").max().rename(time="year")
+    level = xr.apply_ufunc(
+        gumbel_levels, maxima.chunk({"year": -1}) if maxima.chunks else maxima,
+        input_core_dims=[["year"]], output_core_dims=[["period"]], dask="parallelized",
+        output_dtypes=["float64"], dask_gufunc_kwargs={"output_sizes": {"period": 2}},
+    ).assign_coords(period=list(RETURN_PERIODS))  # fmt: skip
+    exceeded = (discharge > level).any("time").mean("member")
+    return {
+        "flood_level": level.assign_attrs(
+            units="m3 s-1", long_name="Flood of the return period (Gumbel fit, observed maxima)"
+        ),
+        "p_exceed": exceeded.assign_attrs(
+            units="1", long_name="Fraction of members exceeding the flood at least once"
+        ),
+    }
 
 
 def summarize(ensemble: xr.Dataset, levels: Mapping[int, float]) -> xr.Dataset:

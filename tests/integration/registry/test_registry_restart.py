@@ -8,6 +8,9 @@ import sqlite3
 import psutil
 import pytest
 import yaml
+from alembic.script import ScriptDirectory
+from twinhub.extensions.registry.config import default_database
+from twinhub.extensions.registry.db import alembic_config
 
 from tests.support.twins import manifest
 from tests.support.waiting import wait_until_answers
@@ -59,6 +62,7 @@ def test_data_survives_a_registry_restart(registry: Registry) -> None:
         assert c.get("/twins/growth-new").json()["source"] == "discovered"
     assert (twin["version"], twin["retired"]) == ("2.1.0", True)
     assert versions == {"growth": "1.2.0", "growth-lab": "1.0.0"}  # upsert by version
-    path = registry.gateway.settings.state_dir / "registry.sqlite"
+    path = default_database(registry.gateway.settings.state_dir)
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0002",)]
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [(head,)]

@@ -1,0 +1,312 @@
+"""One process per twin's dashboard: started on demand, watched, stopped when idle or stuck.
+
+The dashboard router (:mod:`.router`) asks :meth:`Supervisor.get` for a twin's process before
+it forwards a request. The supervisor
+
+- starts the process on the first request (``python -m twinhub.extensions.dashboards.server``
+  with the twin's own interpreter, :func:`twinhub.extensions.runtimes.runtime_python`), as the
+  dashboards' account when the platform runs as root, in a session of its own (its Dask
+  workers go with it), with an environment that holds no platform token; the manifest and the
+  process's secret go on stdin. Concurrent first requests share one start, and a start that
+  does not print ``READY <port>`` within ``start_seconds`` is stopped (504);
+- asks each process's event loop every few seconds whether it is alive; one that does not
+  answer within ``hang_seconds`` (an app looping forever) is killed, so requests waiting on it
+  fail at once (502) instead of hanging, for that twin only;
+- stops a process nobody used for ``idle_seconds`` (no request, no open page);
+- restarts a process that ended (a crash) on the next request, waiting longer after each crash
+  within :data:`CRASH_WINDOW` seconds (0, 1, 2, 4... up to :data:`MAX_BACKOFF`): meanwhile
+  the twin answers 503 with ``Retry-After``;
+- starts a new process when the registry's manifest of the twin changed (a ``PUT``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pwd
+import secrets
+import signal
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+
+from .protocol import ALIVE_PATH, READY_LINE, SECRET_HEADER, TOKEN_HEADER, USER_HEADER
+
+log = logging.getLogger("twinhub.dashboards.supervisor")
+CRASH_WINDOW = 300.0
+"""Crashes within this many seconds count toward the restart backoff."""
+MAX_BACKOFF = 30.0
+MAX_LINE = 4096
+
+
+class Unavailable(Exception):
+    """The twin's process cannot serve now: the router answers ``status`` with ``message``."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass
+class TwinProcess:
+    """A running dashboard process of one twin."""
+
+    twin: str
+    manifest_key: str
+    process: asyncio.subprocess.Process
+    port: int
+    secret: str
+    last_used: float = field(default_factory=time.monotonic)
+    sockets: int = 0
+    stopping: bool = False
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def headers(self, user: str, token: str | None) -> dict[str, str]:
+        """What the process needs to know about a request: that it comes from the router,
+        and whose it is."""
+        headers = {SECRET_HEADER: self.secret, USER_HEADER: user}
+        if token:
+            headers[TOKEN_HEADER] = token
+        return headers
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
+
+def manifest_key(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class Launch:
+    """How to start a twin's process (pure data, so tests and the router share it)."""
+
+    command: Callable[[str], list[str]]
+    """The command for a twin (its interpreter and ``-m twinhub.extensions.dashboards.server``)."""
+    env: dict[str, str]
+    cwd: str | None = None
+    account: str | None = None
+    """Unix account the processes run as (only a root router can switch)."""
+    prefix: str = "/services/twinhub-apps/"
+    websocket_origins: list[str] = field(default_factory=list)
+
+    def user_options(self) -> dict[str, Any]:
+        if not self.account or os.geteuid() != 0:
+            return {}
+        entry = pwd.getpwnam(self.account)
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+
+
+class Supervisor:
+    """The twins' dashboard processes of one router."""
+
+    def __init__(
+        self,
+        launch: Launch,
+        *,
+        idle_seconds: float = 600,
+        start_seconds: float = 120,
+        hang_seconds: float = 20,
+    ):
+        self.launch = launch
+        self.idle_seconds = idle_seconds
+        self.start_seconds = start_seconds
+        self.hang_seconds = hang_seconds
+        self.running: dict[str, TwinProcess] = {}
+        self._starting: dict[str, asyncio.Future[TwinProcess]] = {}
+        self._crashes: dict[str, deque[float]] = {}
+
+    # --- what the router asks ---------------------------------------------------------------
+    async def get(self, twin: str, manifest: dict[str, Any]) -> TwinProcess:
+        """The running process of ``twin`` serving ``manifest``, started if need be."""
+        key = manifest_key(manifest)
+        current = self.running.get(twin)
+        if current is not None and current.manifest_key == key and not current.stopping:
+            current.touch()
+            return current
+        if current is not None and current.manifest_key != key:
+            log.info("the manifest of %s changed: a new process serves it", twin)
+            await self._stop(current, grace=5.0)
+        starting = self._starting.get(twin)
+        if starting is None:
+            self._check_backoff(twin)
+            starting = asyncio.ensure_future(self._start(twin, manifest, key))
+            self._starting[twin] = starting
+            starting.add_done_callback(lambda _: self._starting.pop(twin, None))
+        process = await asyncio.shield(starting)
+        process.touch()
+        return process
+
+    def serving(self, twin: str) -> TwinProcess | None:
+        """The process of ``twin`` if one runs (for its websockets and files: no start)."""
+        process = self.running.get(twin)
+        return None if process is None or process.stopping else process
+
+    async def stop(self, twin: str, grace: float = 5.0) -> None:
+        """Stop ``twin``'s process (and its Dask workers): SIGTERM, then SIGKILL."""
+        process = self.running.get(twin)
+        if process is not None:
+            await self._stop(process, grace)
+
+    async def _stop(self, process: TwinProcess, grace: float) -> None:
+        if self.running.get(process.twin) is process:
+            del self.running[process.twin]
+        process.stopping = True
+        for task in process.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        await _end_group(process.process, grace)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.stop(twin) for twin in list(self.running)))
+
+    # --- starting ---------------------------------------------------------------------------
+    def _check_backoff(self, twin: str) -> None:
+        crashes = self._crashes.get(twin)
+        now = time.monotonic()
+        while crashes and now - crashes[0] > CRASH_WINDOW:
+            crashes.popleft()
+        if not crashes:
+            return
+        wait = min(MAX_BACKOFF, 2.0 ** (len(crashes) - 1)) if len(crashes) > 1 else 0.0
+        left = crashes[-1] + wait - now
+        if left > 0:
+            raise Unavailable(
+                503,
+                f"The dashboard of {twin} stopped {len(crashes)} times lately; it is started "
+                f"again in {left:.0f} s.",
+                retry_after=left,
+            )
+
+    def _crashed(self, twin: str) -> None:
+        self._crashes.setdefault(twin, deque()).append(time.monotonic())
+
+    async def _start(self, twin: str, manifest: dict[str, Any], key: str) -> TwinProcess:
+        secret = secrets.token_urlsafe(32)
+        config = {
+            "twin": twin,
+            "manifest": manifest,
+            "secret": secret,
+            "prefix": self.launch.prefix,
+            "websocket_origins": self.launch.websocket_origins,
+        }
+        started = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            *self.launch.command(twin),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self.launch.env,
+            cwd=self.launch.cwd,
+            start_new_session=True,  # its Dask workers are stopped with it
+            limit=MAX_LINE,
+            **self.launch.user_options(),
+        )
+        try:
+            proc.stdin.write(json.dumps(config).encode() + b"\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            port = await asyncio.wait_for(_ready_port(proc), self.start_seconds)
+        except TimeoutError:
+            await _end_group(proc, 0)
+            self._crashed(twin)
+            raise Unavailable(
+                504, f"The dashboard of {twin} did not start within {self.start_seconds} s."
+            ) from None
+        except (OSError, EOFError, ValueError) as e:
+            await _end_group(proc, 0)
+            self._crashed(twin)
+            raise Unavailable(502, f"The dashboard of {twin} ended while starting ({e}).") from e
+        log.info("dashboard of %s started in %.1f s (pid %d)", twin, time.monotonic() - started,
+                 proc.pid)  # fmt: skip
+        process = TwinProcess(twin, key, proc, port, secret)
+        self.running[twin] = process
+        process.tasks = [
+            asyncio.ensure_future(self._drain(process)),
+            asyncio.ensure_future(self._watch(process)),
+            asyncio.ensure_future(self._exited(process)),
+        ]
+        return process
+
+    # --- watching ---------------------------------------------------------------------------
+    async def _drain(self, process: TwinProcess) -> None:
+        """Read (and drop) what the process prints, so a chatty app never blocks on a pipe."""
+        stdout = process.process.stdout
+        with contextlib.suppress(Exception):
+            while await stdout.read(65536):
+                pass
+
+    async def _exited(self, process: TwinProcess) -> None:
+        code = await process.process.wait()
+        if process.stopping:
+            return
+        log.warning("dashboard of %s ended (exit %s): restarted on the next request",
+                    process.twin, code)  # fmt: skip
+        self._crashed(process.twin)
+        await self._stop(process, grace=0)  # what is left of its session (Dask workers)
+
+    async def _watch(self, process: TwinProcess) -> None:
+        """Every few seconds: stuck (kill), or idle (stop)?"""
+        interval = max(0.5, min(5.0, self.hang_seconds / 4, self.idle_seconds / 4))
+        url = f"{process.base}{self.launch.prefix}{process.twin}/{ALIVE_PATH}"
+        client = AsyncHTTPClient()
+        while not process.stopping:
+            await asyncio.sleep(interval)
+            try:
+                await client.fetch(HTTPRequest(url, request_timeout=self.hang_seconds))
+            except Exception as e:
+                if process.stopping or process.process.returncode is not None:
+                    return
+                log.warning("dashboard of %s does not answer (%s): stopped", process.twin, e)
+                self._crashed(process.twin)
+                await self._stop(process, grace=0)
+                return
+            idle = time.monotonic() - process.last_used
+            if process.sockets <= 0 and idle > self.idle_seconds:
+                log.info("dashboard of %s idle for %.0f s: stopped", process.twin, idle)
+                await self._stop(process, grace=5.0)
+                return
+
+
+async def _ready_port(proc: asyncio.subprocess.Process) -> int:
+    """The port in the process's ``READY <port>`` line (other lines before it are skipped)."""
+    while True:
+        line = await proc.stdout.readline()
+        if not line:
+            raise EOFError(f"exit code {await proc.wait()}")
+        text = line.decode(errors="replace").strip()
+        if text.startswith(READY_LINE):
+            return int(text[len(READY_LINE) :])
+
+
+async def _end_group(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """Stop the process's session (it and its Dask workers): SIGTERM, SIGKILL after ``grace``."""
+    if grace > 0 and proc.returncode is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(proc.wait(), grace)
+    _signal_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)

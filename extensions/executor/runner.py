@@ -1,0 +1,87 @@
+"""One job's run, in the twin's environment, as the job's user: ``python -m ...runner DIR``.
+
+The executor starts this in the job's folder (``<state>/jobs/<id>/``, owned by the user's
+account) with ``job.json`` in it: the twin's manifest as the registry holds it, the checked
+inputs and the owner. The run goes through the twin framework (:meth:`Twin.run`, which records
+PROV) on a Dask cluster of this process's own, whose scheduler and workers are children of this
+process: stopping this process group stops every Dask task of the job. What it leaves:
+
+- ``cluster.json``: the scheduler's address and the workers' process ids (written before the run);
+- ``result.nc`` (the output, netCDF) and ``provenance.json`` (W3C PROV-JSON) when it succeeds;
+- ``result.json``: ``{"status": "successful" | "failed", "reason", "outputs", "checksums"}``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+RESULT = "result.nc"
+PROVENANCE = "provenance.json"
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)  # readers see the whole file or none
+
+
+def run(folder: Path) -> int:
+    job = json.loads((folder / "job.json").read_text())
+    try:
+        from dask.distributed import Client, LocalCluster
+        from twinhub.twins.manifest import parse_manifest
+        from twinhub.twins.twin import Twin
+
+        twin = Twin(parse_manifest(job["manifest"], f"twin {job['process']!r}"), folder)
+        with (
+            LocalCluster(
+                n_workers=job["workers"],
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                scheduler_port=0,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            client.twinhub_user = job["owner"]  # the PROV agent: the person the job ran for
+            pids = client.run(os.getpid)
+            _write(
+                folder / "cluster.json",
+                {"scheduler": cluster.scheduler_address, "workers": sorted(pids.values())},
+            )
+            output, record = twin.run(job["inputs"], client=client)
+        from twinhub.twins.pipeline import select_output
+
+        # the twin's declared outputs (twin.yaml `outputs`): what schedules' conditions and
+        # pipelines read, as numbers, without opening the netCDF file
+        values = {
+            name: {"value": select_output(twin.manifest, name, output)}
+            for name in twin.manifest.outputs
+        }
+        output.to_netcdf(folder / RESULT)
+        _write(folder / PROVENANCE, record.provenance())
+        _write(
+            folder / "result.json",
+            {
+                "status": "successful",
+                "reason": None,
+                "outputs": {"result": RESULT, "provenance": PROVENANCE},
+                "values": values,
+                "checksums": record.outputs,
+            },
+        )
+        return 0
+    except Exception as e:
+        traceback.print_exc()
+        reason = f"{type(e).__name__}: {e}"
+        _write(folder / "result.json", {"status": "failed", "reason": reason[:2000]})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1])))

@@ -1,0 +1,271 @@
+"""The run executor service: runs the registry's queued jobs, each as its user, and reports.
+
+One loop, a few times a second: start queued jobs while slots are free (:func:`jobs.claim`,
+atomic, so several executors may share one database), stop the process groups of jobs their
+owner dismissed, and record the jobs whose runner ended (:func:`jobs.finish`). A job runs as
+:mod:`.runner` in the twin's environment (:func:`runtime_python`) under the owner's unix account
+(as JupyterHub's LocalProcessSpawner runs a server: the account's uid and gid, no other groups,
+a minimal environment without any platform token), in a session of its own whose Dask cluster
+are its children: killing the group stops the job's Dask tasks. The runner also dies with the
+executor (``PR_SET_PDEATHSIG``), and on start the executor marks every job still ``running``
+as failed, saying why: a crash never leaves a job "running".
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import math
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
+from twinhub.contracts.settings import Settings
+
+from ..registry import jobs
+from ..registry.db import Job, Twin, open_database
+from ..runtimes import runtime_python
+from .runner import PROVENANCE, RESULT
+
+log = logging.getLogger("twinhub.executor")
+POLL_SECONDS = 0.2
+STOP_GRACE_SECONDS = 5.0
+JOBS_DIR_MODE = 0o711
+"""Every account passes through to its own job's folder; none lists the others."""
+PR_SET_PDEATHSIG = 1
+OUTPUTS = {"result": RESULT, "provenance": PROVENANCE}
+"""The files a successful job leaves in its folder, by output name (OGC API results)."""
+MAX_PROVENANCE = 8 * 1024 * 1024
+
+
+def jobs_dir(settings: Settings) -> Path:
+    """Where each job's folder (inputs, outputs, PROV, log) lives: ``<state>/jobs/<id>``."""
+    return settings.state_dir / "jobs"
+
+
+def _die_with_parent() -> None:
+    """In the runner, before exec: get SIGKILL when the executor dies (even by kill -9)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass
+class Running:
+    job_id: str
+    process: subprocess.Popen
+    folder: Path
+    stopping_since: float | None = None
+
+
+@dataclass
+class Executor:
+    settings: Settings
+    sessions: sessionmaker
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    running: dict[str, Running] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.accounts: Any = None
+        if self.settings.user_accounts:
+            from twinhub.hub.accounts import UserAccounts
+            from twinhub.hub.targets import accounts_config
+
+            self.accounts = UserAccounts(config=accounts_config(self.settings))
+        jobs_dir(self.settings).mkdir(mode=JOBS_DIR_MODE, parents=True, exist_ok=True)
+        os.chmod(jobs_dir(self.settings), JOBS_DIR_MODE)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def recover(self) -> list[str]:
+        """Jobs a dead executor left ``running`` become failed (one executor per database)."""
+        with self.sessions.begin() as s:
+            failed = jobs.fail_interrupted(s)
+        for job_id in failed:
+            log.warning("job %s was running when the executor stopped: marked failed", job_id)
+        return failed
+
+    def tick(self) -> None:
+        self._reap()
+        self._stop_dismissed()
+        while len(self.running) < self.settings.executor_slots:
+            with self.sessions() as s:
+                job = jobs.claim(s, self.name)
+                if job is None:
+                    return
+                manifest = s.scalar(select(Twin.manifest).where(Twin.name == job.process))
+            self._start(job, manifest)
+
+    def serve(self, stop: threading.Event) -> None:
+        self.recover()
+        log.info("run executor %s: %d slots", self.name, self.settings.executor_slots)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # the database away for a moment: keep serving
+                log.exception("executor tick failed")
+            stop.wait(POLL_SECONDS)
+        for run in list(self.running.values()):
+            self._kill(run)
+
+    # --- one job -------------------------------------------------------------------------------
+    def _start(self, job: Job, manifest: dict[str, Any] | None) -> None:
+        folder = jobs_dir(self.settings) / job.id
+        try:
+            if manifest is None:
+                raise LookupError(f"twin {job.process!r} is no longer registered")
+            folder.mkdir(mode=0o700)
+            workers = max(1, min(self.settings.executor_workers, manifest["dask"]["max_workers"]))
+            (folder / "job.json").write_text(
+                json.dumps(
+                    {
+                        "id": job.id,
+                        "owner": job.owner,
+                        "process": job.process,
+                        "manifest": manifest,
+                        "inputs": job.inputs,
+                        "workers": workers,
+                    }
+                )
+            )
+            account = self.accounts.user_account(job.owner) if self.accounts else None
+            if account is not None:
+                for path in (folder, folder / "job.json"):
+                    os.chown(path, account.uid, account.gid)
+            log_file = open(folder / "runner.log", "wb")  # noqa: SIM115 - the child writes it
+            if account is not None:
+                os.chown(folder / "runner.log", account.uid, account.gid)
+            python = runtime_python(job.process, self.settings)
+            process = subprocess.Popen(
+                [str(python), "-m", "twinhub.extensions.executor.runner", str(folder)],
+                cwd=folder,
+                env=self._environment(job, folder, account),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: the job and its Dask cluster
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the loop is single-threaded
+                **(
+                    {"user": account.uid, "group": account.gid, "extra_groups": []}
+                    if account is not None
+                    else {}
+                ),
+            )
+            log_file.close()
+        except Exception as e:
+            log.exception("job %s could not start", job.id)
+            with self.sessions.begin() as s:
+                jobs.finish(s, job.id, jobs.FAILED, reason=f"could not start: {e}")
+            return
+        log.info("job %s (%s for %s) started: pid %d", job.id, job.process, job.owner, process.pid)
+        self.running[job.id] = Running(job.id, process, folder)
+
+    def _environment(self, job: Job, folder: Path, account: Any) -> dict[str, str]:
+        """What the runner sees: nothing of the platform's (no tokens, no database URL)."""
+        home = account.home if account is not None else str(folder)
+        return {
+            "PATH": f"{self.settings.venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "USER": account.name if account is not None else job.owner,
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+            DATA_DIR_ENV: str(data_dir(self.settings)),
+            "JUPYTERHUB_USER": job.owner,
+            "DASK_TEMPORARY_DIRECTORY": str(folder),
+            "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+            "MPLCONFIGDIR": str(folder / ".matplotlib"),
+        }
+
+    def _reap(self) -> None:
+        for run in list(self.running.values()):
+            if run.process.poll() is None:
+                continue
+            del self.running[run.job_id]
+            if run.stopping_since is not None:
+                continue  # dismissed: its state is already final
+            result = jobs.read_user_json(run.folder / "result.json")
+            provenance = jobs.read_user_json(run.folder / PROVENANCE, MAX_PROVENANCE)
+            status = result.get("status")
+            if status == jobs.SUCCESSFUL and not provenance:
+                status, result["reason"] = jobs.FAILED, "the run left no PROV record"
+            with self.sessions.begin() as s:
+                if status == jobs.SUCCESSFUL:
+                    done = jobs.finish(
+                        s,
+                        run.job_id,
+                        jobs.SUCCESSFUL,
+                        outputs={**_declared_values(result), **OUTPUTS},
+                        provenance=provenance,
+                    )
+                else:
+                    reason = result.get("reason") or (
+                        f"the run's process ended with exit code {run.process.returncode} "
+                        "and no result (killed?)"
+                    )
+                    done = jobs.finish(s, run.job_id, jobs.FAILED, reason=reason)
+            log.info("job %s ended: %s%s", run.job_id, status, "" if done else " (ignored)")
+
+    def _stop_dismissed(self) -> None:
+        if not self.running:
+            return
+        with self.sessions() as s:
+            dismissed = set(
+                s.scalars(
+                    select(Job.id).where(
+                        Job.id.in_(list(self.running)), Job.status == jobs.DISMISSED
+                    )
+                )
+            )
+        for job_id in dismissed:
+            self._kill(self.running[job_id])
+
+    def _kill(self, run: Running) -> None:
+        """SIGTERM to the job's process group (runner, Dask scheduler and workers); SIGKILL
+        if it is still there after a grace period."""
+        now = time.monotonic()
+        sig = signal.SIGTERM
+        if run.stopping_since is None:
+            run.stopping_since = now
+            log.info("job %s dismissed: stopping process group %d", run.job_id, run.process.pid)
+        elif now - run.stopping_since > STOP_GRACE_SECONDS:
+            sig = signal.SIGKILL
+        else:
+            return
+        try:
+            os.killpg(run.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+    )
+    settings = Settings.from_env()
+    executor = Executor(settings, open_database(settings.registry_db_url))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    executor.serve(stop)
+
+
+def _declared_values(result: dict) -> dict[str, dict[str, float]]:
+    """The twin's declared output values the run reported (``{"value": number}`` each); the
+    file is the job user's, so anything but a finite number is dropped."""
+    values = result.get("values")
+    if not isinstance(values, dict):
+        return {}
+    kept = {}
+    for name, item in list(values.items())[:64]:
+        value = item.get("value") if isinstance(item, dict) else None
+        if isinstance(name, str) and len(name) <= 64 and isinstance(value, int | float):
+            if not isinstance(value, bool) and math.isfinite(value):
+                kept[name] = {"value": float(value)}
+    return kept

@@ -1,0 +1,243 @@
+"""Jobs: runs the platform executes, queued in the registry's database.
+
+Anything that wants a twin run (the OGC API - Processes routes, ``POST /api/twins/{name}/runs``,
+schedules) calls :func:`submit`; the run executor (``twinhub.extensions.executor``) claims
+queued jobs with :func:`claim` and reports with :func:`finish`. Every change is a single
+conditional ``UPDATE ... WHERE status = <expected>`` so that two executors, an executor and a
+dismissing user, or a restart racing a finish, never both win: the loser sees 0 rows changed.
+That is atomic on SQLite (one writer at a time) and on PostgreSQL (row locks) alike.
+
+State machine::
+
+    queued --claim--> running --finish--> successful | failed
+    queued | running --dismiss--> dismissed     (the executor stops a running one)
+    running --fail_interrupted--> failed        (the executor died while it ran)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from twinhub.twins.jsonvalues import json_problems
+from twinhub.twins.manifest import ManifestError, parse_manifest
+
+from .db import Job, Twin, utcnow
+from .errors import Conflict, Invalid, NotFound
+
+QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = (
+    "queued",
+    "running",
+    "successful",
+    "failed",
+    "dismissed",
+)
+STATES = (QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED)
+FINISHED = frozenset({SUCCESSFUL, FAILED, DISMISSED})
+MAX_REASON = 2000
+MAX_TRIGGER = 64
+"""What started a job: "api", "schedule:<id>", "data:<entry>"."""
+INTERRUPTED = "the run executor stopped while this job ran (crash or restart); run it again"
+
+
+def check_inputs(session: Session, process: str, inputs: Any) -> tuple[str, dict[str, Any]]:
+    """The process's version and its inputs with defaults, checked against the manifest's
+    parameter schema (the same check as every run the registry records): 422 naming the field."""
+    if not isinstance(inputs, dict):
+        raise Invalid([("inputs", "must be an object of parameter names to values")])
+    problems = json_problems(inputs, "inputs")
+    if problems:
+        raise Invalid(problems)
+    twin = session.scalar(select(Twin).where(Twin.name == process))
+    if twin is None or twin.retired_at is not None:
+        raise NotFound(f"no process {process!r}")
+    manifest = parse_manifest(twin.manifest, f"twin {process!r}")
+    try:
+        return manifest.version, manifest.check_parameters(inputs)
+    except ManifestError as e:
+        raise Invalid([(f.replace("parameters", "inputs", 1), m) for f, m in e.errors]) from None
+
+
+def submit(
+    session: Session, *, owner: str, process: str, inputs: dict, trigger: str = "api"
+) -> str:
+    """Queue a run of ``process`` (a twin's name) for ``owner``; returns the job id.
+
+    The caller has checked that ``owner`` may see the process (the registry's routes do, with
+    the user's groups); here the inputs are validated and the job is added to ``session``
+    (committed with the caller's transaction: nothing is stored if it fails).
+    """
+    version, checked = check_inputs(session, process, inputs)
+    job = Job(
+        id=uuid.uuid4().hex,
+        owner=owner,
+        process=process,
+        process_version=version,
+        inputs=checked,
+        trigger=trigger[:MAX_TRIGGER],
+        status=QUEUED,
+        reason=None,
+        outputs=None,
+        provenance=None,
+        executor=None,
+    )
+    session.add(job)
+    session.flush()
+    return job.id
+
+
+def _move(session: Session, job_id: str, expected: tuple[str, ...], **values: Any) -> bool:
+    """Set ``values`` on the job if its status is one of ``expected``; whether it was."""
+    values["updated_at"] = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status.in_(expected))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def claim(session: Session, executor: str) -> Job | None:
+    """The oldest queued job, now running for ``executor``; None if the queue is empty.
+
+    A job another executor claimed between the read and the update is skipped (its update
+    changed 0 rows) and the next one is tried.
+    """
+    while True:
+        job_id = session.scalar(
+            select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at, Job.id).limit(1)
+        )
+        if job_id is None:
+            return None
+        if _move(
+            session, job_id, (QUEUED,), status=RUNNING, executor=executor, started_at=utcnow()
+        ):
+            session.commit()
+            return session.get(Job, job_id, populate_existing=True)
+        session.rollback()
+
+
+def finish(
+    session: Session,
+    job_id: str,
+    status: str,
+    *,
+    reason: str | None = None,
+    outputs: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> bool:
+    """Record the end of a running job; False if it was no longer running (dismissed)."""
+    if status not in (SUCCESSFUL, FAILED):
+        raise ValueError(f"a run finishes successful or failed, not {status!r}")
+    return _move(
+        session,
+        job_id,
+        (RUNNING,),
+        status=status,
+        reason=reason[:MAX_REASON] if reason else None,
+        outputs=outputs,
+        provenance=provenance,
+        finished_at=utcnow(),
+    )
+
+
+def dismiss(session: Session, owner: str, job_id: str) -> Job:
+    """Dismiss the owner's job: a queued one never runs, a running one the executor stops."""
+    job = visible_job(session, owner, job_id)
+    if job.status in FINISHED:
+        raise Conflict(f"job {job_id!r} is already {job.status}")
+    reason = f"dismissed by {owner}"
+    if not _move(
+        session, job_id, (QUEUED, RUNNING), status=DISMISSED, reason=reason, finished_at=utcnow()
+    ):
+        session.refresh(job)
+        raise Conflict(f"job {job_id!r} is already {job.status}")
+    session.refresh(job)
+    return job
+
+
+def fail_interrupted(session: Session, executor: str | None = None) -> list[str]:
+    """Mark jobs left ``running`` (by ``executor``, or by any) failed, saying why."""
+    query = select(Job.id).where(Job.status == RUNNING)
+    if executor is not None:
+        query = query.where(Job.executor == executor)
+    failed = [
+        job_id
+        for job_id in session.scalars(query).all()
+        if _move(
+            session, job_id, (RUNNING,), status=FAILED, reason=INTERRUPTED, finished_at=utcnow()
+        )
+    ]
+    return failed
+
+
+def status_of(session: Session, job_id: str) -> str | None:
+    return session.scalar(select(Job.status).where(Job.id == job_id))
+
+
+def visible_job(session: Session, viewer: str, job_id: str, *, read_all: bool = False) -> Job:
+    """The job if ``viewer`` owns it (or may read every run); 404 otherwise, never 403, so
+    other users' job ids reveal nothing."""
+    job = session.get(Job, job_id) if len(job_id) <= 64 else None
+    if job is None or not (job.owner == viewer or read_all):
+        raise NotFound(f"no job {job_id!r}")
+    return job
+
+
+def list_jobs(
+    session: Session,
+    viewer: str,
+    *,
+    read_all: bool = False,
+    process: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc(), Job.id)
+    if not read_all:
+        query = query.where(Job.owner == viewer)
+    if process:
+        query = query.where(Job.process == process)
+    if status:
+        query = query.where(Job.status == status)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def duration(job: Job) -> float | None:
+    end: datetime | None = job.finished_at
+    if job.started_at is None or end is None:
+        return None
+    return (end - job.started_at).total_seconds()
+
+
+def open_user_file(path: Path) -> int:
+    """A descriptor of a regular file the job's user wrote, never following a link: the
+    folder is theirs, and a link to a platform file must not be read as root."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{path.name} is not a regular file")
+    return fd
+
+
+def read_user_json(path: Path, limit: int = 64 * 1024) -> dict[str, Any]:
+    """A JSON object the runner wrote (at most ``limit`` bytes), or {} if there is none."""
+    try:
+        fd = open_user_file(path)
+        with os.fdopen(fd, "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            return {}
+        value = json.loads(data)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}

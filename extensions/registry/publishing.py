@@ -1,0 +1,426 @@
+"""Published twins: an upload becomes an immutable version, built and tested before it is served.
+
+``POST /api/twins/{name}/versions`` hands the archive to :meth:`Publisher.upload` (in a worker
+thread, never on the event loop): the archive is checked and unpacked (:mod:`.archive`), its
+manifest validated (name, profile, catalog entries, the publisher among the maintainers), and a
+version row is written in state ``building``. The build then runs in the publisher's own thread
+(one at a time, each step with a time limit):
+
+1. ``building``: the version's environment, with uv (:func:`twinhub.extensions.runtimes.
+   build_published_environment`: the platform's base plus the twin's declared requirements);
+2. ``testing``: the twin's entry points are imported and its own test run, in that environment;
+3. ``served`` (the previously served version becomes ``ready``) or ``failed``: a failed version
+   never replaces the served one. :meth:`Publisher.serve` serves a ``ready`` one again
+   (rollback).
+
+Every command of the build runs as the owner's unix account (hub/accounts.py) when the registry
+runs as root, never as root, with a minimal environment: no platform token, no ``TWINHUB_*``
+or ``JUPYTERHUB_*`` variable. Files live in ``<state>/published/<twin>/<number>/`` (the
+archive, ``src/``, ``env/``); ``<twin>/served`` links to the served one, which is what
+:func:`twinhub.extensions.runtimes.runtime_python` returns for the twin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import func, select
+from twinhub.catalogs import entry_ids
+from twinhub.contracts.names import SCOPE_TWINS_WRITE
+from twinhub.extensions.runtimes import SERVED, build_published_environment, published_dir
+from twinhub.twins.manifest import MANIFEST_FILE, ManifestError, parse_manifest, safe_yaml
+from twinhub.twins.text import normalize_username
+
+from .archive import ArchiveError, Limits, digest, unpack
+from .auth import User
+from .db import Twin, TwinVersion, utcnow
+from .errors import Conflict, Invalid, NotFound
+
+log = logging.getLogger("twinhub.registry.publish")
+LOG_TAIL = 16 * 1024
+"""Characters of a build's output kept with the version (the tail: where errors are)."""
+DATA_DIR = "data"
+"""A published twin's data files: its folder's ``data/``, listed as a STAC Item."""
+MEDIA_TYPES = {
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".nc": "application/netcdf",
+    ".parquet": "application/vnd.apache.parquet",
+    ".txt": "text/plain",
+    ".zip": "application/zip",
+}
+STATES = ("building", "testing", "served", "ready", "failed")
+CHECK_AND_TEST = """
+import sys
+from twinhub.twins.manifest import entry_point_errors, load_manifest
+errors = entry_point_errors(load_manifest(sys.argv[1]))
+for field, message in errors:
+    print(f"{field}: {message}")
+if errors:
+    sys.exit(1)
+import pytest
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", "."]))
+"""
+"""The entry points import (model, app: the dashboard's imports too), then the twin's own
+test: one process, so the platform's packages are imported once (about half the step)."""
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+def version_record(v: TwinVersion) -> dict[str, Any]:
+    return {
+        "twin": v.twin_name,
+        "version": v.number,
+        "twin_version": v.manifest.get("version"),
+        "sha256": v.sha256,
+        "size": v.size,
+        "owner": v.owner,
+        "visibility": v.manifest.get("visibility", "public"),
+        "state": v.state,
+        "created_at": v.created_at.isoformat(),
+        "updated_at": v.updated_at.isoformat(),
+    }
+
+
+class Publisher:
+    def __init__(self, store, state_dir: Path, settings: Any = None):
+        if settings is None:
+            from twinhub.contracts.settings import Settings
+
+            settings = Settings.from_env()
+        self.store = store
+        self.settings = settings
+        self.state_dir = Path(state_dir)
+        self.limits = Limits(
+            settings.publish_max_bytes, settings.publish_max_unpacked, settings.publish_max_files
+        )
+        self.timeout = settings.publish_build_timeout
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="twin-build")
+
+    # --- who may see and change ----------------------------------------------------------------
+    def _may_change(self, user: User, owner: str) -> bool:
+        return user.name == owner or user.has(SCOPE_TWINS_WRITE)
+
+    def _versions(self, s, name: str) -> list[TwinVersion]:
+        query = select(TwinVersion).where(TwinVersion.twin_name == name)
+        return list(s.scalars(query.order_by(TwinVersion.number)))
+
+    def _visible(self, user: User, versions: list[TwinVersion]) -> bool:
+        if not versions:
+            return False
+        if self._may_change(user, versions[0].owner):
+            return True
+        served = [v for v in versions if v.state == SERVED]
+        return bool(served) and user.can_see_twin(served[0].manifest)
+
+    def list_versions(self, user: User, name: str) -> list[dict[str, Any]]:
+        with self.store.sessions() as s:
+            versions = self._versions(s, name)
+        if not self._visible(user, versions):
+            raise NotFound(f"no published twin named {name!r}")
+        return [version_record(v) for v in versions]
+
+    def get_version(self, user: User, name: str, number: int) -> dict[str, Any]:
+        with self.store.sessions() as s:
+            versions = self._versions(s, name)
+        if not self._visible(user, versions):
+            raise NotFound(f"no published twin named {name!r}")
+        for v in versions:
+            if v.number == number:
+                record = version_record(v)
+                if self._may_change(user, v.owner):
+                    record["log"] = v.log  # the owner's build output, nobody else's to read
+                return record
+        raise NotFound(f"twin {name!r} has no version {number}")
+
+    # --- upload --------------------------------------------------------------------------------
+    def upload(self, user: User, name: str, data: bytes) -> dict[str, Any]:
+        """Check, store and queue the build of one archive (blocking: call off the loop)."""
+        with self.store.sessions() as s:
+            twin = s.scalar(select(Twin).where(Twin.name == name))
+            versions = self._versions(s, name)
+            profiles = self.store._profile_slugs(s)
+        if twin is not None and twin.source != "published":
+            raise Conflict(f"the twin name {name!r} is taken by a twin of the platform")
+        if versions and not self._may_change(user, versions[0].owner):
+            raise Conflict(f"the twin name {name!r} is taken by another user's twin")
+        sha = digest(data)
+        for v in versions:
+            if v.sha256 == sha:
+                raise Conflict(f"this archive is version {v.number} of {name!r} already")
+        twin_dir = published_dir(self.state_dir, name)
+        for folder in (twin_dir.parent, twin_dir):
+            # the owner's account passes through to its version's folder (which it owns), and
+            # cannot list what else is published (the registry may run with umask 077)
+            folder.mkdir(exist_ok=True)
+            os.chmod(folder, 0o711)
+        staging = twin_dir / f".upload-{uuid.uuid4().hex}"
+        try:
+            try:
+                unpack(data, staging / "src", self.limits)
+            except ArchiveError as e:
+                raise Invalid([(e.field, str(e).partition(": ")[2])]) from None
+            manifest = self._check_source(user, name, staging / "src", profiles)
+            with self.store.transaction() as s:
+                number = (
+                    s.scalar(
+                        select(func.max(TwinVersion.number)).where(TwinVersion.twin_name == name)
+                    )
+                    or 0
+                ) + 1
+                row = TwinVersion(
+                    twin_name=name, number=number, sha256=sha, size=len(data),
+                    owner=versions[0].owner if versions else user.name,
+                    manifest=manifest, state="building", log="",
+                )  # fmt: skip
+                s.add(row)
+                (staging / "source.tar.gz").write_bytes(data)
+                os.replace(staging, twin_dir / str(number))
+            self.pool.submit(self._build, row.id)
+            return version_record(row)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _check_source(self, user: User, name: str, src: Path, profiles: set[str]) -> dict:
+        path = src / MANIFEST_FILE
+        if not path.is_file():
+            raise Invalid([(MANIFEST_FILE, "missing at the top of the archive")])
+        if not (src / "pyproject.toml").is_file():
+            raise Invalid([("pyproject.toml", "missing: a twin is a package (twinhub new)")])
+        try:
+            manifest = parse_manifest(safe_yaml(path.read_text()), MANIFEST_FILE)
+        except ManifestError as e:
+            raise Invalid(e.errors) from None
+        except (yaml.YAMLError, UnicodeDecodeError, ValueError) as e:
+            raise Invalid([(MANIFEST_FILE, f"not readable YAML: {e}"[:500])]) from None
+        errors = []
+        if manifest.name != name:
+            errors.append(("name", f"{manifest.name!r} differs from the URL's {name!r}"))
+        if manifest.profile not in profiles:
+            errors.append(("profile", f"{manifest.profile!r} is not an infrastructure profile"))
+        known = entry_ids()
+        errors += [
+            (f"catalog.{i}", f"{entry!r} is not an entry of the catalogs")
+            for i, entry in enumerate(manifest.catalog)
+            if entry not in known
+        ]
+        document = manifest.model_dump(mode="json")
+        if not user.is_maintainer_of(document):
+            errors.append(("maintainers", f"must list you ({user.name!r}) by name"))
+        if errors:
+            raise Invalid(errors)
+        return document
+
+    # --- build ---------------------------------------------------------------------------------
+    def _set(self, version_id: int, state: str | None = None, log_text: str | None = None):
+        with self.store.transaction() as s:
+            row = s.get(TwinVersion, version_id)
+            if state is not None:
+                row.state = state
+            if log_text is not None:
+                row.log = log_text[-LOG_TAIL:]
+            row.updated_at = utcnow()
+            return row
+
+    def _build(self, version_id: int) -> None:
+        with self.store.sessions() as s:
+            row = s.get(TwinVersion, version_id)
+        folder = published_dir(self.state_dir, row.twin_name) / str(row.number)
+        output = folder / "build.log"
+        try:
+            account = self._account(row.owner)
+            if account is not None:
+                for path in [folder, *folder.rglob("*")]:
+                    os.lchown(path, account.uid, account.gid)
+            env_dir = folder / "env"
+
+            def step(argv: list[str]) -> None:
+                self._run(argv, folder / "src", account, output)
+
+            build_published_environment(folder / "src", env_dir, run=step)
+            self._set(version_id, "testing", _tail(output))
+            python = str(env_dir / "bin" / "python")
+            step([python, "-c", CHECK_AND_TEST, str(folder / "src" / MANIFEST_FILE)])
+            self.serve_version(row.twin_name, row.number, _tail(output))
+        except Exception as e:  # the version fails; the served one stays
+            log.info("build of %s %s failed: %s", row.twin_name, row.number, e)
+            self._set(version_id, "failed", _tail(output) + f"\n{type(e).__name__}: {e}\n")
+
+    def _account(self, owner: str):
+        """The owner's unix account when the registry runs as root (never run user code as
+        root), None otherwise (the registry's own unprivileged account runs it)."""
+        if os.geteuid() != 0:
+            return None
+        from twinhub.hub.accounts import ensure_account
+        from twinhub.hub.targets import home_dir_template
+
+        return ensure_account(
+            self.state_dir,
+            self.settings.account_prefix,
+            home_dir_template(self.settings),
+            normalize_username(owner),
+        )
+
+    def _run(self, argv: list[str], cwd: Path, account, output: Path) -> None:
+        """One step as the owner: minimal environment, own session, bounded in time."""
+        home = account.home if account is not None else str(Path.home())
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": home,
+            "LANG": "C.UTF-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "MPLBACKEND": "Agg",
+            "UV_CACHE_DIR": str(Path(home) / ".cache" / "uv"),
+            "UV_NO_CONFIG": "1",
+        }
+        ids = {}
+        if account is not None:
+            ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
+        with output.open("ab") as out:
+            shown = " ".join([Path(argv[0]).name, *argv[1:]])
+            out.write(f"$ {shown}\n".encode())
+            out.flush()
+            started = time.monotonic()
+            process = subprocess.Popen(
+                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True, **ids,
+            )  # fmt: skip
+            try:
+                code = process.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                raise StepFailed(f"took longer than {self.timeout} s: stopped") from None
+            finally:
+                try:  # whatever it left running in its session
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            out.write(f"({time.monotonic() - started:.1f} s)\n".encode())
+        if code != 0:
+            raise StepFailed(f"{Path(argv[0]).name} exited with {code}")
+
+    # --- data --------------------------------------------------------------------------------
+    def _served_visible(self, user: User, name: str) -> TwinVersion:
+        with self.store.sessions() as s:
+            versions = self._versions(s, name)
+        served = [v for v in versions if v.state == SERVED]
+        if not served or not (
+            self._may_change(user, served[0].owner) or user.can_see_twin(served[0].manifest)
+        ):
+            raise NotFound(f"no published twin named {name!r}")
+        return served[0]
+
+    def _data_files(self, v: TwinVersion) -> list[Path]:
+        data = published_dir(self.state_dir, v.twin_name) / str(v.number) / "src" / DATA_DIR
+        if not data.is_dir() or data.is_symlink():
+            return []
+        return sorted(p for p in data.rglob("*") if p.is_file() and not p.is_symlink())[:500]
+
+    def data_item(self, user: User, name: str, base_url: str) -> dict[str, Any]:
+        """The served version's data files as a STAC Item (visible as the twin is)."""
+        v = self._served_visible(user, name)
+        folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
+        assets = {}
+        for path in self._data_files(v):
+            relative = path.relative_to(folder).as_posix()
+            assets[relative] = {
+                "href": f"{base_url}/{relative}",
+                "title": relative,
+                "type": MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                "roles": ["data"],
+                "file:size": path.stat().st_size,
+                "file:checksum": "1220" + hashlib.sha256(path.read_bytes()).hexdigest(),
+            }
+        manifest = v.manifest
+        return {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "stac_extensions": ["https://stac-extensions.github.io/file/v2.1.0/schema.json"],
+            "id": f"{name}-v{v.number}-data",
+            "geometry": None,
+            "properties": {
+                "datetime": v.created_at.isoformat(),
+                "title": f"Data of the twin {manifest.get('title', name)}",
+                "twinhub:twin": name,
+                "twinhub:version": v.number,
+                "twinhub:sha256": v.sha256,
+            },
+            "links": [],
+            "assets": assets,
+        }
+
+    def data_file(self, user: User, name: str, relative: str) -> Path:
+        v = self._served_visible(user, name)
+        for path in self._data_files(v):
+            folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
+            if path.relative_to(folder).as_posix() == relative:
+                return path
+        raise NotFound(f"twin {name!r} has no data file {relative[:200]!r}")
+
+    # --- serving -------------------------------------------------------------------------------
+    def serve(self, user: User, name: str, number: int) -> dict[str, Any]:
+        with self.store.sessions() as s:
+            versions = self._versions(s, name)
+        if not self._visible(user, versions):
+            raise NotFound(f"no published twin named {name!r}")
+        if not self._may_change(user, versions[0].owner):
+            raise NotFound(f"no published twin named {name!r} of yours")
+        chosen = [v for v in versions if v.number == number]
+        if not chosen:
+            raise NotFound(f"twin {name!r} has no version {number}")
+        if chosen[0].state not in ("ready", SERVED):
+            raise Conflict(
+                f"version {number} is {chosen[0].state}: only a version that built and passed "
+                "its test can be served"
+            )
+        return version_record(self.serve_version(name, number))
+
+    def serve_version(self, name: str, number: int, log_text: str | None = None) -> TwinVersion:
+        """Make ``number`` the served version: its manifest the twin's, its env the runtime."""
+        twin_dir = published_dir(self.state_dir, name)
+        with self.store.transaction() as s:
+            for v in self._versions(s, name):
+                if v.number == number:
+                    chosen = v
+                    v.state = SERVED
+                    if log_text is not None:
+                        v.log = log_text[-LOG_TAIL:]
+                elif v.state == SERVED:
+                    v.state = "ready"
+                v.updated_at = utcnow()
+            manifest = parse_manifest(chosen.manifest, f"twin {name!r}")
+            twin = s.scalar(select(Twin).where(Twin.name == name))
+            if twin is None:
+                twin = Twin(name=name, source="published", retired_at=None)
+                s.add(twin)
+            from .store import _write_twin
+
+            _write_twin(s, twin, manifest, chosen.owner, "publish")
+            link = twin_dir / f".served-{uuid.uuid4().hex}"
+            link.symlink_to(str(number))
+            os.replace(link, twin_dir / SERVED)  # atomic: readers see the old or the new
+            return chosen
+
+
+def _tail(path: Path) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""

@@ -1,0 +1,297 @@
+"""Twin runtime environments: which Python runs a twin's code, and how one is built.
+
+The platform's services never import a twin: a twin's code runs with the interpreter
+:func:`runtime_python` names, in a process of its own (the registry's entry-point check
+:func:`entry_point_errors`, the dashboards, published twins). The five shipped twins share one
+environment, the project's own venv, into which ``make install`` installs their packages
+(``twins/<name>/pyproject.toml``); a twin with requirements of its own gets an environment from
+:func:`build_environment`: the platform's base plus its requirements, built with ``uv`` from the
+package indexes pip is configured with, and cached by content. docs/twin-runtimes.md says why and
+what each costs.
+
+``settings`` is any object with the attributes ``state_dir``, ``twin_python``,
+``twin_envs_dir`` and ``entry_point_check_timeout`` (the hub's ``Settings`` or the registry's
+``RegistryConfig``, both read from the same ``TWINHUB_*`` variables).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+READY = ".twinhub-ready"
+"""Written last into a built environment: one without it is half-built and is built again."""
+BASE_PTH = "_twinhub_base.pth"
+"""The line that puts the platform's base environment behind the twin's own packages."""
+MAX_CHECK_OUTPUT = 64 * 1024
+"""Characters of the entry-point checker's answer that are read; more is a broken checker."""
+CHILD_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TWINHUB_STATE_DIR")
+"""What a twin's checker process inherits: no token, password or database URL."""
+PIP_OPTIONS = {
+    "index-url": "--index-url",
+    "extra-index-url": "--extra-index-url",
+    "find-links": "--find-links",
+    "constraint": "--constraint",
+}
+
+
+PUBLISHED = "published"
+"""The state directory's folder of twins users published (``<state>/published/<twin>/<n>``)."""
+SERVED = "served"
+"""The link, in a published twin's folder, to the version it serves."""
+
+
+def published_dir(state_dir: Path, twin: str) -> Path:
+    return Path(state_dir) / PUBLISHED / twin
+
+
+class EnvironmentBuildError(RuntimeError):
+    """``uv`` could not build a twin's environment; the message holds the end of its output."""
+
+
+def envs_dir(settings: Any) -> Path:
+    return Path(settings.twin_envs_dir or Path(settings.state_dir) / "twin-envs")
+
+
+def shared_python(settings: Any) -> Path:
+    """The shared twin environment's interpreter (``TWINHUB_TWIN_PYTHON``, else this one)."""
+    return Path(settings.twin_python) if settings.twin_python else Path(sys.executable)
+
+
+def runtime_python(twin: str, settings: Any) -> Path:
+    """The interpreter of ``twin``'s environment: the served version's for a published twin,
+    its own if one was built, else the shared one."""
+    served = published_dir(settings.state_dir, twin) / SERVED / "env" / "bin" / "python"
+    if served.exists():
+        return served
+    own = envs_dir(settings) / twin
+    if (own / READY).is_file():
+        return own / "bin" / "python"
+    return shared_python(settings)
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def pip_index_options(python: Path | str = sys.executable) -> list[str]:
+    """pip's configured indexes, find-links and constraints as ``uv pip`` options.
+
+    ``uv`` ignores pip.conf and ``PIP_*``; reading them from ``pip config list`` (files and
+    environment) lets an offline machine's local indexes reach uv without naming any path here.
+    """
+    try:
+        out = subprocess.run(
+            [str(python), "-m", "pip", "config", "list"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    values: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        key, sep, raw = line.partition("=")
+        option = key.rpartition(".")[2]
+        if not sep or option not in PIP_OPTIONS:
+            continue
+        for value in raw.strip().strip("'\"").split():
+            if option == "index-url":
+                values[option] = [value]  # later sources (environment) win
+            elif value not in values.setdefault(option, []):
+                values[option].append(value)
+    return [arg for opt, vals in values.items() for v in vals for arg in (PIP_OPTIONS[opt], v)]
+
+
+def _uv() -> str:
+    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if not found:
+        raise EnvironmentBuildError("uv is not installed (it is a dependency of twinhub)")
+    return found
+
+
+def _base_site_packages(base_python: Path) -> str:
+    if Path(base_python) == Path(sys.executable):
+        return sysconfig.get_paths()["purelib"]
+    return subprocess.run(
+        [str(base_python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+def _base_pins(base_python: Path) -> list[str]:
+    """The base environment's installed versions (editable and local ones left out)."""
+    out = subprocess.run(
+        [_uv(), "pip", "freeze", "--python", str(base_python)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    return [line for line in out.splitlines() if "==" in line and " @ " not in line]
+
+
+def _run(args: list[str], timeout: float) -> None:
+    try:
+        done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentBuildError(f"{args[1:3]} took longer than {timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise EnvironmentBuildError((done.stderr or done.stdout)[-4000:])
+
+
+def build_environment(
+    twin: str,
+    requirements: Sequence[str],
+    settings: Any,
+    *,
+    editable: Iterable[Path] = (),
+    base_python: Path | None = None,
+    timeout: float = 900,
+) -> Path:
+    """Build (or reuse) ``twin``'s environment and return its interpreter.
+
+    The environment is a venv whose own packages (``requirements``, then ``editable`` folders,
+    held to the base's installed versions) come first and the base environment's (the platform:
+    twinhub's framework, numpy, Panel, Dask...) after them. It lives under a name made of its
+    inputs' hash, so the same inputs reuse it (and uv's cache makes a new one cheap); the twin's
+    name points at it only once it is complete, so a failed build leaves the previous one served.
+    """
+    base_python = Path(base_python or shared_python(settings))
+    editable = [Path(p).resolve() for p in editable]
+    inputs = [str(base_python), sorted(requirements), [str(p) for p in editable]]
+    key = hashlib.sha256(json.dumps(inputs).encode()).hexdigest()[:16]
+    root = envs_dir(settings)
+    env = root / "by-hash" / key
+    env.parent.mkdir(parents=True, exist_ok=True)
+    with open(root / "by-hash" / f"{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder per environment; the others reuse it
+        if not (env / READY).is_file():
+            shutil.rmtree(env, ignore_errors=True)
+            _build(env, base_python, list(requirements), editable, timeout)
+    link = root / twin
+    if link.is_symlink() or not link.exists():
+        tmp = root / f".{twin}.{os.getpid()}"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        tmp.symlink_to(Path("by-hash") / key)
+        os.replace(tmp, link)
+    return link / "bin" / "python"
+
+
+def _build(
+    env: Path, base_python: Path, requirements: list[str], editable: list[Path], timeout: float
+) -> None:
+    uv = _uv()
+    _run([uv, "venv", "--quiet", "--python", str(base_python), str(env)], timeout)
+    python = env / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    base = _base_site_packages(base_python)
+    # addsitedir (not a bare path) so the base's own .pth files (editable installs) apply too
+    Path(site, BASE_PTH).write_text(f"import site; site.addsitedir({base!r})\n")
+    if requirements or editable:
+        pins = env / "base-constraints.txt"
+        pins.write_text("\n".join(_base_pins(base_python)) + "\n")
+        args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
+        args += pip_index_options(base_python)
+        args += list(requirements)
+        for folder in editable:
+            args += ["--editable", str(folder)]
+        _run(args, timeout)
+    (env / READY).write_text("")
+
+
+# --- checking a twin's entry points in its own environment ------------------------------------
+
+
+def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
+    """Import the manifest's ``model``/``app``/``showcase`` in a process of the twin's
+    environment (``python -m twinhub.twins.entrycheck``), within
+    ``TWINHUB_ENTRY_POINT_CHECK_TIMEOUT`` seconds; the caller never imports twin code."""
+    specs = {
+        field: getattr(manifest, field)
+        for field in ("model", "app", "showcase")
+        if getattr(manifest, field, None)
+    }
+    if not specs:
+        return []
+    timeout = float(settings.entry_point_check_timeout)
+    python = runtime_python(manifest.name, settings)
+    env = {k: os.environ[k] for k in CHILD_ENV if k in os.environ}
+    try:
+        done = subprocess.run(
+            [str(python), "-m", "twinhub.twins.entrycheck"],
+            input=json.dumps(specs),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return [
+            (field, f"{spec!r} did not import within {timeout:g} s")
+            for field, spec in specs.items()
+        ]
+    except OSError as e:
+        return [("model", f"the twin's environment cannot run: {e.strerror or e}")]
+    try:
+        answer = json.loads(done.stdout[-MAX_CHECK_OUTPUT:].strip().splitlines()[-1])
+        return [(str(f), str(m)[:500]) for f, m in answer]
+    except (ValueError, IndexError, TypeError):
+        tail = (done.stderr or done.stdout or "no output").strip()[-300:]
+        return [
+            (
+                next(iter(specs)),
+                f"importing the entry points ended the process (exit {done.returncode}): {tail}",
+            )
+        ]
+
+
+def build_published_environment(
+    source: Path, env_dir: Path, *, run: Callable[[list[str]], None]
+) -> Path:
+    """Build ``env_dir`` for a published twin's package in ``source``; return its interpreter.
+
+    Unlike :func:`build_environment` (the platform builds, as itself, cached by inputs), each
+    step here is ``run(argv)`` by the caller: as the twin's owner, with a minimal environment
+    and a time limit (the registry's publishing), which raises when a step fails.
+    """
+    uv = _uv()
+    run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)])
+    python = env_dir / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout.strip()  # fmt: skip
+    # the platform's packages as a site directory (its own .pth files, editable installs
+    # included, are processed), after the twin's own
+    paths = sysconfig.get_paths()
+    lines = "".join(
+        f"import site; site.addsitedir({p!r})\n"
+        for p in dict.fromkeys([paths["purelib"], paths["platlib"]])
+    )
+    pth = Path(site, BASE_PTH)
+    pth.write_text(lines)
+    os.chmod(pth, 0o644)  # read by the account the twin runs as (the caller may use umask 077)
+    run([uv, "pip", "install", "--python", str(python), *pip_index_options(), str(source)])
+    return python

@@ -1,0 +1,167 @@
+"""The run executor service (a real process) on a real registry database: it runs queued jobs
+as their owner's unix account through the twin framework, stops a dismissed job's Dask
+cluster, and a kill -9 leaves a failed job with its reason, never one "running".
+
+The lattice twin (a seeded simulation: bit for bit reproducible) is the process; the reference
+is the same run made directly with :meth:`Twin.run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import xarray as xr
+from sqlalchemy.orm import sessionmaker
+from twinhub.contracts.settings import Settings
+from twinhub.extensions.executor.service import jobs_dir
+from twinhub.extensions.registry import jobs
+from twinhub.extensions.registry.db import Job, open_database
+from twinhub.extensions.registry.discovery import load_profiles_file
+from twinhub.extensions.registry.store import Store
+from twinhub.hub.accounts import open_passages
+from twinhub.twins.manifest import load_manifest
+from twinhub.twins.runs import RunRecord
+from twinhub.twins.twin import load_twin
+
+from tests.support.waiting import wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+QUICK = {"temperatures": [2.0], "sizes": [4], "sweeps": 100, "thermalisation": 0, "replicas": 1}
+LONG = {"temperatures": [2.2], "sizes": [64], "sweeps": 1_000_000, "replicas": 1}
+
+
+@dataclass
+class Service:
+    settings: Settings
+    sessions: sessionmaker
+    env: dict[str, str]
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        log = open(self.settings.state_dir / "executor.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "twinhub.extensions.executor"],
+            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+    def submit(self, owner: str, inputs: dict) -> str:
+        with self.sessions.begin() as s:
+            return jobs.submit(s, owner=owner, process="lattice", inputs=inputs)
+
+    def job(self, job_id: str) -> Job:
+        with self.sessions() as s:
+            return s.get(Job, job_id)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    state = tmp_path_factory.mktemp("executor") / "state"
+    state.mkdir()
+    open_passages([state])  # as the launcher does: accounts pass through to their folders
+    env = {
+        **os.environ,
+        "TWINHUB_STATE_DIR": str(state),
+        "TWINHUB_EXECUTOR_SLOTS": "2",
+    }
+    settings = Settings.from_env(env)
+    store = Store(open_database(settings.registry_db_url))
+    load_profiles_file(store, REPO / "hub" / "profiles.yaml")
+    store.upsert_discovered_twin(load_manifest(REPO / "twins" / "lattice" / "twin.yaml"))
+    service = Service(settings, store.sessions, env)
+    service.start()
+    yield service
+    service.stop()
+
+
+def _finished(service: Service, job_id: str, timeout: float = 120) -> Job:
+    return wait_for(
+        lambda: service.job(job_id),
+        until=lambda job: job.status in jobs.FINISHED,
+        timeout=timeout,
+        message=f"job {job_id} to finish",
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped by its parent) runs nothing
+    return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+
+
+def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service) -> None:
+    job_id = service.submit("ada", QUICK)
+    job = _finished(service, job_id)
+    assert job.status == "successful", job.reason
+    folder = jobs_dir(service.settings) / job_id
+    result = folder / job.outputs["result"]
+    with xr.open_dataset(result) as ds:
+        output = ds.load()
+    direct, record = load_twin("lattice").run(QUICK)
+    # bit for bit: the checksums the job's PROV records are those of the direct run
+    assert RunRecord.from_provenance(job.provenance).outputs == record.outputs
+    xr.testing.assert_equal(output, direct)  # and the stored netCDF holds those values
+    # PROV: the person the job ran for is its agent
+    assert any("ada" in json.dumps(agent) for agent in job.provenance["agent"].values())
+    if os.geteuid() == 0:  # a root platform: the run was the owner's own account
+        uid = result.stat().st_uid
+        assert uid != 0 and folder.stat().st_uid == uid
+        assert (folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_dismissing_a_running_job_stops_its_dask_workers(service: Service) -> None:
+    job_id = service.submit("ada", LONG)
+    cluster_file = jobs_dir(service.settings) / job_id / "cluster.json"
+    workers = wait_for(
+        lambda: json.loads(cluster_file.read_text())["workers"],
+        timeout=120, ignore=(OSError, ValueError), message="the job's Dask cluster to start",
+    )  # fmt: skip
+    assert service.job(job_id).status == "running" and all(map(_alive, workers))
+    with service.sessions.begin() as s:
+        jobs.dismiss(s, "ada", job_id)
+    wait_for(
+        lambda: [pid for pid in workers if _alive(pid)],
+        until=lambda alive: not alive,
+        timeout=60,
+        message="the dismissed job's Dask workers to stop",
+    )
+    job = service.job(job_id)
+    assert job.status == "dismissed" and job.reason == "dismissed by ada"
+
+
+def test_killed_executor_leaves_a_failed_job_with_its_reason(service: Service) -> None:
+    job_id = service.submit("ada", LONG)
+    cluster_file = jobs_dir(service.settings) / job_id / "cluster.json"
+    workers = wait_for(
+        lambda: json.loads(cluster_file.read_text())["workers"],
+        timeout=120, ignore=(OSError, ValueError), message="the job's Dask cluster to start",
+    )  # fmt: skip
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait(30)
+    # the run dies with the executor (no orphaned computation)
+    wait_for(
+        lambda: [pid for pid in workers if _alive(pid)],
+        until=lambda alive: not alive,
+        timeout=60,
+        message="the job's Dask workers to stop with the executor",
+    )
+    service.start()  # as the hub restarts a managed service that died
+    job = _finished(service, job_id, timeout=60)
+    assert job.status == "failed" and "executor stopped" in job.reason
+    # the restarted executor serves the queue again
+    assert _finished(service, service.submit("ada", QUICK)).status == "successful"

@@ -1,0 +1,1 @@
+"""Hostile twins for the dashboard isolation tests (tests/security)."""

@@ -1,0 +1,142 @@
+"""Jobs in the registry's database (a real SQLite file): submit, claim, finish, dismiss, crash.
+
+The lattice twin (a simulation, no data) is registered from its shipped manifest; its
+parameter schema is what the inputs are checked against.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+from twinhub.extensions.registry import jobs
+from twinhub.extensions.registry.db import Job, open_database
+from twinhub.extensions.registry.discovery import load_profiles_file
+from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
+from twinhub.extensions.registry.store import Store
+from twinhub.twins.manifest import load_manifest
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = {"temperatures": [2.0], "sizes": [4], "sweeps": 100, "replicas": 1}
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> sessionmaker:
+    store = Store(open_database(f"sqlite:///{tmp_path / 'registry.sqlite'}"))
+    load_profiles_file(store, REPO / "hub" / "profiles.yaml")
+    store.upsert_discovered_twin(load_manifest(REPO / "twins" / "lattice" / "twin.yaml"))
+    return store.sessions
+
+
+def _submit(sessions: sessionmaker, owner: str = "alice", **inputs) -> str:
+    with sessions.begin() as s:
+        return jobs.submit(s, owner=owner, process="lattice", inputs={**SMALL, **inputs})
+
+
+def test_submitted_job_is_queued_with_defaults_filled_in(sessions: sessionmaker) -> None:
+    job_id = _submit(sessions)
+    with sessions() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "queued" and job.owner == "alice" and job.trigger == "api"
+        assert job.inputs["sweeps"] == 100 and job.inputs["theory"] == "ising"  # a default
+        assert job.process_version == "0.1.0"
+
+
+@pytest.mark.parametrize(
+    ("inputs", "field"),
+    [
+        ({"sweeps": 5}, "inputs.sweeps"),
+        ({"nonsense": 1}, "inputs"),
+        ({"sizes": "big"}, "inputs.sizes"),
+    ],
+)
+def test_invalid_inputs_are_refused_naming_the_field_and_nothing_is_stored(
+    sessions: sessionmaker, inputs: dict, field: str
+) -> None:
+    with pytest.raises(Invalid) as refused:
+        _submit(sessions, **inputs)
+    assert field in [f for f, _ in refused.value.detail]
+    with sessions() as s:
+        assert s.query(Job).count() == 0
+
+
+def test_unknown_process_is_not_found(sessions: sessionmaker) -> None:
+    with pytest.raises(NotFound), sessions.begin() as s:
+        jobs.submit(s, owner="alice", process="nope", inputs={})
+
+
+def test_claim_takes_the_oldest_queued_job_once(sessions: sessionmaker) -> None:
+    first, second = _submit(sessions), _submit(sessions)
+    with sessions() as s:
+        assert jobs.claim(s, "ex-1").id == first
+    with sessions() as s:
+        claimed = jobs.claim(s, "ex-2")
+        assert claimed.id == second and claimed.status == "running" and claimed.started_at
+        assert jobs.claim(s, "ex-2") is None
+
+
+def test_finish_records_outputs_and_only_from_running(sessions: sessionmaker) -> None:
+    job_id = _submit(sessions)
+    with sessions.begin() as s:
+        assert not jobs.finish(s, job_id, "successful")  # still queued
+    with sessions() as s:
+        jobs.claim(s, "ex")
+    with sessions.begin() as s:
+        assert jobs.finish(s, job_id, "successful", outputs={"result": "result.nc"})
+    with sessions.begin() as s:
+        assert not jobs.finish(s, job_id, "failed", reason="late")  # already finished
+    with sessions() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "successful" and job.outputs == {"result": "result.nc"}
+        assert job.reason is None and jobs.duration(job) >= 0
+
+
+def test_other_users_cannot_see_or_dismiss_a_job(sessions: sessionmaker) -> None:
+    job_id = _submit(sessions, owner="alice")
+    with sessions() as s:
+        with pytest.raises(NotFound):
+            jobs.visible_job(s, "bob", job_id)
+        assert jobs.list_jobs(s, "bob") == []
+        assert [j.id for j in jobs.list_jobs(s, "alice")] == [job_id]
+    with pytest.raises(NotFound), sessions.begin() as s:
+        jobs.dismiss(s, "bob", job_id)
+    with sessions() as s:
+        assert jobs.status_of(s, job_id) == "queued"
+
+
+def test_dismissed_job_is_never_claimed_and_cannot_be_dismissed_twice(
+    sessions: sessionmaker,
+) -> None:
+    job_id = _submit(sessions)
+    with sessions.begin() as s:
+        assert jobs.dismiss(s, "alice", job_id).status == "dismissed"
+    with sessions() as s:
+        assert jobs.claim(s, "ex") is None
+    with pytest.raises(Conflict), sessions.begin() as s:
+        jobs.dismiss(s, "alice", job_id)
+
+
+def test_dismissing_a_running_job_wins_over_its_late_finish(sessions: sessionmaker) -> None:
+    job_id = _submit(sessions)
+    with sessions() as s:
+        jobs.claim(s, "ex")
+    with sessions.begin() as s:
+        jobs.dismiss(s, "alice", job_id)
+    with sessions.begin() as s:
+        assert not jobs.finish(s, job_id, "successful")
+    with sessions() as s:
+        job = s.get(Job, job_id)
+        assert job.status == "dismissed" and job.reason == "dismissed by alice"
+
+
+def test_jobs_left_running_by_a_dead_executor_fail_with_the_reason(sessions: sessionmaker) -> None:
+    running, queued = _submit(sessions), _submit(sessions)
+    with sessions() as s:
+        jobs.claim(s, "ex-dead")
+    with sessions.begin() as s:
+        assert jobs.fail_interrupted(s) == [running]
+    with sessions() as s:
+        job = s.get(Job, running)
+        assert job.status == "failed" and "executor stopped" in job.reason
+        assert jobs.status_of(s, queued) == "queued"  # waiting jobs still run

@@ -1,0 +1,166 @@
+"""Publishing a twin through the registry's publisher (in-process, real uv builds, real tests
+run as the owner's account): a version is served only after it builds and its own test passes,
+a broken one leaves the served one in place, rollback serves an earlier one, names and
+visibility hold. The HTTP layer adds authentication and the body limit only."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+
+import pystac
+import pytest
+from twinhub.contracts.settings import Settings
+from twinhub.extensions.registry.archive import pack
+from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
+from twinhub.extensions.registry.db import open_database
+from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
+from twinhub.extensions.registry.publishing import Publisher
+from twinhub.extensions.registry.scaffold import new_twin
+from twinhub.extensions.registry.snapshot import twin_record
+from twinhub.extensions.registry.store import Store
+from twinhub.extensions.runtimes import runtime_python
+
+from tests.support.waiting import wait_for
+
+ADMIN = User("root", frozenset(), frozenset({SCOPE_PROFILES_WRITE}), "user", "t")
+ALICE = User("alice", frozenset(), frozenset(), "user", "t")
+BOB = User("bob", frozenset({"team"}), frozenset(), "user", "t")
+CAROL = User("carol", frozenset(), frozenset(), "user", "t")
+NAME = "pub-demo"
+ISOLATION_TEST = """
+import hashlib
+import os
+
+def test_runs_as_the_owner_without_platform_secrets():
+    assert os.geteuid() != 0
+    leaked = [k for k in os.environ if k.startswith(("JUPYTERHUB_", "TWINHUB_"))]
+    assert not leaked, leaked
+"""
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory):
+    state = tmp_path_factory.mktemp("state")
+    for folder in (state, state.parent, state.parent.parent):  # the session's temporary folder
+        os.chmod(folder, 0o711)  # users pass through to their homes, as in <state>
+    settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
+    store = Store(open_database(f"sqlite:///{state / 'registry.sqlite'}"))
+    store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
+    publisher = Publisher(store, state, settings)
+    twin = new_twin(NAME, tmp_path_factory.mktemp("alice"), "alice")
+    (twin / "test_isolation.py").write_text(ISOLATION_TEST)
+    yield publisher, twin, settings
+    publisher.pool.shutdown(wait=True)
+
+
+def finished(publisher: Publisher, number: int) -> dict:
+    return wait_for(
+        lambda: publisher.get_version(ALICE, NAME, number),
+        timeout=300,
+        interval=1,
+        until=lambda v: v["state"] not in ("building", "testing"),
+        message=f"version {number} built and tested",
+    )
+
+
+def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
+    publisher, twin, settings = world
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "platform-secret")  # must not reach the twin
+    v1 = publisher.upload(ALICE, NAME, pack(twin))
+    assert (v1["version"], v1["state"], v1["owner"]) == (1, "building", "alice")
+    done = finished(publisher, 1)
+    assert done["state"] == "served", done["log"]
+    assert "3 passed" in done["log"]  # the template's two tests and the isolation test
+    python = runtime_python(NAME, settings)
+    assert python.is_relative_to(settings.state_dir / "published" / NAME)
+    # private: its owner sees it, nobody else (not even its name's versions)
+    assert twin_record(publisher.store.get_twin(ALICE, NAME)).source == "published"
+    with pytest.raises(NotFound):
+        publisher.list_versions(BOB, NAME)
+    with pytest.raises(Conflict, match="version 1"):  # immutable: the same archive again
+        publisher.upload(ALICE, NAME, pack(twin))
+
+    # its data files: a STAC Item with each file's size and checksum, visible as the twin is
+    base = f"http://registry/api/twins/{NAME}/data"
+    item = pystac.Item.from_dict(publisher.data_item(ALICE, NAME, base))
+    sample = (twin / "data" / "sample.csv").read_bytes()
+    asset = item.assets["sample.csv"]
+    assert asset.href == f"{base}/sample.csv" and asset.media_type == "text/csv"
+    assert asset.extra_fields["file:checksum"] == "1220" + hashlib.sha256(sample).hexdigest()
+    assert publisher.data_file(ALICE, NAME, "sample.csv").read_bytes() == sample
+    for hostile in ("../twin.yaml", "../../1/source.tar.gz", "/etc/passwd"):
+        with pytest.raises(NotFound):
+            publisher.data_file(ALICE, NAME, hostile)
+    with pytest.raises(NotFound):
+        publisher.data_item(BOB, NAME, base)
+
+    # version 2 is shared with the group "team"
+    manifest = (twin / "twin.yaml").read_text()
+    (twin / "twin.yaml").write_text(
+        manifest.replace("visibility: private", "visibility: {groups: [team]}").replace(
+            "version: 0.1.0", "version: 0.2.0"
+        )
+    )
+    assert publisher.upload(ALICE, NAME, pack(twin))["version"] == 2
+    assert finished(publisher, 2)["state"] == "served"
+    assert [v["state"] for v in publisher.list_versions(BOB, NAME)] == ["ready", "served"]
+    assert publisher.store.get_twin(BOB, NAME).version == "0.2.0"
+    assert "sample.csv" in publisher.data_item(BOB, NAME, "http://registry")["assets"]
+    with pytest.raises(NotFound):
+        publisher.data_item(CAROL, NAME, "http://registry")
+    assert "log" not in publisher.get_version(BOB, NAME, 2)  # the build log is the owner's
+    with pytest.raises(NotFound):
+        publisher.get_version(CAROL, NAME, 2)
+    with pytest.raises(NotFound):
+        publisher.store.get_twin(CAROL, NAME)
+    with pytest.raises(Conflict, match="another user"):
+        publisher.upload(CAROL, NAME, pack(twin))
+    with pytest.raises(NotFound):
+        publisher.serve(BOB, NAME, 1)  # seeing is not changing
+
+    # version 3 is broken: its model fails its own test; version 2 stays served
+    model = twin / "model.py"
+    model.write_text(model.read_text().replace("(tmean > threshold)", "(tmean > threshold + 1)"))
+    assert publisher.upload(ALICE, NAME, pack(twin))["version"] == 3
+    broken = finished(publisher, 3)
+    assert broken["state"] == "failed"
+    assert "1 failed" in broken["log"] and "test_running_mean" in broken["log"]
+    assert publisher.store.get_twin(BOB, NAME).version == "0.2.0"
+    assert (settings.state_dir / "published" / NAME / "served").readlink() == Path("2")
+    with pytest.raises(Conflict, match="failed"):
+        publisher.serve(ALICE, NAME, 3)
+
+    # rollback to version 1: private again, its manifest and environment served
+    assert publisher.serve(ALICE, NAME, 1)["state"] == "served"
+    assert [v["state"] for v in publisher.list_versions(ALICE, NAME)] == [
+        "served", "ready", "failed",
+    ]  # fmt: skip
+    assert publisher.store.get_twin(ALICE, NAME).version == "0.1.0"
+    served = settings.state_dir / "published" / NAME / "served"
+    assert served.resolve() == served.with_name("1").resolve()
+    assert runtime_python(NAME, settings) == served / "env" / "bin" / "python"
+
+
+def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:
+    publisher, twin, _ = world
+    folder = tmp_path / "pub-other"
+    new_twin("pub-other", tmp_path, "alice")
+    with pytest.raises(Invalid) as e:  # the URL names another twin
+        publisher.upload(ALICE, "pub-wrong", pack(folder))
+    assert e.value.detail[0][0] == "name"
+    with pytest.raises(Invalid) as e:  # bob cannot publish a twin listing only alice
+        publisher.upload(BOB, "pub-other", pack(folder))
+    assert e.value.detail[0][0] == "maintainers"
+    (folder / "link").symlink_to("/etc/passwd")
+    archive = tmp_path / "hostile.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=".")
+    with pytest.raises(Invalid) as e:
+        publisher.upload(ALICE, "pub-other", archive.read_bytes())
+    assert "no links" in e.value.detail[0][1]
+    with pytest.raises(NotFound):
+        publisher.list_versions(ALICE, "pub-other")
+    assert not list((publisher.state_dir / "published").glob("*/.upload-*"))

@@ -1,0 +1,122 @@
+"""Twin runtime environments (issue 17 section 2): the registry checks a twin's entry points in a
+process of the twin's environment, never in its own, and environments are built with uv."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from twinhub.extensions import runtimes
+from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, SCOPE_TWINS_WRITE, User
+from twinhub.extensions.registry.db import open_database
+from twinhub.extensions.registry.errors import Invalid
+from twinhub.extensions.registry.store import Store
+
+from tests.support.twins import make_twins_dir, manifest
+
+ADMIN = User("root", frozenset(), frozenset({SCOPE_PROFILES_WRITE, SCOPE_TWINS_WRITE}), "user", "t")
+PROFILE = {"slug": "small", "display_name": "Small", "cpu": 1, "memory": "2G"}
+HOSTILE = """
+import os, time
+if os.environ.get("TWINHUB_TEST_HANG"):
+    time.sleep(600)
+os._exit(3)  # ends whatever process imports it
+"""
+
+
+def _settings(tmp_path: Path, timeout: float = 60) -> SimpleNamespace:
+    return SimpleNamespace(
+        state_dir=tmp_path,
+        twin_python="",
+        twin_envs_dir=str(tmp_path / "envs"),
+        entry_point_check_timeout=timeout,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    _, pythonpath = make_twins_dir(tmp_path, [])
+    (pythonpath / "twinhub_testtwins" / "hostile.py").write_text(HOSTILE)
+    monkeypatch.setenv("PYTHONPATH", str(pythonpath))
+    store = Store(
+        open_database(f"sqlite:///{tmp_path / 'registry.sqlite'}"),
+        check_entry_points=functools.partial(
+            runtimes.entry_point_errors, settings=_settings(tmp_path, timeout=120)
+        ),
+    )
+    store.create_profile(ADMIN, PROFILE)
+    return store
+
+
+def test_entry_points_import_in_another_process_not_the_registrys(store: Store) -> None:
+    assert store.create_twin(ADMIN, manifest("growth")).name == "growth"
+    assert not any(m.startswith("twinhub_testtwins") for m in sys.modules)
+
+
+def test_an_entry_point_that_ends_its_process_is_refused_and_the_registry_lives_on(
+    store: Store,
+) -> None:
+    bad = manifest("killer", model="twinhub_testtwins.hostile:run")
+    with pytest.raises(Invalid) as refused:
+        store.create_twin(ADMIN, bad)
+    fields = dict(refused.value.detail)
+    assert "ended the process (exit 3)" in fields["model"]
+    assert store.list_twins(ADMIN)[1] == 0  # nothing stored
+
+
+def test_an_entry_point_that_hangs_is_refused_within_the_timeout(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWINHUB_TEST_HANG", "1")  # not passed on: the child's env is minimal
+    monkeypatch.setattr(runtimes, "CHILD_ENV", (*runtimes.CHILD_ENV, "TWINHUB_TEST_HANG"))
+    store.check_entry_points.keywords["settings"].entry_point_check_timeout = 5
+    start = time.monotonic()
+    with pytest.raises(Invalid) as refused:
+        store.create_twin(ADMIN, manifest("hang", model="twinhub_testtwins.hostile:run"))
+    assert time.monotonic() - start < 60
+    assert "did not import within 5 s" in dict(refused.value.detail)["model"]
+
+
+def test_a_missing_module_names_the_field(store: Store) -> None:
+    with pytest.raises(Invalid) as refused:
+        store.create_twin(ADMIN, manifest("gone", app="twinhub_testtwins.nothing:create_app"))
+    assert "does not import: ModuleNotFoundError" in dict(refused.value.detail)["app"]
+
+
+def test_pip_configuration_reaches_uv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path / "wheels"))
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "file:///nowhere/a file:///nowhere/b")
+    options = runtimes.pip_index_options()
+    pairs = set(zip(options[::2], options[1::2], strict=True))
+    assert ("--find-links", str(tmp_path / "wheels")) in pairs
+    assert {
+        ("--extra-index-url", "file:///nowhere/a"),
+        ("--extra-index-url", "file:///nowhere/b"),
+    } <= pairs
+
+
+def test_build_environment_layers_a_twin_package_on_the_platform(tmp_path: Path) -> None:
+    package = tmp_path / "mytwin"
+    (package / "twinhub_mytwin").mkdir(parents=True)
+    (package / "twinhub_mytwin" / "__init__.py").write_text("ANSWER = 42\n")
+    (package / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=69"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "twinhub-mytwin"\nversion = "1.0.0"\n'
+    )
+    settings = _settings(tmp_path)
+    assert runtimes.runtime_python("mytwin", settings) == Path(sys.executable)  # shared one
+    python = runtimes.build_environment("mytwin", [], settings, editable=[package])
+    assert runtimes.runtime_python("mytwin", settings) == python
+    probe = "import twinhub_mytwin, twinhub.twins.manifest, numpy; print(twinhub_mytwin.ANSWER)"
+    out = subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "42"
+    # the platform's own environment stays without the twin
+    assert subprocess.run([sys.executable, "-c", "import twinhub_mytwin"]).returncode != 0
+    # the same inputs: the same environment, reused
+    again = runtimes.build_environment("mytwin", [], settings, editable=[package])
+    assert again.resolve() == python.resolve()

@@ -87,6 +87,11 @@ class TwinDirectory:
             body = r.json()
             return TwinLookup(manifest=body.get("manifest", body), available=[])
         if r.status_code in (403, 404, 422):
+            # a pipeline has a dashboard like a twin, at the same place (one namespace)
+            r = await self._get(f"/pipelines/{quote(name, safe='')}", token)
+            if r.status_code == 200:
+                return TwinLookup(manifest=r.json()["pipeline"], available=[])
+        if r.status_code in (403, 404, 422):
             return TwinLookup(manifest=None, available=await self._visible_twins(token))
         raise RegistryUnavailable(f"the registry answered {r.status_code}: {r.text[:200]}")
 

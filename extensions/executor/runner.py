@@ -2,9 +2,10 @@
 
 The executor starts this in the job's folder (``<state>/jobs/<id>/``, owned by the user's
 account) with ``job.json`` in it: the twin's manifest as the registry holds it, the checked
-inputs and the owner. The run goes through the twin framework (:meth:`Twin.run`, which records
-PROV) on a Dask cluster of this process's own, whose scheduler and workers are children of this
-process: stopping this process group stops every Dask task of the job. What it leaves:
+inputs and the owner. The run goes through the twin framework (:meth:`Twin.run`, which
+records PROV; for a pipeline :func:`run_pipeline`, one graph and one PROV document) on a Dask
+cluster of this process's own, whose scheduler and workers are children of this process:
+stopping this process group stops every Dask task of the job. What it leaves:
 
 - ``cluster.json``: the scheduler's address and the workers' process ids (written before the run);
 - ``result.nc`` (the output, netCDF) and ``provenance.json`` (W3C PROV-JSON) when it succeeds;
@@ -37,7 +38,9 @@ def run(folder: Path) -> int:
         from twinhub.twins.manifest import parse_manifest
         from twinhub.twins.twin import Twin
 
-        twin = Twin(parse_manifest(job["manifest"], f"twin {job['process']!r}"), folder)
+        pipeline = job["manifest"].get("kind") == "pipeline"
+        if not pipeline:
+            twin = Twin(parse_manifest(job["manifest"], f"twin {job['process']!r}"), folder)
         with (
             LocalCluster(
                 n_workers=job["workers"],
@@ -54,17 +57,25 @@ def run(folder: Path) -> int:
                 folder / "cluster.json",
                 {"scheduler": cluster.scheduler_address, "workers": sorted(pids.values())},
             )
-            output, record = twin.run(job["inputs"], client=client)
+            if pipeline:
+                output, provenance, checksums = _run_pipeline(job, client)
+            else:
+                output, record = twin.run(job["inputs"], client=client)
+                provenance, checksums = record.provenance(), record.outputs
         from twinhub.twins.pipeline import select_output
 
-        # the twin's declared outputs (twin.yaml `outputs`): what schedules' conditions and
-        # pipelines read, as numbers, without opening the netCDF file
-        values = {
-            name: {"value": select_output(twin.manifest, name, output)}
-            for name in twin.manifest.outputs
-        }
+        # a twin's declared outputs (twin.yaml `outputs`): what schedules' conditions read, as
+        # numbers, without opening the netCDF file (a pipeline's result holds its own)
+        values = (
+            {}
+            if pipeline
+            else {
+                name: {"value": select_output(twin.manifest, name, output)}
+                for name in twin.manifest.outputs
+            }
+        )
         output.to_netcdf(folder / RESULT)
-        _write(folder / PROVENANCE, record.provenance())
+        _write(folder / PROVENANCE, provenance)
         _write(
             folder / "result.json",
             {
@@ -72,7 +83,7 @@ def run(folder: Path) -> int:
                 "reason": None,
                 "outputs": {"result": RESULT, "provenance": PROVENANCE},
                 "values": values,
-                "checksums": record.outputs,
+                "checksums": checksums,
             },
         )
         return 0
@@ -81,6 +92,18 @@ def run(folder: Path) -> int:
         reason = f"{type(e).__name__}: {e}"
         _write(folder / "result.json", {"status": "failed", "reason": reason[:2000]})
         return 1
+
+
+def _run_pipeline(job: dict[str, Any], client: Any) -> tuple[Any, dict, dict]:
+    """A pipeline job: all its steps as one Dask graph on the job's cluster, one PROV document
+    (:func:`twinhub.twins.pipeline.run_pipeline`); the result holds its declared outputs."""
+    import xarray as xr
+    from twinhub.twins.pipeline import run_pipeline
+
+    outputs, document = run_pipeline(job["manifest"], job["inputs"], client=client)
+    result = xr.Dataset({name: ((), value) for name, value in outputs.items()})
+    result.attrs["pipeline"] = job["process"]
+    return result, json.loads(document.serialize(format="json")), {}
 
 
 if __name__ == "__main__":

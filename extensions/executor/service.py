@@ -33,7 +33,7 @@ from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.contracts.settings import Settings
 
 from ..registry import jobs
-from ..registry.db import Job, Twin, open_database
+from ..registry.db import Job, PipelineRow, Twin, open_database
 from ..runtimes import runtime_python
 from .runner import PROVENANCE, RESULT
 
@@ -101,6 +101,10 @@ class Executor:
                 if job is None:
                     return
                 manifest = s.scalar(select(Twin.manifest).where(Twin.name == job.process))
+                if manifest is None:  # a pipeline is a process too (its document)
+                    manifest = s.scalar(
+                        select(PipelineRow.document).where(PipelineRow.name == job.process)
+                    )
             self._start(job, manifest)
 
     def serve(self, stop: threading.Event) -> None:
@@ -120,9 +124,10 @@ class Executor:
         folder = jobs_dir(self.settings) / job.id
         try:
             if manifest is None:
-                raise LookupError(f"twin {job.process!r} is no longer registered")
+                raise LookupError(f"process {job.process!r} is no longer registered")
             folder.mkdir(mode=0o700)
-            workers = max(1, min(self.settings.executor_workers, manifest["dask"]["max_workers"]))
+            most = manifest.get("dask", {}).get("max_workers", self.settings.executor_workers)
+            workers = max(1, min(self.settings.executor_workers, most))
             (folder / "job.json").write_text(
                 json.dumps(
                     {

@@ -15,17 +15,19 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from twinhub.twins.jsonvalues import DOCUMENT, json_problems
 from twinhub.twins.manifest import TwinManifest
+from twinhub.twins.pipeline import Pipeline
 
 from . import metrics
 from .auth import User
 from .bodies import component, documented, json_body
-from .db import History, Run
+from .db import History, PipelineRow, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .models import (
     ErrorBody,
     HistoryEntry,
     InfraProfile,
     Page,
+    PipelineRecord,
     ProfileRecord,
     RunRecord,
     RunRequest,
@@ -44,6 +46,7 @@ ERRORS = {
     422: {"model": ErrorBody, "description": "invalid document: one entry per wrong field"},
 }
 TWIN_BODY = documented(component("TwinManifest"), "a twin manifest (the fields of twin.yaml)")
+PIPELINE_BODY = documented({"type": "object"}, "a pipeline (the fields of pipeline.yaml)")
 PROFILE_BODY = documented(component("InfraProfile"), "an infrastructure profile")
 RUN_BODY = documented(component("RunRequest"), "the run's parameters (and status)")
 RUN_UPDATE_BODY = documented(component("RunUpdate"), "the run's new status")
@@ -86,6 +89,20 @@ def run_record(r: Run) -> RunRecord:
         has_provenance=r.provenance is not None,
         created_at=r.created_at,
         updated_at=r.updated_at,
+    )
+
+
+def pipeline_record(p: PipelineRow) -> PipelineRecord:
+    return PipelineRecord(
+        name=p.name,
+        title=p.title,
+        version=p.version,
+        pipeline=p.document,
+        retired=p.retired_at is not None,
+        source=p.source,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+        updated_by=p.updated_by,
     )
 
 
@@ -213,6 +230,33 @@ def build_router(store: Store, current_user, publisher: Publisher | None = None)
     # --- published twins (twinhub publish) -----------------------------------------------------
     if publisher is not None:
         _publishing_routes(api, publisher, Caller)
+
+    # --- pipelines -----------------------------------------------------------------------------
+    @api.get("/schema/pipeline", tags=["pipelines"], summary="JSON schema of a pipeline")
+    def pipeline_schema() -> dict:
+        return Pipeline.model_json_schema(by_alias=True)
+
+    @api.get("/pipelines", tags=["pipelines"], summary="Pipelines visible to the caller")
+    def list_pipelines(
+        user: Caller, retired: bool = False, limit: Limit = 50, offset: Offset = 0
+    ) -> Page[PipelineRecord]:
+        rows, total = store.list_pipelines(user, retired=retired, limit=limit, offset=offset)
+        items = [pipeline_record(p) for p in rows]
+        return Page(items=items, total=total, limit=limit, offset=offset)
+
+    @api.post(
+        "/pipelines",
+        tags=["pipelines"],
+        status_code=201,
+        summary="Register a pipeline",
+        openapi_extra=PIPELINE_BODY,
+    )
+    def create_pipeline(user: Caller, document: Document) -> PipelineRecord:
+        return pipeline_record(store.create_pipeline(user, document))
+
+    @api.get("/pipelines/{name}", tags=["pipelines"])
+    def get_pipeline(user: Caller, name: str) -> PipelineRecord:
+        return pipeline_record(store.get_pipeline(user, name))
 
     # --- profiles ------------------------------------------------------------------------------
     @api.get(

@@ -73,6 +73,22 @@ class Twin(Base):
     updated_by: Mapped[str] = mapped_column(String(255))
 
 
+class PipelineRow(Base):
+    """The current version of each pipeline (twin steps, ``twins/pipeline.py``)."""
+
+    __tablename__ = "pipelines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    version: Mapped[str] = mapped_column(String(128))
+    title: Mapped[str] = mapped_column(String(120))
+    document: Mapped[dict[str, Any]]
+    source: Mapped[str] = mapped_column(String(16))
+    retired_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(255))
+
+
 class Profile(Base):
     __tablename__ = "profiles"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import yaml
 from twinhub.twins.manifest import ManifestError, discover, load_manifest, safe_yaml
 
 from .errors import RegistryError
@@ -50,8 +51,26 @@ def load_twins(store: Store, root: Path) -> dict[str, str]:
     return outcome
 
 
+def load_pipelines(store: Store, root: Path) -> dict[str, str]:
+    """Every ``twins/*/pipeline.yaml`` (after the twins: its steps are checked against them)."""
+    outcome = {}
+    for path in sorted(root.glob("*/pipeline.yaml")) if root.is_dir() else []:
+        try:
+            data = safe_yaml(path.read_text())
+            outcome[path.parent.name] = store.upsert_discovered_pipeline(data)
+        except (ManifestError, yaml.YAMLError, OSError) as e:
+            log.error("%s is invalid, skipped: %s", path, e)
+            outcome[path.parent.name] = "invalid"
+        except RegistryError as e:
+            log.error("%s is invalid, skipped: %s", path, e.body()["detail"])
+            outcome[path.parent.name] = "invalid"
+    return outcome
+
+
 def discover_all(store: Store, profiles_file: Path, twins_dir: Path) -> None:
     profiles = load_profiles_file(store, profiles_file)
     twins = load_twins(store, twins_dir)
     log.info("profiles from %s: %s", profiles_file, profiles or "none")
+    pipelines = load_pipelines(store, twins_dir)
     log.info("twins from %s: %s", twins_dir, twins or "none")
+    log.info("pipelines from %s: %s", twins_dir, pipelines or "none")

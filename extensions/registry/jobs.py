@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from twinhub.twins.jsonvalues import json_problems
 from twinhub.twins.manifest import ManifestError, parse_manifest
 
-from .db import Job, Twin, utcnow
+from .db import Job, PipelineRow, Twin, utcnow
 from .errors import Conflict, Invalid, NotFound
 
 QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = (
@@ -56,13 +56,34 @@ def check_inputs(session: Session, process: str, inputs: Any) -> tuple[str, dict
     if problems:
         raise Invalid(problems)
     twin = session.scalar(select(Twin).where(Twin.name == process))
-    if twin is None or twin.retired_at is not None:
+    if twin is None:
+        return _check_pipeline_inputs(session, process, inputs)
+    if twin.retired_at is not None:
         raise NotFound(f"no process {process!r}")
     manifest = parse_manifest(twin.manifest, f"twin {process!r}")
     try:
         return manifest.version, manifest.check_parameters(inputs)
     except ManifestError as e:
         raise Invalid([(f.replace("parameters", "inputs", 1), m) for f, m in e.errors]) from None
+
+
+def _check_pipeline_inputs(
+    session: Session, process: str, inputs: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A pipeline's inputs are overrides of its steps' literals, ``{step: {parameter: value}}``
+    (:func:`twinhub.twins.pipeline.step_inputs`); each step's twin checks its parameters when
+    the run starts."""
+    from twinhub.twins.pipeline import parse_pipeline, step_inputs  # (import cycle)
+
+    row = session.scalar(select(PipelineRow).where(PipelineRow.name == process))
+    if row is None or row.retired_at is not None:
+        raise NotFound(f"no process {process!r}")
+    pipeline = parse_pipeline(row.document, f"pipeline {process!r}")
+    try:
+        step_inputs(pipeline, inputs)
+    except ManifestError as e:
+        raise Invalid(e.errors) from None
+    return pipeline.version, inputs
 
 
 def submit(

@@ -214,6 +214,13 @@ class TwinRecord(Record):
     manifest: dict[str, Any]
 
 
+class PipelineRecord(Record):
+    name: str
+    title: str
+    version: str
+    pipeline: dict[str, Any]
+
+
 class ProfileRecord(Record):
     slug: str
     profile: dict[str, Any]

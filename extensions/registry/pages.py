@@ -132,6 +132,7 @@ def build_pages(
             return user
         twins, _ = store.list_twins(user, limit=500)
         profiles, _ = store.list_profiles(user, limit=500)
+        pipelines, _ = store.list_pipelines(user, limit=500)
         servers = await running_servers(user)
         names = {t.name for t in twins}
         showcases = {name: showcase.read(data_dir(), name) for name in names}
@@ -141,6 +142,7 @@ def build_pages(
             {
                 "user": user,
                 "twins": [t.manifest for t in twins],
+                "pipelines": [p.document for p in pipelines],
                 "profiles": usable_profiles(
                     [p.profile for p in profiles], kubernetes=False, slurm=slurm_enabled()
                 ),
@@ -228,11 +230,11 @@ def build_pages(
         )
 
     @pages.post("/runs/{job_id}/again")
-    async def run_again(request: Request, job_id: str, xsrf: str = Form("")):
+    async def run_again(request: Request, job_id: str):
         """A new job of the same process with the same inputs (checked again: the twin's
         parameters may have changed since), for the caller; 404 for a job not theirs."""
         user = await auth.require_user(request)
-        auth.check_xsrf(user, xsrf)
+        auth.check_xsrf(user, (await form_fields(request, "xsrf"))["xsrf"])
         new = await asyncio.to_thread(resubmit, user, job_id)
         message = f"submitted run {new}"
         return RedirectResponse(f"{prefix}runs?message={quote(message)}", status_code=303)

@@ -11,6 +11,7 @@ its owner's; others (without ``custom:twinhub:runs:read``) get 404 for it, as fo
 import asyncio
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -87,7 +88,7 @@ def process_summary(twin: Item, base: str) -> dict[str, Any]:
         "title": m["title"],
         "description": m["summary"],
         "version": m["version"],
-        "keywords": [m["domain"]],
+        "keywords": [m.get("domain", "pipeline")],
         "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
         "outputTransmission": ["reference"],
         "links": [
@@ -104,6 +105,8 @@ def process_summary(twin: Item, base: str) -> dict[str, Any]:
 def process_description(twin: Item, base: str) -> dict[str, Any]:
     """The summary with inputs and outputs: each parameter of the manifest's schema is an
     input (its own JSON schema, optional when it has a default)."""
+    if twin.document.get("kind") == "pipeline":
+        return {**process_summary(twin, base), **pipeline_io(twin.document)}
     schema = twin.document.get("parameters") or {}
     required = set(schema.get("required") or ())
     inputs = {
@@ -131,6 +134,34 @@ def process_description(twin: Item, base: str) -> dict[str, Any]:
     return {**process_summary(twin, base), "inputs": inputs, "outputs": outputs}
 
 
+def pipeline_io(document: dict[str, Any]) -> dict[str, Any]:
+    """A pipeline's inputs are its steps (each an object overriding the step's literal inputs);
+    its result holds the declared outputs, its PROV the derivation chain across the twins."""
+    inputs = {
+        step["id"]: {
+            "title": f"step {step['id']} ({step['twin']})",
+            "description": "overrides of the step's literal inputs (bound inputs cannot be set)",
+            "schema": {"type": "object"},
+            "minOccurs": 0,
+            "maxOccurs": 1,
+        }
+        for step in document["steps"]
+    }
+    outputs = {
+        "result": {
+            "title": "the pipeline's outputs",
+            "description": f"netCDF with {', '.join(document.get('outputs', {})) or 'no'} outputs",
+            "schema": {"type": "string", "contentMediaType": "application/x-netcdf"},
+        },
+        "provenance": {
+            "title": "W3C PROV-JSON of the run",
+            "description": "one document: every step, and each bound value derived across twins",
+            "schema": {"type": "object", "contentMediaType": JSON},
+        },
+    }
+    return {"inputs": inputs, "outputs": outputs}
+
+
 def execute_request(body: Any) -> dict[str, Any]:
     """The inputs of an execute request (``{"inputs": {...}, "outputs"?, "response"?}``)."""
     if not isinstance(body, dict):
@@ -148,6 +179,14 @@ def execute_request(body: Any) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _PipelineItem:
+    """A pipeline as a process: what :func:`process_summary` reads of a snapshot's twin."""
+
+    document: dict[str, Any]
+    retired: bool = False
+
+
 def build_processes(
     store: Store, current_user, prefix: str, state_dir: Path, sync_seconds: float
 ) -> APIRouter:
@@ -159,12 +198,22 @@ def build_processes(
         return f"{str(request.base_url).rstrip('/')}{root}"
 
     def visible_twins(user: User) -> list[Item]:
-        return [
+        twins = [
             t for t in store.snapshot().twins if not t.retired and user.can_see_twin(t.document)
         ]
+        pipelines, _ = store.list_pipelines(user, limit=500)
+        return twins + [_PipelineItem(p.document) for p in pipelines]
 
     def visible_twin(user: User, name: str) -> Item:
+        """The twin or pipeline (one namespace) named ``name`` that the user may run."""
         twin = store.snapshot().twin_by_name.get(name)
+        if twin is None:
+            try:
+                row = store.get_pipeline(user, name)
+            except NotFound:
+                raise NotFound(f"no process {name!r}") from None
+            if row.retired_at is None:
+                return _PipelineItem(row.document)
         if twin is None or twin.retired or not user.can_see_twin(twin.document):
             raise NotFound(f"no process {name!r}")
         return twin

@@ -21,11 +21,11 @@ from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
 
 from . import jobs
 from .auth import User
-from .db import History, Job, Profile, Run, Twin, utcnow
+from .db import History, Job, PipelineRow, Profile, Run, Twin, utcnow
 from .errors import BadRequest, Conflict, Invalid, NotFound
 from .models import RunRequest
 from .snapshot import Snapshot, build_snapshot
-from .validation import check_profile, check_twin, semver_key
+from .validation import check_pipeline_document, check_profile, check_twin, semver_key
 
 SYSTEM = "twinhub (discovery)"
 
@@ -197,6 +197,71 @@ class Store:
         if twin.retired_at is not None:
             raise NotFound(f"twin {name!r} is retired")
         return parse_manifest(twin.manifest, f"twin {name!r}")
+
+    # --- pipelines -----------------------------------------------------------------------------
+    def _twin_manifests(self, s: Session, user: User | None) -> dict[str, TwinManifest]:
+        """Active twins a pipeline's steps may name: those the author may see."""
+        rows = s.scalars(select(Twin).where(Twin.retired_at.is_(None)))
+        return {
+            t.name: parse_manifest(t.manifest, f"twin {t.name!r}")
+            for t in rows
+            if user is None or user.can_see_twin(t.manifest)
+        }
+
+    def list_pipelines(
+        self, user: User, *, retired: bool = False, limit: int = 50, offset: int = 0
+    ) -> tuple[list[PipelineRow], int]:
+        with self.sessions() as s:
+            query = select(PipelineRow).order_by(PipelineRow.name)
+            if not retired:
+                query = query.where(PipelineRow.retired_at.is_(None))
+            rows = [p for p in s.scalars(query) if user.can_see_twin(p.document)]
+        return rows[offset : offset + limit], len(rows)
+
+    def _pipeline(self, s: Session, user: User, name: str) -> PipelineRow:
+        row = s.scalar(select(PipelineRow).where(PipelineRow.name == name))
+        if row is None or not user.can_see_twin(row.document):
+            raise NotFound(f"no pipeline named {name!r}")
+        return row
+
+    def get_pipeline(self, user: User, name: str) -> PipelineRow:
+        with self.sessions() as s:
+            return self._pipeline(s, user, name)
+
+    def create_pipeline(self, user: User, data: Any) -> PipelineRow:
+        """Register a pipeline (same scope as twins); its steps must fit twins the user sees."""
+        user.require(SCOPE_TWINS_WRITE)
+        with self.transaction() as s:
+            pipeline = check_pipeline_document(data, self._twin_manifests(s, user))
+            self._name_is_free(s, pipeline.name)
+            row = PipelineRow(name=pipeline.name, source="api", retired_at=None)
+            _write_pipeline(s, row, pipeline, user.name, "create")
+            s.add(row)
+            return row
+
+    def _name_is_free(self, s: Session, name: str) -> None:
+        # twins and pipelines share one namespace: an OGC process id names one of them
+        if s.scalar(select(PipelineRow).where(PipelineRow.name == name)) is not None:
+            raise Conflict(f"a pipeline named {name!r} exists")
+        if s.scalar(select(Twin).where(Twin.name == name)) is not None:
+            raise Conflict(f"a twin named {name!r} exists: a pipeline needs its own name")
+
+    def upsert_discovered_pipeline(self, data: Any) -> str:
+        """Register a pipeline found on disk; a newer version replaces the stored one."""
+        with self.transaction() as s:
+            pipeline = check_pipeline_document(data, self._twin_manifests(s, None))
+            row = s.scalar(select(PipelineRow).where(PipelineRow.name == pipeline.name))
+            if row is None:
+                self._name_is_free(s, pipeline.name)
+                row = PipelineRow(name=pipeline.name, source="discovered", retired_at=None)
+                _write_pipeline(s, row, pipeline, SYSTEM, "create")
+                s.add(row)
+                return "created"
+            if semver_key(pipeline.version) <= semver_key(row.version):
+                return "unchanged"
+            row.source = "discovered"
+            _write_pipeline(s, row, pipeline, SYSTEM, "update")
+            return "updated"
 
     # --- profiles ------------------------------------------------------------------------------
     def _profile_slugs(self, s: Session) -> set[str]:
@@ -435,6 +500,13 @@ def _write_twin(s: Session, twin: Twin, manifest: TwinManifest, actor: str, acti
     twin.manifest = document
     twin.updated_at, twin.updated_by = utcnow(), actor
     s.add(_history("twin", manifest.name, action, manifest.version, document, actor))
+
+
+def _write_pipeline(s: Session, row: PipelineRow, pipeline, actor: str, action: str) -> None:
+    document = pipeline.model_dump(mode="json", by_alias=True, exclude_none=True)
+    row.version, row.title, row.document = pipeline.version, pipeline.title, document
+    row.updated_at, row.updated_by = utcnow(), actor
+    s.add(_history("pipeline", pipeline.name, action, pipeline.version, document, actor))
 
 
 def _write_profile(s: Session, row: Profile, profile: dict, actor: str, action: str) -> None:

@@ -9,7 +9,7 @@ collected, not just the first, so an author fixes them in one go.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from twinhub.catalogs import entry_ids
@@ -18,6 +18,7 @@ from twinhub.twins.manifest import (
     TwinManifest,
     parse_manifest,
 )
+from twinhub.twins.pipeline import Pipeline, check_pipeline, parse_pipeline
 
 from .errors import Invalid
 from .models import InfraProfile, parse_profile
@@ -55,6 +56,14 @@ def check_twin(
     if errors:
         raise Invalid(errors)
     return manifest
+
+
+def check_pipeline_document(data: Any, manifests: Mapping[str, TwinManifest]) -> Pipeline:
+    """A valid pipeline whose steps fit the given twins, or :class:`Invalid` naming each field."""
+    try:
+        return check_pipeline(parse_pipeline(data), manifests)
+    except ManifestError as e:  # PipelineError is one
+        raise Invalid(e.errors) from None
 
 
 def check_profile(data: Any) -> InfraProfile:

@@ -70,7 +70,15 @@ def test_migrations_create_upgrade_and_downgrade_the_schema(tmp_path: Path) -> N
     path = tmp_path / "registry.sqlite"
     engine = db.make_engine(f"sqlite:///{path}")
     db.upgrade(engine)
-    assert {"twins", "profiles", "history", "runs", "jobs", "alembic_version"} <= tables(path)
+    assert {
+        "twins",
+        "profiles",
+        "history",
+        "runs",
+        "jobs",
+        "pipelines",
+        "alembic_version",
+    } <= tables(path)
     assert db.current_revision(engine) == HEAD
     with sqlite3.connect(path) as con:
         con.execute(

@@ -92,10 +92,11 @@ def _as_platform_account(settings: Settings) -> dict:
 def registry_service(settings: Settings) -> dict:
     """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
 
-    It needs no root: on a root platform it runs as the platform's account
-    (TWINHUB_PLATFORM_ACCOUNT), which owns its database and nothing else of the platform's
-    (not the secrets, not the hub's or the gateway's databases); its hub token is in its own
-    process's environment, which users' accounts cannot read.
+    It runs as the hub's account (root on the embedded default), not the platform's account:
+    publishing builds and tests a user's twin as that user's unix account
+    (``publishing.py``), which takes root. Its database lives in the platform account's
+    private folder all the same; moving the builds into the run executor (root already, a job
+    runner) would let the registry drop root again.
     """
     return {
         "name": REGISTRY_SERVICE,
@@ -109,7 +110,7 @@ def registry_service(settings: Settings) -> dict:
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
         },
-        **_as_platform_account(settings),
+        "cwd": str(platform_home(settings) if settings.user_accounts else settings.state_dir),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
         # start/stop their servers (Twins page) and carry the registry's own scopes
         "oauth_no_confirm": True,

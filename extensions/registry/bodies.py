@@ -46,12 +46,17 @@ def parse_json(raw: bytes, model: type[BaseModel] | None = None) -> Any:
         raise Invalid(validation_problems(e.errors())) from None
 
 
-def json_body(current_user: Callable, model: type[BaseModel] | None = None) -> Any:
+def json_body(
+    current_user: Callable, model: type[BaseModel] | None = None, *, optional: bool = False
+) -> Any:
     """A dependency giving the route its body, read only once ``current_user`` has vouched for
-    the caller (a forged or missing token is answered before a byte of the body is parsed)."""
+    the caller (a forged or missing token is answered before a byte of the body is parsed);
+    ``optional``: an empty body is None."""
 
     async def read(request: Request, _caller: Annotated[Any, Depends(current_user)]) -> Any:
         raw = await request.body()
+        if optional and not raw.strip():
+            return None
         return await run_in_threadpool(parse_json, raw, model)
 
     return Depends(read)

@@ -16,13 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from twinhub.contracts.names import SCOPE_RUNS_READ
 
 from ..executor.runner import PROVENANCE, RESULT
 from . import jobs
+from .api import ERRORS
 from .auth import User
+from .bodies import documented, json_body
 from .db import Job
 from .errors import BadRequest, NotFound
 from .snapshot import Item
@@ -187,10 +189,17 @@ class _PipelineItem:
     retired: bool = False
 
 
+EXECUTE_BODY = documented(
+    {"type": "object", "examples": [{"inputs": {"ensemble_size": 20}}]},
+    "an execute request: the process's inputs (empty: the defaults)",
+)
+EXECUTE_BODY["requestBody"]["required"] = False
+
+
 def build_processes(
     store: Store, current_user, prefix: str, state_dir: Path, sync_seconds: float
 ) -> APIRouter:
-    router = APIRouter(prefix="/ogcapi", tags=["OGC API - Processes"])
+    router = APIRouter(prefix="/ogcapi", tags=["OGC API - Processes"], responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
     root = f"{prefix.rstrip('/')}/ogcapi"
 
@@ -274,12 +283,13 @@ def build_processes(
         "/processes/{process_id}/execution",
         summary="Run a twin: with 'Prefer: respond-async' 201 and the job's Location at once; "
         "else the results when the job ends within the bounded wait, or 201 as async",
+        openapi_extra=EXECUTE_BODY,
     )
     async def execute(
         user: Caller,
         request: Request,
         process_id: str,
-        body: Annotated[Any, Body()] = None,
+        body: Annotated[Any, json_body(current_user, optional=True)],
         prefer: Annotated[str | None, Header()] = None,
     ) -> JSONResponse:
         visible_twin(user, process_id)

@@ -7,47 +7,58 @@ by :class:`.schedules.Schedules`, so every 422 names the field (``cron``, ``time
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Depends, Response
 
+from .api import ERRORS
 from .auth import User
+from .bodies import documented, json_body
 from .schedules import Schedules, schedule_body
 
-SCHEDULE_BODY = Body(
-    description="process, parameters, cron, timezone, missed, on_data_change, condition, "
-    "webhook, enabled (see docs/schedules.md)",
-    examples=[
-        {
-            "process": "flood",
-            "parameters": {"ensemble_size": 20},
-            "cron": "0 6 * * *",
-            "timezone": "Europe/Berlin",
-            "missed": "once",
-            "condition": {"output": "p_exceed_10y", "op": ">", "threshold": 0.3},
-        }
-    ],
+EXAMPLE = {
+    "process": "flood",
+    "parameters": {"ensemble_size": 20},
+    "cron": "0 6 * * *",
+    "timezone": "Europe/Berlin",
+    "missed": "once",
+    "condition": {"output": "p_exceed_10y", "op": ">", "threshold": 0.3},
+}
+SCHEDULE_BODY = documented(
+    {"type": "object", "examples": [EXAMPLE]},
+    "process, parameters, cron, timezone, missed, on_data_change, condition, webhook, enabled "
+    "(see docs/schedules.md)",
 )
+PATCH_BODY = documented({"type": "object"}, "the fields of your schedule to change")
 
 
 def build_schedule_router(schedules: Schedules, current_user) -> APIRouter:
-    api = APIRouter(prefix="/api", tags=["schedules"])
+    api = APIRouter(prefix="/api", tags=["schedules"], responses=ERRORS)
     Caller = Annotated[User, Depends(current_user)]
+    # bodies are read after the caller is known, off the event loop (bodies.py)
+    Document = Annotated[Any, json_body(current_user)]
 
     @api.get("/schedules", summary="Your schedules")
     def list_schedules(user: Caller) -> list[dict[str, Any]]:
         return [schedule_body(s) for s in schedules.list(user)]
 
-    @api.post("/schedules", status_code=201, summary="Schedule a twin's runs")
-    def create_schedule(user: Caller, data: Annotated[Any, SCHEDULE_BODY]) -> dict[str, Any]:
+    @api.post(
+        "/schedules",
+        status_code=201,
+        summary="Schedule a twin's runs",
+        openapi_extra=SCHEDULE_BODY,
+    )
+    def create_schedule(user: Caller, data: Document) -> dict[str, Any]:
         return schedule_body(schedules.create(user, data))
 
     @api.get("/schedules/{schedule_id}")
     def get_schedule(user: Caller, schedule_id: str) -> dict[str, Any]:
         return schedule_body(schedules.get(user, schedule_id))
 
-    @api.patch("/schedules/{schedule_id}", summary="Change some fields of your schedule")
-    def update_schedule(
-        user: Caller, schedule_id: str, patch: Annotated[Any, Body()]
-    ) -> dict[str, Any]:
+    @api.patch(
+        "/schedules/{schedule_id}",
+        summary="Change some fields of your schedule",
+        openapi_extra=PATCH_BODY,
+    )
+    def update_schedule(user: Caller, schedule_id: str, patch: Document) -> dict[str, Any]:
         return schedule_body(schedules.update(user, schedule_id, patch))
 
     @api.delete("/schedules/{schedule_id}", status_code=204)

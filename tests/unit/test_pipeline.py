@@ -230,3 +230,14 @@ def test_unknown_twin_and_overrides_of_bound_inputs_refused(spec):
 def test_shipped_pipeline_is_valid(spec):
     assert [s.id for s in check_pipeline(spec).order()] == ["extremes", "flood"]
     assert np.isin(100, spec.step("extremes").inputs["return_periods"])
+
+
+def test_pipeline_runs_on_the_dashboards_per_user_client(spec, ran, service_cluster):
+    """The pipeline's dashboard hands run_pipeline the dashboards' per-user client (one of the
+    user's slots per computation), not a plain dask Client: the same result, in the user's name."""
+    from twinhub.extensions.dashboards.cluster import UserClient
+
+    outputs, _ = ran
+    again, document = run_pipeline(spec, {"flood": FLOOD}, client=UserClient("alice"))
+    assert dict(again) == dict(outputs)
+    assert "alice" in document.serialize(format="json")

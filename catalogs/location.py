@@ -6,19 +6,15 @@ same catalog works on a laptop, in a container and on a cluster.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from twinhub.hub.settings import Settings
+from twinhub.contracts.settings import Settings
 
-DATA_DIR_ENV = "TWINHUB_DATA_DIR"
+DATA_DIR_ENV = Settings.variable("data_dir")
 """Optional override of the data folder alone (e.g. a shared read-only volume)."""
 
 
 def data_dir(settings: Settings | None = None) -> Path:
     """The folder holding the built zarr stores: ``TWINHUB_DATA_DIR``, else ``<state>/data``
     of ``settings`` (default: read from the environment)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser().resolve()
-    return (settings or Settings.from_env()).state_dir / "data"
+    return (settings or Settings.from_env()).data_path

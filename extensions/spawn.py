@@ -22,6 +22,7 @@ from jupyterhub.scopes import get_scopes_for
 from tornado import web
 from traitlets import Bool, Dict, Integer, Unicode
 from traitlets.config import LoggingConfigurable
+from twinhub.contracts.names import REGISTRY_ACCESS_SCOPE, REGISTRY_WRITE_SCOPES
 
 from .spawn_options import (
     build_profile_list,
@@ -34,8 +35,7 @@ from .spawn_options import (
     usable_profiles,
 )
 
-REGISTRY_ACCESS = ["access:services!service=twinhub"]
-REGISTRY_WRITE_SCOPES = {"custom:twinhub:twins:write", "custom:twinhub:profiles:write"}
+REGISTRY_ACCESS = [REGISTRY_ACCESS_SCOPE]
 
 
 _ADMITTED_SPAWNS: dict[str, weakref.WeakSet] = {}

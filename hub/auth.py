@@ -11,9 +11,9 @@ from jupyterhub.auth import Authenticator
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from tornado import web
 from traitlets.config import Config
+from twinhub.contracts.settings import Settings
 from twinhub.twins.text import normalize_username, username_problem
 
-from .settings import Settings
 from .state import Secrets
 
 

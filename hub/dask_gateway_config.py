@@ -9,10 +9,10 @@
 # Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 import os
 
+from twinhub.contracts.settings import Settings
 from twinhub.hub.dask_quotas import with_user_quotas
 from twinhub.hub.gateway_options import cluster_limits, cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
-from twinhub.hub.settings import Settings
 from twinhub.hub.state import ensure_secrets, state_dir_mode
 from twinhub.hub.targets import dask_backend_config
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dask_gateway_server.options import Float, Integer, Mapping, Options
 from traitlets.config import Config
-
-from .settings import Settings
+from twinhub.contracts.settings import Settings
 
 GIB = 2**30
 

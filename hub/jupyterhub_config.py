@@ -1,12 +1,13 @@
 # JupyterHub configuration of the embedded twinhub gateway (one machine, `make up`).
 #
 # Every value an operator may change comes from a TWINHUB_* environment variable: run
-# `python -m twinhub.hub.settings` to list them with their current values. Secrets are generated
-# on first start under $TWINHUB_STATE_DIR/secrets (mode 0600), never stored in git.
+# `python -m twinhub.contracts.settings` to list them with their current values. Secrets are
+# generated on first start under $TWINHUB_STATE_DIR/secrets (mode 0600), never stored in git.
 #
 # The Kubernetes deployment (hub/helm/) reuses the same services, roles and spawn hooks.
 import os
 
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
 from twinhub.hub.frontpage import landing_url
@@ -26,7 +27,6 @@ from twinhub.hub.services import (
     slurm_gateway,
     user_dask_environment,
 )
-from twinhub.hub.settings import REPO_ROOT, Settings
 from twinhub.hub.state import ensure_secrets
 from twinhub.hub.targets import spawner_config
 

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 import httpx
+from twinhub.contracts.settings import REPO_ROOT, Settings
 
-from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
 PROXY_START_TIMEOUT = 15.0

@@ -12,34 +12,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
+from twinhub.contracts.names import (  # noqa: F401 - the hub's config takes them from here
+    CULLER_SERVICE,
+    DASHBOARDS_ACCESS_SCOPE,
+    DASHBOARDS_PREFIX,
+    DASHBOARDS_SERVICE,
+    EXECUTOR_SERVICE,
+    GATEWAY_ACCESS_SCOPE,
+    GATEWAY_PREFIX,
+    GATEWAY_SERVER_SERVICE,
+    GATEWAY_SERVICE,
+    LAUNCHER_SERVICE,
+    MAINTAINERS_GROUP,
+    PLATFORM_FOLDER,
+    REGISTRY_ACCESS_SCOPE,
+    REGISTRY_PREFIX,
+    REGISTRY_SERVICE,
+    SCOPE_PROFILES_WRITE,
+    SCOPE_RUNS_READ,
+    SCOPE_TWINS_WRITE,
+    SLURM_GATEWAY_SERVICE,
+    access_scope,
+    service_prefix,
+)
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
 from twinhub.extensions.gateway_front.dashboard_key import SECRET_ENV as DASHBOARD_SECRET_ENV
-from twinhub.extensions.registry.config import PLATFORM_FOLDER
 
-from .settings import REPO_ROOT, Settings
 from .state import Secrets
 
-GATEWAY_SERVICE = "dask-gateway"
-GATEWAY_SERVER_SERVICE = f"{GATEWAY_SERVICE}-server"
-"""The hub service running the main dask-gateway-server (``GATEWAY_SERVICE`` is its front)."""
-GATEWAY_PREFIX = f"/services/{GATEWAY_SERVICE}"
-GATEWAY_ACCESS_SCOPE = f"access:services!service={GATEWAY_SERVICE}"
-SLURM_GATEWAY_SERVICE = "dask-gateway-slurm"
 GATEWAY_INSTANCE_ENV = "TWINHUB_GATEWAY_SERVICE"
 """Tells dask_gateway_config.py which of the hub's gateways it configures."""
-CULLER_SERVICE = "idle-culler"
-LAUNCHER_SERVICE = "twinhub-launcher"
-REGISTRY_SERVICE = "twinhub"
-REGISTRY_PREFIX = f"/services/{REGISTRY_SERVICE}"
-REGISTRY_ACCESS_SCOPE = f"access:services!service={REGISTRY_SERVICE}"
-DASHBOARDS_SERVICE = "twinhub-apps"
-EXECUTOR_SERVICE = "twinhub-executor"
-DASHBOARDS_PREFIX = f"/services/{DASHBOARDS_SERVICE}"
-DASHBOARDS_ACCESS_SCOPE = f"access:services!service={DASHBOARDS_SERVICE}"
-MAINTAINERS_GROUP = "twin-maintainers"
-SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
-SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
-SCOPE_RUNS_READ = "custom:twinhub:runs:read"
 
 
 def custom_scopes() -> dict[str, dict]:
@@ -195,11 +198,11 @@ class GatewayInstance:
 
     @property
     def prefix(self) -> str:
-        return f"/services/{self.service}"
+        return service_prefix(self.service)
 
     @property
     def access_scope(self) -> str:
-        return f"access:services!service={self.service}"
+        return access_scope(self.service)
 
     @property
     def server_service(self) -> str:

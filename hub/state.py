@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from twinhub.contracts.settings import user_accounts
+
 
 class StateDirError(RuntimeError):
     """The state directory cannot be used; the message names it and says what to do."""
@@ -77,12 +79,6 @@ PASSAGES = ("users", "dask-gateway")
 LEFT_AS_IS = ("data", "slurm")
 """Folders whose modes belong to their makers: the built data (readable by every user) and a
 test Slurm cluster's own state (``make slurm-up``)."""
-
-
-def user_accounts() -> bool:
-    """Whether hub users run as unix accounts of their own: only a root platform can switch
-    uid (a platform run by an ordinary account runs every server as itself)."""
-    return os.geteuid() == 0
 
 
 def state_dir_mode() -> int:

@@ -25,7 +25,7 @@ from typing import Any
 
 import xarray as xr
 from twinhub.catalogs.access import dataset_checksum, open_entry
-from twinhub.hub.settings import REPO_ROOT
+from twinhub.contracts.settings import REPO_ROOT
 from twinhub.twins.daskfaults import ClusterWatch, RunFailed, WorkerLoss, infrastructure_failure
 from twinhub.twins.ensemble import compute
 from twinhub.twins.manifest import resolve_entry_point

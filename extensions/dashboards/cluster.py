@@ -21,7 +21,6 @@ inside a held slot does not wait again, and ``compute`` outside a run waits for 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections import deque
@@ -31,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import dask
+from twinhub.contracts.settings import Settings
 
 _LOCK = threading.Lock()
 _CLIENT: Any = None
@@ -76,14 +76,7 @@ FAIR_SHARE = FairShare()
 
 
 def user_runs() -> int:
-    raw = os.environ.get("TWINHUB_DASHBOARDS_USER_RUNS", "1")
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"TWINHUB_DASHBOARDS_USER_RUNS={raw!r} is not an integer") from None
-    if value < 1:
-        raise ValueError(f"TWINHUB_DASHBOARDS_USER_RUNS={value}: must be at least 1")
-    return value
+    return Settings.from_env().dashboards_user_runs
 
 
 def shared_client() -> Any:
@@ -93,7 +86,7 @@ def shared_client() -> Any:
         if _CLIENT is None:
             from dask.distributed import Client, LocalCluster
 
-            workers = int(os.environ.get("TWINHUB_DASHBOARDS_WORKERS", "1"))
+            workers = Settings.from_env().dashboards_workers
             cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=2, processes=True,
                 dashboard_address=":0", host="127.0.0.1",

@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import panel as pn
 from panel.template.base import BaseTemplate
+from twinhub.contracts.names import DASHBOARDS_PREFIX
 from twinhub.twins.manifest import resolve_entry_point
 from twinhub.twins.plaintext import alert, as_html, escaped
 
@@ -35,7 +36,7 @@ from .urlstate import (
 )
 
 log = logging.getLogger(__name__)
-PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/twinhub-apps/")
+PREFIX = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"{DASHBOARDS_PREFIX}/")
 DIRECTORY = TwinDirectory()
 _SERVED: tuple[str, dict[str, Any]] | None = None
 """The one twin this process serves and its manifest (:func:`serve_twin`), if it is a twin's."""

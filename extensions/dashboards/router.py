@@ -34,11 +34,11 @@ from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
 from tornado.web import Application, HTTPError, OutputTransform, RequestHandler
+from twinhub.contracts.settings import Settings
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.extensions.gateway_front.forward import MAX_MESSAGE, WebSocketRelay, forward_http
 from twinhub.extensions.runtimes import runtime_python
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
-from twinhub.hub.settings import Settings
 
 from ..hub_oauth import HubOAuth
 from .auth import CALLBACK_PATH, LOGIN_PATH, callback_handler, login_handler

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
-from twinhub.hub.settings import Settings
+from twinhub.contracts.settings import Settings
 
 from ..registry import jobs
 from ..registry.db import Job, PipelineRow, Twin, open_database

@@ -32,6 +32,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
 from tornado.web import Application, HTTPError, RequestHandler
+from twinhub.contracts.names import GATEWAY_PREFIX
 
 from . import UPSTREAM_ENV
 from .dashboard_key import HEADER, SECRET_ENV, cluster_key
@@ -197,7 +198,7 @@ def main() -> None:
     hub_auth = HubOAuth.instance(cache_max_age=60)
     if not hub_auth.api_token:
         raise SystemExit("JUPYTERHUB_API_TOKEN is not set: the gateway front runs as a hub service")
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/dask-gateway/")
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"{GATEWAY_PREFIX}/")
     url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8008"))
     secret = os.environ.get(SECRET_ENV, "")
     if not secret:

@@ -16,14 +16,12 @@ from typing import Any
 
 from fastapi import Request
 from tornado.web import create_signed_value, decode_signed_value
+from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_TWINS_WRITE
 from twinhub.twins.text import normalize_username, username_problem
 
 from ..hub_oauth import HubOAuth
 from .errors import Forbidden, RegistryError
 
-SCOPE_TWINS_WRITE = "custom:twinhub:twins:write"
-SCOPE_PROFILES_WRITE = "custom:twinhub:profiles:write"
-SCOPE_RUNS_READ = "custom:twinhub:runs:read"
 XSRF = "twinhub-xsrf"
 """Name of the signed anti-forgery value: a form field on our pages, ``X-XSRFToken`` in scripts."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -20,9 +20,10 @@ from pathlib import Path
 import httpx
 import yaml
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.names import REGISTRY_API
 from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest, safe_yaml
 
-API = "/services/twinhub/api"
+API = REGISTRY_API
 WAIT_SECONDS = 1800
 """How long ``twinhub publish`` follows a build (the registry bounds each step itself)."""
 

@@ -1,29 +1,27 @@
-"""The registry's settings, read from the environment the hub gives its managed services.
+"""The registry's settings: the platform's :class:`Settings` plus where the hub serves us.
 
-The hub passes the ``TWINHUB_*`` variables (see ``python -m twinhub.hub.settings``) and its own
-``JUPYTERHUB_*`` ones; the registry reads them here, and only here, without importing the hub
-configuration (the hub imports us, never the reverse).
+The hub passes the ``TWINHUB_*`` variables (see ``python -m twinhub.contracts.settings``) and its
+own ``JUPYTERHUB_*`` ones; the ``TWINHUB_*`` ones are read by the one ``Settings`` class, with its
+defaults and checks, never parsed here a second time.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent
+from twinhub.contracts.names import (  # noqa: F401 - PLATFORM_FOLDER: also used from here
+    PLATFORM_FOLDER,
+    REGISTRY_PREFIX,
+    default_database,
+)
+from twinhub.contracts.settings import REPO_ROOT, Settings
+
+PACKAGE_ROOT = REPO_ROOT
 """The checkout (editable install): its ``twins/`` and ``hub/profiles.yaml`` are the defaults."""
-PLATFORM_FOLDER = "platform"
-"""The folder of the state directory that holds the registry's SQLite database: the home of the
-platform's own account (``TWINHUB_PLATFORM_ACCOUNT``) the registry runs as on a root platform,
-private to it (SQLite writes its journal next to the database, so the registry owns the folder)."""
-DATABASE_FILE = "registry.sqlite"
-
-
-def default_database(state_dir: Path) -> Path:
-    """The registry's SQLite file when ``TWINHUB_DATABASE_URL`` is not set."""
-    return state_dir / PLATFORM_FOLDER / DATABASE_FILE
 
 
 @dataclass(frozen=True)
@@ -49,35 +47,29 @@ class RegistryConfig:
     """Tests only (TWINHUB_REGISTRY_MODULES_FILE): where to list the imported modules."""
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> RegistryConfig:
-        env = dict(os.environ if env is None else env)
-        state_dir = Path(env.get("TWINHUB_STATE_DIR") or PACKAGE_ROOT / "state").resolve()
-        url = env.get("JUPYTERHUB_SERVICE_URL") or "http://127.0.0.1:8004"
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RegistryConfig:
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        url = env.get("JUPYTERHUB_SERVICE_URL") or f"http://127.0.0.1:{settings.registry_port}"
         parsed = urlparse(url)
         return cls(
-            state_dir=state_dir,
-            database_url=env.get("TWINHUB_DATABASE_URL")
-            or f"sqlite:///{default_database(state_dir)}",
-            twins_dir=Path(env.get("TWINHUB_TWINS_DIR") or PACKAGE_ROOT / "twins"),
-            profiles_file=Path(
-                env.get("TWINHUB_PROFILES_FILE") or PACKAGE_ROOT / "hub" / "profiles.yaml"
-            ),
-            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or "/services/twinhub/",
+            state_dir=settings.state_dir,
+            database_url=settings.registry_db_url,
+            twins_dir=settings.twins_dir,
+            profiles_file=settings.profiles_file,
+            prefix=env.get("JUPYTERHUB_SERVICE_PREFIX") or f"{REGISTRY_PREFIX}/",
             # the address to listen on; the service URL's host may be a name that only others
-            # resolve (the hub's Kubernetes Service), so the operator can say it explicitly
-            host=env.get("TWINHUB_SERVICES_BIND_IP") or parsed.hostname or "127.0.0.1",
-            port=parsed.port or 8004,
-            auth_cache_seconds=int(env.get("TWINHUB_AUTH_CACHE_SECONDS") or 60),
-            webhook_allowed_hosts=tuple(
-                h.strip()
-                for h in (env.get("TWINHUB_WEBHOOK_ALLOWED_HOSTS") or "").split(",")
-                if h.strip()
-            ),
-            scheduler_interval=float(env.get("TWINHUB_SCHEDULER_INTERVAL") or 30),
-            sync_execute_seconds=int(env.get("TWINHUB_SYNC_EXECUTE_SECONDS") or 20),
-            # the twin runtimes (twinhub.extensions.runtimes): same variables as hub Settings
-            twin_python=env.get("TWINHUB_TWIN_PYTHON") or "",
-            twin_envs_dir=env.get("TWINHUB_TWIN_ENVS_DIR") or "",
-            entry_point_check_timeout=float(env.get("TWINHUB_ENTRY_POINT_CHECK_TIMEOUT") or 120),
-            modules_file=env.get("TWINHUB_REGISTRY_MODULES_FILE") or "",
+            # resolve (the hub's Kubernetes Service), so the operator says it explicitly
+            # (TWINHUB_SERVICES_BIND_IP, loopback by default)
+            host=settings.services_bind_ip,
+            port=parsed.port or settings.registry_port,
+            auth_cache_seconds=settings.auth_cache_seconds,
+            webhook_allowed_hosts=settings.webhook_allowed_hosts,
+            scheduler_interval=float(settings.scheduler_interval),
+            sync_execute_seconds=settings.sync_execute_seconds,
+            # the twin runtimes (twinhub.extensions.runtimes)
+            twin_python=settings.twin_python,
+            twin_envs_dir=settings.twin_envs_dir,
+            entry_point_check_timeout=settings.entry_point_check_timeout,
+            modules_file=settings.registry_modules_file,
         )

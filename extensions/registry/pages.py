@@ -22,6 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from twinhub.catalogs.location import data_dir
+from twinhub.contracts.settings import Settings
 from twinhub.extensions.server.notebook import notebook_path
 from twinhub.extensions.websecurity import COOKIE_OPTIONS
 from twinhub.twins import showcase
@@ -47,8 +48,7 @@ def hub_base_url() -> str:
 def slurm_enabled() -> bool:
     """The hub runs servers as Slurm jobs (TWINHUB_SLURM, or TWINHUB_SPAWNER=slurm): only then
     are profiles with Slurm resources launchable, as the spawn hooks decide too."""
-    flag = os.environ.get("TWINHUB_SLURM", "").strip().lower() in ("1", "true", "yes", "on")
-    return flag or os.environ.get("TWINHUB_SPAWNER") == "slurm"
+    return Settings.from_env().slurm_enabled
 
 
 async def hub_request(user: User, method: str, path: str, **kwargs) -> httpx.Response:

@@ -18,11 +18,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from twinhub.contracts.names import SCOPE_RUNS_READ
 
 from ..executor.runner import PROVENANCE, RESULT
 from . import jobs
 from .api import ERRORS
-from .auth import SCOPE_RUNS_READ, User
+from .auth import User
 from .bodies import documented, json_body
 from .db import Job
 from .errors import BadRequest, NotFound

@@ -38,12 +38,13 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.names import SCOPE_TWINS_WRITE
 from twinhub.extensions.runtimes import SERVED, build_published_environment, published_dir
 from twinhub.twins.manifest import MANIFEST_FILE, ManifestError, parse_manifest, safe_yaml
 from twinhub.twins.text import normalize_username
 
 from .archive import ArchiveError, Limits, digest, unpack
-from .auth import SCOPE_TWINS_WRITE, User
+from .auth import User
 from .db import Twin, TwinVersion, utcnow
 from .errors import Conflict, Invalid, NotFound
 
@@ -98,7 +99,7 @@ def version_record(v: TwinVersion) -> dict[str, Any]:
 class Publisher:
     def __init__(self, store, state_dir: Path, settings: Any = None):
         if settings is None:
-            from twinhub.hub.settings import Settings
+            from twinhub.contracts.settings import Settings
 
             settings = Settings.from_env()
         self.store = store

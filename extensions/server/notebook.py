@@ -9,11 +9,11 @@ user's own, edits included.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
-from twinhub.twins.manifest import MANIFEST_FILE, TWINS_DIR, load_manifest
+from twinhub.contracts.settings import Settings
+from twinhub.twins.manifest import MANIFEST_FILE, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def provide_twin_notebook(root: Path, twin: str, twins_dir: Path | None = None) 
     """Copy the twin's notebook to ``root/<twin>/<notebook>`` unless there is one; its path."""
     if not twin:
         return None
-    folder = (twins_dir or Path(os.environ.get("TWINHUB_TWINS_DIR") or TWINS_DIR)) / twin
+    folder = (twins_dir or Settings.from_env().twins_dir) / twin
     if not (folder / MANIFEST_FILE).is_file():
         log.info("twin %r has no folder under %s: no notebook to provide", twin, folder.parent)
         return None

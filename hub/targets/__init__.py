@@ -14,8 +14,7 @@ import importlib
 from types import ModuleType
 
 from traitlets.config import Config
-
-from ..settings import TARGETS, Settings
+from twinhub.contracts.settings import TARGETS, Settings
 
 
 def target(name: str) -> ModuleType:

@@ -8,8 +8,8 @@ schedulers and workers (:class:`~twinhub.hub.dask_prefork.PreforkLocalBackend`) 
 from __future__ import annotations
 
 from traitlets.config import Config
+from twinhub.contracts.settings import Settings
 
-from ..settings import Settings
 from . import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.local_spawner.TwinhubLocalSpawner"

@@ -13,8 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from jupyterhub import orm
-
-from ..settings import Settings, SettingsError
+from twinhub.contracts.settings import Settings, SettingsError
 
 RUNNING_SERVERS = (
     sa.select(orm.User.name, orm.Spawner.name, orm.Spawner.state)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from traitlets.config import Config
+from twinhub.contracts.settings import Settings, SettingsError
 from twinhub.extensions.registry.models import SlurmResources
 
-from ..settings import Settings, SettingsError
 from . import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"

@@ -4,7 +4,7 @@
 # Started by tests/bench/hubs.py with the TWINHUB_* ports and state directory in its environment.
 import os
 
-from twinhub.hub.settings import REPO_ROOT, Settings
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.hub.state import ensure_secrets
 from twinhub.hub.targets import home_dir_template
 

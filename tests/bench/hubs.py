@@ -12,7 +12,7 @@ import subprocess
 from contextlib import contextmanager
 from pathlib import Path
 
-from twinhub.hub.settings import Settings
+from twinhub.contracts.settings import Settings
 
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.launcher import launcher_env

@@ -89,7 +89,7 @@ def test_hub_and_registry_keep_their_state_in_postgres(
 
 
 def test_a_malformed_database_url_is_refused_naming_the_variable(tmp_path: Path) -> None:
-    from twinhub.hub.settings import Settings, SettingsError
+    from twinhub.contracts.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="TWINHUB_HUB_DATABASE_URL"):
         Settings.from_env({"TWINHUB_STATE_DIR": str(tmp_path), "TWINHUB_HUB_DATABASE_URL": "pg:/x"})

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+from twinhub.contracts.settings import Settings
 from twinhub.hub.proxy import hub_routed
-from twinhub.hub.settings import Settings
 from twinhub.hub.targets.slurm import slurm_staging_root
 
 from tests.support import netns

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
-from twinhub.hub.settings import REPO_ROOT
+from twinhub.contracts.settings import REPO_ROOT
 
 from tests.support import netns
 from tests.support.waiting import wait_for

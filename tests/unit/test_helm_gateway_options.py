@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import yaml
 from dask_gateway_server.backends.kubernetes import KubeClusterConfig
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.registry.models import parse_profile
 from twinhub.hub.gateway_options import GIB, cluster_options
-from twinhub.hub.settings import REPO_ROOT, Settings
 
 HELM = REPO_ROOT / "hub" / "helm"
 PROFILES = [

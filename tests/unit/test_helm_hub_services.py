@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from traitlets.config import Config
+from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.extensions.registry.config import RegistryConfig
 from twinhub.hub.services import DASHBOARDS_SERVICE, REGISTRY_SERVICE, dashboards_service
-from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 
 VALUES = yaml.safe_load((REPO_ROOT / "hub" / "helm" / "jupyterhub-values.yaml").read_text())
 Z2JH_CULLER = "jupyterhub-idle-culler"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft7Validator
-from twinhub.hub.settings import REPO_ROOT
+from twinhub.contracts.settings import REPO_ROOT
 
 HELM = REPO_ROOT / "hub" / "helm"
 VALUES = {

@@ -8,9 +8,9 @@ import pytest
 from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from oauthenticator.generic import GenericOAuthenticator
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.hub.gateway_options import cluster_options
 from twinhub.hub.services import GATEWAY_ACCESS_SCOPE, roles
-from twinhub.hub.settings import REPO_ROOT, Settings
 
 
 def load(name: str, monkeypatch, tmp_path: Path, **env: str):

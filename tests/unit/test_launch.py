@@ -5,8 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from twinhub.contracts.settings import Settings, SettingsError
 from twinhub.hub.launch import banner, check_ports
-from twinhub.hub.settings import Settings, SettingsError
 from twinhub.hub.state import ensure_secrets
 
 from tests.support.gateway import free_ports

@@ -36,7 +36,7 @@ FLOOD = {"ensemble_size": 8, "seed": 5}
 
 @pytest.fixture(scope="module")
 def spec():
-    from twinhub.hub.settings import REPO_ROOT
+    from twinhub.contracts.settings import REPO_ROOT
 
     return load_pipeline(REPO_ROOT / PIPELINE)
 

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
-from twinhub.hub.settings import REPO_ROOT
+from twinhub.contracts.settings import REPO_ROOT
 from twinhub.hub.targets.local_spawner import TwinhubLocalSpawner
 from twinhub.hub.targets.profile_spawner import TwinhubProfileSpawner
 from twinhub.hub.targets.slurm_spawner import TwinhubSlurmSpawner

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pystac
 import pytest
+from twinhub.contracts.settings import Settings
 from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
 from twinhub.extensions.registry.db import open_database
@@ -21,7 +22,6 @@ from twinhub.extensions.registry.scaffold import new_twin
 from twinhub.extensions.registry.snapshot import twin_record
 from twinhub.extensions.registry.store import Store
 from twinhub.extensions.runtimes import runtime_python
-from twinhub.hub.settings import Settings
 
 from tests.support.waiting import wait_for
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.contracts.settings import REPO_ROOT
 from twinhub.extensions.spawn import TwinSpawnHooks
-from twinhub.hub.settings import REPO_ROOT
 
 
 def test_registry_service_scopes_roles_and_hooks(monkeypatch, tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
+from twinhub.contracts.names import SCOPE_PROFILES_WRITE
+from twinhub.extensions.registry.auth import User
 from twinhub.extensions.registry.db import Profile, open_database
 from twinhub.extensions.registry.models import Page, ProfileRecord
 from twinhub.extensions.registry.snapshot import (

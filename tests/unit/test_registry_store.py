@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
+from twinhub.contracts.names import SCOPE_PROFILES_WRITE
+from twinhub.extensions.registry.auth import User
 from twinhub.extensions.registry.db import Profile, open_database
 from twinhub.extensions.registry.errors import Conflict
 from twinhub.extensions.registry.store import Store

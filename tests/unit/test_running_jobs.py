@@ -4,12 +4,11 @@ real JupyterHub database (its own ORM), the refusal is the launcher's, as `make 
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
 from jupyterhub import orm
-from twinhub.hub.settings import Settings, SettingsError
+from twinhub.contracts.settings import Settings, SettingsError
 from twinhub.hub.targets.running_jobs import check_no_orphaned_jobs, slurm_servers
 
 from tests.support.launcher import launch
@@ -68,7 +67,7 @@ def test_only_a_hub_without_slurm_refuses(tmp_path: Path) -> None:
     settings = Settings.from_env({"TWINHUB_STATE_DIR": str(tmp_path)})
     with pytest.raises(SettingsError, match=r"1 server\(s\) run as Slurm jobs \(ada/hpc\)"):
         check_no_orphaned_jobs(settings)
-    check_no_orphaned_jobs(dataclasses.replace(settings, slurm_profiles=True))
+    check_no_orphaned_jobs(settings.model_copy(update={"slurm_profiles": True}))
 
 
 def test_the_launcher_refuses_and_says_what_to_do(tmp_path: Path) -> None:

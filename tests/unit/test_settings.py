@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from twinhub.hub.settings import Settings, SettingsError, describe
+from twinhub.contracts.settings import Settings, SettingsError, describe
 
 
 def test_defaults_serve_loopback_on_port_8000() -> None:
@@ -65,3 +65,21 @@ def test_describe_lists_every_variable_and_hides_secrets(monkeypatch) -> None:
     text = describe()
     assert "TWINHUB_STATE_DIR=" in text and "TWINHUB_CULL_TIMEOUT=3600" in text
     assert "s3cret" not in text
+
+
+def test_secret_files_set_variables_and_the_environment_wins(tmp_path: Path) -> None:
+    """Kubernetes mounts a Secret as files named like the variables (TWINHUB_SECRETS_DIR)."""
+    (tmp_path / "TWINHUB_OIDC_CLIENT_SECRET").write_text("from-a-file")
+    (tmp_path / "TWINHUB_PORT").write_text("9200")
+    s = Settings.from_env({"TWINHUB_SECRETS_DIR": str(tmp_path), "TWINHUB_PORT": "9300"})
+    assert s.oidc_client_secret == "from-a-file"
+    assert s.port == 9300
+    with pytest.raises(SettingsError, match="TWINHUB_SECRETS_DIR"):
+        Settings.from_env({"TWINHUB_SECRETS_DIR": str(tmp_path / "missing")})
+
+
+def test_the_data_folder_is_a_setting(tmp_path: Path) -> None:
+    s = Settings.from_env({"TWINHUB_STATE_DIR": str(tmp_path)})
+    assert s.data_path == tmp_path / "data"
+    s = Settings.from_env({"TWINHUB_DATA_DIR": str(tmp_path / "image-data")})
+    assert s.data_path == tmp_path / "image-data"

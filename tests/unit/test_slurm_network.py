@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
+from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
 from twinhub.hub.dask_prefork import PreforkLocalBackend
 from twinhub.hub.proxy import proxy_command
-from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
 MULTI_NODE = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from twinhub.contracts.settings import Settings
 from twinhub.hub.services import managed_services
-from twinhub.hub.settings import Settings
 from twinhub.hub.state import ensure_secrets
 from twinhub.hub.supervise import RestartPolicy, runs
 

@@ -12,8 +12,8 @@ from jupyterhub.spawner import LocalProcessSpawner
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
+from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.dask_quotas import UserQuotas
-from twinhub.hub.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.hub.targets import target
 from twinhub.hub.targets.slurm import SlurmResources, spawner_overrides
 from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend

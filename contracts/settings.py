@@ -1,437 +1,446 @@
-"""Operator settings of the embedded gateway, read from ``TWINHUB_*`` environment variables.
+"""Operator settings of the platform, read from ``TWINHUB_*`` environment variables.
 
-One place decides every port, path and limit, so that the launcher, ``jupyterhub_config.py``,
-``dask_gateway_config.py`` and the test fixtures agree without passing values around by hand.
-Each field documents the variable that sets it; ``python -m twinhub.hub.settings`` prints them
-all with their current values (the ``--help`` of the embedded deployment).
+One class decides every port, path and limit, so that the launcher, the hub's configuration,
+the Dask Gateway's, the registry, the dashboards and the test fixtures agree without passing
+values around by hand. It is a pydantic-settings ``BaseSettings``: each field is read from
+``TWINHUB_<FIELD>`` (a few from the variable their ``env=`` names), or from a file of that name in
+the directory ``TWINHUB_SECRETS_DIR`` names (Kubernetes secrets mounted as files), converted and
+checked; a value that cannot be used raises :class:`SettingsError` naming the variable.
+``python -m twinhub.contracts.settings`` prints them all with their current values (the
+``--help`` of the embedded deployment).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
 import shutil
 import sys
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from contextvars import ContextVar
 from pathlib import Path
+from typing import Annotated, Any
 
-from .state import user_accounts
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
+from pydantic_settings.sources.utils import parse_env_vars
+from twinhub.contracts.names import default_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
 
+ENV_PREFIX = "TWINHUB_"
+SECRETS_DIR_ENV = "TWINHUB_SECRETS_DIR"
+"""A directory of files named like the variables (``TWINHUB_OIDC_CLIENT_SECRET``...), each
+holding its value: how Kubernetes mounts a Secret. The environment wins over a file."""
 
 TARGETS = ("local", "slurm")
-"""Deployment targets for user servers and Dask clusters (modules in ``hub/targets/``)."""
+"""Deployment targets for user servers and Dask clusters (``extensions/targets/``)."""
 
 
 class SettingsError(ValueError):
     """A ``TWINHUB_*`` variable has a value we cannot use; the message names the variable."""
 
 
-def _env_field(var: str, default: object, help: str):  # noqa: A002 - mirrors traitlets' help=
-    return field(default=default, metadata={"env": var, "help": help})
+def user_accounts() -> bool:
+    """Whether hub users run as unix accounts of their own: only a root platform can switch
+    uid (a platform run by an ordinary account runs every server as itself)."""
+    return os.geteuid() == 0
 
 
-@dataclass(frozen=True)
-class Settings:
+def _var(default: Any, help: str, env: str | None = None) -> Any:  # noqa: A002 - as traitlets
+    """A setting: its default, the help ``describe()`` prints, and its variable when that is not
+    ``TWINHUB_<FIELD NAME>``."""
+    return Field(default, description=help, validation_alias=env)
+
+
+def _comma_list(raw: object) -> object:
+    if isinstance(raw, str):
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw
+
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+"""A comma-separated variable (``ada, grace``), not JSON."""
+
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("twinhub_environ", default=None)
+
+
+class _Environment(EnvSettingsSource):
+    """The process environment, or the mapping :meth:`Settings.from_env` was given."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _ENVIRON.get()
+        if environ is None:
+            return super()._load_env_vars()
+        return parse_env_vars(
+            environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str
+        )
+
+
+class Settings(BaseSettings):
     """Everything an operator may change for the embedded (single machine) deployment."""
 
-    state_dir: Path = _env_field(
-        "TWINHUB_STATE_DIR",
+    state_dir: Path = _var(
         REPO_ROOT / "state",
         "Directory for databases, secrets, user homes and built data (created, mode 0700).",
     )
-    ip: str = _env_field(
-        "TWINHUB_IP", "127.0.0.1", "Address the public proxy listens on (loopback by default)."
+    data_dir: Path | None = _var(
+        None,
+        "Folder of the built data (zarr stores, thumbnails) if not <state>/data, e.g. a shared "
+        "read-only volume or the data the Kubernetes hub image built.",
     )
-    port: int = _env_field("TWINHUB_PORT", 8000, "Public port: the URL users open.")
-    public_url: str = _env_field(
-        "TWINHUB_PUBLIC_URL",
+    ip: str = _var("127.0.0.1", "Address the public proxy listens on (loopback by default).")
+    port: int = _var(8000, "Public port: the URL users open.")
+    public_url: str = _var(
         "",
         "URL users reach the gateway at, if not http://<ip>:<port> (e.g. behind TLS).",
     )
-    hub_port: int = _env_field("TWINHUB_HUB_PORT", 8081, "Internal port of the hub API.")
-    proxy_api_port: int = _env_field(
-        "TWINHUB_PROXY_API_PORT", 8001, "Internal port of configurable-http-proxy's REST API."
-    )
-    gateway_api_port: int = _env_field(
-        "TWINHUB_GATEWAY_API_PORT", 8002, "Internal port of the Dask Gateway API server."
-    )
-    gateway_http_port: int = _env_field(
-        "TWINHUB_GATEWAY_HTTP_PORT",
+    hub_port: int = _var(8081, "Internal port of the hub API.")
+    proxy_api_port: int = _var(8001, "Internal port of configurable-http-proxy's REST API.")
+    gateway_api_port: int = _var(8002, "Internal port of the Dask Gateway API server.")
+    gateway_http_port: int = _var(
         8003,
         "Internal port of Dask Gateway's HTTP proxy (API and dashboards, behind the hub).",
     )
-    gateway_front_port: int = _env_field(
-        "TWINHUB_GATEWAY_FRONT_PORT",
+    gateway_front_port: int = _var(
         8008,
         "Internal port of the Dask Gateway front (/services/dask-gateway/ behind the hub): the "
         "gateway's API passed through, cluster dashboards for their owners only.",
     )
-    gateway_tcp_port: int = _env_field(
-        "TWINHUB_GATEWAY_TCP_PORT", 8786, "Port of Dask Gateway's scheduler (TLS) proxy."
-    )
-    registry_port: int = _env_field(
-        "TWINHUB_REGISTRY_PORT",
+    gateway_tcp_port: int = _var(8786, "Port of Dask Gateway's scheduler (TLS) proxy.")
+    registry_port: int = _var(
         8004,
         "Internal port of the twin registry service (/services/twinhub/).",
     )
-    dashboards_port: int = _env_field(
-        "TWINHUB_DASHBOARDS_PORT",
+    dashboards_port: int = _var(
         8005,
         "Internal port of the dashboard service (/services/twinhub-apps/).",
     )
-    services_bind_ip: str = _env_field(
-        "TWINHUB_SERVICES_BIND_IP",
+    services_bind_ip: str = _var(
         "127.0.0.1",
         "Address the registry and dashboard services listen on; 0.0.0.0 in the hub pod on "
         "Kubernetes, where the proxy pod reaches them through the hub's Service.",
     )
-    dashboards_workers: int = _env_field(
-        "TWINHUB_DASHBOARDS_WORKERS",
+    dashboards_workers: int = _var(
         1,
         "Dask workers of the dashboard service's own LocalCluster (shared by every user).",
     )
-    dashboards_user_runs: int = _env_field(
-        "TWINHUB_DASHBOARDS_USER_RUNS",
+    dashboards_user_runs: int = _var(
         1,
         "Computations one user may run at once on the dashboard service's cluster.",
     )
-    executor_slots: int = _env_field(
-        "TWINHUB_EXECUTOR_SLOTS",
+    executor_slots: int = _var(
         2,
         "Jobs the run executor runs at once (each in a process of its user's account).",
     )
-    executor_workers: int = _env_field(
-        "TWINHUB_EXECUTOR_WORKERS",
+    executor_workers: int = _var(
         1,
         "Dask workers of each job's own cluster (at most the twin's dask.max_workers).",
     )
-    sync_execute_seconds: int = _env_field(
-        "TWINHUB_SYNC_EXECUTE_SECONDS",
+    sync_execute_seconds: int = _var(
         20,
         "How long a synchronous OGC execution waits for its job before answering with the "
         "job's status (201 + Location) instead of its results.",
     )
-    dashboards_idle_seconds: int = _env_field(
-        "TWINHUB_DASHBOARDS_IDLE_SECONDS",
+    dashboards_idle_seconds: int = _var(
         600,
         "Seconds a twin's dashboard process lives without requests or open pages before the "
         "router stops it (the next visit starts it again).",
     )
-    dashboards_start_seconds: int = _env_field(
-        "TWINHUB_DASHBOARDS_START_SECONDS",
+    dashboards_start_seconds: int = _var(
         120,
         "Seconds a twin's dashboard process may take to listen; beyond them the router stops "
         "it and answers 504.",
     )
-    dashboards_hang_seconds: int = _env_field(
-        "TWINHUB_DASHBOARDS_HANG_SECONDS",
+    dashboards_hang_seconds: int = _var(
         20,
         "Seconds a twin's dashboard process may leave the router's watchdog unanswered (its "
         "event loop stuck) before the router stops it: its pages answer 502, others go on.",
     )
-    database_url: str = _env_field(
-        "TWINHUB_DATABASE_URL",
+    database_url: str = _var(
         "",
         "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
         "empty: an SQLite file registry.sqlite in the state directory.",
     )
-    hub_database_url: str = _env_field(
-        "TWINHUB_HUB_DATABASE_URL",
+    hub_database_url: str = _var(
         "",
         "SQLAlchemy URL of JupyterHub's own database, e.g. postgresql+psycopg://user:pw@host/db; "
         "empty: an SQLite file jupyterhub.sqlite in the state directory.",
     )
-    twins_dir: Path = _env_field(
-        "TWINHUB_TWINS_DIR",
+    twins_dir: Path = _var(
         REPO_ROOT / "twins",
         "Folder whose */twin.yaml the registry discovers at start-up.",
     )
-    profiles_file: Path = _env_field(
-        "TWINHUB_PROFILES_FILE",
+    profiles_file: Path = _var(
         REPO_ROOT / "hub" / "profiles.yaml",
         "YAML list of the default infrastructure profiles, loaded by the registry at start-up.",
     )
-    twin_python: str = _env_field(
-        "TWINHUB_TWIN_PYTHON",
+    twin_python: str = _var(
         "",
         "Interpreter of the shared twin runtime environment (where the shipped twins' packages "
         "are installed); empty: the platform's own (docs/twin-runtimes.md).",
     )
-    twin_envs_dir: str = _env_field(
-        "TWINHUB_TWIN_ENVS_DIR",
+    twin_envs_dir: str = _var(
         "",
         "Folder of the environments built for twins with requirements of their own; "
         "empty: twin-envs in the state directory.",
     )
-    entry_point_check_timeout: float = _env_field(
-        "TWINHUB_ENTRY_POINT_CHECK_TIMEOUT",
+    entry_point_check_timeout: float = _var(
         120.0,
         "Seconds the registry gives a twin's model/app/showcase to import, in a process of the "
         "twin's environment, when the twin is registered or updated; slower is refused.",
     )
-    registry_modules_file: str = _env_field(
-        "TWINHUB_REGISTRY_MODULES_FILE",
+    registry_modules_file: str = _var(
         "",
         "Tests only: a file the registry writes the names of its imported modules to once it "
         "has started (proof that it imports no twin code).",
     )
-    admin_users: tuple[str, ...] = _env_field(
-        "TWINHUB_ADMIN_USERS", ("admin",), "Comma-separated hub admin user names."
-    )
-    cull_timeout: int = _env_field(
-        "TWINHUB_CULL_TIMEOUT", 3600, "Seconds of inactivity before a user server is stopped."
-    )
-    hub_max_restarts: int = _env_field(
-        "TWINHUB_HUB_MAX_RESTARTS",
+    admin_users: CommaList = _var(("admin",), "Comma-separated hub admin user names.")
+    cull_timeout: int = _var(3600, "Seconds of inactivity before a user server is stopped.")
+    hub_max_restarts: int = _var(
         5,
         "Times the launcher restarts a hub that died, and (counted apart) a proxy that died, "
         "within TWINHUB_HUB_RESTART_WINDOW, before it gives up and stops the whole gateway; "
         "0: never restart them.",
     )
-    hub_restart_window: int = _env_field(
-        "TWINHUB_HUB_RESTART_WINDOW",
+    hub_restart_window: int = _var(
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
     )
-    publish_max_bytes: int = _env_field(
-        "TWINHUB_PUBLISH_MAX_BYTES",
+    publish_max_bytes: int = _var(
         20 * 1024 * 1024,
         "Largest twin archive `twinhub publish` may upload (compressed bytes).",
     )
-    publish_max_unpacked: int = _env_field(
-        "TWINHUB_PUBLISH_MAX_UNPACKED",
+    publish_max_unpacked: int = _var(
         100 * 1024 * 1024,
         "Largest total size of a published twin's files once unpacked (bytes).",
     )
-    publish_max_files: int = _env_field(
-        "TWINHUB_PUBLISH_MAX_FILES", 2000, "Most files a published twin may hold."
-    )
-    publish_build_timeout: int = _env_field(
-        "TWINHUB_PUBLISH_BUILD_TIMEOUT",
+    publish_max_files: int = _var(2000, "Most files a published twin may hold.")
+    publish_build_timeout: int = _var(
         600,
         "Seconds a published twin's environment build, and then its test, may take each.",
     )
-    auth_cache_seconds: int = _env_field(
-        "TWINHUB_AUTH_CACHE_SECONDS",
+    auth_cache_seconds: int = _var(
         60,
         "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
         "change applies after at most this long).",
     )
-    webhook_allowed_hosts: tuple[str, ...] = _env_field(
-        "TWINHUB_WEBHOOK_ALLOWED_HOSTS",
+    webhook_allowed_hosts: CommaList = _var(
         (),
         "Comma-separated hosts (name, or name:port) that schedule webhooks may POST to; "
         "empty: no webhooks (the registry must not be a way into the network).",
     )
-    scheduler_interval: int = _env_field(
-        "TWINHUB_SCHEDULER_INTERVAL",
+    scheduler_interval: int = _var(
         30,
         "Seconds between the registry's scheduler steps (due schedules, finished runs); "
         "catalog data are checksummed for data-triggered schedules every 10 minutes.",
     )
-    concurrent_spawn_limit: int = _env_field(
-        "TWINHUB_CONCURRENT_SPAWN_LIMIT",
+    concurrent_spawn_limit: int = _var(
         4,
         "Spawns in flight at once; more get HTTP 429 with Retry-After and are retried "
         "(a user server takes about 1.5 s of one core to start: 2 per core keeps cores busy).",
     )
-    spawns_per_user: int = _env_field(
-        "TWINHUB_SPAWNS_PER_USER",
+    spawns_per_user: int = _var(
         2,
         "Spawns one user may have in flight at once (of TWINHUB_CONCURRENT_SPAWN_LIMIT for "
         "everyone); more get HTTP 429 naming the limit. 0: no limit of their own.",
     )
-    active_server_limit: int = _env_field(
-        "TWINHUB_ACTIVE_SERVER_LIMIT",
+    active_server_limit: int = _var(
         40,
         "Most user servers running at once (about 100 MB of memory each); 0 for no limit.",
     )
-    dask_max_worker_cores: int = _env_field(
-        "TWINHUB_DASK_MAX_WORKER_CORES", 2, "Most cores a user may ask for per Dask worker."
+    dask_max_worker_cores: int = _var(2, "Most cores a user may ask for per Dask worker.")
+    dask_max_worker_memory_gib: float = _var(
+        4.0, "Most memory (GiB) per Dask worker.", env="TWINHUB_DASK_MAX_WORKER_MEMORY"
     )
-    dask_max_worker_memory_gib: float = _env_field(
-        "TWINHUB_DASK_MAX_WORKER_MEMORY", 4.0, "Most memory (GiB) per Dask worker."
-    )
-    dask_max_workers: int = _env_field(
-        "TWINHUB_DASK_MAX_WORKERS", 4, "Most workers in one user's Dask cluster."
-    )
-    dask_max_clusters_per_user: int = _env_field(
-        "TWINHUB_DASK_MAX_CLUSTERS_PER_USER",
+    dask_max_workers: int = _var(4, "Most workers in one user's Dask cluster.")
+    dask_max_clusters_per_user: int = _var(
         4,
         "Most Dask clusters one user may have at once (all gateways count apart); 0: no limit.",
     )
-    dask_max_cores_per_user: float = _env_field(
-        "TWINHUB_DASK_MAX_CORES_PER_USER",
+    dask_max_cores_per_user: float = _var(
         12.0,
         "Most cores of all one user's Dask clusters together (schedulers and workers); "
         "0: no limit. Scale and adapt requests beyond it are held at what is left.",
     )
-    dask_max_memory_per_user_gib: float = _env_field(
-        "TWINHUB_DASK_MAX_MEMORY_PER_USER",
+    dask_max_memory_per_user_gib: float = _var(
         24.0,
         "Most memory (GiB) of all one user's Dask clusters together; 0: no limit.",
+        env="TWINHUB_DASK_MAX_MEMORY_PER_USER",
     )
-    dask_idle_timeout: int = _env_field(
-        "TWINHUB_DASK_IDLE_TIMEOUT", 1800, "Seconds before an idle Dask cluster is shut down."
-    )
-    account_prefix: str = _env_field(
-        "TWINHUB_ACCOUNT_PREFIX",
+    dask_idle_timeout: int = _var(1800, "Seconds before an idle Dask cluster is shut down.")
+    account_prefix: str = _var(
         "th-",
         "Start of the unix account names of hub users (a hub runs as root gives each user an "
         "account of their own: <prefix><name>, hub/accounts.py); a lower-case letter, then "
         "letters, digits or '-'.",
     )
-    apps_account: str = _env_field(
-        "TWINHUB_APPS_ACCOUNT",
+    apps_account: str = _var(
         "twinhub-apps",
         "System account the dashboard service runs as when the hub runs as root.",
     )
-    platform_account: str = _env_field(
-        "TWINHUB_PLATFORM_ACCOUNT",
+    platform_account: str = _var(
         "twinhub",
         "System account the platform's services that need no root (the registry, the Dask "
         "Gateway fronts, the idle culler) run as when the hub runs as root; its home "
         "<state>/platform holds the registry's SQLite database.",
     )
     # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
-    spawner: str = _env_field(
-        "TWINHUB_SPAWNER",
+    spawner: str = _var(
         "local",
         "Where user servers run: 'local' (processes on this machine) or 'slurm' (batch jobs).",
     )
-    dask_backend: str = _env_field(
-        "TWINHUB_DASK_BACKEND",
+    dask_backend: str = _var(
         "local",
         "Where Dask schedulers and workers run: 'local' (processes) or 'slurm' (batch jobs).",
     )
-    slurm_profiles: bool = _env_field(
-        "TWINHUB_SLURM",
+    slurm_profiles: bool = _var(
         False,
         "1: offer the infrastructure profiles that carry Slurm resources (hub/profiles.yaml: "
         "hpc-slurm): their servers run as Slurm jobs and their Dask clusters use a second "
         "gateway whose schedulers and workers are Slurm jobs, while every other profile keeps "
         "running where TWINHUB_SPAWNER / TWINHUB_DASK_BACKEND say. Needs sbatch on PATH.",
+        env="TWINHUB_SLURM",
     )
-    gateway_slurm_api_port: int = _env_field(
-        "TWINHUB_GATEWAY_SLURM_API_PORT",
+    gateway_slurm_api_port: int = _var(
         8006,
         "Internal port of the Slurm Dask Gateway's API server (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_http_port: int = _env_field(
-        "TWINHUB_GATEWAY_SLURM_HTTP_PORT",
+    gateway_slurm_http_port: int = _var(
         8007,
         "Internal port of the Slurm Dask Gateway's HTTP proxy (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_front_port: int = _env_field(
-        "TWINHUB_GATEWAY_SLURM_FRONT_PORT",
+    gateway_slurm_front_port: int = _var(
         8009,
         "Internal port of the Slurm Dask Gateway's front (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_tcp_port: int = _env_field(
-        "TWINHUB_GATEWAY_SLURM_TCP_PORT",
+    gateway_slurm_tcp_port: int = _var(
         8787,
         "Port of the Slurm Dask Gateway's scheduler (TLS) proxy (with TWINHUB_SLURM=1).",
     )
     # --- where batch jobs find the hub and the gateways (multi-node Slurm clusters) ---------
-    hub_bind_ip: str = _env_field(
-        "TWINHUB_HUB_BIND_IP",
+    hub_bind_ip: str = _var(
         "127.0.0.1",
         "Address the hub API, the gateways' API servers and proxies listen on; 0.0.0.0 (or the "
         "cluster-network address) when Slurm jobs run on other nodes.",
     )
-    hub_connect_host: str = _env_field(
-        "TWINHUB_HUB_CONNECT_HOST",
+    hub_connect_host: str = _var(
         "",
         "Host name or address jobs on compute nodes use to reach the hub API and the gateways "
         "(e.g. the submit host's cluster-network name); empty: 127.0.0.1 (single node).",
     )
-    slurm_job_bind_ip: str = _env_field(
-        "TWINHUB_SLURM_JOB_BIND_IP",
+    slurm_job_bind_ip: str = _var(
         "127.0.0.1",
         "Address user servers, Dask schedulers and workers listen on inside Slurm jobs; "
         "0.0.0.0 when jobs run on other nodes (the hub then connects to the node squeue names).",
     )
-    slurm_conf: str = _env_field(
-        "TWINHUB_SLURM_CONF",
+    slurm_conf: str = _var(
         "",
         "slurm.conf the hub and gateway submit with (SLURM_CONF); empty: Slurm's own default. "
         "`make slurm-up` prints the one of its test cluster.",
     )
-    slurm_partition: str = _env_field(
-        "TWINHUB_SLURM_PARTITION", "", "Slurm partition for servers and Dask; empty: default."
-    )
-    slurm_account: str = _env_field(
-        "TWINHUB_SLURM_ACCOUNT", "", "Slurm account jobs are charged to; empty: user default."
-    )
-    slurm_submit_as: str = _env_field(
-        "TWINHUB_SLURM_SUBMIT_AS",
+    slurm_partition: str = _var("", "Slurm partition for servers and Dask; empty: default.")
+    slurm_account: str = _var("", "Slurm account jobs are charged to; empty: user default.")
+    slurm_submit_as: str = _var(
         "service",
         "'service': the hub's own account submits every job (one operator account, as the "
         "local target); 'user': jobs are submitted as the hub user's Unix account via sudo.",
     )
-    oidc_client_id: str = _env_field(
-        "TWINHUB_OIDC_CLIENT_ID", "", "Set (with the variables below) to log in through OIDC."
-    )
-    oidc_client_secret: str = _env_field(
-        "TWINHUB_OIDC_CLIENT_SECRET", "", "OIDC client secret (never commit it)."
-    )
-    oidc_issuer: str = _env_field(
-        "TWINHUB_OIDC_ISSUER",
+    oidc_client_id: str = _var("", "Set (with the variables below) to log in through OIDC.")
+    oidc_client_secret: str = _var("", "OIDC client secret (never commit it).")
+    oidc_issuer: str = _var(
         "",
         "OIDC issuer URL, e.g. https://aai.egi.eu/auth/realms/egi; the authorize, token and "
         "userinfo endpoints default to the Keycloak layout under it.",
     )
-    oidc_authorize_url: str = _env_field(
-        "TWINHUB_OIDC_AUTHORIZE_URL", "", "OIDC authorize endpoint, if not under the issuer."
-    )
-    oidc_token_url: str = _env_field(
-        "TWINHUB_OIDC_TOKEN_URL", "", "OIDC token endpoint, if not under the issuer."
-    )
-    oidc_userdata_url: str = _env_field(
-        "TWINHUB_OIDC_USERDATA_URL", "", "OIDC userinfo endpoint, if not under the issuer."
-    )
-    oidc_username_claim: str = _env_field(
-        "TWINHUB_OIDC_USERNAME_CLAIM", "preferred_username", "Claim used as the hub user name."
-    )
-    oidc_allowed_groups: tuple[str, ...] = _env_field(
-        "TWINHUB_OIDC_ALLOWED_GROUPS",
+    oidc_authorize_url: str = _var("", "OIDC authorize endpoint, if not under the issuer.")
+    oidc_token_url: str = _var("", "OIDC token endpoint, if not under the issuer.")
+    oidc_userdata_url: str = _var("", "OIDC userinfo endpoint, if not under the issuer.")
+    oidc_username_claim: str = _var("preferred_username", "Claim used as the hub user name.")
+    oidc_allowed_groups: CommaList = _var(
         (),
         "Comma-separated groups (claim 'groups') allowed to log in; empty: any user of the IdP.",
     )
-    oidc_scopes: tuple[str, ...] = _env_field(
-        "TWINHUB_OIDC_SCOPES", ("openid", "profile", "email"), "Comma-separated OIDC scopes."
+    oidc_scopes: CommaList = _var(("openid", "profile", "email"), "Comma-separated OIDC scopes.")
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,  # TWINHUB_X= (empty) means the default, as it always did
+        frozen=True,
+        populate_by_name=True,
+        extra="ignore",
+        validate_default=False,
     )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
-        """Read every field from its variable, converting and checking the value."""
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        # no .env file: the operator's environment (or the launcher's) is the one source, then
+        # the secret files
+        return init_settings, _Environment(settings_cls), file_secret_settings
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every field from its variable (of ``environ``, default ``os.environ``) and from
+        the secret files of ``TWINHUB_SECRETS_DIR``, converting and checking each value."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
-        for f in dataclasses.fields(cls):
-            var = f.metadata["env"]
-            raw = env.get(var)
-            if raw is None or raw == "":
-                continue
-            values[f.name] = _convert(var, raw, f.default)
-        settings = cls(**values)
-        settings._check()
-        return settings
+        secrets_dir = env.get(SECRETS_DIR_ENV) or None
+        if secrets_dir and not Path(secrets_dir).is_dir():
+            raise SettingsError(f"{SECRETS_DIR_ENV}={secrets_dir!r} is not a directory")
+        token = _ENVIRON.set(env)
+        try:
+            return cls(_secrets_dir=secrets_dir)
+        except ValidationError as e:
+            raise _settings_error(e, env) from None
+        finally:
+            _ENVIRON.reset(token)
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable of field ``name``."""
+        alias = cls.model_fields[name].validation_alias
+        return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
+
+    @classmethod
+    def variables(cls) -> dict[str, str]:
+        """Every field's variable, in the order ``describe()`` lists them."""
+        return {name: cls.variable(name) for name in cls.model_fields}
+
+    @field_validator(
+        "admin_users", "oidc_allowed_groups", "oidc_scopes", "webhook_allowed_hosts", mode="before"
+    )
+    @classmethod
+    def _split_commas(cls, raw: object) -> object:
+        return _comma_list(raw)
+
+    @field_validator("state_dir", "data_dir", "twins_dir", "profiles_file", mode="before")
+    @classmethod
+    def _absolute_path(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return Path(raw).expanduser().resolve()
+        return raw
+
+    @field_validator("slurm_profiles", mode="before")
+    @classmethod
+    def _flag(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        return raw
 
     @property
     def ports(self) -> dict[str, int]:
         """Every port setting by its variable (the fields named ``*_port``)."""
         return {
-            f.metadata["env"]: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name.endswith("port")
+            self.variable(name): getattr(self, name)
+            for name in type(self).model_fields
+            if name.endswith("port")
         }
 
-    def _check(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
         ports = self.ports
         for var, port in ports.items():
             if not 0 < port < 65536:
@@ -454,11 +463,10 @@ class Settings:
                 f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
                 "seconds above 0"
             )
-        for limit in dataclasses.fields(self):
-            if "_per_user" in limit.name and getattr(self, limit.name) < 0:
+        for name in type(self).model_fields:
+            if "_per_user" in name and getattr(self, name) < 0:
                 raise SettingsError(
-                    f"{limit.metadata['env']}={getattr(self, limit.name)}: give 0 (no limit) "
-                    "or more"
+                    f"{self.variable(name)}={getattr(self, name)}: give 0 (no limit) or more"
                 )
         if self.scheduler_interval <= 0:
             raise SettingsError(
@@ -478,6 +486,12 @@ class Settings:
                 f"TWINHUB_AUTH_CACHE_SECONDS={self.auth_cache_seconds}: give a number of "
                 "seconds above 0"
             )
+        for var, value in (
+            ("TWINHUB_DASHBOARDS_WORKERS", self.dashboards_workers),
+            ("TWINHUB_DASHBOARDS_USER_RUNS", self.dashboards_user_runs),
+        ):
+            if value < 1:
+                raise SettingsError(f"{var}={value}: must be at least 1")
         for var, value in (
             ("TWINHUB_SPAWNER", self.spawner),
             ("TWINHUB_DASK_BACKEND", self.dask_backend),
@@ -545,6 +559,7 @@ class Settings:
                 "TWINHUB_OIDC_CLIENT_ID is set: also set TWINHUB_OIDC_ISSUER, or all of "
                 "TWINHUB_OIDC_AUTHORIZE_URL, TWINHUB_OIDC_TOKEN_URL and TWINHUB_OIDC_USERDATA_URL"
             )
+        return self
 
     # --- derived values -------------------------------------------------------------------
     @property
@@ -558,10 +573,13 @@ class Settings:
         return f"http://{host}:{self.port}"
 
     @property
+    def data_path(self) -> Path:
+        """Where the built data are: TWINHUB_DATA_DIR, else ``<state>/data``."""
+        return self.data_dir or self.state_dir / "data"
+
+    @property
     def registry_db_url(self) -> str:
         """The registry's database (and the run executor's queue)."""
-        from twinhub.extensions.registry.config import default_database  # (the one rule)
-
         return self.database_url or f"sqlite:///{default_database(self.state_dir)}"
 
     @property
@@ -613,11 +631,13 @@ class Settings:
     def to_env(self) -> dict[str, str]:
         """The ``TWINHUB_*`` variables that reproduce these settings in a child process."""
         env = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
+        for name, var in self.variables().items():
+            value = getattr(self, name)
+            if value is None:
+                continue  # unset: the child takes the default too
             if isinstance(value, tuple):
                 value = ",".join(value)
-            env[f.metadata["env"]] = str(value)
+            env[var] = str(value)
         # the OIDC secret and the hub's database URL (with its password) stay in the hub
         # process: services do not need them
         env.pop("TWINHUB_OIDC_CLIENT_SECRET")
@@ -655,37 +675,45 @@ def _check_database_url(var: str, url: str) -> None:
         ) from None
 
 
-def _convert(var: str, raw: str, default: object) -> object:
-    try:
-        if isinstance(default, bool):
-            return raw.strip().lower() in ("1", "true", "yes", "on")
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        if isinstance(default, Path):
-            return Path(raw).expanduser().resolve()
-        if isinstance(default, tuple):
-            return tuple(part.strip() for part in raw.split(",") if part.strip())
-        return raw
-    except ValueError:
-        kind = type(default).__name__
-        raise SettingsError(f"{var}={raw!r} is not a valid {kind}") from None
+def _settings_error(error: ValidationError, environ: Mapping[str, str]) -> SettingsError:
+    """The first problem pydantic found, as the message the operator needs: the variable, the
+    value and what would do."""
+    problem = error.errors()[0]
+    cause = (problem.get("ctx") or {}).get("error")
+    if isinstance(cause, SettingsError):
+        return cause
+    loc = str(problem["loc"][0]) if problem["loc"] else ""
+    name = loc if loc in Settings.model_fields else _field_of(loc)
+    var = Settings.variable(name) if name else loc
+    raw = problem.get("input")
+    if name and isinstance(raw, str):
+        annotation = Settings.model_fields[name].annotation
+        kind = getattr(annotation, "__name__", str(annotation))
+        return SettingsError(f"{var}={raw!r} is not a valid {kind}")
+    return SettingsError(f"{var}: {problem['msg']}")
+
+
+def _field_of(variable: str) -> str | None:
+    for name, var in Settings.variables().items():
+        if var.lower() == variable.lower():
+            return name
+    return None
 
 
 def describe() -> str:
     """A table of every variable, its meaning and its current value (secrets hidden)."""
     current = Settings.from_env()
     lines = ["twinhub settings (environment variables):", ""]
-    for f in dataclasses.fields(Settings):
-        var = f.metadata["env"]
-        value = getattr(current, f.name)
+    for name, var in Settings.variables().items():
+        value = getattr(current, name)
+        if value is None:
+            value = ""
         if isinstance(value, tuple):
             value = ",".join(value)
         if ("SECRET" in var or "DATABASE_URL" in var) and value:
             value = "***"
         lines.append(f"  {var}={value}")
-        lines.append(f"      {f.metadata['help']}")
+        lines.append(f"      {Settings.model_fields[name].description}")
     return "\n".join(lines)
 
 

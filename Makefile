@@ -61,7 +61,7 @@ test: install data
 	@scripts/ensure-system-packages.sh test
 	@# bytecode up front: threads of the tests (Dask clients, kernels) then import without
 	@# compiling, which CPython 3.11.7 cannot do next to pytest's assert rewriting (gh-106905)
-	@$(BIN)/python -m compileall -q catalogs extensions hub kernels twins >/dev/null
+	@$(BIN)/python -m compileall -q catalogs contracts extensions hub kernels twins >/dev/null
 	@scripts/test-lanes.sh $(BIN)/python $(PYTEST_ARGS)
 
 # the fast lane: unit tests and in-process API tests (no gateway, browser or Slurm started)

@@ -13,7 +13,7 @@ import contextlib
 import json
 import sys
 
-from twinhub.twins.manifest import ENTRY_POINT_FIELDS, resolve_entry_point
+from twinhub.twins.manifest import ENTRY_POINT_FIELDS, entry_point_problem
 
 
 def check(specs: dict[str, str]) -> list[tuple[str, str]]:
@@ -22,13 +22,9 @@ def check(specs: dict[str, str]) -> list[tuple[str, str]]:
         spec = specs.get(field)
         if not isinstance(spec, str):
             continue
-        try:
-            target = resolve_entry_point(spec)
-        except Exception as e:  # any import-time failure is the author's to fix
-            errors.append((field, f"{spec!r} does not import: {type(e).__name__}: {e}"))
-            continue
-        if not callable(target):
-            errors.append((field, f"{spec!r} is not callable"))
+        problem = entry_point_problem(spec)
+        if problem:
+            errors.append((field, problem))
     return errors
 
 

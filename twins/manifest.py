@@ -351,6 +351,18 @@ def resolve_entry_point(spec: str) -> Any:
         raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from None
 
 
+def entry_point_problem(spec: str) -> str | None:
+    """Why ``spec`` cannot be a twin's entry point once imported (None: it imports and is
+    callable); the same words wherever it is checked, in-process or in the twin's environment."""
+    try:
+        target = resolve_entry_point(spec)
+    except Exception as e:  # any import-time failure is the author's to fix
+        return f"{spec!r} does not import: {type(e).__name__}: {e}"
+    if not callable(target):
+        return f"{spec!r} is not callable"
+    return None
+
+
 def entry_point_errors(manifest: TwinManifest) -> list[tuple[str, str]]:
     """Check that ``model``, ``app`` and ``showcase`` import and are callable (else refused)."""
     errors = []
@@ -362,13 +374,9 @@ def entry_point_errors(manifest: TwinManifest) -> list[tuple[str, str]]:
         if foreign:  # never import what is not the twin's own code
             errors.append((field_name, foreign))
             continue
-        try:
-            target = resolve_entry_point(spec)
-        except Exception as e:  # any import-time failure is the author's to fix
-            errors.append((field_name, f"{spec!r} does not import: {type(e).__name__}: {e}"))
-            continue
-        if not callable(target):
-            errors.append((field_name, f"{spec!r} is not callable"))
+        problem = entry_point_problem(spec)
+        if problem:
+            errors.append((field_name, problem))
     return errors
 
 

@@ -139,6 +139,9 @@ class Supervisor:
         """The running process of ``twin`` serving ``manifest``, started if need be."""
         key = manifest_key(manifest)
         current = self.running.get(twin)
+        if current is not None and not current.stopping and _has_ended(current.process):
+            await self._ended(current)  # died a moment ago: its exit is not yet handled
+            current = None
         if current is not None and current.manifest_key == key and not current.stopping:
             current.touch()
             return current
@@ -254,6 +257,12 @@ class Supervisor:
                 pass
 
     async def _exited(self, process: TwinProcess) -> None:
+        await self._ended(process)
+
+    async def _ended(self, process: TwinProcess) -> None:
+        """A process that ended by itself counts as a crash; what is left of it is stopped.
+
+        Both its watcher and a request that finds it dead call this: the first one wins."""
         code = await process.process.wait()
         if process.stopping:
             return
@@ -283,6 +292,19 @@ class Supervisor:
                 log.info("dashboard of %s idle for %.0f s: stopped", process.twin, idle)
                 await self._stop(process, grace=5.0)
                 return
+
+
+def _has_ended(proc: asyncio.subprocess.Process) -> bool:
+    """Whether the process ended, even if its exit status is not collected yet (a zombie):
+    a request must not be forwarded to a port nobody listens on any more."""
+    if proc.returncode is not None:
+        return True
+    try:
+        with open(f"/proc/{proc.pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return os.path.exists("/proc/self")  # gone from procfs (without procfs, we cannot tell)
+    return state in (b"Z", b"X")
 
 
 async def _ready_port(proc: asyncio.subprocess.Process) -> int:

@@ -42,6 +42,7 @@ SERVICES = {
     "dask-gateway": "dask-gateway-server",
     "dask-gateway-front": "twinhub.extensions.gateway_front",
     "idle-culler": "jupyterhub_idle_culler",
+    "executor": "twinhub.extensions.executor",
 }
 
 

@@ -29,6 +29,21 @@ def cluster_key(secret: str, cluster: str) -> str:
     return hmac.new(secret.encode(), cluster.encode(), hashlib.sha256).hexdigest()
 
 
+class DashboardKeyBackend:
+    """Mixin for a dask-gateway backend: each scheduler it starts gets its cluster's key in its
+    environment and this module as its preload (local processes and Slurm jobs alike)."""
+
+    def get_scheduler_env(self, cluster) -> dict:
+        env = super().get_scheduler_env(cluster)
+        secret = os.environ.get(SECRET_ENV)
+        if secret:  # without it the scheduler refuses every dashboard request (fails closed)
+            env[CLUSTER_KEY_ENV] = cluster_key(secret, cluster.name)
+        return env
+
+    def get_scheduler_command(self, cluster) -> list[str]:
+        return [*super().get_scheduler_command(cluster), "--preload", __name__]
+
+
 def dask_setup(scheduler) -> None:
     """Scheduler preload: its HTTP server (dashboard, websockets, metrics) answers 403 to any
     request without the cluster's key. A scheduler started without a key (an older gateway)

@@ -16,19 +16,14 @@ import os
 import sys
 
 from dask_gateway_server.backends.local import LocalBackend
-from twinhub.extensions.gateway_front.dashboard_key import (
-    CLUSTER_KEY_ENV,
-    SECRET_ENV,
-    cluster_key,
-)
+from twinhub.extensions.gateway_front.dashboard_key import DashboardKeyBackend
 
 from ..accounts import HOMES_MODE, UserAccounts
 
-DASHBOARD_GUARD = "twinhub.extensions.gateway_front.dashboard_key"
 
-
-class AccountLocalBackend(LocalBackend, UserAccounts):
-    """Schedulers and workers as the user's own unix account (module docstring)."""
+class AccountLocalBackend(DashboardKeyBackend, LocalBackend, UserAccounts):
+    """Schedulers and workers as the user's own unix account (module docstring); each
+    scheduler's dashboard asks for its cluster's key (extensions/gateway_front/dashboard_key.py)."""
 
     async def setup(self, app):
         await super().setup(app)
@@ -51,18 +46,6 @@ class AccountLocalBackend(LocalBackend, UserAccounts):
             account = self.user_account(cluster.username)
             env.update(USER=account.name, HOME=account.home)
         return env
-
-    def get_scheduler_env(self, cluster) -> dict:
-        """With the cluster's dashboard key (extensions/gateway_front/dashboard_key.py)."""
-        env = super().get_scheduler_env(cluster)
-        secret = os.environ.get(SECRET_ENV)
-        if secret:  # without it the scheduler refuses every dashboard request (fails closed)
-            env[CLUSTER_KEY_ENV] = cluster_key(secret, cluster.name)
-        return env
-
-    def get_scheduler_command(self, cluster) -> list[str]:
-        """The stock command, with the preload that makes the dashboard ask for the key."""
-        return [*super().get_scheduler_command(cluster), "--preload", DASHBOARD_GUARD]
 
     def set_file_permissions(self, paths, username):
         """Nothing: upstream's list holds the TLS files' paths split into single characters

@@ -38,6 +38,7 @@ import shlex
 
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
 from traitlets import Enum, Float, Unicode
+from twinhub.extensions.gateway_front.dashboard_key import DashboardKeyBackend
 
 from ..accounts import HOMES_MODE, UserAccounts
 
@@ -70,8 +71,9 @@ def batch_script(setup: str, command: list[str], grace: float) -> str:
     )
 
 
-class TwinhubSlurmBackend(SlurmBackend, UserAccounts):
-    """Dask schedulers and workers as Slurm batch jobs (see the module docstring)."""
+class TwinhubSlurmBackend(DashboardKeyBackend, SlurmBackend, UserAccounts):
+    """Dask schedulers and workers as Slurm batch jobs (see the module docstring); each
+    scheduler's dashboard asks for its cluster's key (extensions/gateway_front/dashboard_key.py)."""
 
     submit_as = Enum(
         ["service", "user"],

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 
+import httpx
 import numpy as np
 import pytest
 import xarray as xr
 from dask_gateway import GatewayCluster
 
-from tests.support.gateway import Gateway, gateway_client
+from tests.support.gateway import Gateway, Session, gateway_client
 from tests.support.slurm import SlurmCluster
 
 pytestmark = [pytest.mark.hpc, pytest.mark.integration]
@@ -30,6 +31,23 @@ def field_statistics(cluster: GatewayCluster) -> dict[str, np.ndarray]:
         [field.mean("time").data, field.std("time").data, field.sum().data], sync=True
     )
     return {"mean": mean, "std": std, "total": np.asarray(total)}
+
+
+def _dashboard_opens_only_through_the_front(gw: Gateway, user: Session, cluster: str) -> None:
+    """The scheduler's dashboard, a Slurm job's, asks for its cluster's key as a local one does:
+    its owner opens it through the hub-login front; straight to the gateway's port: 403."""
+    page = f"/services/dask-gateway/clusters/{cluster}/status"
+    direct = httpx.get(f"http://127.0.0.1:{gw.settings.gateway_http_port}{page}", timeout=30)
+    assert direct.status_code == 403
+    with httpx.Client(
+        base_url=gw.url,
+        cookies=httpx.Cookies(user.cookies),
+        timeout=60,
+        follow_redirects=True,
+        headers={"Accept": "text/html"},
+    ) as browser:
+        front = browser.get(page)
+    assert front.status_code == 200 and "Dask" in front.text, front.text[:300]
 
 
 def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
@@ -55,6 +73,7 @@ def test_workers_are_slurm_jobs_and_compute_the_exact_statistics(
             uids = {*client.run(os.getuid).values(), client.run_on_scheduler(os.getuid)}
             assert len(uids) == 1 and ((0 not in uids) == (os.geteuid() == 0))
             on_slurm = field_statistics(cluster)
+            _dashboard_opens_only_through_the_front(hpc_gateway, user, cluster.name)
         finally:
             cluster.shutdown()
         # stopping the cluster cancels its jobs, and ends every process they started

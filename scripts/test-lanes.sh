@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# `make test`: the unit lane (in-process, mostly CPU-bound science) runs beside the rest of the
-# suite (real hub, proxy, gateway, Slurm and Chromium: mostly waiting on processes and sockets),
-# so that the two share the 2 cores instead of taking turns. The unit lane's report follows the
-# rest's; the run fails if either lane fails.
+# `make test`: the suite in two lanes that run side by side and share the 2 cores instead of
+# taking turns. Most end-to-end tests wait on processes and sockets (a hub starting, a spawn,
+# Chromium), the unit tests mostly compute, so two lanes of about equal length finish sooner
+# than one after the other:
+#   lane 1: tests/unit, tests/faults, tests/ui (in the background, its report printed after)
+#   lane 2: everything else (integration, security, hpc, bench)
+# Each lane is a pytest session of its own: its own gateway, unix-account prefix and temporary
+# folders (tests/conftest.py), and its own artifacts folder. The run fails if either lane fails.
 # usage: scripts/test-lanes.sh PYTHON [pytest args...]
 set -uo pipefail
 python=$1
 shift
-unit_log=$(mktemp -t twinhub-unit-lane.XXXXXX)
-"$python" -m pytest tests/unit "$@" >"$unit_log" 2>&1 &
-unit=$!
-trap 'kill -INT $unit 2>/dev/null; wait $unit; rm -f "$unit_log"' INT TERM
-"$python" -m pytest --ignore=tests/unit "$@"
-rest=$?
-wait $unit
-unit_status=$?
-echo "================ unit lane (tests/unit, run beside the rest) ================"
-cat "$unit_log"
-rm -f "$unit_log"
-echo "lanes: rest exit $rest, unit exit $unit_status"
-[ "$rest" -eq 0 ] && [ "$unit_status" -eq 0 ]
+lane1=(tests/unit tests/faults tests/ui)
+artifacts=${TWINHUB_TEST_ARTIFACTS:-$PWD/tests/ui/artifacts}
+lane1_log=$(mktemp -t twinhub-lane1.XXXXXX)
+TWINHUB_TEST_ARTIFACTS=$artifacts/lane1 "$python" -m pytest "${lane1[@]}" "$@" >"$lane1_log" 2>&1 &
+first=$!
+trap 'kill -INT $first 2>/dev/null; wait $first; rm -f "$lane1_log"' INT TERM
+ignore=()
+for dir in "${lane1[@]}"; do ignore+=("--ignore=$dir"); done
+TWINHUB_TEST_ARTIFACTS=$artifacts/lane2 "$python" -m pytest "${ignore[@]}" "$@"
+second=$?
+wait $first
+first_status=$?
+echo "================ lane 1 (${lane1[*]}, run beside lane 2) ================"
+cat "$lane1_log"
+rm -f "$lane1_log"
+echo "lanes: lane 1 exit $first_status, lane 2 exit $second"
+[ "$first_status" -eq 0 ] && [ "$second" -eq 0 ]

@@ -1,4 +1,4 @@
-"""``python -m tests.bench [spawn clusters registry hostile users fairness runs]
+"""``python -m tests.bench [spawn clusters registry hostile users fairness runs scaling]
 [--users 10,50,100]`` (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, fairness, hostile, registry, runs, spawns, users
+from . import clusters, fairness, hostile, registry, runs, scaling, spawns, users
 from .report import table
 
 BENCHMARKS = {
@@ -28,6 +28,7 @@ BENCHMARKS = {
     "users": users.run,
     "fairness": fairness.run,
     "runs": runs.run,
+    "scaling": scaling.run,
 }
 
 

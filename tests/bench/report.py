@@ -12,6 +12,7 @@ GOALS = {
     "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
     "fairness": "<= 1.5x alone",
     "runs": "measured (no goal yet)",
+    "scaling": ">= 1.7x speed-up with 2 workers",
 }
 
 
@@ -190,6 +191,23 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 GOALS["runs"],
             ),
         ]
+    if "scaling" in results:
+        r = results["scaling"]
+        load = r["load_average"]
+        for name, w in r.items():
+            if not isinstance(w, dict) or "speedup" not in w:
+                continue
+            rows.append(
+                (
+                    f"{name}: 1 vs 2 Dask workers (median / p95 s, n={w['one_worker']['n']}; "
+                    f"load {load['min']:.1f}-{load['max']:.1f}; columns: 1 worker, 2 workers, "
+                    "speed-up)",
+                    _s(w["one_worker"]),
+                    _s(w["two_workers"]),
+                    f"{w['speedup']} [{_ci(w['speedup_ci95'])}]",
+                    GOALS["scaling"],
+                )
+            )
     return rows
 
 

@@ -38,6 +38,7 @@ from twinhub.contracts.names import (  # noqa: F401 - the hub's config takes the
 from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
 from twinhub.extensions.gateway_front.dashboard_key import SECRET_ENV as DASHBOARD_SECRET_ENV
+from twinhub.extensions.run_tickets import SECRET_ENV as RUN_TICKET_SECRET_ENV
 
 from .state import Secrets
 
@@ -89,7 +90,13 @@ def _as_platform_account(settings: Settings) -> dict:
     return {"cwd": str(settings.state_dir)}
 
 
-def registry_service(settings: Settings) -> dict:
+def _run_ticket_env(secrets: Secrets | None) -> dict[str, str]:
+    """The secret that signs run tickets (extensions/run_tickets.py): for the dashboard router,
+    which issues them, and the registry, which honours them; no one else."""
+    return {RUN_TICKET_SECRET_ENV: secrets.run_ticket_secret} if secrets else {}
+
+
+def registry_service(settings: Settings, secrets: Secrets | None = None) -> dict:
     """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
 
     It runs as the hub's account (root on the embedded default), not the platform's account:
@@ -106,9 +113,9 @@ def registry_service(settings: Settings) -> dict:
         "command": [sys.executable, "-m", "twinhub.extensions.registry"],
         "environment": {
             **settings.to_env(),
-            # the registry imports twins' model/app entry points to validate them
             "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
+            **_run_ticket_env(secrets),
         },
         "cwd": str(platform_home(settings) if settings.user_accounts else settings.state_dir),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
@@ -148,7 +155,7 @@ def dashboards_home(settings: Settings) -> Path:
     return settings.state_dir / "apps"
 
 
-def dashboards_service(settings: Settings) -> dict:
+def dashboards_service(settings: Settings, secrets: Secrets | None = None) -> dict:
     """The dashboard router behind hub login, at /services/twinhub-apps/<twin> (SaaS).
 
     The router holds the service's hub token and runs no twin code; each twin's dashboard is a
@@ -173,6 +180,7 @@ def dashboards_service(settings: Settings) -> dict:
             "TWINHUB_API_URL": registry_api_url(settings),
             **data_dir_env(settings),
             **home,
+            **_run_ticket_env(secrets),
         },
         "cwd": str(settings.state_dir),
         # the user's OAuth token may open dashboards and use the registry in their name
@@ -340,9 +348,9 @@ def managed_services(settings: Settings, secrets: Secrets) -> list[dict]:
     """Every service the hub starts and stops (``JupyterHub.services``); the launcher stops
     them by these command lines when the hub that started them has died."""
     return [
-        registry_service(settings),
+        registry_service(settings, secrets),
         executor_service(settings),
-        dashboards_service(settings),
+        dashboards_service(settings, secrets),
         *(dask_gateway_service(settings, secrets, g) for g in gateway_instances(settings)),
         *(gateway_front_service(settings, secrets, g) for g in gateway_instances(settings)),
         idle_culler_service(settings),

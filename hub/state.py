@@ -43,6 +43,9 @@ class Secrets:
     dashboard_secret: str
     """Derives each Dask cluster's dashboard key: its scheduler answers only requests carrying
     it, which only the gateway's front adds (extensions/gateway_front/dashboard_key.py)."""
+    run_ticket_secret: str
+    """Signs the run tickets the dashboard router gives twins' processes in place of their
+    visitors' tokens; the registry honours them (extensions/run_tickets.py)."""
     gateway_db_key: str
     """Encrypts the clusters' TLS credentials in Dask Gateway's database (a Fernet key), so
     that a gateway restarted with the hub re-attaches the clusters its predecessor started."""
@@ -66,6 +69,7 @@ _SECRETS: dict[str, Callable[[], str]] = {
     "user_password": _token(9),
     "admin_password": _token(30),
     "dashboard_secret": _token(32),
+    "run_ticket_secret": _token(32),
     "gateway_db_key": _fernet_key,
 }
 

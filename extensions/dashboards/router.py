@@ -40,6 +40,7 @@ from twinhub.extensions.gateway_front.forward import MAX_MESSAGE, WebSocketRelay
 from twinhub.extensions.runtimes import runtime_python
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
 
+from .. import run_tickets
 from ..hub_oauth import HubOAuth
 from .auth import CALLBACK_PATH, LOGIN_PATH, callback_handler, login_handler
 from .registry import RegistryUnavailable, TwinDirectory, TwinLookup
@@ -79,8 +80,11 @@ class SecurityHeaders(OutputTransform):
 class Router:
     """What the handlers share: hub login, the registry as the user, the twins' processes."""
 
-    def __init__(self, hub_auth: HubOAuth, supervisor: Supervisor, prefix: str):
+    def __init__(
+        self, hub_auth: HubOAuth, supervisor: Supervisor, prefix: str, ticket_secret: str = ""
+    ):
         self.hub_auth = hub_auth
+        self.ticket_secret = ticket_secret
         self.supervisor = supervisor
         self.prefix = prefix
         self.directory = TwinDirectory()
@@ -103,6 +107,7 @@ class RouterHandler(RequestHandler):
     router: Router
     user: str
     token: str | None
+    groups: list[str]
 
     def initialize(self, router: Router) -> None:
         self.router = router
@@ -117,7 +122,15 @@ class RouterHandler(RequestHandler):
                 raise _Answered()
             raise HTTPError(401, "log in to the hub to open dashboards")
         self.user = model["name"]
+        self.groups = list(model.get("groups") or ())
         self.token = self.router.hub_auth.get_token(self)
+
+    def run_ticket(self, twin: str) -> str | None:
+        """What the twin's process gets in place of the user's token: the right to record
+        this user's runs of this twin, and nothing else (extensions/run_tickets.py)."""
+        if not self.router.ticket_secret:
+            return None  # runs are kept as files in the process's folder, not in the registry
+        return run_tickets.issue(self.router.ticket_secret, self.user, twin, self.groups)
 
     async def manifest(self, twin: str) -> dict[str, Any]:
         """The twin's manifest as the registry gives it to this user, or an answered page."""
@@ -197,7 +210,7 @@ class TwinPage(RouterHandler):
             process = await self.process(twin)
         except _Answered:
             return
-        await forward(self, process, self.user, self.token, f"the dashboard of {twin}")
+        await forward(self, process, self.user, self.run_ticket(twin), f"the dashboard of {twin}")
 
     get = head = post = put = patch = delete = options = _serve
 
@@ -212,7 +225,7 @@ class TwinSocket(RouterHandler, WebSocketRelay):
         return f"ws://127.0.0.1:{self._process.port}{self.request.uri}"
 
     def upstream_headers(self) -> dict[str, str]:
-        return self._process.headers(self.user, self.token)
+        return self._process.headers(self.user, self.run_ticket(self._process.twin))
 
     def get_compression_options(self):
         return None
@@ -264,7 +277,7 @@ class SharedFiles(RouterHandler):
         for twin in candidates:
             process = supervisor.serving(twin) if twin else None
             if process is not None:
-                await forward(self, process, self.user, self.token, f"the dashboard of {twin}")
+                await forward(self, process, self.user, None, f"the dashboard of {twin}")
                 return
         raise HTTPError(404, "open a twin's dashboard first: its files come with it")
 
@@ -286,23 +299,26 @@ class TwinsIndex(RequestHandler):
 
 
 async def forward(
-    handler: RequestHandler, process: TwinProcess, user: str, token: str | None, name: str
+    handler: RequestHandler, process: TwinProcess, user: str, ticket: str | None, name: str
 ) -> None:
-    """The request to the twin's process as it came (path, query, body), the user named."""
+    """The request to the twin's process as it came (path, query, body), the user named and
+    their run ticket (never their token) attached."""
     process.touch()
     await forward_http(
         handler,
         f"{process.base}{handler.request.uri}",
         private=False,  # the hub's cookies and tokens stay here
-        extra_headers=process.headers(user, token),
+        extra_headers=process.headers(user, ticket),
         drop_response_headers=NO_COOKIES,
         upstream_name=name,
     )
     process.touch()
 
 
-def make_app(prefix: str, hub_auth: HubOAuth, supervisor: Supervisor) -> Application:
-    router = Router(hub_auth, supervisor, prefix)
+def make_app(
+    prefix: str, hub_auth: HubOAuth, supervisor: Supervisor, ticket_secret: str = ""
+) -> Application:
+    router = Router(hub_auth, supervisor, prefix, ticket_secret)
     base = re.escape(prefix.rstrip("/"))
     twin = rf"(?P<twin>(?!(?:{'|'.join(RESERVED)})(?:$|/)){TWIN})"
     args = {"router": router}
@@ -376,7 +392,7 @@ def main() -> None:
         start_seconds=settings.dashboards_start_seconds,
         hang_seconds=settings.dashboards_hang_seconds,
     )
-    app = make_app(prefix, hub_auth, supervisor)
+    app = make_app(prefix, hub_auth, supervisor, run_tickets.secret_from_env())
     app.transforms.append(SecurityHeaders)
     server = HTTPServer(app, xheaders=True)
     server.listen(settings.dashboards_port, settings.services_bind_ip)

@@ -19,6 +19,7 @@ from tornado.web import create_signed_value, decode_signed_value
 from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_TWINS_WRITE
 from twinhub.twins.text import normalize_username, username_problem
 
+from .. import run_tickets
 from ..hub_oauth import HubOAuth
 from .errors import Forbidden, RegistryError
 
@@ -44,6 +45,9 @@ class User:
     scopes: frozenset[str]
     kind: str
     token: str
+    ticket_twin: str | None = None
+    """Set for a twin's dashboard process holding a run ticket: it acts for this user in the
+    runs of this twin only (extensions/run_tickets.py)."""
 
     @classmethod
     def from_model(cls, model: dict[str, Any], token: str) -> User:
@@ -86,6 +90,29 @@ class User:
             raise Forbidden(f"{self.name} lacks the scope {scope!r} (ask a hub admin)")
 
 
+TICKET_ROUTES = frozenset(
+    {("POST", "/api/twins/{name}/runs"), ("PUT", "/api/runs/{run_id}/provenance")}
+)
+"""What a run ticket may do: record a run of its twin, and store that run's provenance (the
+store checks the run is of the ticket's twin). Routes as declared (``api.py``), after the
+registry's prefix."""
+
+
+def _ticket_user(ticket: run_tickets.Ticket, token: str, request: Request) -> User:
+    """The ticket's user, for the routes it is good for (the route FastAPI matched: an
+    authentication dependency runs after routing)."""
+    route = getattr(request.scope.get("route"), "path", "")
+    allowed = any(
+        request.method == method and route.endswith(path) for method, path in TICKET_ROUTES
+    )
+    if allowed and request.path_params.get("name", ticket.twin) == ticket.twin:
+        return User(ticket.user, ticket.groups, frozenset(), "user", token, ticket.twin)
+    raise Forbidden(
+        f"a twin's dashboard may only record runs of {ticket.twin!r}, "
+        f"not {request.method} {request.url.path[:200]}"
+    )
+
+
 class Authenticator:
     """Turns a request into a :class:`User` through the hub, and runs the browser's OAuth."""
 
@@ -98,6 +125,7 @@ class Authenticator:
             )
         # signs our cookies; a restart invalidates them and browsers silently redo OAuth
         self.cookie_secret = secrets.token_bytes(32)
+        self.ticket_secret = run_tickets.secret_from_env()
 
     # --- tokens --------------------------------------------------------------------------------
     def token_from(self, request: Request) -> str | None:
@@ -118,6 +146,11 @@ class Authenticator:
         token = self.token_from(request)
         if not token:
             return None
+        if run_tickets.is_ticket(token):
+            ticket = run_tickets.verify(self.ticket_secret, token)
+            if ticket is None:
+                raise Forbidden("this run ticket is not valid (expired?): reload the dashboard")
+            return _ticket_user(ticket, token, request)
         model = await self.hub.user_for_token(token, sync=False)
         if model is None:
             raise Forbidden("the hub does not know this token (expired or revoked?)")

@@ -388,6 +388,8 @@ class Store:
         allowed = run is not None and (
             run.user == user.name or (not write and user.has(SCOPE_RUNS_READ))
         )
+        if user.ticket_twin is not None:  # a twin's dashboard: its own runs only
+            allowed = allowed and getattr(run, "twin_name", None) == user.ticket_twin
         if not allowed:
             raise NotFound(f"no run {run_id!r}")
         return run

@@ -135,6 +135,10 @@ def test_a_dashboard_reads_nothing_of_the_platform(hostile: Gateway) -> None:
         )
     assert report["uid"] != 0 and report["uid"] == snoop.uids().real
     assert report["secret_env"] == []  # no token, secret or database URL in its environment
+    # what its visitor's requests carry is no way to act as the visitor: a run ticket of this
+    # twin, not their hub token (each answer was 200 or 422 with the token)
+    answers = report["registry_answers"]
+    assert set(answers.values()) == {403}, answers
     assert not report["proc_1_environ"] and not report["parent_environ"]
     own = {p.pid for p in psutil.process_iter() if p.uids().real == report["uid"]}
     assert set(report["read_environs"]) <= own  # only processes of its own account

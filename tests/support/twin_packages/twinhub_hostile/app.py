@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 REPORT = "hostile-snoop.json"
@@ -39,10 +41,35 @@ def _readable(path: Path) -> bool:
         return False
 
 
+def _registry_answers(token: str | None) -> dict[str, int | str]:
+    """What the registry answers this process when it uses the credential its visitor's
+    requests carry to act as the visitor beyond recording runs of this twin."""
+    api = os.environ.get("TWINHUB_API_URL", "").rstrip("/")
+    tries = {
+        "list the visitor's runs": ("GET", f"{api}/runs", None),
+        "register a twin": ("POST", f"{api}/twins", b"{}"),
+        "record a run of another twin": ("POST", f"{api}/twins/lattice/runs", b"{}"),
+    }
+    answers: dict[str, int | str] = {}
+    for what, (method, url, body) in tries.items():
+        request = urllib.request.Request(url, data=body, method=method)
+        request.add_header("Authorization", f"token {token}")
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                answers[what] = response.status
+        except urllib.error.HTTPError as e:
+            answers[what] = e.code
+        except (OSError, ValueError) as e:
+            answers[what] = f"{type(e).__name__}: {e}"
+    return answers
+
+
 def create_snoop():
     """Tries to read what a dashboard must never read, and writes down what it managed."""
     import panel as pn
 
+    Path("snoop-started").write_text(repr(pn.state.access_token))
     state = Path(os.environ.get("TWINHUB_STATE_DIR", "."))
     found = []
     for root, _dirs, files in os.walk(state, onerror=lambda _e: None):
@@ -61,5 +88,7 @@ def create_snoop():
         "read_environs": [pid for pid, ok in environs if ok],
         "secret_env": sorted(k for k in os.environ if any(w in k.upper() for w in WORDS)),
     }
+    Path(REPORT + ".partial").write_text(json.dumps(report))
+    report["registry_answers"] = _registry_answers(pn.state.access_token)
     Path(REPORT).write_text(json.dumps(report))
     return pn.pane.Str("snooped")

@@ -69,7 +69,6 @@ def create_snoop():
     """Tries to read what a dashboard must never read, and writes down what it managed."""
     import panel as pn
 
-    Path("snoop-started").write_text(repr(pn.state.access_token))
     state = Path(os.environ.get("TWINHUB_STATE_DIR", "."))
     found = []
     for root, _dirs, files in os.walk(state, onerror=lambda _e: None):
@@ -88,7 +87,6 @@ def create_snoop():
         "read_environs": [pid for pid, ok in environs if ok],
         "secret_env": sorted(k for k in os.environ if any(w in k.upper() for w in WORDS)),
     }
-    Path(REPORT + ".partial").write_text(json.dumps(report))
     report["registry_answers"] = _registry_answers(pn.state.access_token)
     Path(REPORT).write_text(json.dumps(report))
     return pn.pane.Str("snooped")

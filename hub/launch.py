@@ -40,8 +40,8 @@ from pathlib import Path
 import psutil
 from twinhub.catalogs.location import data_dir
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError, describe
+from twinhub.extensions.accounts import AccountError, ensure_service_account, open_passages
 
-from .accounts import AccountError, ensure_service_account, open_passages
 from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
 from .services import dashboards_home, gateway_instances, managed_services, platform_home
 from .state import (

@@ -1,7 +1,7 @@
 """The local target: user servers and Dask clusters are processes on this machine (`make up`).
 
-A platform run as root gives each hub user a unix account of their own (hub/accounts.py): their
-server (:class:`~twinhub.hub.targets.local_spawner.TwinhubLocalSpawner`) and their Dask
+A platform run as root gives each hub user a unix account of their own (extensions/accounts.py):
+their server (:class:`~twinhub.hub.targets.local_spawner.TwinhubLocalSpawner`) and their Dask
 schedulers and workers (:class:`~twinhub.hub.dask_prefork.PreforkLocalBackend`) run as it.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from traitlets.config import Config
 from twinhub.contracts.settings import Settings
-
-from . import home_dir_template
+from twinhub.extensions.accounts import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.local_spawner.TwinhubLocalSpawner"
 

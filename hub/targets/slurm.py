@@ -15,9 +15,8 @@ from pathlib import Path
 from pydantic import ValidationError
 from traitlets.config import Config
 from twinhub.contracts.settings import Settings, SettingsError
+from twinhub.extensions.accounts import home_dir_template
 from twinhub.extensions.registry.models import SlurmResources
-
-from . import home_dir_template
 
 SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"
 BACKEND_CLASS = "twinhub.hub.targets.slurm_backend.TwinhubSlurmBackend"

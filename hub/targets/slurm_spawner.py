@@ -6,7 +6,7 @@ centre where every hub user is a Unix account. This subclass adds, as traitlets 
 
 * ``submit_as``: ``"user"`` keeps that behaviour; ``"service"`` submits as the hub's own
   account. A hub run as root then submits each job *as the user's own unix account*
-  (``sbatch --uid/--gid``, the account of :mod:`twinhub.hub.accounts`, with its home), so the
+  (``sbatch --uid/--gid``, the account of :mod:`twinhub.extensions.accounts`, with its home), so the
   server runs as the user, as on the local target; otherwise the job is the hub account's and
   each user gets a home from ``home_dir_template``;
 * ``slurm_conf``: the ``SLURM_CONF`` of every Slurm command (upstream inherits the hub's env);
@@ -24,8 +24,7 @@ from urllib.parse import urlparse, urlunparse
 
 from batchspawner import SlurmSpawner
 from traitlets import Any, Enum, Unicode, default
-
-from ..accounts import UserAccounts
+from twinhub.extensions.accounts import UserAccounts
 
 RESOURCE_TRAITS = ("req_partition", "req_account", "req_runtime", "req_nprocs", "req_memory")
 """The batch script's resources that a profile sets (``slurm.spawner_overrides``)."""

@@ -12,15 +12,7 @@ from twinhub.contracts.settings import REPO_ROOT
 
 PARTS = ("contracts", "hub", "extensions", "kernels", "catalogs", "twins")
 
-KNOWN = {
-    # Follow-up (issue 17, after the merge of integ): the run executor and publishing create and
-    # switch to users' unix accounts with hub/accounts.py and hub/targets' account settings; move
-    # those (accounts, accounts_config, home_dir_template) out of hub/ so that these go.
-    ("extensions/executor/service.py", "twinhub.hub.accounts"),
-    ("extensions/executor/service.py", "twinhub.hub.targets"),
-    ("extensions/registry/publishing.py", "twinhub.hub.accounts"),
-    ("extensions/registry/publishing.py", "twinhub.hub.targets"),
-}
+KNOWN: set[tuple[str, str]] = set()
 """Wrong-way imports known and awaiting their follow-up: (file, module and names in it)."""
 
 

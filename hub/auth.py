@@ -12,7 +12,7 @@ from jupyterhub.authenticators.shared import SharedPasswordAuthenticator
 from tornado import web
 from traitlets.config import Config
 from twinhub.contracts.settings import Settings
-from twinhub.twins.text import normalize_username, username_problem
+from twinhub.contracts.text import normalize_username, username_problem
 
 from .state import Secrets
 

@@ -13,8 +13,8 @@ import prov.model
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
-from twinhub.twins.jsonvalues import DOCUMENT, json_problems
-from twinhub.twins.manifest import TwinManifest
+from twinhub.contracts.jsonvalues import DOCUMENT, json_problems
+from twinhub.contracts.manifest import TwinManifest
 from twinhub.twins.pipeline import Pipeline
 
 from . import metrics

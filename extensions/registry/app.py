@@ -28,9 +28,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.contracts.manifest import TwinManifest
 from twinhub.extensions import runtimes
 from twinhub.extensions.accesslog import RedactSecrets
-from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .api import build_router

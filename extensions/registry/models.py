@@ -19,9 +19,9 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from twinhub.twins.jsonvalues import json_problems
-from twinhub.twins.manifest import SLUG, STRICT, ManifestError
-from twinhub.twins.text import Line, Text
+from twinhub.contracts.jsonvalues import json_problems
+from twinhub.contracts.manifest import SLUG, STRICT, ManifestError
+from twinhub.contracts.text import Line, Text
 
 MEMORY = r"^[1-9]\d*(\.\d+)?[KMGT]$"
 """JupyterHub's ByteSpecification (``mem_limit``): a number and K, M, G or T (powers of 1024)."""

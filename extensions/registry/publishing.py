@@ -38,10 +38,11 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.manifest import MANIFEST_FILE, ManifestError, parse_manifest
 from twinhub.contracts.names import SCOPE_TWINS_WRITE
+from twinhub.contracts.text import normalize_username
 from twinhub.extensions.runtimes import SERVED, build_published_environment, published_dir
-from twinhub.twins.manifest import MANIFEST_FILE, ManifestError, parse_manifest, safe_yaml
-from twinhub.twins.text import normalize_username
+from twinhub.twins.manifest import safe_yaml
 
 from .archive import ArchiveError, Limits, digest, unpack
 from .auth import User

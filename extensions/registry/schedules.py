@@ -21,7 +21,7 @@ from croniter import CroniterError, croniter
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
-from twinhub.twins.manifest import STRICT, ManifestError, parse_manifest
+from twinhub.contracts.manifest import STRICT, ManifestError, parse_manifest
 
 from .auth import User
 from .db import Base, utcnow

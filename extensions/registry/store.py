@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from twinhub.contracts.manifest import ManifestError, TwinManifest, parse_manifest
 from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE
-from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
 
 from . import jobs
 from .auth import User

@@ -13,11 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from twinhub.catalogs import entry_ids
-from twinhub.twins.manifest import (
-    ManifestError,
-    TwinManifest,
-    parse_manifest,
-)
+from twinhub.contracts.manifest import ManifestError, TwinManifest, parse_manifest
 from twinhub.twins.pipeline import Pipeline, check_pipeline, parse_pipeline
 
 from .errors import Invalid

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from traitlets.config import Config
+from twinhub.contracts.profile import SlurmResources
 from twinhub.contracts.settings import Settings, SettingsError
 from twinhub.extensions.accounts import home_dir_template
-from twinhub.extensions.registry.models import SlurmResources
 
 SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"
 BACKEND_CLASS = "twinhub.hub.targets.slurm_backend.TwinhubSlurmBackend"

@@ -92,3 +92,23 @@ def test_the_check_sees_a_wrong_way_import() -> None:
         fake.unlink()
     assert any("_boundary_probe.py:1 imports twinhub.hub.state" in p for p in found)
     assert any("_boundary_probe.py:2 imports twinhub.twins.flood" in p for p in found)
+
+
+def test_the_contracts_hold_what_platform_and_twins_agree_on() -> None:
+    """The manifest, the Dask spec, the infrastructure profile and the run record are defined
+    in ``contracts/`` (issue 17 section 1); the twin framework's old names are the same
+    objects, for twin packages that import them from there."""
+    from twinhub.contracts import manifest, profile, runs
+    from twinhub.twins import manifest as framework
+
+    for model in (
+        manifest.TwinManifest,
+        manifest.DaskSpec,
+        profile.InfraProfile,
+        profile.SlurmResources,
+        runs.RunRequest,
+        runs.RunRecord,
+    ):
+        assert model.__module__.startswith("twinhub.contracts."), model
+    assert framework.TwinManifest is manifest.TwinManifest
+    assert framework.parse_manifest is manifest.parse_manifest

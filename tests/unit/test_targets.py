@@ -143,7 +143,7 @@ def test_bad_partition_name_is_refused_naming_the_variable(monkeypatch, tmp_path
 
 
 def test_profile_with_bad_slurm_resources_is_refused_naming_the_field() -> None:
-    from twinhub.extensions.registry.models import parse_profile
+    from twinhub.contracts.profile import parse_profile
     from twinhub.twins.manifest import ManifestError
 
     base = {"slug": "hpc-slurm", "display_name": "HPC", "cpu": 2, "memory": "3G"}

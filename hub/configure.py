@@ -112,7 +112,7 @@ def _configure_embedded(c: Config, settings: Settings, secrets: Secrets) -> None
 
     # --- user servers: JupyterLab, one named server per twin --------------------------------
     # where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER, or
-    # per profile with TWINHUB_SLURM=1 (hub/targets/profile_spawner.py)
+    # per profile with TWINHUB_SLURM=1 (extensions/spawners/profile.py)
     c.merge(spawner_config(settings))
     c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"

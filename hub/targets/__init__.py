@@ -28,14 +28,14 @@ def target(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-PROFILE_SPAWNER_CLASS = "twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner"
+PROFILE_SPAWNER_CLASS = "twinhub.extensions.spawners.profile.TwinhubProfileSpawner"
 
 
 def spawner_config(settings: Settings) -> Config:
     """JupyterHub config of the target chosen by TWINHUB_SPAWNER.
 
     With TWINHUB_SLURM=1 (and servers not all on Slurm already), the hub's spawner becomes
-    :class:`~twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner`: servers of a profile
+    :class:`~twinhub.extensions.spawners.profile.TwinhubProfileSpawner`: servers of a profile
     with Slurm resources are batch jobs, the others run on the TWINHUB_SPAWNER target.
     """
     c = target(settings.spawner).spawner_config(settings)

@@ -42,8 +42,8 @@ from twinhub.extensions.accounts import HOMES_MODE, UserAccounts
 
 JOB_END = """\
 # The end of the job (scancel, time limit) reaches this shell as SIGTERM; Slurm may not see the
-# Dask processes (see hub/targets/slurm_backend.py), so the shell ends them: TERM to the Dask
-# command, then, once it is gone or after the grace period, KILL to the process group this
+# Dask processes (see extensions/gateway_backends/slurm.py), so the shell ends them: TERM to
+# the Dask command, then, once it is gone or after the grace period, KILL to the process group this
 # shell leads (slurmstepd makes the batch script a group leader): what is left of the job, e.g.
 # a worker process of a nanny, and this shell.
 end_job() {{

@@ -38,7 +38,7 @@ holding its value: how Kubernetes mounts a Secret. The environment wins over a f
 TARGETS = ("local", "slurm")
 DEPLOYMENTS = ("embedded", "kubernetes")
 """How the hub is deployed (``TWINHUB_DEPLOYMENT``, ``hub/configure.py``)."""
-"""Deployment targets for user servers and Dask clusters (``extensions/targets/``)."""
+"""Deployment targets for user servers and Dask clusters (``hub/targets/``)."""
 
 
 class SettingsError(ValueError):

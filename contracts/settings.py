@@ -36,7 +36,9 @@ SECRETS_DIR_ENV = "TWINHUB_SECRETS_DIR"
 holding its value: how Kubernetes mounts a Secret. The environment wins over a file."""
 
 TARGETS = ("local", "slurm")
-"""Deployment targets for user servers and Dask clusters (``extensions/targets/``)."""
+DEPLOYMENTS = ("embedded", "kubernetes")
+"""How the hub is deployed (``TWINHUB_DEPLOYMENT``, ``hub/configure.py``)."""
+"""Deployment targets for user servers and Dask clusters (``hub/targets/``)."""
 
 
 class SettingsError(ValueError):
@@ -274,7 +276,7 @@ class Settings(BaseSettings):
     account_prefix: str = _var(
         "th-",
         "Start of the unix account names of hub users (a hub runs as root gives each user an "
-        "account of their own: <prefix><name>, hub/accounts.py); a lower-case letter, then "
+        "account of their own: <prefix><name>, extensions/accounts.py); a lower-case letter, then "
         "letters, digits or '-'.",
     )
     apps_account: str = _var(
@@ -286,6 +288,12 @@ class Settings(BaseSettings):
         "System account the platform's services that need no root (the registry, the Dask "
         "Gateway fronts, the idle culler) run as when the hub runs as root; its home "
         "<state>/platform holds the registry's SQLite database.",
+    )
+    deployment: str = _var(
+        "embedded",
+        "How the hub is deployed: 'embedded' (one machine, `make up`: the launcher runs the "
+        "proxy, the hub runs the Dask Gateway and the idle culler) or 'kubernetes' (the z2jh "
+        "chart's hub pod, hub/helm/); hub/configure.py wires the hub for either.",
     )
     # --- deployment targets (hub/targets/): where user servers and Dask clusters run -------
     spawner: str = _var(
@@ -492,6 +500,10 @@ class Settings(BaseSettings):
         ):
             if value < 1:
                 raise SettingsError(f"{var}={value}: must be at least 1")
+        if self.deployment not in DEPLOYMENTS:
+            raise SettingsError(
+                f"TWINHUB_DEPLOYMENT={self.deployment!r}: choose one of {', '.join(DEPLOYMENTS)}"
+            )
         for var, value in (
             ("TWINHUB_SPAWNER", self.spawner),
             ("TWINHUB_DASK_BACKEND", self.dask_backend),

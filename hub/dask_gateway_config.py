@@ -5,12 +5,13 @@
 # `dask-gateway` (backend of TWINHUB_DASK_BACKEND) and, for Slurm profiles on a hub whose
 # clusters are otherwise local (TWINHUB_SLURM=1), `dask-gateway-slurm`; this file configures
 # either. Users authenticate with their hub token. Local clusters are processes of the gateway
-# (UnsafeLocalBackend, schedulers forked from a warm process: hub/dask_prefork.py).
+# (UnsafeLocalBackend, schedulers forked from a warm process:
+# extensions/gateway_backends/prefork.py).
 # Kubernetes uses the dask-gateway Helm chart instead (hub/helm/).
 import os
 
 from twinhub.contracts.settings import Settings
-from twinhub.hub.dask_quotas import with_user_quotas
+from twinhub.extensions.gateway_backends.quotas import with_user_quotas
 from twinhub.hub.gateway_options import cluster_limits, cluster_options
 from twinhub.hub.services import GATEWAY_INSTANCE_ENV, GATEWAY_SERVICE, gateway_instance
 from twinhub.hub.state import ensure_secrets, state_dir_mode
@@ -40,7 +41,8 @@ if settings.hub_connect_host:
         f"http://{settings.connect_host}:{instance.http_port}{instance.prefix}/api"
     )
 
-# --- per-user quotas across all of a user's clusters, whatever the backend (hub/dask_quotas.py):
+# --- per-user quotas across all of a user's clusters, whatever the backend
+# (extensions/gateway_backends/quotas.py):
 # a user's N+1th cluster, or one past their cores/memory, is refused with the limit named
 c.DaskGateway.backend_class = with_user_quotas(c.DaskGateway.backend_class)
 c.UserQuotas.max_clusters_per_user = settings.dask_max_clusters_per_user

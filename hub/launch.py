@@ -11,7 +11,7 @@ not take the gateway down, and nothing outlives a stop, the launcher
 * restarts a hub that dies (``kill -9``, a crash) at most TWINHUB_HUB_MAX_RESTARTS times within
   TWINHUB_HUB_RESTART_WINDOW seconds, after stopping the services the dead hub had started;
   meanwhile the proxy keeps routing to the running servers, which the new hub re-attaches,
-  as the new Dask Gateway re-attaches the clusters (hub/supervise.py);
+  as the new Dask Gateway re-attaches the clusters (extensions/hub_supervisor.py);
 * restarts a proxy that dies within the same bounds (counted apart from the hub's), and asks
   the hub to put the routes back into the new proxy's empty table (hub/proxy.py);
 * on Ctrl-C (or SIGTERM) stops the hub cleanly (it stops servers and services; the gateway
@@ -40,8 +40,16 @@ from pathlib import Path
 import psutil
 from twinhub.catalogs.location import data_dir
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError, describe
+from twinhub.extensions.accounts import AccountError, ensure_service_account, open_passages
+from twinhub.extensions.hub_supervisor import (
+    RestartPolicy,
+    alive,
+    descendants,
+    reap_orphans,
+    stop_orphaned_services,
+    wait_gone,
+)
 
-from .accounts import AccountError, ensure_service_account, open_passages
 from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
 from .services import dashboards_home, gateway_instances, managed_services, platform_home
 from .state import (
@@ -51,14 +59,6 @@ from .state import (
     hand_over,
     move_registry_database,
     protect_state,
-)
-from .supervise import (
-    RestartPolicy,
-    alive,
-    descendants,
-    reap_orphans,
-    stop_orphaned_services,
-    wait_gone,
 )
 from .targets.running_jobs import check_no_orphaned_jobs
 

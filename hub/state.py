@@ -5,7 +5,7 @@ rotate one by deleting its file and restarting. Re-running ``make up`` keeps the
 cookies and service tokens survive a restart.
 
 The state directory belongs to the platform's account. When the platform runs as root, users
-are unix accounts of their own (hub/accounts.py) and may only *pass through* it (mode 0711:
+are unix accounts of their own (extensions/accounts.py) and may only *pass through* it (mode 0711:
 no listing) to what they need: their home under ``users/``, their Dask clusters' folders under
 ``dask-gateway/clusters/`` and the built data under ``data/``; everything else (secrets, the
 databases, the cookie secret, logs) is 0600/0700 (:func:`protect_state`).

@@ -212,7 +212,7 @@ stop_pid() {
 
 # pids of processes of this cluster's jobs, tracked by Slurm or not: every process of a job
 # inherits SLURM_WORKING_CLUSTER=<name>:<host>:<slurmctld port>:... from sbatch (twinhub's Dask
-# jobs keep it despite their process titles: SPT_NOENV, hub/targets/slurm_backend.py)
+# jobs keep it despite their process titles: SPT_NOENV, extensions/gateway_backends/slurm.py)
 job_pids() {
   local port f pid
   port=$(sed -n 's/^SlurmctldPort=//p' "$conf")

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from twinhub.hub.accounts import remove_prefixed_accounts
+from twinhub.extensions.accounts import remove_prefixed_accounts
 
 from tests.support.gateway import Gateway, start_gateway
 
@@ -24,7 +24,7 @@ _session_basetemp: list[str] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """As root, gateways give each hub user a unix account (hub/accounts.py). So that this
+    """As root, gateways give each hub user a unix account (extensions/accounts.py). So that this
     session's accounts never meet another session's on the same machine, they get a prefix of
     their own (removed at the end); and the temporary folders (state dirs, homes) live in a
     folder of this session, since pytest makes ``/tmp/pytest-of-root`` private again at the

@@ -27,8 +27,8 @@ import yaml
 from prov.model import ProvDocument
 from pydantic import Field, ValidationError, field_validator, model_validator
 from twinhub.catalogs.access import dataset_checksum, open_entry
-from twinhub.twins.jsonvalues import json_problems
-from twinhub.twins.manifest import (
+from twinhub.contracts.jsonvalues import json_problems
+from twinhub.contracts.manifest import (
     OUTPUT_NAME,
     SEMVER,
     EntryPoint,
@@ -37,14 +37,14 @@ from twinhub.twins.manifest import (
     ManifestError,
     Slug,
     TwinManifest,
-    _pydantic_errors,
     _Strict,
     foreign_entry_point,
-    safe_yaml,
+    pydantic_field_errors,
 )
+from twinhub.contracts.text import Line, Text
+from twinhub.twins.manifest import safe_yaml
 from twinhub.twins.provenance import NAMESPACE, ProvJson, read_prov_json, to_prov
 from twinhub.twins.runs import ReplayError, RunRecord, current_agent
-from twinhub.twins.text import Line, Text
 
 PIPELINE_FILE = "pipeline.yaml"
 PIPELINE_NAME = r"^[a-z][a-z0-9_-]{0,38}[a-z0-9]$"
@@ -291,7 +291,7 @@ def parse_pipeline(data: Any, source: str = "pipeline") -> Pipeline:
         raise PipelineError(source, e.errors) from None
     except ValidationError as e:
         errors = []
-        for loc, msg in _pydantic_errors(e):
+        for loc, msg in pydantic_field_errors(e):
             inner = msg.split("is invalid:\n", 1)
             if len(inner) == 2:  # the graph check's own PipelineError, wrapped by pydantic
                 errors.extend(tuple(line.strip().split(": ", 1)) for line in inner[1].splitlines())

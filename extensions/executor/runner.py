@@ -35,7 +35,7 @@ def run(folder: Path) -> int:
     job = json.loads((folder / "job.json").read_text())
     try:
         from dask.distributed import Client, LocalCluster
-        from twinhub.twins.manifest import parse_manifest
+        from twinhub.contracts.manifest import parse_manifest
         from twinhub.twins.twin import Twin
 
         pipeline = job["manifest"].get("kind") == "pipeline"

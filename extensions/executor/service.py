@@ -76,8 +76,7 @@ class Executor:
     def __post_init__(self) -> None:
         self.accounts: Any = None
         if self.settings.user_accounts:
-            from twinhub.hub.accounts import UserAccounts
-            from twinhub.hub.targets import accounts_config
+            from twinhub.extensions.accounts import UserAccounts, accounts_config
 
             self.accounts = UserAccounts(config=accounts_config(self.settings))
         jobs_dir(self.settings).mkdir(mode=JOBS_DIR_MODE, parents=True, exist_ok=True)

@@ -13,8 +13,10 @@ import prov.model
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
-from twinhub.twins.jsonvalues import DOCUMENT, json_problems
-from twinhub.twins.manifest import TwinManifest
+from twinhub.contracts.jsonvalues import DOCUMENT, json_problems
+from twinhub.contracts.manifest import TwinManifest
+from twinhub.contracts.profile import InfraProfile
+from twinhub.contracts.runs import RunRecord, RunRequest, RunUpdate
 from twinhub.twins.pipeline import Pipeline
 
 from . import metrics
@@ -22,18 +24,7 @@ from .auth import User
 from .bodies import component, documented, json_body
 from .db import History, PipelineRow, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
-from .models import (
-    ErrorBody,
-    HistoryEntry,
-    InfraProfile,
-    Page,
-    PipelineRecord,
-    ProfileRecord,
-    RunRecord,
-    RunRequest,
-    RunUpdate,
-    TwinRecord,
-)
+from .models import ErrorBody, HistoryEntry, Page, PipelineRecord, ProfileRecord, TwinRecord
 from .publishing import Publisher
 from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store

@@ -28,9 +28,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import DataError
 from swagger_ui_bundle import swagger_ui_path
+from twinhub.contracts.manifest import TwinManifest
+from twinhub.contracts.profile import InfraProfile
+from twinhub.contracts.runs import RunRequest, RunUpdate
 from twinhub.extensions import runtimes
 from twinhub.extensions.accesslog import RedactSecrets
-from twinhub.twins.manifest import TwinManifest
 
 from . import metrics
 from .api import build_router
@@ -46,7 +48,6 @@ from .errors import (
     validation_problems,
 )
 from .limits import BodyLimitMiddleware
-from .models import InfraProfile, RunRequest, RunUpdate
 from .pages import build_pages
 from .processes import build_processes
 from .publishing import Publisher

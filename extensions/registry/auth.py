@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import Request
 from tornado.web import create_signed_value, decode_signed_value
 from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_TWINS_WRITE
-from twinhub.twins.text import normalize_username, username_problem
+from twinhub.contracts.text import normalize_username, username_problem
 
 from .. import run_tickets
 from ..hub_oauth import HubOAuth

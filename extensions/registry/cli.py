@@ -20,8 +20,9 @@ from pathlib import Path
 import httpx
 import yaml
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.manifest import ManifestError
 from twinhub.contracts.names import REGISTRY_API
-from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest, safe_yaml
+from twinhub.twins.manifest import entry_point_errors, load_manifest, safe_yaml
 
 API = REGISTRY_API
 WAIT_SECONDS = 1800

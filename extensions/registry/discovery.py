@@ -11,7 +11,8 @@ import logging
 from pathlib import Path
 
 import yaml
-from twinhub.twins.manifest import ManifestError, discover, load_manifest, safe_yaml
+from twinhub.contracts.manifest import ManifestError
+from twinhub.twins.manifest import discover, load_manifest, safe_yaml
 
 from .errors import RegistryError
 from .store import Store

@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
-from twinhub.twins.jsonvalues import json_problems
-from twinhub.twins.manifest import ManifestError, parse_manifest
+from twinhub.contracts.jsonvalues import json_problems
+from twinhub.contracts.manifest import ManifestError, parse_manifest
 
 from .db import Job, PipelineRow, Twin, utcnow
 from .errors import Conflict, Invalid, NotFound

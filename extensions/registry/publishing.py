@@ -13,10 +13,10 @@ version row is written in state ``building``. The build then runs in the publish
    never replaces the served one. :meth:`Publisher.serve` serves a ``ready`` one again
    (rollback).
 
-Every command of the build runs as the owner's unix account (hub/accounts.py) when the registry
-runs as root, never as root, with a minimal environment: no platform token, no ``TWINHUB_*``
-or ``JUPYTERHUB_*`` variable. Files live in ``<state>/published/<twin>/<number>/`` (the
-archive, ``src/``, ``env/``); ``<twin>/served`` links to the served one, which is what
+Every command of the build runs as the owner's unix account (extensions/accounts.py) when the
+registry runs as root, never as root, with a minimal environment: no platform token, no
+``TWINHUB_*`` or ``JUPYTERHUB_*`` variable. Files live in ``<state>/published/<twin>/<number>/``
+(the archive, ``src/``, ``env/``); ``<twin>/served`` links to the served one, which is what
 :func:`twinhub.extensions.runtimes.runtime_python` returns for the twin.
 """
 
@@ -38,10 +38,11 @@ from typing import Any
 import yaml
 from sqlalchemy import func, select
 from twinhub.catalogs import entry_ids
+from twinhub.contracts.manifest import MANIFEST_FILE, ManifestError, parse_manifest
 from twinhub.contracts.names import SCOPE_TWINS_WRITE
+from twinhub.contracts.text import normalize_username
 from twinhub.extensions.runtimes import SERVED, build_published_environment, published_dir
-from twinhub.twins.manifest import MANIFEST_FILE, ManifestError, parse_manifest, safe_yaml
-from twinhub.twins.text import normalize_username
+from twinhub.twins.manifest import safe_yaml
 
 from .archive import ArchiveError, Limits, digest, unpack
 from .auth import User
@@ -265,8 +266,7 @@ class Publisher:
         root), None otherwise (the registry's own unprivileged account runs it)."""
         if os.geteuid() != 0:
             return None
-        from twinhub.hub.accounts import ensure_account
-        from twinhub.hub.targets import home_dir_template
+        from twinhub.extensions.accounts import ensure_account, home_dir_template
 
         return ensure_account(
             self.state_dir,

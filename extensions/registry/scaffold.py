@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from twinhub.twins.manifest import SLUG
+from twinhub.contracts.manifest import SLUG
 
 TEMPLATE = Path(__file__).resolve().parent / "twin_template"
 SUFFIX = ".tmpl"

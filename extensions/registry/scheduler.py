@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import select
-from twinhub.twins.manifest import ManifestError
+from twinhub.contracts.manifest import ManifestError
 
 from .jobs import FINISHED, Job, submit
 from .schedules import (

@@ -21,12 +21,12 @@ from croniter import CroniterError, croniter
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
-from twinhub.twins.manifest import STRICT, ManifestError, parse_manifest
+from twinhub.contracts.manifest import STRICT, ManifestError, parse_manifest
+from twinhub.contracts.profile import field_errors
 
 from .auth import User
 from .db import Base, utcnow
 from .errors import Invalid, NotFound
-from .models import field_errors
 
 CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]{1,40}")
 ZONE = re.compile(r"[A-Za-z0-9_+-]{1,30}(/[A-Za-z0-9_+-]{1,30}){0,2}")

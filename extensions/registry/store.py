@@ -16,14 +16,14 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from twinhub.contracts.manifest import ManifestError, TwinManifest, parse_manifest
 from twinhub.contracts.names import SCOPE_PROFILES_WRITE, SCOPE_RUNS_READ, SCOPE_TWINS_WRITE
-from twinhub.twins.manifest import ManifestError, TwinManifest, parse_manifest
+from twinhub.contracts.runs import RunRequest
 
 from . import jobs
 from .auth import User
 from .db import History, Job, PipelineRow, Profile, Run, Twin, utcnow
 from .errors import BadRequest, Conflict, Invalid, NotFound
-from .models import RunRequest
 from .snapshot import Snapshot, build_snapshot
 from .validation import check_pipeline_document, check_profile, check_twin, semver_key
 

@@ -13,15 +13,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from twinhub.catalogs import entry_ids
-from twinhub.twins.manifest import (
-    ManifestError,
-    TwinManifest,
-    parse_manifest,
-)
+from twinhub.contracts.manifest import ManifestError, TwinManifest, parse_manifest
+from twinhub.contracts.profile import InfraProfile, parse_profile
 from twinhub.twins.pipeline import Pipeline, check_pipeline, parse_pipeline
 
 from .errors import Invalid
-from .models import InfraProfile, parse_profile
 
 
 def check_twin(

@@ -12,8 +12,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from twinhub.contracts.manifest import MANIFEST_FILE
 from twinhub.contracts.settings import Settings
-from twinhub.twins.manifest import MANIFEST_FILE, load_manifest
+from twinhub.twins.manifest import load_manifest
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,9 @@ traitlets ``Config``: ``spawner_config`` (merged by ``jupyterhub_config.py``) an
 ``TWINHUB_DASK_BACKEND`` name the module, so a new engine (PBS, another scheduler) is one more
 module rather than a branch through the config files, the way dask-gateway's backends are
 plug-ins behind one interface.
+
+``accounts_config`` and ``home_dir_template`` (whose unix account runs a user's processes) live
+with the accounts in :mod:`twinhub.extensions.accounts`; they are imported here for the targets.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from types import ModuleType
 
 from traitlets.config import Config
 from twinhub.contracts.settings import TARGETS, Settings
+from twinhub.extensions.accounts import accounts_config
 
 
 def target(name: str) -> ModuleType:
@@ -24,14 +28,14 @@ def target(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-PROFILE_SPAWNER_CLASS = "twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner"
+PROFILE_SPAWNER_CLASS = "twinhub.extensions.spawners.profile.TwinhubProfileSpawner"
 
 
 def spawner_config(settings: Settings) -> Config:
     """JupyterHub config of the target chosen by TWINHUB_SPAWNER.
 
     With TWINHUB_SLURM=1 (and servers not all on Slurm already), the hub's spawner becomes
-    :class:`~twinhub.hub.targets.profile_spawner.TwinhubProfileSpawner`: servers of a profile
+    :class:`~twinhub.extensions.spawners.profile.TwinhubProfileSpawner`: servers of a profile
     with Slurm resources are batch jobs, the others run on the TWINHUB_SPAWNER target.
     """
     c = target(settings.spawner).spawner_config(settings)
@@ -53,20 +57,3 @@ def dask_backend_config(settings: Settings, name: str | None = None) -> Config:
     c = target(name or settings.dask_backend).dask_backend_config(settings)
     c.merge(accounts_config(settings))
     return c
-
-
-def accounts_config(settings: Settings) -> Config:
-    """Whose account users' processes run as (hub/accounts.py), for spawners and backends."""
-    c = Config()
-    a = c.UserAccounts
-    a.user_accounts = settings.user_accounts
-    a.accounts_dir = str(settings.state_dir)
-    a.account_prefix = settings.account_prefix
-    a.account_home_template = home_dir_template(settings)
-    return c
-
-
-def home_dir_template(settings: Settings) -> str:
-    """Users' home directories (``{username}``: their unix account, or their hub name when
-    every server runs under the operator's one account)."""
-    return str(settings.state_dir / "users" / "{username}")

@@ -4,7 +4,8 @@
 selects :class:`TwinhubSlurmBackend` (dask-gateway's jobqueue backend). Both read the cluster,
 partition, account and submitting account from the ``TWINHUB_SLURM_*`` settings; the
 resources of one server come from :class:`SlurmResources`, which an infrastructure profile
-turns into spawner overrides with :func:`spawner_overrides`.
+turns into spawner overrides with
+:func:`twinhub.extensions.spawners.slurm.spawner_overrides`.
 """
 
 from __future__ import annotations
@@ -14,27 +15,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from traitlets.config import Config
+from twinhub.contracts.profile import SlurmResources
 from twinhub.contracts.settings import Settings, SettingsError
-from twinhub.extensions.registry.models import SlurmResources
+from twinhub.extensions.accounts import home_dir_template
+from twinhub.extensions.spawners.slurm import spawner_overrides
 
-from . import home_dir_template
-
-SPAWNER_CLASS = "twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner"
-BACKEND_CLASS = "twinhub.hub.targets.slurm_backend.TwinhubSlurmBackend"
-
-
-def spawner_overrides(resources: SlurmResources) -> dict[str, str]:
-    """Traits of :class:`TwinhubSlurmSpawner` for these resources (profile -> spawner)."""
-    overrides = {
-        "req_runtime": resources.time_limit,
-        "req_nprocs": str(resources.cores),
-        "req_memory": resources.memory,
-    }
-    if resources.partition:
-        overrides["req_partition"] = resources.partition
-    if resources.account:
-        overrides["req_account"] = resources.account
-    return overrides
+SPAWNER_CLASS = "twinhub.extensions.spawners.slurm.TwinhubSlurmSpawner"
+BACKEND_CLASS = "twinhub.extensions.gateway_backends.slurm.TwinhubSlurmBackend"
 
 
 def default_resources(settings: Settings) -> SlurmResources:
@@ -44,13 +31,6 @@ def default_resources(settings: Settings) -> SlurmResources:
     except ValidationError as exc:
         field = str(exc.errors()[0]["loc"][0])
         raise SettingsError(f"TWINHUB_SLURM_{field.upper()}: {exc.errors()[0]['msg']}") from None
-
-
-def profile_overrides(profile: dict) -> dict[str, str]:
-    """Spawner traits for a profile's ``slurm`` resources; none for a profile without them."""
-    if not profile.get("slurm"):
-        return {}
-    return spawner_overrides(SlurmResources.model_validate(profile["slurm"]))
 
 
 def job_bind_ip(settings: Settings) -> str:

@@ -5,8 +5,8 @@
 import os
 
 from twinhub.contracts.settings import REPO_ROOT, Settings
+from twinhub.extensions.accounts import home_dir_template
 from twinhub.hub.state import ensure_secrets
-from twinhub.hub.targets import home_dir_template
 
 c = get_config()  # noqa: F821 - provided by JupyterHub when it loads this file
 

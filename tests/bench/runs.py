@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 from twinhub.contracts.settings import REPO_ROOT, Settings
+from twinhub.extensions.accounts import open_passages
 from twinhub.extensions.registry import jobs
 from twinhub.extensions.registry.db import Job, open_database
 from twinhub.extensions.registry.discovery import load_profiles_file
 from twinhub.extensions.registry.store import Store
-from twinhub.hub.accounts import open_passages
 from twinhub.twins.manifest import load_manifest
 from twinhub.twins.twin import load_twin
 

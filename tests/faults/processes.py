@@ -45,7 +45,8 @@ def dask_processes(gateway: Gateway, cluster: str, role: str) -> list[psutil.Pro
 
     A process belongs to the cluster when it runs in the cluster's working directory (named
     after the cluster) or has the cluster's name in its environment: a scheduler forked from
-    the warm process (hub/dask_prefork.py) shows that process's initial environment in
+    the warm process (extensions/gateway_backends/prefork.py) shows that process's initial
+    environment in
     ``/proc``, but it does run in its cluster's directory."""
     found = []
     for p in gateway.descendants():

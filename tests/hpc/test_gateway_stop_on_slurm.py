@@ -65,7 +65,7 @@ def test_stopping_the_gateway_cancels_server_and_cluster_jobs(
         lambda js: not ours & {j.job_id for j in js}, 30, f"jobs {sorted(ours)} cancelled"
     )
     # and their processes with them: the scheduler too, whose title Slurm's proctrack/linuxproc
-    # cannot read (hub/targets/slurm_backend.py)
+    # cannot read (extensions/gateway_backends/slurm.py)
     slurm.wait_processes_gone(
         ours, workdirs=[gw.slurm_staging_dir], what=f"cancelled jobs {sorted(ours)}"
     )

@@ -6,7 +6,7 @@ import os
 import sys
 
 import pytest
-from twinhub.hub.targets.slurm_backend import batch_script
+from twinhub.extensions.gateway_backends.slurm import batch_script
 
 from tests.support.slurm import SlurmCluster
 from tests.support.titled import IGNORING_TERM

@@ -1,4 +1,5 @@
-"""Schedulers forked from the gateway's warm process (hub/dask_prefork.py) on the real gateway.
+"""Schedulers forked from the gateway's warm process on the real gateway
+(extensions/gateway_backends/prefork.py).
 
 What a user could notice: the forked scheduler is a real one (workers join over TLS, a known
 sum comes back, its dashboard answers), it runs in its cluster's own directory, it is gone
@@ -20,7 +21,7 @@ N = 100_000
 
 def _is_prefork(p: psutil.Process) -> bool:
     try:
-        return "twinhub.hub.dask_prefork" in " ".join(p.cmdline())
+        return "twinhub.extensions.gateway_backends.prefork" in " ".join(p.cmdline())
     except psutil.Error:
         return False
 

@@ -21,12 +21,12 @@ import pytest
 import xarray as xr
 from sqlalchemy.orm import sessionmaker
 from twinhub.contracts.settings import Settings
+from twinhub.extensions.accounts import open_passages
 from twinhub.extensions.executor.service import jobs_dir
 from twinhub.extensions.registry import jobs
 from twinhub.extensions.registry.db import Job, open_database
 from twinhub.extensions.registry.discovery import load_profiles_file
 from twinhub.extensions.registry.store import Store
-from twinhub.hub.accounts import open_passages
 from twinhub.twins.manifest import load_manifest
 from twinhub.twins.runs import RunRecord
 from twinhub.twins.twin import load_twin

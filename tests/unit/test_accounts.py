@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from twinhub.hub.accounts import (
+from twinhub.extensions.accounts import (
     MAX_NAME,
     AccountTable,
     candidates,

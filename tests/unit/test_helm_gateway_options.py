@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 from dask_gateway_server.backends.kubernetes import KubeClusterConfig
+from twinhub.contracts.profile import parse_profile
 from twinhub.contracts.settings import REPO_ROOT, Settings
-from twinhub.extensions.registry.models import parse_profile
 from twinhub.hub.gateway_options import GIB, cluster_options
 
 HELM = REPO_ROOT / "hub" / "helm"

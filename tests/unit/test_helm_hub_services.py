@@ -16,6 +16,7 @@ import yaml
 from traitlets.config import Config
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.extensions.registry.config import RegistryConfig
+from twinhub.hub.configure import configure
 from twinhub.hub.services import DASHBOARDS_SERVICE, REGISTRY_SERVICE, dashboards_service
 
 VALUES = yaml.safe_load((REPO_ROOT / "hub" / "helm" / "jupyterhub-values.yaml").read_text())
@@ -107,3 +108,34 @@ def test_the_embedded_default_stays_on_loopback(monkeypatch: pytest.MonkeyPatch)
 def test_a_bind_address_that_is_no_address_is_refused() -> None:
     with pytest.raises(SettingsError, match="TWINHUB_SERVICES_BIND_IP='hub' is not an IP address"):
         Settings.from_env({"TWINHUB_SERVICES_BIND_IP": "hub"})
+
+
+def test_the_chart_and_the_embedded_hub_share_one_wiring(
+    hub_pod_config: Config, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Both call ``configure(c, settings)`` and nothing else (issue 17: written once): what the
+    pod gets and what ``make up`` gets differ only where TWINHUB_DEPLOYMENT says so."""
+    snippet = VALUES["hub"]["extraConfig"]["10-twinhub"]
+    embedded = (REPO_ROOT / "hub" / "jupyterhub_config.py").read_text()
+    for source in (snippet, embedded):
+        calls = [line for line in source.splitlines() if line and not line.startswith(("#", "f"))]
+        assert len(calls) == 1 and calls[0].startswith("configure("), calls
+    # shared: the landing page, the scopes, the spawn hooks (here on KubeSpawner's traits)
+    monkeypatch.setenv("TWINHUB_DEPLOYMENT", "embedded")
+    monkeypatch.setenv("TWINHUB_STATE_DIR", str(tmp_path / "embedded"))
+    c = Config()
+    configure(c, Settings.from_env())
+    assert hub_pod_config.JupyterHub.default_url is c.JupyterHub.default_url
+    assert hub_pod_config.JupyterHub.custom_scopes == c.JupyterHub.custom_scopes
+    assert hub_pod_config.KubeSpawner.pre_spawn_hook.__func__ is c.Spawner.pre_spawn_hook.__func__
+    # the chart runs the proxy, the spawner, dask-gateway and the culler: we configure none
+    assert "ConfigurableHTTPProxy" not in hub_pod_config and "Spawner" not in hub_pod_config
+    assert "spawner_class" not in hub_pod_config.JupyterHub
+    assert set(services(hub_pod_config)) == {
+        Z2JH_CULLER, "dask-gateway", REGISTRY_SERVICE, DASHBOARDS_SERVICE
+    }  # fmt: skip
+
+
+def test_an_unknown_deployment_is_refused_by_name() -> None:
+    with pytest.raises(SettingsError, match="TWINHUB_DEPLOYMENT='k8s': choose one of embedded"):
+        Settings.from_env({"TWINHUB_DEPLOYMENT": "k8s"})

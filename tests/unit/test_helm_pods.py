@@ -14,8 +14,8 @@ import yaml
 from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.config import kube_config
 from kubespawner import KubeSpawner
+from twinhub.contracts.profile import memory_bytes, parse_profile
 from twinhub.contracts.settings import REPO_ROOT
-from twinhub.extensions.registry.models import memory_bytes, parse_profile
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.extensions.spawn_options import build_profile_list
 

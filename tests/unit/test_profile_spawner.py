@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 from twinhub.contracts.settings import REPO_ROOT
-from twinhub.hub.targets.local_spawner import TwinhubLocalSpawner
-from twinhub.hub.targets.profile_spawner import TwinhubProfileSpawner
-from twinhub.hub.targets.slurm_spawner import TwinhubSlurmSpawner
+from twinhub.extensions.spawners.local import TwinhubLocalSpawner
+from twinhub.extensions.spawners.profile import TwinhubProfileSpawner
+from twinhub.extensions.spawners.slurm import TwinhubSlurmSpawner
 
 HPC = {"slug": "hpc-slurm", "slurm": {"time_limit": "2:00:00", "cores": 2, "memory_gib": 3}}
 SMALL = {"slug": "small", "slurm": None}

@@ -10,13 +10,13 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from twinhub.contracts.runs import RunUpdate
 from twinhub.extensions.registry.api import build_router
 from twinhub.extensions.registry.auth import Authenticator
 from twinhub.extensions.registry.bodies import MAX_FORM_FIELDS, parse_form, parse_json
 from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.errors import Invalid
 from twinhub.extensions.registry.limits import MAX_JSON_DEPTH
-from twinhub.extensions.registry.models import RunUpdate
 from twinhub.extensions.registry.pages import build_pages
 from twinhub.extensions.registry.store import Store
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from twinhub.hub.targets.slurm_backend import batch_script
+from twinhub.extensions.gateway_backends.slurm import batch_script
 
 from tests.support.titled import IGNORING_TERM, SCHEDULER_LIKE
 from tests.support.waiting import wait_for

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
+from twinhub.extensions.gateway_backends.prefork import PreforkLocalBackend
+from twinhub.extensions.gateway_backends.slurm import TwinhubSlurmBackend
 from twinhub.extensions.gateway_front import UPSTREAM_ENV
-from twinhub.hub.dask_prefork import PreforkLocalBackend
 from twinhub.hub.proxy import proxy_command
-from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
 MULTI_NODE = {
     "TWINHUB_HUB_BIND_IP": "0.0.0.0",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 
 from twinhub.contracts.settings import Settings
+from twinhub.extensions.hub_supervisor import RestartPolicy, runs
 from twinhub.hub.services import managed_services
 from twinhub.hub.state import ensure_secrets
-from twinhub.hub.supervise import RestartPolicy, runs
 
 
 class Clock:

@@ -12,11 +12,12 @@ from jupyterhub.spawner import LocalProcessSpawner
 from pydantic import ValidationError
 from traitlets.config.loader import PyFileConfigLoader
 from traitlets.utils.importstring import import_item
+from twinhub.contracts.profile import SlurmResources
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
-from twinhub.hub.dask_quotas import UserQuotas
+from twinhub.extensions.gateway_backends.quotas import UserQuotas
+from twinhub.extensions.gateway_backends.slurm import TwinhubSlurmBackend
+from twinhub.extensions.spawners.slurm import spawner_overrides
 from twinhub.hub.targets import target
-from twinhub.hub.targets.slurm import SlurmResources, spawner_overrides
-from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
 
 
 def load(name: str, monkeypatch, tmp_path: Path, **env: str):
@@ -35,7 +36,8 @@ def test_local_target_is_the_default(monkeypatch, tmp_path: Path) -> None:
     assert hub.UserAccounts.user_accounts == (os.geteuid() == 0)
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path)
     # dask-gateway's LocalBackend (processes as the user's account), with schedulers forked
-    # from a warm process (hub/dask_prefork.py) and per-user quotas (hub/dask_quotas.py)
+    # from a warm process (extensions/gateway_backends/prefork.py) and per-user quotas
+    # (extensions/gateway_backends/quotas.py)
     backend = gateway.DaskGateway.backend_class
     assert issubclass(backend, UserQuotas) and issubclass(backend, LocalBackend)
     assert not issubclass(backend, UnsafeLocalBackend)
@@ -68,7 +70,7 @@ def test_slurm_target_configures_spawner_and_backend(monkeypatch, tmp_path: Path
 
 
 def test_slurm_classes_accept_the_generated_config(monkeypatch, tmp_path: Path) -> None:
-    from twinhub.hub.targets.slurm_backend import TwinhubSlurmBackend
+    from twinhub.extensions.gateway_backends.slurm import TwinhubSlurmBackend
 
     gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, TWINHUB_DASK_BACKEND="slurm")
     backend = TwinhubSlurmBackend(config=gateway)
@@ -143,7 +145,7 @@ def test_bad_partition_name_is_refused_naming_the_variable(monkeypatch, tmp_path
 
 
 def test_profile_with_bad_slurm_resources_is_refused_naming_the_field() -> None:
-    from twinhub.extensions.registry.models import parse_profile
+    from twinhub.contracts.profile import parse_profile
     from twinhub.twins.manifest import ManifestError
 
     base = {"slug": "hpc-slurm", "display_name": "HPC", "cpu": 2, "memory": "3G"}

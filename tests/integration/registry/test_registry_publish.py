@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from twinhub.hub.accounts import ensure_account
-from twinhub.hub.targets import home_dir_template
+from twinhub.extensions.accounts import ensure_account, home_dir_template
 
 from .conftest import Registry
 

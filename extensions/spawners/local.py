@@ -1,7 +1,7 @@
 """The local target's spawner: each hub user's server runs as their own unix account.
 
 JupyterHub's ``LocalProcessSpawner`` switches to the account named like the hub user; hub
-names are not account names, so :class:`TwinhubLocalSpawner` asks :mod:`twinhub.hub.accounts`
+names are not account names, so :class:`TwinhubLocalSpawner` asks :mod:`twinhub.extensions.accounts`
 for the user's account (created on first spawn, home mode 0700) and switches to that. A hub
 that does not run as root cannot switch uid: with ``UserAccounts.user_accounts=False`` every
 server runs as the hub's account, as ``SimpleLocalProcessSpawner`` does, with a home per user
@@ -14,8 +14,7 @@ import asyncio
 
 from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from traitlets import Any
-
-from ..accounts import UserAccounts
+from twinhub.extensions.accounts import UserAccounts
 
 
 class TwinhubLocalSpawner(SimpleLocalProcessSpawner, UserAccounts):

@@ -21,8 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
-
-from .services import GATEWAY_SERVER_SERVICE
+from twinhub.contracts.names import GATEWAY_SERVER_SERVICE
 
 SERVICE_STOP_GRACE = 10.0
 """Seconds a left-over service gets to stop after SIGTERM (JupyterHub gives its services as

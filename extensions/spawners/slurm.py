@@ -6,7 +6,7 @@ centre where every hub user is a Unix account. This subclass adds, as traitlets 
 
 * ``submit_as``: ``"user"`` keeps that behaviour; ``"service"`` submits as the hub's own
   account. A hub run as root then submits each job *as the user's own unix account*
-  (``sbatch --uid/--gid``, the account of :mod:`twinhub.hub.accounts`, with its home), so the
+  (``sbatch --uid/--gid``, the account of :mod:`twinhub.extensions.accounts`, with its home), so the
   server runs as the user, as on the local target; otherwise the job is the hub account's and
   each user gets a home from ``home_dir_template``;
 * ``slurm_conf``: the ``SLURM_CONF`` of every Slurm command (upstream inherits the hub's env);
@@ -24,11 +24,32 @@ from urllib.parse import urlparse, urlunparse
 
 from batchspawner import SlurmSpawner
 from traitlets import Any, Enum, Unicode, default
-
-from ..accounts import UserAccounts
+from twinhub.contracts.profile import SlurmResources
+from twinhub.extensions.accounts import UserAccounts
 
 RESOURCE_TRAITS = ("req_partition", "req_account", "req_runtime", "req_nprocs", "req_memory")
-"""The batch script's resources that a profile sets (``slurm.spawner_overrides``)."""
+"""The batch script's resources that a profile sets (:func:`spawner_overrides`)."""
+
+
+def spawner_overrides(resources: SlurmResources) -> dict[str, str]:
+    """Traits of :class:`TwinhubSlurmSpawner` for these resources (profile -> spawner)."""
+    overrides = {
+        "req_runtime": resources.time_limit,
+        "req_nprocs": str(resources.cores),
+        "req_memory": resources.memory,
+    }
+    if resources.partition:
+        overrides["req_partition"] = resources.partition
+    if resources.account:
+        overrides["req_account"] = resources.account
+    return overrides
+
+
+def profile_overrides(profile: dict) -> dict[str, str]:
+    """Spawner traits for a profile's ``slurm`` resources; none for a profile without them."""
+    if not profile.get("slurm"):
+        return {}
+    return spawner_overrides(SlurmResources.model_validate(profile["slurm"]))
 
 
 class _NoSharedSession:
@@ -138,8 +159,6 @@ class TwinhubSlurmSpawner(SlurmSpawner, UserAccounts):
     def apply_profile(self, profile: dict) -> None:
         """Resources of the chosen profile (spawn hook): its ``slurm`` fields, or the
         operator's configured defaults for a profile without them."""
-        from .slurm import profile_overrides
-
         overrides = profile_overrides(profile)
         configured = self.config.get("TwinhubSlurmSpawner", {})
         for trait in RESOURCE_TRAITS:

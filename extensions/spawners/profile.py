@@ -1,7 +1,7 @@
 """A spawner that runs each server where its infrastructure profile says (local or Slurm).
 
 With ``TWINHUB_SLURM=1`` one hub serves both kinds of profiles: ``hpc-slurm`` servers are
-batch jobs (:class:`~twinhub.hub.targets.slurm_spawner.TwinhubSlurmSpawner`), every other
+batch jobs (:class:`~twinhub.extensions.spawners.slurm.TwinhubSlurmSpawner`), every other
 profile keeps the hub-wide spawner (local processes). JupyterHub has one ``spawner_class``, so
 this class stands in for it and delegates start, poll, stop and progress to a *child* spawner
 chosen when the profile is known (``pre_spawn_hook`` calls :meth:`apply_profile`), in the way
@@ -24,7 +24,7 @@ from traitlets.utils.importstring import import_item
 
 # imported for its side effect too: batchspawner registers the hub API handler
 # (POST /hub/api/batchspawner) its jobs report their port to
-from . import slurm_spawner  # noqa: F401
+from . import slurm  # noqa: F401
 
 LINKED_TRAITS = (
     # set by the hub around each spawn, read by the child when it starts

@@ -7,7 +7,7 @@ embedded deployment whose users exist only in the hub. This subclass adds, as co
 
 * ``submit_as``: ``"user"`` keeps upstream's sudo; ``"service"`` runs the launcher as the
   gateway's own account, without sudo. A root gateway then submits each job *as the user's
-  own unix account* (``sbatch --uid/--gid``, the account of :mod:`twinhub.hub.accounts`, as
+  own unix account* (``sbatch --uid/--gid``, the account of :mod:`twinhub.extensions.accounts`, as
   on the local target) and hands that account the cluster's staging folder before the job
   starts, so schedulers and workers run as the user; users need no access to Slurm's
   configuration or munge for this;
@@ -38,14 +38,13 @@ import shlex
 
 from dask_gateway_server.backends.jobqueue.slurm import SlurmBackend
 from traitlets import Enum, Float, Unicode
+from twinhub.extensions.accounts import HOMES_MODE, UserAccounts
 from twinhub.extensions.gateway_front.dashboard_key import DashboardKeyBackend
-
-from ..accounts import HOMES_MODE, UserAccounts
 
 JOB_END = """\
 # The end of the job (scancel, time limit) reaches this shell as SIGTERM; Slurm may not see the
-# Dask processes (see hub/targets/slurm_backend.py), so the shell ends them: TERM to the Dask
-# command, then, once it is gone or after the grace period, KILL to the process group this
+# Dask processes (see extensions/gateway_backends/slurm.py), so the shell ends them: TERM to
+# the Dask command, then, once it is gone or after the grace period, KILL to the process group this
 # shell leads (slurmstepd makes the batch script a group leader): what is left of the job, e.g.
 # a worker process of a nanny, and this shell.
 end_job() {{

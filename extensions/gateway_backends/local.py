@@ -2,7 +2,7 @@
 
 ``LocalBackend`` runs a cluster's scheduler and workers as the unix account named like the
 gateway user, and hands that account the cluster's working directory. Hub names are not
-account names, so :class:`AccountLocalBackend` asks :mod:`twinhub.hub.accounts` (the same
+account names, so :class:`AccountLocalBackend` asks :mod:`twinhub.extensions.accounts` (the same
 mapping as the hub's spawner, created on first use: a user may ask for a cluster before ever
 starting a server). A gateway that does not run as root cannot switch uid: with
 ``UserAccounts.user_accounts=False`` processes run as the gateway's account, as
@@ -16,9 +16,8 @@ import os
 import sys
 
 from dask_gateway_server.backends.local import LocalBackend
+from twinhub.extensions.accounts import HOMES_MODE, UserAccounts
 from twinhub.extensions.gateway_front.dashboard_key import DashboardKeyBackend
-
-from ..accounts import HOMES_MODE, UserAccounts
 
 
 class AccountLocalBackend(DashboardKeyBackend, LocalBackend, UserAccounts):

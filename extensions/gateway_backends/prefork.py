@@ -22,7 +22,7 @@ import signal
 import sys
 from typing import Any
 
-from .targets.local_backend import AccountLocalBackend, drop_privileges
+from .local import AccountLocalBackend, drop_privileges
 
 WARM_MODULES = (
     "distributed.cli.dask_scheduler",
@@ -100,7 +100,7 @@ class PreforkLocalBackend(AccountLocalBackend):
             self._zygote = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                __spec__.name if __spec__ else "twinhub.hub.dask_prefork",
+                __spec__.name if __spec__ else "twinhub.extensions.gateway_backends.prefork",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env={k: v for k, v in os.environ.items() if k in ZYGOTE_ENV},
@@ -125,7 +125,7 @@ class PreforkLocalBackend(AccountLocalBackend):
                 self._zygote.kill()
 
 
-# --- the zygote (``python -m twinhub.hub.dask_prefork``, started by the backend) ---------------
+# --- the zygote (``python -m twinhub.extensions.gateway_backends.prefork``, from the backend) ---
 def _run_scheduler(request: dict[str, Any]) -> None:
     """In the forked child: become the scheduler the stock backend would have started."""
     # look like the stock scheduler in ps/top (command line `<venv>/bin/dask scheduler ...`),

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets import Bool, Unicode
-from traitlets.config import Configurable
+from traitlets.config import Config, Configurable
+from twinhub.contracts.settings import Settings
 
 MAX_NAME = 32
 """Longest account name ``useradd`` accepts on Linux."""
@@ -250,3 +251,20 @@ class UserAccounts(Configurable):
                 self.accounts_dir, self.account_prefix, self.account_home_template, hub_name
             )
         return cache[hub_name]
+
+
+def accounts_config(settings: Settings) -> Config:
+    """Whose account users' processes run as (:class:`UserAccounts`), for spawners and backends."""
+    c = Config()
+    a = c.UserAccounts
+    a.user_accounts = settings.user_accounts
+    a.accounts_dir = str(settings.state_dir)
+    a.account_prefix = settings.account_prefix
+    a.account_home_template = home_dir_template(settings)
+    return c
+
+
+def home_dir_template(settings: Settings) -> str:
+    """Users' home directories (``{username}``: their unix account, or their hub name when
+    every server runs under the operator's one account)."""
+    return str(settings.state_dir / "users" / "{username}")

@@ -37,6 +37,9 @@ SHOWN_CHARS = 40
 IGNORED_KEY = "_ignored"
 """Query key of the settings the redirect dropped (never a widget's: slugs have no ``_`` at
 either end): their keys, comma-separated, or ``*<count>`` when there were too many."""
+RUN_KEY = "run"
+"""Query key of the run a link shows (the Runs page's "in the dashboard"): the page answers with
+the run's status and its PROV one click away (``pages.run_notice``), never a widget's value."""
 
 STATEFUL = (
     pn.widgets.FloatSlider, pn.widgets.IntSlider, pn.widgets.FloatInput, pn.widgets.IntInput,

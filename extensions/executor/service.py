@@ -105,7 +105,16 @@ class Executor:
                     manifest = s.scalar(
                         select(PipelineRow.document).where(PipelineRow.name == job.process)
                     )
-            self._start(job, manifest)
+                replayed = jobs.replayed_job(job)
+                record = (
+                    s.scalar(select(Job.provenance).where(Job.id == replayed)) if replayed else None
+                )
+            if replayed and not record:
+                with self.sessions.begin() as s:
+                    reason = f"run {replayed} to replay has no PROV record (gone?)"
+                    jobs.finish(s, job.id, jobs.FAILED, reason=reason)
+                continue
+            self._start(job, manifest, record)
 
     def serve(self, stop: threading.Event) -> None:
         self.recover()
@@ -120,7 +129,9 @@ class Executor:
             self._kill(run)
 
     # --- one job -------------------------------------------------------------------------------
-    def _start(self, job: Job, manifest: dict[str, Any] | None) -> None:
+    def _start(
+        self, job: Job, manifest: dict[str, Any] | None, replay: dict[str, Any] | None = None
+    ) -> None:
         folder = jobs_dir(self.settings) / job.id
         try:
             if manifest is None:
@@ -137,6 +148,7 @@ class Executor:
                         "manifest": manifest,
                         "inputs": job.inputs,
                         "workers": workers,
+                        "replay": replay,
                     }
                 )
             )

@@ -279,23 +279,25 @@ def build_pages(
         context = await asyncio.to_thread(render_runs, request, user, message[:MAX_MESSAGE])
         return TEMPLATES.TemplateResponse(request, "runs.html", context)
 
-    @pages.get("/runs/{job_id}/provenance", response_class=HTMLResponse)
-    async def run_provenance(request: Request, job_id: str):
-        """A run's W3C PROV-JSON, readable in the page (as text) with its download."""
+    @pages.get("/runs/{run_id}/provenance", response_class=HTMLResponse)
+    async def run_provenance(request: Request, run_id: str):
+        """A run's W3C PROV-JSON, readable in the page (as text) with its download: a job the
+        platform ran or a run recorded from a notebook or dashboard, seen by the rule of
+        ``GET /api/runs/{id}/provenance`` (its user, or ``runs:read``); 404 otherwise."""
         user = await browser_user(request)
         if isinstance(user, RedirectResponse):
             return user
-        job = await asyncio.to_thread(readable_job, user, job_id)
-        if not job.provenance:
-            raise NotFound(f"run {job_id!r} has no PROV record: it is {job.status}")
+        run = await asyncio.to_thread(store.get_run, user, run_id)
+        if not run.provenance:
+            raise NotFound(f"run {run_id!r} has no PROV record: it is {run.status}")
         return TEMPLATES.TemplateResponse(
             request,
             "provenance.html",
             {
                 "user": user,
                 "page": "runs",
-                "job": job,
-                "document": json.dumps(job.provenance, indent=2, sort_keys=True),
+                "run": run,
+                "document": json.dumps(run.provenance, indent=2, sort_keys=True),
                 "prefix": prefix,
                 "base_url": hub_base_url(),
             },

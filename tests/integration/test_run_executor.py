@@ -57,9 +57,9 @@ class Service:
             self.process.terminate()
             self.process.wait(30)
 
-    def submit(self, owner: str, inputs: dict) -> str:
+    def submit(self, owner: str, inputs: dict, trigger: str = "api") -> str:
         with self.sessions.begin() as s:
-            return jobs.submit(s, owner=owner, process="lattice", inputs=inputs)
+            return jobs.submit(s, owner=owner, process="lattice", inputs=inputs, trigger=trigger)
 
     def job(self, job_id: str) -> Job:
         with self.sessions() as s:
@@ -122,6 +122,28 @@ def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service) -> None
         uid = result.stat().st_uid
         assert uid != 0 and folder.stat().st_uid == uid
         assert (folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_replay_job_reruns_a_record_bit_for_bit_and_fails_on_a_tampered_one(
+    service: Service,
+) -> None:
+    """The Runs page's "Replay": a job whose trigger names the run it repeats; the executor
+    replays that run's PROV record (``twins.runs.replay``) and the job fails, saying why, if
+    the output is not bit for bit the recorded one."""
+    original = _finished(service, service.submit("ada", QUICK))
+    assert original.status == "successful", original.reason
+    replayed = _finished(service, service.submit("ada", QUICK, f"replay:{original.id}"))
+    assert replayed.status == "successful", replayed.reason
+    assert replayed.provenance == original.provenance  # the record it reproduced
+    with xr.open_dataset(jobs_dir(service.settings) / replayed.id / "result.nc") as again:
+        with xr.open_dataset(jobs_dir(service.settings) / original.id / "result.nc") as first:
+            xr.testing.assert_identical(again.load(), first.load())
+    checksum = next(iter(RunRecord.from_provenance(original.provenance).outputs.values()))
+    tampered = json.loads(json.dumps(original.provenance).replace(checksum, "0" * len(checksum)))
+    with service.sessions.begin() as s:
+        s.get(Job, original.id).provenance = tampered
+    failed = _finished(service, service.submit("ada", QUICK, f"replay:{original.id}"))
+    assert failed.status == "failed" and "outputs differ" in failed.reason, failed.reason
 
 
 def test_dismissing_a_running_job_stops_its_dask_workers(service: Service) -> None:

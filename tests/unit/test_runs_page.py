@@ -42,6 +42,9 @@ class Browser:
             PAGES + path, data=data, headers=self._headers(), follow_redirects=False
         )
 
+    def api(self, method: str, path: str):
+        return self.registry.http.request(method, f"{PAGES}/api{path}", headers=self._headers())
+
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.name}-token"}
 
@@ -61,6 +64,7 @@ def site(tmp_path, monkeypatch) -> Registry:
         return {"name": name, "kind": "user", "groups": [], "scopes": scopes}
 
     hub.user_for_token = user_for_token
+    registry.app.dependency_overrides.clear()  # the API too asks "the hub" above
     return registry
 
 
@@ -159,13 +163,12 @@ def test_schedules_are_created_paused_and_deleted_from_the_page(site) -> None:
     assert alice.post(f"/runs/schedules/{row.id}/delete", xsrf="").status_code == 403
     r = alice.post(f"/runs/schedules/{row.id}/enabled", enabled="false")
     assert (
-        r.status_code == 303
-        and site.call("alice", "GET", f"/schedules/{row.id}").json()["enabled"] is False
+        r.status_code == 303 and alice.api("GET", f"/schedules/{row.id}").json()["enabled"] is False
     )
     assert "schedule-paused" in alice.get("/runs").text
     assert alice.post(f"/runs/schedules/{row.id}/enabled", enabled="maybe").status_code == 422
     assert alice.post(f"/runs/schedules/{row.id}/delete").status_code == 303
-    assert site.call("alice", "GET", f"/schedules/{row.id}").status_code == 404
+    assert alice.api("GET", f"/schedules/{row.id}").status_code == 404
 
 
 @pytest.mark.parametrize(
@@ -195,3 +198,41 @@ def test_a_refused_schedule_form_names_the_field_keeps_the_form_and_stores_nothi
     assert 'id="new-schedule" open' in r.text  # the form is kept open with what was typed
     with site.app.state.store.sessions() as s:
         assert s.query(Schedule).count() == 0
+
+
+def test_a_dashboard_link_with_run_shows_the_run_and_its_prov_or_a_note(site, monkeypatch) -> None:
+    """The dashboard page's side of ``run=<id>``: it asks the registry (here in-process, over
+    ASGI) as the user looking at the page; hostile, unknown or not-shared ids give a note."""
+    import asyncio
+
+    import httpx
+    from twinhub.extensions.dashboards.pages import lookup_run, run_notice
+    from twinhub.extensions.dashboards.registry import TwinDirectory
+
+    monkeypatch.setenv("TWINHUB_API_URL", f"http://127.0.0.1{PAGES}/api")
+    alices = finished_job(site, "alice", storm_mm=120.0)
+
+    def notice(run_id: str, who: str, twin: str = "flood"):
+        async def ask():
+            directory = TwinDirectory()
+            transport = httpx.ASGITransport(app=site.app)
+            directory._client = httpx.AsyncClient(transport=transport)
+            async with directory._client:
+                return run_notice(twin, await lookup_run(run_id, f"{who}-token", directory))
+
+        return asyncio.run(ask())
+
+    pane, problem = notice(alices, "alice")
+    assert problem is None and "<strong>succeeded</strong>" in pane.object
+    assert f'href="/services/twinhub/runs/{alices}/provenance"' in pane.object
+    for run_id, who, twin, said in (
+        (alices, "bob", "flood", "is not a run you may see"),
+        ("f" * 32, "alice", "flood", "is not a run you may see"),
+        ("../../hub/api", "alice", "flood", "is not a run id"),
+        (HOSTILE, "alice", "flood", "is not a run id"),
+        ("9" * 5000, "alice", "flood", "is not a run id"),
+        (alices, "alice", "drought", "is a run of 'flood', not of 'drought'"),
+    ):
+        pane, problem = notice(run_id, who, twin)
+        assert pane is None and said in problem, problem
+    assert alices in notice(alices, "mia")[0].object  # runs:read: shared with her

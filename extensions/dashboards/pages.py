@@ -32,6 +32,7 @@ from .urlstate import (
     apply_query,
     ignored_problems,
     keep_in_url,
+    parameter_widgets,
     query_of,
     stateful_widgets,
 )
@@ -253,7 +254,8 @@ def twin_page() -> Any:
         return error_page(f"The dashboard of {name} failed to start", f"{type(e).__name__}: {e}")
     widgets = stateful_widgets(app)
     query = query_of(pn.state.session_args)
-    problems = ignored_problems(query.pop(IGNORED_KEY, None)) + apply_query(widgets, query)
+    linkable = {**parameter_widgets(app, widgets), **widgets}
+    problems = ignored_problems(query.pop(IGNORED_KEY, None)) + apply_query(linkable, query)
     run, problem = run_notice(name, request.run)
     keep_in_url(widgets)
     return decorate(app, user, problems + ([problem] if problem else []), run)

@@ -66,6 +66,26 @@ def stateful_widgets(layout: Any) -> dict[str, pn.widgets.Widget]:
     return found
 
 
+def parameter_widgets(layout: Any, widgets: Mapping[str, pn.widgets.Widget]) -> dict:
+    """The same widgets by the name of the parameter each shows (``storm_mm`` for the flood
+    dashboard's "Synthetic storm (mm)"), for links made from a run's parameters (the Runs
+    page's "in the dashboard"); a label's slug wins where both name one key."""
+    shown = {id(w) for w in widgets.values()}
+    areas = (
+        [layout.sidebar, layout.main, layout.header]
+        if isinstance(layout, BaseTemplate)
+        else [layout]
+    )
+    panes = [pane for area in areas for item in area if hasattr(item, "select")
+             for pane in item.select(pn.Param)]  # fmt: skip
+    found: dict[str, pn.widgets.Widget] = {}
+    for pane in panes:
+        for name, widget in getattr(pane, "_widgets", {}).items():  # pn.Param's by parameter
+            if id(widget) in shown and slug(name) not in widgets:
+                found.setdefault(slug(name), widget)
+    return found
+
+
 def encode(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()[:10] if not isinstance(value, datetime) else value.isoformat()

@@ -236,3 +236,14 @@ def test_a_dashboard_link_with_run_shows_the_run_and_its_prov_or_a_note(site, mo
         pane, problem = notice(run_id, who, twin)
         assert pane is None and said in problem, problem
     assert alices in notice(alices, "mia")[0].object  # runs:read: shared with her
+
+
+def test_condition_notifications_are_on_the_owners_runs_page_as_text(site) -> None:
+    from twinhub.extensions.registry.schedules import Notification
+
+    with site.app.state.store.transaction() as s:
+        s.add(Notification(owner="alice", schedule_id=None, job_id=None, message=HOSTILE))
+    page = Browser(site, "alice").get("/runs").text
+    assert 'id="twinhub-notifications"' in page and "&lt;script&gt;alert" in page
+    assert "<script>" not in page
+    assert 'id="twinhub-notifications"' not in Browser(site, "bob").get("/runs").text

@@ -33,7 +33,7 @@ from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.contracts.settings import Settings
 
 from ..registry import jobs
-from ..registry.db import Job, PipelineRow, Twin, open_database
+from ..registry.db import Job, PipelineRow, Run, Twin, open_database
 from ..runtimes import runtime_python
 from .runner import PROVENANCE, RESULT
 
@@ -106,8 +106,11 @@ class Executor:
                         select(PipelineRow.document).where(PipelineRow.name == job.process)
                     )
                 replayed = jobs.replayed_job(job)
-                record = (
-                    s.scalar(select(Job.provenance).where(Job.id == replayed)) if replayed else None
+                record = (  # a job's PROV, or a run's recorded from a notebook or dashboard
+                    s.scalar(select(Job.provenance).where(Job.id == replayed))
+                    or s.scalar(select(Run.provenance).where(Run.id == replayed))
+                    if replayed
+                    else None
                 )
             if replayed and not record:
                 with self.sessions.begin() as s:

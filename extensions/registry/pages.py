@@ -23,6 +23,7 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from twinhub.catalogs.location import data_dir
 from twinhub.contracts.names import DASHBOARDS_PREFIX, SCOPE_RUNS_READ
 from twinhub.contracts.settings import Settings
@@ -34,6 +35,7 @@ from ..spawn_options import usable_profiles
 from . import jobs
 from .auth import Authenticator, User
 from .bodies import form_fields
+from .db import Run
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .store import Store
 
@@ -202,19 +204,41 @@ def build_pages(
         pipelines, _ = store.list_pipelines(user, limit=500)
         return {t.name: t.manifest for t in twins} | {p.name: p.document for p in pipelines}
 
-    def runs_of(user: User) -> tuple[list, list, dict[str, dict]]:
-        """The user's own jobs and the jobs of others shared with them: the registry's one rule
-        for runs (``custom:twinhub:runs:read`` reads everyone's, as ``GET /api/runs`` does),
-        limited to twins and pipelines the user may see."""
+    def runs_of(user: User) -> dict[str, Any]:
+        """The user's own jobs and runs recorded from notebooks and dashboards, and those of
+        others shared with them: the registry's one rule for runs (``custom:twinhub:runs:read``
+        reads everyone's, as ``GET /api/runs`` does), limited to twins and pipelines the user
+        may see."""
         processes = visible_processes(user)
+        shared = user.has(SCOPE_RUNS_READ)
+        newest = (Run.created_at.desc(), Run.id)
         with store.sessions() as s:
-            mine = jobs.list_jobs(s, user.name, limit=RUNS_SHOWN)
-            shared = (
-                jobs.list_shared_jobs(s, user.name, list(processes), limit=RUNS_SHOWN)
-                if user.has(SCOPE_RUNS_READ)
-                else []
-            )
-        return mine, shared, processes
+            found = {
+                "jobs": jobs.list_jobs(s, user.name, limit=RUNS_SHOWN),
+                "shared": (
+                    jobs.list_shared_jobs(s, user.name, list(processes), limit=RUNS_SHOWN)
+                    if shared
+                    else []
+                ),
+                "recorded": list(
+                    s.scalars(
+                        select(Run).where(Run.user == user.name).order_by(*newest).limit(RUNS_SHOWN)
+                    )
+                ),
+                "shared_recorded": (
+                    list(
+                        s.scalars(
+                            select(Run)
+                            .where(Run.user != user.name, Run.twin_name.in_(list(processes)))
+                            .order_by(*newest)
+                            .limit(RUNS_SHOWN)
+                        )
+                    )
+                    if shared
+                    else []
+                ),
+            }
+        return {**found, "processes": processes}
 
     def readable_job(user: User, job_id: str):
         """A job the user may read (theirs, or shared with them) of a process they may see."""
@@ -224,34 +248,48 @@ def build_pages(
             raise NotFound(f"no job {job_id[:64]!r}")
         return job
 
-    def resubmit(user: User, job_id: str, *, replay: bool = False) -> str:
-        """A new job of the user's with the inputs of a job they may read; a replay also
-        carries the job whose PROV record the executor replays (``twins.runs.replay``)."""
-        job = readable_job(user, job_id)
-        if job.process not in visible_processes(user):  # no longer visible to the caller
-            raise NotFound(f"no process {job.process!r}")
-        if replay and not (job.status == jobs.SUCCESSFUL and job.provenance):
-            raise Conflict(f"run {job_id!r} has no PROV record to replay: it is {job.status}")
+    def resubmit(user: User, run_id: str, *, replay: bool = False) -> str:
+        """A new job of the user's with the inputs of a run they may read (a job, or a run
+        recorded from a notebook or dashboard); a replay also names the run whose PROV record
+        the executor replays (``twins.runs.replay``)."""
+        try:
+            job = readable_job(user, run_id)
+            process, inputs = job.process, dict(job.inputs)
+            replayable = job.status == jobs.SUCCESSFUL and bool(job.provenance)
+            status = job.status
+        except NotFound:
+            run = store.get_run(user, run_id)  # a recorded run: the registry's rule, or 404
+            process, inputs, status = run.twin_name, dict(run.parameters), run.status
+            replayable = status == "succeeded" and bool(run.provenance)
+        if process not in visible_processes(user):  # no longer visible to the caller
+            raise NotFound(f"no process {process!r}")
+        if replay and not replayable:
+            raise Conflict(f"run {run_id!r} has no PROV record to replay: it is {status}")
         with store.transaction() as s:
-            trigger = f"{jobs.REPLAY_PREFIX}{job.id}" if replay else "api"
-            return jobs.submit(
-                s, owner=user.name, process=job.process, inputs=dict(job.inputs), trigger=trigger
-            )
+            trigger = f"{jobs.REPLAY_PREFIX}{run_id}" if replay else "api"
+            return jobs.submit(s, owner=user.name, process=process, inputs=inputs, trigger=trigger)
 
     def render_runs(request: Request, user: User, message: str = "", **extra):
-        mine, shared, processes = runs_of(user)
+        found = runs_of(user)
+        processes = found.pop("processes")
         schedule_rows = schedules.list(user) if schedules else []
         notes = schedules.notifications(user, limit=20) if schedules else []
+        runs = [
+            *((j.id, j.process, j.inputs) for j in [*found["jobs"], *found["shared"]]),
+            *(
+                (r.id, r.twin_name, r.parameters)
+                for r in [*found["recorded"], *found["shared_recorded"]]
+            ),
+        ]
         return {
             "user": user,
             "page": "runs",
-            "jobs": mine,
-            "shared": shared,
+            **found,
             "can_read_shared": user.has(SCOPE_RUNS_READ),
             "dashboards": {
-                j.id: dashboard_link(processes[j.process], j)
-                for j in [*mine, *shared]
-                if j.process in processes and processes[j.process].get("app")
+                run_id: dashboard_link(process, run_id, inputs)
+                for run_id, process, inputs in runs
+                if process in processes and processes[process].get("app")
             },
             "schedules": schedule_rows,
             "schedulable": sorted(n for n, m in processes.items() if m.get("kind") != "pipeline"),
@@ -313,9 +351,9 @@ def build_pages(
         return RedirectResponse(f"{prefix}runs?message={quote(message)}", status_code=303)
 
     @pages.post("/runs/{job_id}/again")
-    async def run_again(request: Request, job_id: str):
+    async def run_again(request: Request, job_id: str):  # a job's or a recorded run's id
         """A new job of the same process with the same inputs (checked again: the twin's
-        parameters may have changed since), for the caller; 404 for a job they may not read."""
+        parameters may have changed since), for the caller; 404 for a run they may not read."""
         user, _ = await posted(request)
         new = await asyncio.to_thread(resubmit, user, job_id)
         return back(f"submitted run {new}")
@@ -409,18 +447,18 @@ def schedule_document(form: dict[str, str]) -> dict[str, Any]:
     return document
 
 
-def dashboard_link(manifest: dict[str, Any], job) -> str:
+def dashboard_link(process: str, run_id: str, inputs: dict[str, Any] | None) -> str:
     """The twin's dashboard showing the run: its inputs as the widget state (a widget's query
     key is its label as a slug, which for the shipped dashboards is the parameter's name;
     keys no widget has are ignored) and ``run=<id>``, which the page answers with the run's
     status and PROV link (``extensions/dashboards``)."""
     query = {
         key: _query_value(value)
-        for key, value in sorted((job.inputs or {}).items())
+        for key, value in sorted((inputs or {}).items())
         if isinstance(value, str | int | float | bool) and key != "run"
     }
-    query["run"] = job.id
-    path = f"{hub_base_url()}{DASHBOARDS_PREFIX.lstrip('/')}/{quote(job.process)}"
+    query["run"] = run_id
+    path = f"{hub_base_url()}{DASHBOARDS_PREFIX.lstrip('/')}/{quote(process)}"
     return f"{path}?{urlencode(query)}"
 
 

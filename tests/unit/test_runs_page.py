@@ -247,3 +247,28 @@ def test_condition_notifications_are_on_the_owners_runs_page_as_text(site) -> No
     assert 'id="twinhub-notifications"' in page and "&lt;script&gt;alert" in page
     assert "<script>" not in page
     assert 'id="twinhub-notifications"' not in Browser(site, "bob").get("/runs").text
+
+
+def test_runs_recorded_from_dashboards_are_listed_rerun_and_replayed(site) -> None:
+    """A run computed in a dashboard or notebook and recorded (``POST /api/twins/{name}/runs``
+    with a status): on its user's Runs page, with PROV, "Run again" and "Replay" as jobs."""
+    from twinhub.extensions.registry.db import Run
+
+    alice, bob, mia = (Browser(site, n) for n in ("alice", "bob", "mia"))
+    run_id, prov = "d" * 32, {"entity": {"twinhub:output": {"twinhub:note": HOSTILE}}}
+    with site.app.state.store.transaction() as s:
+        s.add(Run(id=run_id, twin_name="flood", twin_version="1.0.0", user="alice",
+                  parameters={"storm_mm": 80.0}, status="succeeded", error=None,
+                  provenance=prov))  # fmt: skip
+    assert run_ids(alice.get("/runs").text, "recorded-runs") == [run_id]
+    assert run_id not in bob.get("/runs").text
+    assert run_ids(mia.get("/runs").text, "shared-recorded-runs") == [run_id]
+    assert "&lt;script&gt;" in alice.get(f"/runs/{run_id}/provenance").text
+    assert bob.get(f"/runs/{run_id}/provenance").status_code == 404
+    assert bob.post(f"/runs/{run_id}/again").status_code == 404
+    assert bob.post(f"/runs/{run_id}/replay").status_code == 404
+    assert alice.post(f"/runs/{run_id}/again").status_code == 303
+    assert alice.post(f"/runs/{run_id}/replay").status_code == 303
+    with site.app.state.store.sessions() as s:
+        submitted = {(j.trigger, j.owner, j.inputs["storm_mm"]) for j in s.query(Job)}
+    assert submitted == {("api", "alice", 80.0), (f"replay:{run_id}", "alice", 80.0)}

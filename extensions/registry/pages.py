@@ -269,7 +269,8 @@ def build_pages(
             trigger = f"{jobs.REPLAY_PREFIX}{run_id}" if replay else "api"
             return jobs.submit(s, owner=user.name, process=process, inputs=inputs, trigger=trigger)
 
-    def render_runs(request: Request, user: User, message: str = "", **extra):
+    def render_runs(user: User, message: str = "", **extra) -> dict[str, Any]:
+        """The Runs page's context (database reads: call it off the event loop)."""
         found = runs_of(user)
         processes = found.pop("processes")
         schedule_rows = schedules.list(user) if schedules else []
@@ -314,7 +315,7 @@ def build_pages(
         user = await browser_user(request)
         if isinstance(user, RedirectResponse):
             return user
-        context = await asyncio.to_thread(render_runs, request, user, message[:MAX_MESSAGE])
+        context = await asyncio.to_thread(render_runs, user, message[:MAX_MESSAGE])
         return TEMPLATES.TemplateResponse(request, "runs.html", context)
 
     @pages.get("/runs/{run_id}/provenance", response_class=HTMLResponse)
@@ -377,9 +378,7 @@ def build_pages(
         except Invalid as e:
             problems = e.detail if isinstance(e.detail, list) else [("(body)", e.detail)]
             message = "schedule not created: " + "; ".join(f"{f}: {m}" for f, m in problems)
-            context = await asyncio.to_thread(
-                render_runs, request, user, message[:MAX_MESSAGE], form=form
-            )
+            context = await asyncio.to_thread(render_runs, user, message[:MAX_MESSAGE], form=form)
             return TEMPLATES.TemplateResponse(request, "runs.html", context, status_code=422)
         return back(f"created schedule {row.id} of {row.process}")
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 import panel as pn
 from panel.template.base import BaseTemplate
-from twinhub.contracts.names import DASHBOARDS_PREFIX
+from twinhub.contracts.names import DASHBOARDS_PREFIX, REGISTRY_PREFIX
 from twinhub.twins.manifest import resolve_entry_point
 from twinhub.twins.plaintext import ALERT_STYLESHEETS, alert, as_html, escaped
 
@@ -183,7 +183,7 @@ def run_notice(name: str, run: RunLookup | None) -> tuple[pn.pane.HTML | None, s
     record = run.record
     if record.get("twin") != name:
         return None, f"run={shown} is a run of {record.get('twin')!r}, not of {name!r}"
-    registry = f"{hub_base()}services/twinhub"
+    registry = f"{hub_base()}{REGISTRY_PREFIX.lstrip('/')}"
     prov = f"{registry}/runs/{quote(run.run_id, safe='')}/provenance"
     when = str(record.get("created_at", ""))[:19].replace("T", " ")
     body = (

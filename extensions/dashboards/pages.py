@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +21,9 @@ from urllib.parse import quote
 
 import panel as pn
 from panel.template.base import BaseTemplate
-from twinhub.contracts.names import DASHBOARDS_PREFIX
+from twinhub.contracts.names import DASHBOARDS_PREFIX, REGISTRY_PREFIX
 from twinhub.twins.manifest import resolve_entry_point
-from twinhub.twins.plaintext import alert, as_html, escaped
+from twinhub.twins.plaintext import ALERT_STYLESHEETS, alert, as_html, escaped
 
 from .cluster import UserClient
 from .registry import RegistryUnavailable, TwinDirectory, TwinLookup
@@ -31,6 +32,7 @@ from .urlstate import (
     apply_query,
     ignored_problems,
     keep_in_url,
+    parameter_widgets,
     query_of,
     stateful_widgets,
 )
@@ -56,13 +58,43 @@ class PageRequest:
     name: str
     token: str
     lookup: TwinLookup | RegistryUnavailable
+    run: RunLookup | None = None
+
+
+@dataclass(frozen=True)
+class RunLookup:
+    """The ``run`` a link names, as the user may see it: its record, or None (unknown, not
+    theirs, or not a run id), or the registry's failure."""
+
+    run_id: str
+    record: dict[str, Any] | None
+    problem: str | None = None
+
+
+RUN_ID = re.compile(r"[0-9A-Za-z_-]{1,64}")
+"""What a run id may look like (the registry's are 32 hex digits); anything else is not asked."""
+
+
+async def lookup_run(
+    run_id: str | None, token: str, directory: TwinDirectory = DIRECTORY
+) -> RunLookup | None:
+    """The run a link names (``run=<id>``: hostile input), asked as the user."""
+    if run_id is None:
+        return None
+    if not RUN_ID.fullmatch(run_id):
+        return RunLookup(run_id, None, "is not a run id")
+    try:
+        record = await directory.run(run_id, token)
+    except RegistryUnavailable as e:
+        return RunLookup(run_id, None, f"could not be looked up ({e})")
+    return RunLookup(run_id, record, None if record else "is not a run you may see")
 
 
 _REQUEST: ContextVar[PageRequest | None] = ContextVar("twinhub_page_request", default=None)
 """Set in the request's own task, read by :func:`twin_page` in the same task."""
 
 
-async def prepare(name: str, token: str | None) -> None:
+async def prepare(name: str, token: str | None, run: str | None = None) -> None:
     """Ask the registry for ``name`` as this user, without blocking the service's loop.
 
     Awaited by the page handler just before Bokeh builds the page in the same task, so
@@ -70,14 +102,15 @@ async def prepare(name: str, token: str | None) -> None:
     """
     if not token:
         return
+    shown = await lookup_run(run, token)
     if _SERVED is not None:  # a twin's own process: the router has asked the registry
-        _REQUEST.set(PageRequest(_SERVED[0], token, TwinLookup(_SERVED[1], [])))
+        _REQUEST.set(PageRequest(_SERVED[0], token, TwinLookup(_SERVED[1], []), shown))
         return
     try:
         lookup: TwinLookup | RegistryUnavailable = await DIRECTORY.lookup(name, token)
     except RegistryUnavailable as e:
         lookup = e
-    _REQUEST.set(PageRequest(name, token, lookup))
+    _REQUEST.set(PageRequest(name, token, lookup, shown))
 
 
 def hub_base() -> str:
@@ -139,9 +172,40 @@ def build_app(manifest: dict[str, Any], user: str) -> Any:
     return factory()
 
 
-def decorate(app: Any, user: str, problems: list[str]) -> Any:
-    """Who is signed in, and what in the link was ignored (visible, never a traceback)."""
-    notices = []
+def run_notice(name: str, run: RunLookup | None) -> tuple[pn.pane.HTML | None, str | None]:
+    """The note for a link's ``run``: the run's status and its PROV one click away (the
+    registry's PROV page), or the problem with the link (a warning line), never an error."""
+    if run is None:
+        return None, None
+    shown = repr(run.run_id[:40])
+    if run.record is None:
+        return None, f"run={shown} {run.problem}; the dashboard shows its own run"
+    record = run.record
+    if record.get("twin") != name:
+        return None, f"run={shown} is a run of {record.get('twin')!r}, not of {name!r}"
+    registry = f"{hub_base()}{REGISTRY_PREFIX.lstrip('/')}"
+    prov = f"{registry}/runs/{quote(run.run_id, safe='')}/provenance"
+    when = str(record.get("created_at", ""))[:19].replace("T", " ")
+    body = (
+        f"This link shows run <code>{escaped(run.run_id)}</code> of {escaped(name)} by "
+        f"{escaped(record.get('user', '?'))}, {escaped(when)} UTC: "
+        f"<strong>{escaped(record.get('status', '?'))}</strong>. "
+        f'<a class="twin-run-provenance" href="{escaped(prov)}">Its provenance (PROV)</a> · '
+        f'<a href="{escaped(registry)}/runs">all runs</a>'
+    )
+    pane = pn.pane.HTML(
+        body,
+        css_classes=["twin-run", "alert", "alert-info"],
+        stylesheets=ALERT_STYLESHEETS,
+        sizing_mode="stretch_width",
+    )
+    return pane, None
+
+
+def decorate(app: Any, user: str, problems: list[str], run: pn.pane.HTML | None = None) -> Any:
+    """Who is signed in, the run the link shows, and what in the link was ignored (visible,
+    never a traceback)."""
+    notices = [run] if run is not None else []
     if problems:
         notices.append(
             alert(
@@ -190,6 +254,8 @@ def twin_page() -> Any:
         return error_page(f"The dashboard of {name} failed to start", f"{type(e).__name__}: {e}")
     widgets = stateful_widgets(app)
     query = query_of(pn.state.session_args)
-    problems = ignored_problems(query.pop(IGNORED_KEY, None)) + apply_query(widgets, query)
+    linkable = {**parameter_widgets(app, widgets), **widgets}
+    problems = ignored_problems(query.pop(IGNORED_KEY, None)) + apply_query(linkable, query)
+    run, problem = run_notice(name, request.run)
     keep_in_url(widgets)
-    return decorate(app, user, problems)
+    return decorate(app, user, problems + ([problem] if problem else []), run)

@@ -95,6 +95,17 @@ class TwinDirectory:
             return TwinLookup(manifest=None, available=await self._visible_twins(token))
         raise RegistryUnavailable(f"the registry answered {r.status_code}: {r.text[:200]}")
 
+    async def run(self, run_id: str, token: str) -> dict[str, Any] | None:
+        """The run record ``run_id`` (``GET /api/runs/{id}``: a job or a recorded run) if this
+        user may see it (the registry's rule); None if not, as for an unknown one. Not
+        remembered: a run's status changes."""
+        r = await self._get(f"/runs/{quote(run_id, safe='')}", token)
+        if r.status_code == 200:
+            return r.json()
+        if r.status_code in (403, 404, 422):
+            return None
+        raise RegistryUnavailable(f"the registry answered {r.status_code}: {r.text[:200]}")
+
     async def _visible_twins(self, token: str) -> list[dict[str, Any]]:
         """Twins this user may open (the registry's visibility rules), by title."""
         r = await self._get("/twins?limit=200", token)

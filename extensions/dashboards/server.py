@@ -45,7 +45,7 @@ from .protocol import (
     TOKEN_HEADER,
     USER_HEADER,
 )
-from .urlstate import IGNORED_KEY, bounded_query
+from .urlstate import IGNORED_KEY, RUN_KEY, bounded_query
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,8 @@ class TwinDocHandler(DocHandler):
     async def get_session(self):
         name = getattr(self.request, "route_params", {}).get("twin", "")
         token = self.get_signed_cookie(TOKEN_COOKIE)  # put there by RouterAuthProvider
-        await prepare(name, token.decode() if token else None)
+        run = self.get_query_argument(RUN_KEY, None)  # bounded by prepare() above
+        await prepare(name, token.decode() if token else None, run)
         session = await super().get_session()
         status = getattr(session.document, "twinhub_status", None)
         if status:

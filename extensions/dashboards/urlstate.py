@@ -37,6 +37,9 @@ SHOWN_CHARS = 40
 IGNORED_KEY = "_ignored"
 """Query key of the settings the redirect dropped (never a widget's: slugs have no ``_`` at
 either end): their keys, comma-separated, or ``*<count>`` when there were too many."""
+RUN_KEY = "run"
+"""Query key of the run a link shows (the Runs page's "in the dashboard"): the page answers with
+the run's status and its PROV one click away (``pages.run_notice``), never a widget's value."""
 
 STATEFUL = (
     pn.widgets.FloatSlider, pn.widgets.IntSlider, pn.widgets.FloatInput, pn.widgets.IntInput,
@@ -60,6 +63,26 @@ def stateful_widgets(layout: Any) -> dict[str, pn.widgets.Widget]:
     for widget in widgets:
         if isinstance(widget, STATEFUL) and widget.name and slug(widget.name) not in found:
             found[slug(widget.name)] = widget
+    return found
+
+
+def parameter_widgets(layout: Any, widgets: Mapping[str, pn.widgets.Widget]) -> dict:
+    """The same widgets by the name of the parameter each shows (``storm_mm`` for the flood
+    dashboard's "Synthetic storm (mm)"), for links made from a run's parameters (the Runs
+    page's "in the dashboard"); a label's slug wins where both name one key."""
+    shown = {id(w) for w in widgets.values()}
+    areas = (
+        [layout.sidebar, layout.main, layout.header]
+        if isinstance(layout, BaseTemplate)
+        else [layout]
+    )
+    panes = [pane for area in areas for item in area if hasattr(item, "select")
+             for pane in item.select(pn.Param)]  # fmt: skip
+    found: dict[str, pn.widgets.Widget] = {}
+    for pane in panes:
+        for name, widget in getattr(pane, "_widgets", {}).items():  # pn.Param's by parameter
+            if id(widget) in shown and slug(name) not in widgets:
+                found.setdefault(slug(name), widget)
     return found
 
 

@@ -10,6 +10,11 @@ stopping this process group stops every Dask task of the job. What it leaves:
 - ``cluster.json``: the scheduler's address and the workers' process ids (written before the run);
 - ``result.nc`` (the output, netCDF) and ``provenance.json`` (W3C PROV-JSON) when it succeeds;
 - ``result.json``: ``{"status": "successful" | "failed", "reason", "outputs", "checksums"}``.
+
+A replay job (the Runs page's "Replay") has the PROV record of the run it repeats in
+``job.json`` (``replay``): it reruns through :func:`twinhub.twins.runs.replay`, which fails
+unless the output is bit for bit the recorded one; its PROV is then that record (the run it
+reproduced).
 """
 
 from __future__ import annotations
@@ -57,7 +62,9 @@ def run(folder: Path) -> int:
                 folder / "cluster.json",
                 {"scheduler": cluster.scheduler_address, "workers": sorted(pids.values())},
             )
-            if pipeline:
+            if job.get("replay"):
+                output, provenance, checksums = _replay(job, client, pipeline)
+            elif pipeline:
                 output, provenance, checksums = _run_pipeline(job, client)
             else:
                 output, record = twin.run(job["inputs"], client=client)
@@ -94,15 +101,31 @@ def run(folder: Path) -> int:
         return 1
 
 
+def _replay(job: dict[str, Any], client: Any, pipeline: bool) -> tuple[Any, dict, dict]:
+    """Rerun the recorded run bit for bit (``ReplayError``, the job's reason, if not)."""
+    from twinhub.twins.runs import replay
+
+    output = replay(job["replay"], client)
+    if pipeline:
+        output = _pipeline_dataset(job["process"], output)
+    return output, job["replay"], {}
+
+
+def _pipeline_dataset(name: str, outputs: Any) -> Any:
+    import xarray as xr
+
+    result = xr.Dataset({key: ((), value) for key, value in outputs.items()})
+    result.attrs["pipeline"] = name
+    return result
+
+
 def _run_pipeline(job: dict[str, Any], client: Any) -> tuple[Any, dict, dict]:
     """A pipeline job: all its steps as one Dask graph on the job's cluster, one PROV document
     (:func:`twinhub.twins.pipeline.run_pipeline`); the result holds its declared outputs."""
-    import xarray as xr
     from twinhub.twins.pipeline import run_pipeline
 
     outputs, document = run_pipeline(job["manifest"], job["inputs"], client=client)
-    result = xr.Dataset({name: ((), value) for name, value in outputs.items()})
-    result.attrs["pipeline"] = job["process"]
+    result = _pipeline_dataset(job["process"], outputs)
     return result, json.loads(document.serialize(format="json")), {}
 
 

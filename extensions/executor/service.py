@@ -33,7 +33,7 @@ from twinhub.catalogs.location import DATA_DIR_ENV, data_dir
 from twinhub.contracts.settings import Settings
 
 from ..registry import jobs
-from ..registry.db import Job, PipelineRow, Twin, open_database
+from ..registry.db import Job, PipelineRow, Run, Twin, open_database
 from ..runtimes import runtime_python
 from .runner import PROVENANCE, RESULT
 
@@ -104,7 +104,19 @@ class Executor:
                     manifest = s.scalar(
                         select(PipelineRow.document).where(PipelineRow.name == job.process)
                     )
-            self._start(job, manifest)
+                replayed = jobs.replayed_job(job)
+                record = (  # a job's PROV, or a run's recorded from a notebook or dashboard
+                    s.scalar(select(Job.provenance).where(Job.id == replayed))
+                    or s.scalar(select(Run.provenance).where(Run.id == replayed))
+                    if replayed
+                    else None
+                )
+            if replayed and not record:
+                with self.sessions.begin() as s:
+                    reason = f"run {replayed} to replay has no PROV record (gone?)"
+                    jobs.finish(s, job.id, jobs.FAILED, reason=reason)
+                continue
+            self._start(job, manifest, record)
 
     def serve(self, stop: threading.Event) -> None:
         self.recover()
@@ -119,7 +131,9 @@ class Executor:
             self._kill(run)
 
     # --- one job -------------------------------------------------------------------------------
-    def _start(self, job: Job, manifest: dict[str, Any] | None) -> None:
+    def _start(
+        self, job: Job, manifest: dict[str, Any] | None, replay: dict[str, Any] | None = None
+    ) -> None:
         folder = jobs_dir(self.settings) / job.id
         try:
             if manifest is None:
@@ -136,6 +150,7 @@ class Executor:
                         "manifest": manifest,
                         "inputs": job.inputs,
                         "workers": workers,
+                        "replay": replay,
                     }
                 )
             )

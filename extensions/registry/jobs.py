@@ -43,7 +43,9 @@ STATES = (QUEUED, RUNNING, SUCCESSFUL, FAILED, DISMISSED)
 FINISHED = frozenset({SUCCESSFUL, FAILED, DISMISSED})
 MAX_REASON = 2000
 MAX_TRIGGER = 64
-"""What started a job: "api", "schedule:<id>", "data:<entry>"."""
+"""What started a job: "api", "schedule:<id>", "data:<entry>", "replay:<job id>"."""
+REPLAY_PREFIX = "replay:"
+"""Trigger of a job that reruns another job from its PROV record (``twins.runs.replay``)."""
 INTERRUPTED = "the run executor stopped while this job ran (crash or restart); run it again"
 
 
@@ -231,6 +233,26 @@ def list_jobs(
     if status:
         query = query.where(Job.status == status)
     return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def list_shared_jobs(
+    session: Session, viewer: str, processes: list[str], *, limit: int = 50
+) -> list[Job]:
+    """Jobs of others of the given processes, newest first: for a viewer who may read every
+    run (the caller checks that), limited to the twins and pipelines they may see."""
+    query = (
+        select(Job)
+        .where(Job.owner != viewer, Job.process.in_(processes))
+        .order_by(Job.created_at.desc(), Job.id)
+    )
+    return list(session.scalars(query.limit(limit)))
+
+
+def replayed_job(job: Job) -> str | None:
+    """The id of the job a replay job reruns, None for any other job."""
+    if job.trigger.startswith(REPLAY_PREFIX):
+        return job.trigger[len(REPLAY_PREFIX) :]
+    return None
 
 
 def duration(job: Job) -> float | None:

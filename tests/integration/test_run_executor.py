@@ -24,7 +24,7 @@ from twinhub.contracts.settings import Settings
 from twinhub.extensions.accounts import open_passages
 from twinhub.extensions.executor.service import jobs_dir
 from twinhub.extensions.registry import jobs
-from twinhub.extensions.registry.db import Job, open_database
+from twinhub.extensions.registry.db import Job, Run, open_database
 from twinhub.extensions.registry.discovery import load_profiles_file
 from twinhub.extensions.registry.store import Store
 from twinhub.twins.manifest import load_manifest
@@ -57,9 +57,9 @@ class Service:
             self.process.terminate()
             self.process.wait(30)
 
-    def submit(self, owner: str, inputs: dict) -> str:
+    def submit(self, owner: str, inputs: dict, trigger: str = "api") -> str:
         with self.sessions.begin() as s:
-            return jobs.submit(s, owner=owner, process="lattice", inputs=inputs)
+            return jobs.submit(s, owner=owner, process="lattice", inputs=inputs, trigger=trigger)
 
     def job(self, job_id: str) -> Job:
         with self.sessions() as s:
@@ -104,9 +104,14 @@ def _alive(pid: int) -> bool:
     return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
 
 
-def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service) -> None:
-    job_id = service.submit("ada", QUICK)
-    job = _finished(service, job_id)
+@pytest.fixture(scope="module")
+def quick_job(service: Service) -> Job:
+    """One quick lattice job of ada's, finished (shared: the executor's time is CI's)."""
+    return _finished(service, service.submit("ada", QUICK))
+
+
+def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service, quick_job: Job) -> None:
+    job, job_id = quick_job, quick_job.id
     assert job.status == "successful", job.reason
     folder = jobs_dir(service.settings) / job_id
     result = folder / job.outputs["result"]
@@ -122,6 +127,32 @@ def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service) -> None
         uid = result.stat().st_uid
         assert uid != 0 and folder.stat().st_uid == uid
         assert (folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_replay_job_reruns_a_record_bit_for_bit_and_fails_on_a_tampered_one(
+    service: Service, quick_job: Job
+) -> None:
+    """The Runs page's "Replay": a job whose trigger names the run it repeats (a job, or a run
+    recorded from a notebook); the executor replays that run's PROV record
+    (``twins.runs.replay``) and the job fails, saying why, if the output is not bit for bit
+    the recorded one."""
+    original = quick_job
+    assert original.status == "successful", original.reason
+    checksum = next(iter(RunRecord.from_provenance(original.provenance).outputs.values()))
+    tampered = json.loads(json.dumps(original.provenance).replace(checksum, "0" * len(checksum)))
+    with service.sessions.begin() as s:  # a recorded run whose output checksum is not the model's
+        s.add(Run(id="e" * 32, twin_name="lattice", twin_version=original.process_version,
+                  user="ada", parameters=original.inputs, status="succeeded", error=None,
+                  provenance=tampered))  # fmt: skip
+    good = service.submit("ada", QUICK, f"replay:{original.id}")
+    bad = service.submit("ada", QUICK, f"replay:{'e' * 32}")
+    replayed, failed = _finished(service, good), _finished(service, bad)
+    assert replayed.status == "successful", replayed.reason
+    assert replayed.provenance == original.provenance  # the record it reproduced
+    with xr.open_dataset(jobs_dir(service.settings) / replayed.id / "result.nc") as again:
+        with xr.open_dataset(jobs_dir(service.settings) / original.id / "result.nc") as first:
+            xr.testing.assert_identical(again.load(), first.load())
+    assert failed.status == "failed" and "outputs differ" in failed.reason, failed.reason
 
 
 def test_dismissing_a_running_job_stops_its_dask_workers(service: Service) -> None:

@@ -119,6 +119,19 @@ def test_new_user_opens_flood_dashboard_and_the_plot_follows_a_widget(
     assert float(field.input_value()) == 250.0
     screenshot(colleague, artifacts_dir, "dash-5-shared-link")
 
+    # a link carrying the run (the Runs page's "in the dashboard"): its PROV one click away;
+    # for the colleague, who may not read nina's runs, a note instead
+    run_id = runs[0]["id"]
+    colleague.goto(f"{dashboards.url}{APPS}/flood?run={run_id}")
+    colleague.get_by_text(f"run='{run_id}' is not a run you may see").wait_for()
+    page.goto(f"{dashboards.url}{APPS}/flood?storm_mm=250&run={run_id}")
+    page.get_by_text(f"This link shows run {run_id} of flood by nina").wait_for()
+    assert float(page.get_by_label("Synthetic storm (mm)").input_value()) == 250.0
+    screenshot(page, artifacts_dir, "dash-5b-run-link")
+    page.get_by_role("link", name="Its provenance (PROV)").click()
+    page.wait_for_url(f"**/services/twinhub/runs/{run_id}/provenance")
+    expect(page.locator("#provenance-document")).to_contain_text("nina")
+
 
 def test_bad_links_get_a_404_page_and_a_visible_warning(
     dashboards: Gateway, browser: Browser, pages: list[Page], artifacts_dir: Path

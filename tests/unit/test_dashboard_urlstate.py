@@ -5,7 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import panel as pn
-from twinhub.extensions.dashboards.urlstate import apply_query, encode, stateful_widgets
+from twinhub.extensions.dashboards.urlstate import (
+    apply_query,
+    encode,
+    parameter_widgets,
+    stateful_widgets,
+)
 
 
 def layout() -> pn.Column:
@@ -51,3 +56,21 @@ def test_not_a_number_is_refused() -> None:
     widgets = stateful_widgets(layout())
     assert apply_query(widgets, {"synthetic_storm_mm": "nan"})
     assert widgets["synthetic_storm_mm"].value == 0.0
+
+
+def test_a_link_from_a_runs_parameters_sets_the_widgets_by_parameter_name() -> None:
+    """The Runs page links a run's dashboard with the run's parameters by their names
+    (``storm_mm``); pn.Param's widgets answer to those too, labels winning where both apply."""
+    import param
+
+    class Dashboard(param.Parameterized):
+        storm_mm = param.Number(0.0, bounds=(0.0, 300.0), label="Synthetic storm (mm)")
+        ensemble_size = param.Integer(20, bounds=(1, 100))
+
+    page = pn.Column(pn.Param(Dashboard(), show_name=False))
+    widgets = stateful_widgets(page)
+    linkable = {**parameter_widgets(page, widgets), **widgets}
+    assert sorted(linkable) == ["ensemble_size", "storm_mm", "synthetic_storm_mm"]
+    assert apply_query(linkable, {"storm_mm": "120.0", "run": "0" * 32}) == []
+    assert widgets["synthetic_storm_mm"].value == 120.0
+    assert apply_query(linkable, {"storm_mm": "900"})[0].startswith("storm_mm='900' was ignored")

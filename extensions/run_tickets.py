@@ -5,10 +5,11 @@ every visitor's requests reach. Handing it a visitor's OAuth token would hand th
 visitor's identity: their private runs and twins, publishing in their name. So the dashboard
 router (which holds the token) gives the process a *run ticket* instead: signed by the platform
 (HMAC-SHA256 under a secret only the router and the registry have), naming the visitor, the
-one twin the process serves and an expiry. The registry accepts a ticket for exactly two
-requests, which the twin's own runs need: record a run of that twin (``POST
-/api/twins/<twin>/runs``) and store that run's provenance (``PUT /api/runs/<id>/provenance``,
-for a run of that twin by that user). Anything else answers 403.
+one twin the process serves and an expiry. The registry accepts a ticket for exactly what the
+twin's own runs need: record a run of that twin (``POST /api/twins/<twin>/runs``), store that
+run's provenance (``PUT /api/runs/<id>/provenance``) and read one run (``GET /api/runs/<id>``,
+a dashboard link that names its run), always a run of that twin by that user. Anything else
+answers 403.
 
 A ticket is ``twinhub-run~<base64url JSON>~<base64url HMAC>``, at most :data:`MAX_LENGTH`
 characters; checking one is linear in its length and needs no call to the hub. Not dots: a

@@ -91,11 +91,16 @@ class User:
 
 
 TICKET_ROUTES = frozenset(
-    {("POST", "/api/twins/{name}/runs"), ("PUT", "/api/runs/{run_id}/provenance")}
+    {
+        ("POST", "/api/twins/{name}/runs"),
+        ("PUT", "/api/runs/{run_id}/provenance"),
+        ("GET", "/api/runs/{run_id}"),
+    }
 )
-"""What a run ticket may do: record a run of its twin, and store that run's provenance (the
-store checks the run is of the ticket's twin). Routes as declared (``api.py``), after the
-registry's prefix."""
+"""What a run ticket may do: record a run of its twin, store that run's provenance, and read
+one of the user's runs of that twin (a dashboard link naming its run); the store checks the
+run is of the ticket's twin and user. Routes as declared (``api.py``), after the registry's
+prefix."""
 
 
 def _ticket_user(ticket: run_tickets.Ticket, token: str, request: Request) -> User:

@@ -23,6 +23,7 @@ ROUTES = [  # the registry's routes as FastAPI matches them (api.py, processes.p
         ("PUT", "/api/runs/{run_id}/provenance"),
         ("GET", "/api/runs"),
         ("GET", "/api/runs/{run_id}/provenance"),
+        ("GET", "/api/runs/{run_id}"),
         ("PATCH", "/api/runs/{run_id}"),
         ("POST", "/api/twins"),
         ("DELETE", "/api/twins/{name}"),
@@ -89,6 +90,7 @@ def test_a_ticket_records_runs_of_its_twin_and_does_nothing_else() -> None:
         "nina", "flood", {"hydrology"}, frozenset()
     )  # fmt: skip
     assert _ticket_user(ticket, token, request("PUT", f"{base}/runs/abc/provenance"))
+    assert _ticket_user(ticket, token, request("GET", f"{base}/runs/abc"))  # a run link
     for method, path in [
         ("POST", f"{base}/twins/lattice/runs"),  # another twin's runs
         ("GET", f"{base}/runs"),  # the visitor's runs

@@ -114,6 +114,7 @@ def shared_client() -> Any:
                 cluster = LocalCluster(
                     n_workers=workers, threads_per_worker=2, processes=True,
                     dashboard_address=":0", host="127.0.0.1",
+                    preload=["twinhub.extensions.dashboards.workerpriority"],
                 )  # fmt: skip
             _CLIENT = Client(cluster)
         return _CLIENT

@@ -171,7 +171,12 @@ def replica_series(
 def replica_tasks(
     size: int, temperature: float, *, sweeps: int, thermalisation: int, **chain: Any
 ) -> Any:
-    """:func:`replica_series` as a Dask chain of short tasks (:func:`pieces`)."""
+    """:func:`replica_series` as a Dask chain of short tasks (:func:`pieces`); a chain short
+    enough for one piece is one task (a small run is not slowed by tasks of its own)."""
+    if (thermalisation + sweeps) * size * size <= CHUNK_SITE_SWEEPS:
+        return dask.delayed(replica_series, pure=True)(
+            size, temperature, sweeps=sweeps, thermalisation=thermalisation, **chain
+        )
     state = dask.delayed(chain_start, pure=True)(size, temperature, **chain)
     for n in pieces(thermalisation, size):
         state = dask.delayed(_advanced, pure=True)(state, n)

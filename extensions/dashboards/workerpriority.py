@@ -5,7 +5,7 @@ and the runs' Python between their tasks (a dashboard run alternates short burst
 tasks on the workers). The workers' threads compute without the GIL and can use every core;
 at equal priority a user's large run leaves a newcomer's small run waiting for CPU in the
 service's process, although Dask gave the small run the next free worker thread (measured:
-0.3 s of a 0.2 s run spent before its first task reached the worker, beside a large run on
+0.33 s passed before the first task of a 0.2 s run reached the worker, beside a large run on
 2 cores). At ``NICENESS`` the workers yield the CPU to the service (and to the hub, proxy and
 registry on the same machine) and still get all of it when nobody else needs it.
 """

@@ -284,3 +284,24 @@ def test_a_small_run_takes_the_next_free_thread_from_another_users_large_runs(
     for (t, r), result in numbers.items():
         expected = replica_series(8, t, sweeps=100, replica=r, seed=0, **chain)
         assert np.array_equal(result["series"], expected["series"])
+
+
+def test_fair_share_puts_a_user_with_nothing_going_before_another_users_backlog() -> None:
+    """Ann has three runs queued; Ben's runs earlier today have all ended. Ben's next run
+    outranks Ann's second and third (and, newer, her first); once Ann's backlog is done, her
+    next run is a first one again."""
+    share = cluster.FairShare()
+    for _ in range(3):  # Ben's earlier runs, all finished: they do not count against him
+        share.enter("ben")
+        share.priority("ben")
+        share.leave("ben")
+    for _ in range(3):
+        share.enter("ann")
+    ann = [share.priority("ann") for _ in range(3)]
+    share.enter("ben")
+    ben = share.priority("ben")
+    assert ben > ann[0] > ann[1] > ann[2]
+    for _ in range(3):
+        share.leave("ann")
+    share.enter("ann")
+    assert share.priority("ann") > ben  # a new spell: her first run, the newest

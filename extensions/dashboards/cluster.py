@@ -8,10 +8,13 @@ with it. Each user gets a :class:`UserClient`, which gives two guarantees:
   own earlier runs only, never behind another person's queue (a queue per twin, first come first
   served, made a small run wait for every large run queued before it).
 - **A fair share of the cluster.** Every graph a run submits carries a Dask priority
-  (:class:`FairShare`): users who started fewer runs lately go first, and among equals the newer
-  run, so a small run's tasks pass the remaining tasks of another user's long run instead of
-  waiting for all of them. The priority is set with ``dask.annotate`` around the whole run, so it
-  holds also for models that submit their tasks themselves (the physics twins call
+  (:class:`FairShare`): a user's first run of a busy spell goes before anybody's later runs,
+  and among equals the newer run, so a small run's tasks pass the remaining tasks of another
+  user's long run instead of waiting for all of them. Every task is sent to a worker as soon
+  as it is ready (``worker-saturation`` unlimited), where each thread that frees takes the
+  highest priority; models cut long work into short tasks (the lattice twin's chains), so the
+  wait is one short task per thread. The priority is set with ``dask.annotate`` around the
+  whole run, so it holds also for models that submit their tasks themselves (the physics twins call
   ``dask.compute``, which goes to the process's default client: the shared one).
 
 A run holds its user's slot for its whole length (:meth:`UserClient.run_slot`); ``compute``
@@ -22,8 +25,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -42,34 +43,52 @@ _HELD = threading.local()
 
 
 class FairShare:
-    """Dask priorities for runs: fewer recent runs first, then the newest run first.
+    """Dask priorities for runs: a user's first run of a busy spell first, newest first among
+    equals; each further run of the same spell one step lower.
 
-    ``window`` seconds is how long a run counts against its user. The priority of a run is
-    ``sequence - RECENT_WEIGHT * recent``: a user's recent runs outweigh any order of arrival,
-    and among users with as many recent runs the run started last has its tasks scheduled
-    first, which lets a short run through without waiting for the rest of a long one (Dask
-    otherwise runs graphs in the order they arrived). One user's own runs follow each other in
-    their queue, so this never reorders a person's runs.
+    A user is *busy* while any run of theirs is queued or going. The priority of a run is
+    ``sequence - STEP * earlier``, ``earlier`` being the runs that user started in the current
+    busy spell: someone with nothing going always outranks someone working through a backlog,
+    and a newcomer's run outranks the run already going (Dask otherwise runs graphs in the
+    order they arrived, so a small run would wait for every remaining task of a long one).
+    One user's own runs follow each other in their queue, so this never reorders a person's
+    runs; a large user's runs still go whenever nobody else's tasks are ready (no thread idles).
+
+    Why this and not a count of recent runs (a 10-minute window, the earlier rule): finished
+    runs do not count, so a person who just ran a few small runs is not pushed behind someone
+    else's backlog; and why priorities, not a worker slot kept free: a kept slot idles when
+    only one user works, halving a small service's throughput, while priorities cost nothing
+    and, with short tasks (the lattice twin cuts its chains, ``model.CHUNK_SITE_SWEEPS``),
+    bound a newcomer's wait by one task per thread. Priorities are fixed when a graph is
+    submitted, so a spell's count is taken at the start of each run.
     """
 
-    RECENT_WEIGHT = 10**9
+    STEP = 10**9
 
-    def __init__(self, window: float = 600.0):
-        self.window = window
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._starts: dict[str, deque[float]] = {}
+        self._busy: dict[str, int] = {}  # runs queued or going, per user
+        self._started: dict[str, int] = {}  # runs started in the user's current busy spell
         self._sequence = itertools.count(1)
 
-    def priority(self, user: str) -> int:
-        """The priority of a run ``user`` starts now (and count it as one of their runs)."""
-        now = time.monotonic()
+    def enter(self, user: str) -> None:
+        """A run of ``user`` is queued (it counts until :meth:`leave`)."""
         with self._lock:
-            starts = self._starts.setdefault(user, deque())
-            while starts and now - starts[0] > self.window:
-                starts.popleft()
-            recent = len(starts)
-            starts.append(now)
-            return next(self._sequence) - self.RECENT_WEIGHT * recent
+            self._busy[user] = self._busy.get(user, 0) + 1
+
+    def leave(self, user: str) -> None:
+        with self._lock:
+            self._busy[user] -= 1
+            if self._busy[user] <= 0:  # the spell is over: the next run is a first one again
+                del self._busy[user]
+                self._started.pop(user, None)
+
+    def priority(self, user: str) -> int:
+        """The priority of a run ``user`` starts now (counted as one of this spell's runs)."""
+        with self._lock:
+            earlier = self._started.get(user, 0)
+            self._started[user] = earlier + 1
+            return next(self._sequence) - self.STEP * earlier
 
 
 FAIR_SHARE = FairShare()
@@ -87,10 +106,16 @@ def shared_client() -> Any:
             from dask.distributed import Client, LocalCluster
 
             workers = Settings.from_env().dashboards_workers
-            cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=2, processes=True,
-                dashboard_address=":0", host="127.0.0.1",
-            )  # fmt: skip
+            # every task goes to a worker as soon as it is ready, where a free thread takes the
+            # highest priority: with the default (root tasks held at the scheduler until a
+            # worker has a free thread), a long run's chains of tasks (sent on directly) keep
+            # the worker looking busy and a newcomer's run waits for whole chains to end
+            with dask.config.set({"distributed.scheduler.worker-saturation": float("inf")}):
+                cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=2, processes=True,
+                    dashboard_address=":0", host="127.0.0.1",
+                    preload=["twinhub.extensions.dashboards.workerpriority"],
+                )  # fmt: skip
             _CLIENT = Client(cluster)
         return _CLIENT
 
@@ -131,7 +156,14 @@ class UserClient:
                 queue = _QUEUES[self.twinhub_user] = ThreadPoolExecutor(
                     self._slots, thread_name_prefix=f"runs-{self.twinhub_user}"[:40]
                 )
-        return queue.submit(self._run_in_share, run, *args)
+        FAIR_SHARE.enter(self.twinhub_user)
+        try:
+            future = queue.submit(self._run_in_share, run, *args)
+        except BaseException:
+            FAIR_SHARE.leave(self.twinhub_user)
+            raise
+        future.add_done_callback(lambda _done: FAIR_SHARE.leave(self.twinhub_user))
+        return future
 
     def _run_in_share(self, run: Callable[..., Any], *args: Any) -> Any:
         with self.run_slot():
@@ -144,14 +176,18 @@ class UserClient:
         if self._holds_slot():
             yield
             return
-        self._slot.acquire()
-        _HELD.user = self.twinhub_user
+        FAIR_SHARE.enter(self.twinhub_user)
         try:
-            with dask.annotate(priority=FAIR_SHARE.priority(self.twinhub_user)):
-                yield
+            self._slot.acquire()
+            _HELD.user = self.twinhub_user
+            try:
+                with dask.annotate(priority=FAIR_SHARE.priority(self.twinhub_user)):
+                    yield
+            finally:
+                _HELD.user = None
+                self._slot.release()
         finally:
-            _HELD.user = None
-            self._slot.release()
+            FAIR_SHARE.leave(self.twinhub_user)
 
     def _holds_slot(self) -> bool:
         return getattr(_HELD, "user", None) == self.twinhub_user
@@ -160,15 +196,25 @@ class UserClient:
         """Wait for one of this user's slots, then submit; the slot frees when the run ends."""
         if self._holds_slot():  # within run_slot(): the run already holds the user's share
             return shared_client().compute(collection, **options)
-        self._slot.acquire()
+        FAIR_SHARE.enter(self.twinhub_user)
+        try:
+            self._slot.acquire()
+        except BaseException:
+            FAIR_SHARE.leave(self.twinhub_user)
+            raise
         try:
             options.setdefault("priority", FAIR_SHARE.priority(self.twinhub_user))
             future = shared_client().compute(collection, **options)
         except BaseException:
             self._slot.release()
+            FAIR_SHARE.leave(self.twinhub_user)
             raise
-        future.add_done_callback(lambda _done: self._slot.release())
+        future.add_done_callback(lambda _done: self._done(_done))
         return future
+
+    def _done(self, _future: Any) -> None:
+        self._slot.release()
+        FAIR_SHARE.leave(self.twinhub_user)
 
     # what a run's record asks of its client (twinhub.twins.daskfaults): the cluster's events
     # (workers lost during the run) and whether the scheduler is still there

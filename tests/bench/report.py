@@ -162,12 +162,14 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
             )
     if "fairness" in results:
         r = results["fairness"]
+        load, c = r["load_average"], r["ratio"]
         rows.append(
             (
-                "small dashboard run beside another user's large runs vs alone (median / p95 s)",
-                _s(r["alone"]),
-                _s(r["beside"]),
-                str(r["ratio"]["median_s"]),
+                f"small dashboard run beside another user's large runs vs alone, {c['n'][0]}"
+                f" each (median / p95 s; p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
+                _spread(r["alone"]),
+                _spread(r["beside"]),
+                f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']} [{_ci(c['p95_ci95'])}]",
                 GOALS["fairness"],
             )
         )

@@ -7,6 +7,7 @@ import threading
 import time
 
 import dask
+import numpy as np
 import psutil
 import pytest
 from twinhub.extensions.dashboards import cluster
@@ -21,13 +22,14 @@ def slow(seconds: float) -> float:
     return seconds
 
 
-def waiting_in_run_slot() -> bool:
-    """Whether a thread other than this one is inside ``UserClient.run_slot``: waiting for a
-    slot (a thread that holds one has left the function, suspended at its ``yield``)."""
+def waiting_in_run_slot(code=UserClient.run_slot.__wrapped__.__code__) -> bool:
+    """Whether a thread other than this one is inside ``UserClient.run_slot`` (or the function
+    whose ``code`` is given): waiting for a slot (a thread that holds one has left
+    ``run_slot``, suspended at its ``yield``)."""
     me = threading.get_ident()
     for ident, frame in sys._current_frames().items():
         while frame is not None and ident != me:
-            if frame.f_code is UserClient.run_slot.__wrapped__.__code__:
+            if frame.f_code is code:
                 return True
             frame = frame.f_back
     return False
@@ -191,3 +193,115 @@ def test_another_users_small_dashboard_run_starts_before_a_users_queued_large_ru
     assert mine.agent == "ben-fair" and first.agent == "ann-fair"
     assert all(mine.started < r.started for r in later)  # not behind ann's queue
     assert mine.ended < first.ended  # nor behind the rest of her running scan
+
+
+def _worker_transitions(dask_worker) -> list[tuple[str, str, float]]:
+    """(key, state entered, time) of the worker's task transitions (its own log)."""
+    return [(str(e[0]), e[2], e[-1]) for e in dask_worker.state.log if len(e) == 7]
+
+
+def test_a_small_run_takes_the_next_free_thread_from_another_users_large_runs(
+    service_cluster,
+) -> None:
+    """Ann's large lattice scans (one going, one queued behind her slot) fill both threads of
+    the service's worker. Ben's small scan, asked for meanwhile, takes each thread as it frees:
+    from the worker's own log, no task of Ann's starts while one of Ben's is ready, and none of
+    Ann's chains (a replica's Markov chain) ends between Ben's asking and Ben's last start: he
+    waits for one short piece per thread, not for her replicas. His run ends while her first
+    run is still going; his numbers are the in-process ones."""
+    import distributed  # noqa: F401  (its config defaults, before setting one of them)
+    from twinhub.twins.lattice.model import replica_series, replica_tasks
+
+    with dask.config.set({"distributed.admin.low-level-log-length": 10**6}):  # the whole run
+        shared = cluster.shared_client()
+    shared.wait_for_workers(1, timeout=120)
+    chain = {"theory": "ising", "quartic_coupling": 1.0, "thermalisation": 100,
+             "algorithm": "wolff", "metropolis_step": 1.0}  # fmt: skip
+
+    def scan(size: int, temps: list[float], sweeps: int, replicas: int, seed: int) -> dict:
+        return {
+            (t, r): replica_tasks(size, t, sweeps=sweeps, replica=r, seed=seed, **chain)
+            for t in temps
+            for r in range(replicas)
+        }
+
+    shared.compute(scan(8, [2.0], 100, 1, seed=9)).result(timeout=120)  # worker imports the model
+    ann, ben = UserClient("ann-thread", slots=1), UserClient("ben-thread", slots=1)
+    large = [scan(32, [2.0, 2.5], 3000, 2, seed) for seed in (1, 2)]  # chains of 25 pieces
+    small = scan(8, [2.0, 2.3, 2.6], 100, 4, seed=0)
+    anns: list = [ann.compute(large[0])]
+    queued = threading.Thread(target=lambda: anns.append(ann.compute(large[1])), daemon=True)
+    queued.start()
+    wait_for(
+        lambda: waiting_in_run_slot(UserClient.compute.__code__) or len(anns) > 1,
+        timeout=30, message="ann's second run queued",
+    )  # fmt: skip
+    assert len(anns) == 1
+    ann_keys = {str(k) for d in large[0].values() for k in d.__dask_graph__()}
+
+    def anns_pieces_started() -> int:
+        (events,) = shared.run(_worker_transitions).values()
+        return sum(1 for key, state, _ in events if key in ann_keys and state == "executing")
+
+    wait_for(
+        lambda: anns_pieces_started() >= 6, timeout=120, interval=0.02, message="ann's run going"
+    )
+    asked = time.time()
+    numbers = ben.compute(small).result(timeout=300)
+    assert not anns[0].done()  # ben's run ended while ann's first was still going
+    log = shared.run(_worker_transitions)
+    (events,) = log.values()
+    for future in anns:
+        future.cancel()
+    queued.join(60)
+    for future in anns:
+        future.cancel()
+
+    keys = {
+        who: {str(k) for graph in graphs for d in graph.values() for k in d.__dask_graph__()}
+        for who, graphs in (("ann", large), ("ben", [small]))
+    }
+    owner = {k: who for who, ks in keys.items() for k in ks}
+    ready: dict[str, float] = {}
+    started: dict[str, float] = {}
+    for key, state, at in events:
+        if key in owner:
+            (ready if state == "ready" else started if state == "executing" else {}).setdefault(
+                key, at
+            )
+    ben_starts = [at for key, at in started.items() if owner[key] == "ben"]
+    assert len(ben_starts) == len(keys["ben"])
+    last = max(ben_starts)
+    for key, at in ready.items():
+        if owner[key] == "ben":  # from the moment one of Ben's tasks is ready, no Ann task starts
+            late = [k for k, s in started.items() if owner[k] == "ann" and at < s < started[key]]
+            assert not late, f"{late} started while ben's {key} was ready"
+    chain_ends = [
+        at for key, at in started.items()
+        if owner[key] == "ann" and key.startswith("_series") and asked < at < last
+    ]  # fmt: skip
+    assert not chain_ends, "ben waited for a whole replica of ann's"
+    for (t, r), result in numbers.items():
+        expected = replica_series(8, t, sweeps=100, replica=r, seed=0, **chain)
+        assert np.array_equal(result["series"], expected["series"])
+
+
+def test_fair_share_puts_a_user_with_nothing_going_before_another_users_backlog() -> None:
+    """Ann has three runs queued; Ben's runs earlier today have all ended. Ben's next run
+    outranks Ann's second and third (and, newer, her first); once Ann's backlog is done, her
+    next run is a first one again."""
+    share = cluster.FairShare()
+    for _ in range(3):  # Ben's earlier runs, all finished: they do not count against him
+        share.enter("ben")
+        share.priority("ben")
+        share.leave("ben")
+    for _ in range(3):
+        share.enter("ann")
+    ann = [share.priority("ann") for _ in range(3)]
+    share.enter("ben")
+    ben = share.priority("ben")
+    assert ben > ann[0] > ann[1] > ann[2]
+    for _ in range(3):
+        share.leave("ann")
+    share.enter("ann")
+    assert share.priority("ann") > ben  # a new spell: her first run, the newest

@@ -12,7 +12,9 @@ time and each finished one is reported; the numbers are the same either way.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ import xarray as xr
 from .. import progress
 from ..manifest import MANIFEST_FILE, load_manifest
 from .observables import block_means, integrated_autocorrelation_time, jackknife
-from .updates import ISING, run_chunk
+from .updates import ISING, Stream
 
 T_CRITICAL = 2.0 / np.log1p(np.sqrt(2.0))  # Onsager: 2/ln(1+sqrt 2) = 2.269185...
 N_BLOCKS = 10  # jackknife blocks per replica
@@ -42,41 +44,146 @@ VARIABLES: dict[str, tuple[str, str]] = {
 }
 
 
-def replica_series(
+CHUNK_SITE_SWEEPS = 2**17
+"""Work of one Dask task of a chain, in site updates (sweeps x sites): about 20-40 ms of one
+core (size 32: 128 sweeps). A chain is cut into tasks this short so that a thread of the shared
+cluster is free again soon: Dask never preempts a running task, so a newcomer's small run, ahead
+by priority, waits at most one piece of someone else's long run for each thread it needs."""
+MAX_PIECES = 512
+"""At most this many tasks per phase of a chain: the largest runs the API allows (up to
+10^6 sweeps at L = 256) get longer pieces rather than graphs of millions of tasks."""
+
+
+def pieces(sweeps: int, size: int) -> list[int]:
+    """The sweeps of each task a chain phase of ``sweeps`` sweeps is cut into (see
+    :data:`CHUNK_SITE_SWEEPS`); the cut changes no number (:class:`Chain`)."""
+    if sweeps <= 0:
+        return []
+    per_task = max(1, CHUNK_SITE_SWEEPS // (size * size), -(-sweeps // MAX_PIECES))
+    full, rest = divmod(sweeps, per_task)
+    return [per_task] * full + ([rest] if rest else [])
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One replica's Markov chain between two of its tasks: the field, the generator's state
+    (:class:`Stream`) and what was measured so far. Each task returns a new Chain (its input
+    stays as it was, so Dask may run a task again after losing a worker); with the
+    generator's state carried over, the chain in pieces draws the numbers of the chain in one
+    call, whatever threads or workers the pieces ran on."""
+
+    phi: np.ndarray
+    stream: Stream
+    beta: float
+    lam: float
+    step: float
+    n_clusters: int
+    measure_seed: int
+    measured: tuple[np.ndarray, ...] = ()
+    accepted: int = 0
+    flipped: int = 0
+
+    def advanced(self, n_sweeps: int) -> Chain:
+        phi, stream = self.phi.copy(), copy.copy(self.stream)
+        out, accepted, flipped = stream.advance(
+            phi, self.beta, self.lam, n_sweeps, self.step, self.n_clusters
+        )
+        return replace(
+            self, phi=phi, stream=stream, measured=(*self.measured, out),
+            accepted=self.accepted + accepted, flipped=self.flipped + flipped,
+        )  # fmt: skip
+
+    def measuring(self) -> Chain:
+        """Thermalisation done: the measuring phase's stream. With Wolff, the
+        thermalisation's mean cluster size fixes the clusters per sweep (about one lattice
+        volume of flipped sites, so cluster and local sweeps cost about the same)."""
+        n_clusters = self.n_clusters
+        sweeps = sum(len(m) for m in self.measured)
+        if n_clusters and sweeps:
+            cluster = self.flipped / (sweeps * n_clusters)
+            n_clusters = max(1, int(round(self.phi.size / max(cluster, 1.0))))
+        return replace(
+            self, stream=Stream(self.measure_seed), n_clusters=n_clusters, measured=(),
+            accepted=0, flipped=0,
+        )  # fmt: skip
+
+    def series(self) -> dict[str, Any]:
+        series = np.concatenate(self.measured)
+        clusters = len(series) * self.n_clusters
+        return {
+            "series": series,
+            "acceptance": self.accepted / (len(series) * self.phi.size),
+            "cluster_size": self.flipped / clusters if clusters > 0 else 0.0,
+        }
+
+
+def chain_start(
     size: int,
     temperature: float,
     *,
     theory: str,
     quartic_coupling: float,
-    sweeps: int,
-    thermalisation: int,
     algorithm: str,
     metropolis_step: float,
     seed: int,
     replica: int,
-) -> dict[str, Any]:
-    """One independent Markov chain: measurements (m, e, phi^2) after each sweep.
-
-    The chain starts ordered (phi = 1), discards ``thermalisation`` sweeps, then measures.
-    With Wolff, the thermalisation's mean cluster size fixes the clusters per sweep (about one
-    lattice volume of flipped sites, so cluster and local sweeps cost about the same).
-    """
+) -> Chain:
+    """A chain's ordered start (phi = 1), its streams seeded from (seed, size, temperature,
+    replica) alone."""
     key = [int(seed), int(size), int(round(temperature * 1e9)), int(replica)]
     seed_thermal, seed_measure = np.random.SeedSequence(key).generate_state(2)
-    lam = ISING if theory == "ising" else float(quartic_coupling)
-    beta = 1.0 / temperature
-    n_clusters = 1 if algorithm == "wolff" else 0
-    phi = np.ones((size, size))
-    if thermalisation > 0:
-        _, _, cluster = run_chunk(
-            phi, beta, lam, thermalisation, int(seed_thermal), metropolis_step, n_clusters
+    return Chain(
+        phi=np.ones((size, size)), stream=Stream(int(seed_thermal)), beta=1.0 / temperature,
+        lam=ISING if theory == "ising" else float(quartic_coupling), step=metropolis_step,
+        n_clusters=1 if algorithm == "wolff" else 0, measure_seed=int(seed_measure),
+    )  # fmt: skip
+
+
+def _advanced(chain: Chain, n_sweeps: int) -> Chain:
+    return chain.advanced(n_sweeps)
+
+
+def _measuring(chain: Chain) -> Chain:
+    return chain.measuring()
+
+
+def _series(chain: Chain) -> dict[str, Any]:
+    return chain.series()
+
+
+def replica_series(
+    size: int, temperature: float, *, sweeps: int, thermalisation: int, **chain: Any
+) -> dict[str, Any]:
+    """One independent Markov chain, in one call: measurements (m, e, phi^2) after each sweep.
+
+    The chain starts ordered (phi = 1), discards ``thermalisation`` sweeps, then measures
+    ``sweeps``. :func:`replica_tasks` is the same chain as short Dask tasks.
+    """
+    state = chain_start(size, temperature, **chain)
+    for n in pieces(thermalisation, size):
+        state = state.advanced(n)
+    state = state.measuring()
+    for n in pieces(sweeps, size):
+        state = state.advanced(n)
+    return state.series()
+
+
+def replica_tasks(
+    size: int, temperature: float, *, sweeps: int, thermalisation: int, **chain: Any
+) -> Any:
+    """:func:`replica_series` as a Dask chain of short tasks (:func:`pieces`); a chain short
+    enough for one piece is one task (a small run is not slowed by tasks of its own)."""
+    if (thermalisation + sweeps) * size * size <= CHUNK_SITE_SWEEPS:
+        return dask.delayed(replica_series, pure=True)(
+            size, temperature, sweeps=sweeps, thermalisation=thermalisation, **chain
         )
-        if n_clusters:
-            n_clusters = max(1, int(round(size * size / max(cluster, 1.0))))
-    series, acceptance, cluster = run_chunk(
-        phi, beta, lam, sweeps, int(seed_measure), metropolis_step, n_clusters
-    )
-    return {"series": series, "acceptance": acceptance, "cluster_size": cluster}
+    state = dask.delayed(chain_start, pure=True)(size, temperature, **chain)
+    for n in pieces(thermalisation, size):
+        state = dask.delayed(_advanced, pure=True)(state, n)
+    state = dask.delayed(_measuring, pure=True)(state)
+    for n in pieces(sweeps, size):
+        state = dask.delayed(_advanced, pure=True)(state, n)
+    return dask.delayed(_series, pure=True)(state)
 
 
 def analyse(
@@ -138,10 +245,7 @@ def run(inputs: xr.Dataset | None, params: Mapping[str, Any]) -> xr.Dataset:
         + ("metropolis_step", "seed")
     }
     tasks = {
-        (size, t): [
-            dask.delayed(replica_series, pure=True)(size, t, replica=r, **chain)
-            for r in range(int(p["replicas"]))
-        ]
+        (size, t): [replica_tasks(size, t, replica=r, **chain) for r in range(int(p["replicas"]))]
         for size in sizes
         for t in temps
     }

@@ -23,7 +23,7 @@ they run in-process or on Dask workers (numba's generator state is per thread).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import _helperlib, njit
 
 ISING = -1.0  # lam value that selects the Ising limit inside the kernels
 
@@ -116,6 +116,43 @@ def _measure(phi: np.ndarray) -> tuple[float, float, float]:
 
 
 @njit(cache=True, nogil=True)
+def advance(
+    phi: np.ndarray,
+    beta: float,
+    lam: float,
+    n_sweeps: int,
+    step: float,
+    n_clusters: int,
+) -> tuple[np.ndarray, int, int]:
+    """Advance ``phi`` in place by ``n_sweeps`` sweeps, measuring after each, drawing from the
+    calling thread's generator as it stands (no seeding: see :func:`run_chunk`, :class:`Stream`).
+
+    A sweep is one checkerboard Metropolis pass followed by ``n_clusters`` Wolff clusters
+    (0: Metropolis only). Returns the (n_sweeps, 3) measurements (m, e, phi^2), the number of
+    accepted Metropolis moves and the number of sites flipped by clusters: integers, so the
+    totals of a chain advanced piece by piece are those of one call.
+    """
+    out = np.empty((n_sweeps, 3))
+    stack = np.empty(phi.size, dtype=np.int64)
+    accepted = 0
+    flipped = 0
+    for t in range(n_sweeps):
+        accepted += _metropolis_sweep(phi, beta, lam, step)
+        for _ in range(n_clusters):
+            flipped += _wolff_cluster(phi, beta, stack)
+        m, e, p2 = _measure(phi)
+        out[t, 0] = m
+        out[t, 1] = e
+        out[t, 2] = p2
+    return out, accepted, flipped
+
+
+@njit(cache=True, nogil=True)
+def _seed(seed: int) -> None:
+    np.random.seed(seed)
+
+
+@njit(cache=True, nogil=True)
 def run_chunk(
     phi: np.ndarray,
     beta: float,
@@ -125,30 +162,40 @@ def run_chunk(
     step: float,
     n_clusters: int,
 ) -> tuple[np.ndarray, float, float]:
-    """Advance ``phi`` in place by ``n_sweeps`` sweeps, measuring after each.
+    """Advance ``phi`` in place by ``n_sweeps`` sweeps from a freshly seeded generator.
 
-    A sweep is one checkerboard Metropolis pass followed by ``n_clusters`` Wolff clusters
-    (0: Metropolis only). The count must be fixed in advance: stopping "once N sites have been
+    The count of clusters per sweep must be fixed in advance: stopping "once N sites have been
     flipped" makes the measurement time depend on the clusters just built and biases the
     ensemble (towards order); callers pick n_clusters ~ N / <cluster size> from thermalisation.
     Returns the (n_sweeps, 3) measurements, the Metropolis acceptance rate and the mean
     cluster size.
     """
     np.random.seed(seed)
-    n_sites = phi.size
-    out = np.empty((n_sweeps, 3))
-    stack = np.empty(n_sites, dtype=np.int64)
-    accepted = 0
-    clusters = 0
-    flipped = 0
-    for t in range(n_sweeps):
-        accepted += _metropolis_sweep(phi, beta, lam, step)
-        for _ in range(n_clusters):
-            flipped += _wolff_cluster(phi, beta, stack)
-            clusters += 1
-        m, e, p2 = _measure(phi)
-        out[t, 0] = m
-        out[t, 1] = e
-        out[t, 2] = p2
+    out, accepted, flipped = advance(phi, beta, lam, n_sweeps, step, n_clusters)
+    clusters = n_sweeps * n_clusters
     mean_cluster = flipped / clusters if clusters > 0 else 0.0
-    return out, accepted / (n_sweeps * n_sites), mean_cluster
+    return out, accepted / (n_sweeps * phi.size), mean_cluster
+
+
+class Stream:
+    """A numba generator stream that outlives the task advancing it: its Mersenne Twister
+    state is saved after each piece of a chain and restored before the next, so a chain cut
+    into pieces (short Dask tasks, possibly on other threads or workers) draws exactly the
+    numbers of one uncut call. numba keeps one generator per thread, reached through
+    ``numba._helperlib`` (the interface numba's own tests use); tests/unit/test_lattice
+    checks that a chain in pieces is bit-for-bit the chain in one call.
+    """
+
+    def __init__(self, seed: int):
+        _seed(int(seed))
+        self.state = _helperlib.rnd_get_state(_helperlib.rnd_get_np_state_ptr())
+
+    def advance(
+        self, phi: np.ndarray, beta: float, lam: float, n_sweeps: int, step: float, n_clusters: int
+    ) -> tuple[np.ndarray, int, int]:
+        """:func:`advance` continuing this stream (in the calling thread)."""
+        pointer = _helperlib.rnd_get_np_state_ptr()
+        _helperlib.rnd_set_state(pointer, self.state)
+        result = advance(phi, beta, lam, n_sweeps, step, n_clusters)
+        self.state = _helperlib.rnd_get_state(pointer)
+        return result

@@ -146,7 +146,8 @@ def test_jackknife_of_a_mean_equals_the_standard_error() -> None:
 
 
 def test_replicas_on_dask_cluster_equal_in_process_result() -> None:
-    params = {"sizes": [8], "temperatures": [2.0, 2.4], "sweeps": 300, "replicas": 3}
+    # L = 32: each chain is several tasks (model.pieces), which may run on either worker
+    params = {"sizes": [8, 32], "temperatures": [2.0, 2.4], "sweeps": 300, "replicas": 3}
     local = run(None, params)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster:
         with Client(cluster) as client:
@@ -166,3 +167,32 @@ def test_notebook_executes_and_finds_t_c(tmp_path) -> None:
     crossing = float(printed.split("U4 crossing (L=16, 32): T = ")[1].split(";")[0])
     assert abs(crossing - T_C) / T_C < 0.01
     assert "replayed bit for bit:" in printed  # the run left a PROV record that replays
+
+
+@pytest.mark.parametrize(
+    ("size", "theory", "algorithm", "sweeps", "thermalisation"),
+    [(32, "ising", "wolff", 700, 150), (8, "phi4", "metropolis", 5000, 0)],
+)
+def test_a_chain_cut_into_short_tasks_is_bit_for_bit_the_chain_in_one_call(
+    size: int, theory: str, algorithm: str, sweeps: int, thermalisation: int
+) -> None:
+    """Runs are cut into short Dask tasks (so other users' runs pass between them): the pieces
+    carry the generator's state, so the numbers are exactly those of one uninterrupted
+    ``run_chunk`` per phase (the kernel as it was before the cut), seeded the same way."""
+    from twinhub.twins.lattice.model import pieces, replica_series
+    from twinhub.twins.lattice.updates import ISING, run_chunk
+
+    assert len(pieces(sweeps, size)) > 1  # really cut
+    lam, beta, step = (ISING if theory == "ising" else 0.5), 1 / 2.269, 1.2
+    seeds = np.random.SeedSequence([4, size, round(2.269e9), 1]).generate_state(2)
+    phi, clusters = np.ones((size, size)), int(algorithm == "wolff")
+    if thermalisation:
+        _, _, mean = run_chunk(phi, beta, lam, thermalisation, int(seeds[0]), step, clusters)
+        clusters = max(1, round(size * size / max(mean, 1.0))) if clusters else 0
+    series, acceptance, cluster = run_chunk(phi, beta, lam, sweeps, int(seeds[1]), step, clusters)
+    cut = replica_series(
+        size, 2.269, sweeps=sweeps, thermalisation=thermalisation, theory=theory,
+        quartic_coupling=0.5, algorithm=algorithm, metropolis_step=step, seed=4, replica=1,
+    )  # fmt: skip
+    assert np.array_equal(cut["series"], series)
+    assert (cut["acceptance"], cut["cluster_size"]) == (acceptance, cluster)

@@ -11,6 +11,7 @@ from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.spawn import TwinSpawnHooks
 from twinhub.hub.auth import auth_config
 from twinhub.hub.frontpage import landing_url
+from twinhub.hub.proxy import hub_proxy_config
 from twinhub.hub.registry_status import RegistryStatus
 from twinhub.hub.services import (
     custom_scopes,
@@ -42,11 +43,10 @@ c.JupyterHub.bind_url = f"http://{settings.ip}:{settings.port}"
 # TWINHUB_HUB_CONNECT_HOST; docs/hpc.md)
 for trait, value in hub_network_config(settings).items():
     c.JupyterHub[trait] = value
-# the launcher (hub/launch.py) runs configurable-http-proxy next to the hub, not under it, so
-# that the proxy keeps routing to users' servers while a crashed hub is restarted (as on z2jh)
-c.ConfigurableHTTPProxy.should_start = False
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
-c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
+# the launcher (hub/launch.py) runs the proxy (TWINHUB_PROXY: configurable-http-proxy or traefik)
+# next to the hub, not under it, so that the proxy keeps routing to users' servers while a
+# crashed hub is restarted (as on z2jh)
+c.merge(hub_proxy_config(settings, secrets))
 
 # --- state: database and cookie secret in the state directory ----------------------------------
 c.JupyterHub.db_url = settings.hub_db_url

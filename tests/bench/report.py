@@ -200,6 +200,11 @@ def _ratio_ci(c: dict) -> str:
     return f"{c['median']} [{_ci(c['median_ci95'])}]"
 
 
+def _n(c: dict) -> int:
+    """Pairs of a paired ratio, or the first sample's size of an unpaired one."""
+    return c["n"] if isinstance(c["n"], int) else c["n"][0]
+
+
 def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     """Each proxy against the server's own port, then traefik against CHP (through each)."""
     load = r["load_average"]
@@ -211,11 +216,12 @@ def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
             rows.append(
                 (
                     f"{p}: registry reads {key} clients, through the proxy vs the registry's "
-                    f"port (req/s, p95 ms; ratio of req/s, n={v['ratio']['n'][0]}; {at})",
+                    f"port (req/s, p95 ms; ratio of req/s, n={_n(v['ratio'])} pairs; {at})",
                     f"{v['direct_req_per_s']:.0f}, {v['direct_p95_ms']:.0f}",
                     f"{v['through_req_per_s']:.0f}, {v['through_p95_ms']:.0f}",
                     _ratio_ci(v["ratio"]),
-                    GOALS["proxies"],
+                    f"{GOALS['proxies']}; errors {v['errors_through']} through, "
+                    f"{v['errors_direct']} direct",
                 )
             )
         h = res["hub_api"]
@@ -233,7 +239,7 @@ def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
         rows.append(
             (
                 f"{p}: dashboard websocket PULL-DOC round trip, through the proxy vs the "
-                f"service's port (median / p95 ms, n={w['ratio']['n'][0]}; {at})",
+                f"service's port (median / p95 ms, n={_n(w['ratio'])}; {at})",
                 f"{w['direct_median_ms']:.1f} / {w['direct_p95_ms']:.1f}",
                 f"{w['through_median_ms']:.1f} / {w['through_p95_ms']:.1f}",
                 _ratio_ci(w["ratio"]),

@@ -139,12 +139,12 @@ def run(
         for p, gw in gws.items():
             reader = gw.login("reader")
             httpx.get(f"{gw.url}{API}", headers=reader.headers, timeout=30).raise_for_status()
-            sessions[p] = (reader, _dashboard_session(gw, "watcher"))
+            sessions[p] = reader
         for rep in range(reps):
             # alternate which proxy goes first, so neither always follows the other's load
             order = PROXIES if rep % 2 == 0 else PROXIES[::-1]
             for p in order:
-                gw, (reader, (cookie, token)) = gws[p], sessions[p]
+                gw, reader = gws[p], sessions[p]
                 s = samples[p]
                 direct_registry = f"http://127.0.0.1:{gw.settings.registry_port}"
                 for n in READ_CLIENTS:
@@ -158,6 +158,8 @@ def run(
                     s["hub"][side].append(
                         wrk.load(base + "/hub/api/user", HUB_CLIENTS, seconds, reader.headers)
                     )
+                # a page of its own each time: Bokeh's session token expires after 5 minutes
+                cookie, token = _dashboard_session(gw, "watcher")
                 origin = gw.url
                 apps_direct = f"ws://127.0.0.1:{gw.settings.dashboards_port}"
                 for side, base in (

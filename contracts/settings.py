@@ -40,6 +40,9 @@ DEPLOYMENTS = ("embedded", "kubernetes")
 """How the hub is deployed (``TWINHUB_DEPLOYMENT``, ``hub/configure.py``)."""
 """Deployment targets for user servers and Dask clusters (``hub/targets/``)."""
 
+PROXIES = ("chp", "traefik")
+"""The public proxies the launcher can run (hub/proxy.py): configurable-http-proxy, traefik."""
+
 
 class SettingsError(ValueError):
     """A ``TWINHUB_*`` variable has a value we cannot use; the message names the variable."""
@@ -100,7 +103,14 @@ class Settings(BaseSettings):
         "URL users reach the gateway at, if not http://<ip>:<port> (e.g. behind TLS).",
     )
     hub_port: int = _var(8081, "Internal port of the hub API.")
-    proxy_api_port: int = _var(8001, "Internal port of configurable-http-proxy's REST API.")
+    proxy: str = _var(
+        "chp",
+        "The public proxy: 'chp' (configurable-http-proxy, routes in memory) or 'traefik' "
+        '(routes in a file under <state>/traefik; README "Performance" compares them).',
+    )
+    proxy_api_port: int = _var(
+        8001, "Internal (loopback) port of the proxy's REST API (CHP's, or traefik's)."
+    )
     gateway_api_port: int = _var(8002, "Internal port of the Dask Gateway API server.")
     gateway_http_port: int = _var(
         8003,
@@ -510,6 +520,8 @@ class Settings(BaseSettings):
         ):
             if value not in TARGETS:
                 raise SettingsError(f"{var}={value!r}: choose one of {', '.join(TARGETS)}")
+        if self.proxy not in PROXIES:
+            raise SettingsError(f"TWINHUB_PROXY={self.proxy!r}: choose one of {', '.join(PROXIES)}")
         if self.slurm_conf and not _is_file_or_hidden(Path(self.slurm_conf)):
             raise SettingsError(
                 f"TWINHUB_SLURM_CONF={self.slurm_conf!r} is not a file: give the cluster's "

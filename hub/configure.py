@@ -26,6 +26,7 @@ from twinhub.extensions.spawn import TwinSpawnHooks
 
 from .auth import auth_config
 from .frontpage import landing_url
+from .proxy import hub_proxy_config
 from .registry_status import RegistryStatus
 from .services import (
     custom_scopes,
@@ -100,11 +101,10 @@ def _configure_embedded(c: Config, settings: Settings, secrets: Secrets) -> None
     # (TWINHUB_HUB_BIND_IP, TWINHUB_HUB_CONNECT_HOST; docs/hpc.md)
     for trait, value in hub_network_config(settings).items():
         c.JupyterHub[trait] = value
-    # the launcher (hub/launch.py) runs the proxy next to the hub, not under it, so that the
-    # proxy keeps routing to users' servers while a crashed hub is restarted (as on z2jh)
-    c.ConfigurableHTTPProxy.should_start = False
-    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
-    c.ConfigurableHTTPProxy.auth_token = secrets.proxy_auth_token
+    # the launcher (hub/launch.py) runs the proxy (TWINHUB_PROXY: configurable-http-proxy or
+    # traefik) next to the hub, not under it, so that the proxy keeps routing to users' servers
+    # while a crashed hub is restarted (as on z2jh)
+    c.merge(hub_proxy_config(settings, secrets))
 
     # --- state: cookie secret and pid file in the state directory ---------------------------
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")

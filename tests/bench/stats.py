@@ -78,6 +78,24 @@ def compare(twinhub: Sequence[float], baseline: Sequence[float]) -> dict:
     }
 
 
+def paired(through: Sequence[float], direct: Sequence[float], seed: int = 0) -> dict:
+    """Ratios of pairs measured back to back (through a proxy, then directly, in each
+    repetition): the median of the per-pair ratios with the percentile-bootstrap 95 % interval
+    of that median. A machine whose load drifts between repetitions moves both sides of a
+    pair alike, so the pairs' ratios vary less than the two samples do."""
+    ratios = [a / b for a, b in zip(through, direct, strict=True) if b]
+    if not ratios:
+        return {"n": 0, "median": float("nan"), "median_ci95": [float("nan")] * 2}
+    rng = random.Random(seed)
+    medians = [statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(4000)]
+    return {
+        "n": len(ratios),
+        "median": round(statistics.median(ratios), 3),
+        "median_ci95": [round(percentile(medians, 2.5), 3), round(percentile(medians, 97.5), 3)],
+        "ratios": [round(r, 3) for r in ratios],
+    }
+
+
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages, kept beside every measurement."""
     return [round(x, 2) for x in os.getloadavg()]

@@ -68,4 +68,5 @@ def load(url: str, clients: int, seconds: float, headers: dict[str, str] | None 
         "p99_ms": round(raw["p99_us"] / 1000, 1),
         "requests": raw["requests"],
         "errors": raw["errors"],
+        "non_2xx_3xx": raw["non_2xx_3xx"],
     }

@@ -83,3 +83,80 @@ def test_proxy_killed_is_restarted_and_routes_come_back(
     assert code == 0, gw.log()[-3000:]
     assert not gw.survivors(), [p.cmdline() for p in gw.survivors()]
     assert "leftover" not in gw.log(), gw.log()[-3000:]
+
+
+APPS = "/services/twinhub-apps"
+TRAEFIK = "--configfile"
+"""traefik's command line (``traefik --configfile <state>/traefik/traefik.toml``); the word
+``traefik`` alone is in every path of a checkout named so."""
+
+
+def _dashboard_opens(gw, name: str) -> bool:
+    """``name`` logs in through the form and gets the flood twin's dashboard page, through the
+    dashboard service's OAuth round trip with the hub (every hop through the proxy)."""
+    with gw.client(follow_redirects=True) as c:
+        c.get("/hub/login")
+        c.post(
+            f"/hub/login?next={APPS}/flood",
+            data={"username": name, "password": gw.user_password, "_xsrf": c.cookies.get("_xsrf")},
+        )
+        try:
+            page = c.get(f"{APPS}/flood")
+        except httpx.HTTPError:
+            return False
+        return page.status_code == 200 and str(page.url).endswith(f"{APPS}/flood")
+
+
+def test_traefik_serves_the_gateway_and_is_restarted_with_its_routes(
+    tmp_path: Path, artifacts_dir: Path
+) -> None:
+    """TWINHUB_PROXY=traefik: login, a server, the registry and a dashboard through traefik;
+    kill -9 of traefik: the launcher starts it again and every route works at once."""
+    gw = start_gateway(
+        tmp_path / "state", artifacts_dir / "fault-traefik.log", {"TWINHUB_PROXY": "traefik"}
+    )
+    try:
+        old = find(gw, TRAEFIK)
+        assert not any("configurable-http-proxy" in " ".join(p.cmdline()) for p in gw.descendants())
+        # traefik binds the public address and its API on loopback, nothing else
+        bound = {c.laddr for c in old.net_connections(kind="inet") if c.status == "LISTEN"}
+        assert {(a.ip, a.port) for a in bound} == {
+            (gw.settings.ip, gw.settings.port),
+            ("127.0.0.1", gw.settings.proxy_api_port),
+        }
+        rules = gw.settings.state_dir / "traefik" / "rules.toml"
+        assert rules.stat().st_mode & 0o077 == 0
+        # the API wants the generated credentials
+        api = f"http://127.0.0.1:{gw.settings.proxy_api_port}/api/overview"
+        assert httpx.get(api, timeout=5).status_code == 401
+
+        bob = gw.login("bob")
+        gw.start_server(bob)
+        server = find(gw, SERVER)
+        status = f"{gw.url}/user/bob/api/status"
+        twins = f"{gw.url}/services/twinhub/api/twins"
+        assert _answers(status, bob.headers) and _answers(twins, bob.headers)
+        assert _dashboard_opens(gw, "bob")
+
+        os.kill(old.pid, signal.SIGKILL)
+        old.wait(30)
+
+        def new_traefik() -> bool:
+            try:
+                return find(gw, TRAEFIK, timeout=1).pid != old.pid
+            except TimeoutError:  # none yet
+                return False
+
+        wait_for(new_traefik, timeout=60, message="a new traefik")
+        wait_for(
+            lambda: _answers(status, bob.headers), timeout=ROUTES_BACK_WITHIN, message="bob's route"
+        )
+        assert _answers(twins, bob.headers)
+        assert _dashboard_opens(gw, "bob")
+        assert gw.up()
+        assert "traefik exited with status -9: restarting it" in gw.log(), gw.log()[-3000:]
+        assert find(gw, SERVER).pid == server.pid
+    finally:
+        code = gw.stop()
+    assert code == 0, gw.log()[-3000:]
+    assert not gw.survivors(), [p.cmdline() for p in gw.survivors()]

@@ -93,3 +93,24 @@ def test_cluster_options_enforce_the_limits() -> None:
         options.parse_options({"worker_cores": 3})
     with pytest.raises(ValueError, match="Unknown fields"):
         options.parse_options({"gpus": 1})
+
+
+def test_traefik_proxy_is_the_launchers_with_the_generated_credentials(
+    monkeypatch, tmp_path: Path
+) -> None:
+    """TWINHUB_PROXY=traefik: the hub writes traefik's rules file in the state directory and
+    talks to the API the launcher's traefik serves on loopback; it never starts traefik."""
+    from jupyterhub.app import JupyterHub
+    from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
+
+    c = load("jupyterhub_config.py", monkeypatch, tmp_path, TWINHUB_PROXY="traefik")
+    assert c.JupyterHub.proxy_class == "traefik_file"
+    assert JupyterHub(config=c).proxy_class is TraefikFileProviderProxy
+    proxy = c.TraefikFileProviderProxy
+    assert proxy.should_start is False
+    assert proxy.traefik_api_url == "http://127.0.0.1:8001"
+    assert proxy.traefik_api_password == (
+        (tmp_path / "secrets" / "proxy_auth_token").read_text().strip()
+    )
+    assert proxy.dynamic_config_file == str(tmp_path / "traefik" / "rules.toml")
+    assert "ConfigurableHTTPProxy" not in c

@@ -38,6 +38,7 @@ def test_values_are_converted_from_the_environment(tmp_path: Path) -> None:
         ({"TWINHUB_HUB_PORT": "8000"}, "ports must all differ"),
         ({"TWINHUB_IP": "localhost:80"}, "TWINHUB_IP"),
         ({"TWINHUB_OIDC_CLIENT_ID": "twinhub"}, "TWINHUB_OIDC_ISSUER"),
+        ({"TWINHUB_PROXY": "nginx"}, "TWINHUB_PROXY='nginx': choose one of chp, traefik"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict, message: str) -> None:

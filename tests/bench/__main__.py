@@ -1,5 +1,5 @@
 """``python -m tests.bench [spawn clusters registry proxies hostile users fairness runs
-[--users 10,50,100]`` (`make bench`).
+scaling] [--users 10,50,100]`` (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
 ``bench-results.json`` in the current directory (gitignored).

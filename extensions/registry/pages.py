@@ -293,7 +293,7 @@ def build_pages(
                 if process in processes and processes[process].get("app")
             },
             "schedules": schedule_rows,
-            "schedulable": sorted(n for n, m in processes.items() if m.get("kind") != "pipeline"),
+            "schedulable": sorted(processes),
             "notifications": notes,
             "finished": jobs.FINISHED,
             "successful": jobs.SUCCESSFUL,

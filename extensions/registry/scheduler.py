@@ -108,7 +108,9 @@ class Scheduler:
         try:
             manifest = manifest_of(self.store, schedule.process)
             if manifest is None:
-                raise ManifestError(schedule.process, [("process", "the twin is gone or retired")])
+                raise ManifestError(
+                    schedule.process, [("process", "the twin or pipeline is gone or retired")]
+                )
             parameters = manifest.check_parameters(schedule.parameters)
         except ManifestError as e:
             problems = "; ".join(f"{f}: {m}" for f, m in e.errors)[:1000]

@@ -1,10 +1,11 @@
-"""Schedules: a twin run with fixed parameters on a cron expression in a time zone.
+"""Schedules: a twin's or a pipeline's run with fixed parameters on a cron expression in a zone.
 
 A user's schedule is theirs alone (others get 404, as for runs). Every field is checked before
 anything is stored: the cron string (five fields, bounded, parsed by ``croniter`` and known to
 fire), the zone (an IANA name ``zoneinfo`` knows), the parameters (the twin manifest's schema,
-defaults filled in), the condition on outputs and the webhook (only to hosts the operator allows,
-``TWINHUB_WEBHOOK_ALLOWED_HOSTS``). The scheduler (:mod:`.scheduler`) turns them into jobs.
+defaults filled in; a pipeline's step overrides), the condition on outputs and the webhook
+(only to hosts the operator allows, ``TWINHUB_WEBHOOK_ALLOWED_HOSTS``). The scheduler
+(:mod:`.scheduler`) turns them into jobs.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import math
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -25,7 +27,7 @@ from twinhub.contracts.manifest import STRICT, ManifestError, parse_manifest
 from twinhub.contracts.profile import field_errors
 
 from .auth import User
-from .db import Base, utcnow
+from .db import Base, PipelineRow, utcnow
 from .errors import Invalid, NotFound
 
 CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]{1,40}")
@@ -115,7 +117,7 @@ class Condition(BaseModel):
 
 class ScheduleRequest(BaseModel):
     model_config = STRICT
-    process: str = Field(max_length=40, description="the twin to run")
+    process: str = Field(max_length=40, description="the twin or pipeline to run")
     parameters: dict[str, Any] = Field(default_factory=dict)
     cron: str = Field(max_length=120, description="five fields: minute hour day month weekday")
     timezone: str = Field(default="UTC", max_length=64, description="IANA zone, e.g. Europe/Berlin")
@@ -236,7 +238,14 @@ class Schedules:
         try:
             manifest = self.store.twin_manifest(user, request.process)
         except NotFound:
-            raise Invalid([("process", f"no twin {request.process!r} you may run")]) from None
+            try:
+                row = self.store.get_pipeline(user, request.process)
+            except NotFound:
+                row = None
+            if row is None or row.retired_at is not None:
+                message = f"no twin or pipeline {request.process!r} you may run"
+                raise Invalid([("process", message)]) from None
+            manifest = pipeline_process(self.store, row.document)
         try:
             request.parameters = manifest.check_parameters(request.parameters)
         except ManifestError as e:
@@ -310,9 +319,43 @@ def _columns(request: ScheduleRequest) -> dict[str, Any]:
     return {key: data[key] for key in EDITABLE}
 
 
+@dataclass(frozen=True)
+class PipelineProcess:
+    """A pipeline as a schedule's process, read as a twin's manifest is: its parameters are
+    overrides of its steps' inputs (``{step: {parameter: value}}``, checked as a job's are), and
+    it reads what its steps' twins read (so a change of their data runs it again)."""
+
+    pipeline: Any
+    catalog: tuple[str, ...]
+
+    def check_parameters(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        from twinhub.twins.pipeline import step_inputs  # (import cycle)
+
+        step_inputs(self.pipeline, parameters)  # PipelineError is a ManifestError
+        return dict(parameters)
+
+
+def pipeline_process(store, document: dict[str, Any]) -> PipelineProcess:
+    from twinhub.twins.pipeline import parse_pipeline  # (import cycle)
+
+    pipeline = parse_pipeline(document, f"pipeline {document.get('name')!r}")
+    twins = store.snapshot().twin_by_name
+    catalog = []
+    for step in pipeline.steps:
+        twin = twins.get(step.twin)
+        entries = parse_manifest(twin.document, step.twin).catalog if twin else ()
+        catalog += [e for e in entries or () if e not in catalog]
+    return PipelineProcess(pipeline, tuple(catalog))
+
+
 def manifest_of(store, process: str):
-    """The current manifest of an active twin (the scheduler acts for owners it cannot ask)."""
+    """What a schedule runs as it is now: an active twin's manifest or an active pipeline
+    (:class:`PipelineProcess`); None when it is gone or retired. The scheduler acts for owners
+    it cannot ask, so visibility was checked when the schedule was made."""
     twin = store.snapshot().twin_by_name.get(process)
-    if twin is None or twin.retired:
-        return None
-    return parse_manifest(twin.document, f"twin {process!r}")
+    if twin is not None:
+        return None if twin.retired else parse_manifest(twin.document, f"twin {process!r}")
+    with store.sessions() as s:
+        row = s.scalar(select(PipelineRow).where(PipelineRow.name == process))
+        document = row.document if row is not None and row.retired_at is None else None
+    return pipeline_process(store, document) if document is not None else None

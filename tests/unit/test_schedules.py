@@ -27,7 +27,7 @@ from twinhub.extensions.registry.app import create_app
 from twinhub.extensions.registry.auth import User
 from twinhub.extensions.registry.config import PACKAGE_ROOT, RegistryConfig
 from twinhub.extensions.registry.jobs import Job
-from twinhub.extensions.registry.schedules import ScheduleRun
+from twinhub.extensions.registry.schedules import ScheduleRun, manifest_of
 from twinhub.twins.provenance import record_fields, to_prov_json
 from twinhub.twins.runs import execute
 
@@ -306,3 +306,27 @@ def test_only_the_owner_sees_changes_or_deletes_a_schedule(registry) -> None:
     assert registry.call("alice", "GET", f"/schedules/{sid}").json()["cron"] == "0 7 * * *"
     assert registry.call("alice", "DELETE", f"/schedules/{sid}").status_code == 204
     assert registry.call("alice", "GET", f"/schedules/{sid}").status_code == 404
+
+
+def test_a_pipeline_is_scheduled_as_a_twin_is(registry) -> None:
+    """extremes -> flood on a cron: step overrides checked as a job's, a job of the pipeline
+    when due, and its steps' catalog entries watched for data changes."""
+    body = schedule(process="extremes_flood", parameters={"flood": {"ensemble_size": 3}})
+    r = registry.call("alice", "POST", "/schedules", json=body)
+    assert r.status_code == 201, r.text
+    sid = r.json()["id"]
+    assert registry.scheduler.tick(utc(2026, 10, 24, 9, 0)) != []
+    [(job, run)] = registry.jobs()
+    assert (job.process, job.trigger, job.inputs) == (
+        "extremes_flood", f"schedule:{sid}", {"flood": {"ensemble_size": 3}}
+    )  # fmt: skip
+    watched = manifest_of(registry.app.state.store, "extremes_flood").catalog
+    assert set(watched) == {"champion_daily", "fulda_daily"}  # what its two twins read
+    for parameters, field in (
+        ({"nosuchstep": {"x": 1}}, "inputs.nosuchstep"),
+        ({"flood": 5}, "inputs.flood"),
+        ({"flood": {"storm_mm": 1.0}}, "inputs.flood.storm_mm"),  # bound to the extremes step
+    ):
+        r = registry.call("alice", "POST", "/schedules", json={**body, "parameters": parameters})
+        assert r.status_code == 422 and field in r.text, (parameters, r.text)
+    assert len(registry.call("alice", "GET", "/schedules").json()) == 1

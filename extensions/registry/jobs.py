@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 from twinhub.contracts.jsonvalues import json_problems
 from twinhub.contracts.manifest import ManifestError, parse_manifest
@@ -129,15 +129,18 @@ def _move(session: Session, job_id: str, expected: tuple[str, ...], **values: An
 
 
 def claim(session: Session, executor: str) -> Job | None:
-    """The oldest queued job, now running for ``executor``; None if the queue is empty.
+    """The next queued job, fairly across users, now running for ``executor``; None if the
+    queue is empty.
 
-    A job another executor claimed between the read and the update is skipped (its update
-    changed 0 rows) and the next one is tried.
+    Fair: the oldest queued job of the owner with the fewest jobs running now (ties: whose
+    oldest queued job is older). One user's hundred queued jobs then take turns with another
+    user's one instead of going before it: a user waits for their own earlier jobs and a fair
+    share of the slots, never for someone else's backlog. A job another executor claimed
+    between the read and the update is skipped (its update changed 0 rows) and the choice is
+    made again.
     """
     while True:
-        job_id = session.scalar(
-            select(Job.id).where(Job.status == QUEUED).order_by(Job.created_at, Job.id).limit(1)
-        )
+        job_id = _fair_next(session)
         if job_id is None:
             return None
         if _move(
@@ -146,6 +149,28 @@ def claim(session: Session, executor: str) -> Job | None:
             session.commit()
             return session.get(Job, job_id, populate_existing=True)
         session.rollback()
+
+
+def _fair_next(session: Session) -> str | None:
+    """The id of the job :func:`claim` takes next (two grouped reads, linear in the jobs
+    queued and running, which the slots and the per-user limits keep small)."""
+    running = dict(
+        session.execute(
+            select(Job.owner, func.count()).where(Job.status == RUNNING).group_by(Job.owner)
+        ).all()
+    )
+    heads = session.execute(
+        select(Job.owner, func.min(Job.created_at)).where(Job.status == QUEUED).group_by(Job.owner)
+    ).all()
+    if not heads:
+        return None
+    owner, _ = min(heads, key=lambda head: (running.get(head[0], 0), head[1], head[0]))
+    return session.scalar(
+        select(Job.id)
+        .where(Job.status == QUEUED, Job.owner == owner)
+        .order_by(Job.created_at, Job.id)
+        .limit(1)
+    )
 
 
 def finish(

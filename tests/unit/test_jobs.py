@@ -76,6 +76,17 @@ def test_claim_takes_the_oldest_queued_job_once(sessions: sessionmaker) -> None:
         assert jobs.claim(s, "ex-2") is None
 
 
+def test_claim_is_fair_across_users(sessions: sessionmaker) -> None:
+    """Alice's backlog does not go before Bob's one job: the owner with the fewest jobs
+    running goes next, and each user's own jobs keep their order."""
+    alices = [_submit(sessions, "alice", seed=i) for i in range(4)]
+    bobs = _submit(sessions, "bob")
+    carols = _submit(sessions, "carol")
+    with sessions() as s:
+        order = [jobs.claim(s, "ex").id for _ in range(6)]
+    assert order == [alices[0], bobs, carols, alices[1], alices[2], alices[3]]
+
+
 def test_finish_records_outputs_and_only_from_running(sessions: sessionmaker) -> None:
     job_id = _submit(sessions)
     with sessions.begin() as s:

@@ -1,21 +1,29 @@
 """A twin as code sees it: its manifest, its model, its data, and runs that leave provenance.
 
 ``load_twin("flood")`` finds ``twins/flood/twin.yaml`` (or any folder discovered by the manifest
-module), and :meth:`Twin.run` checks the parameters against the manifest's JSON schema, runs the
-model entry point on the twin's catalog entry and returns the output with its run record.
+module) for the twin's code and data; inside a hub server the manifest itself is the one the
+registry holds (:func:`registry_manifest`), so a ``PUT`` that changes a twin changes what
+notebooks run, as it changes what its dashboard runs. :meth:`Twin.run` checks the parameters
+against the manifest's JSON schema, runs the model entry point on the twin's catalog entry and
+returns the output with its run record.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import httpx
 import xarray as xr
 from twinhub.catalogs import entry_ids, open_entry
+from twinhub.contracts.manifest import ManifestError, parse_manifest
 from twinhub.twins.manifest import (
     MANIFEST_FILE,
     TwinManifest,
@@ -106,9 +114,50 @@ def available_twins() -> dict[str, Path]:
     return twins
 
 
+REGISTRY_TIMEOUT = 10.0
+
+
+def registry_manifest(name: str) -> TwinManifest | None:
+    """The manifest the registry holds for ``name``, asked as the server's user.
+
+    Only inside a hub server (``TWINHUB_API_URL`` and the server's ``JUPYTERHUB_API_TOKEN``):
+    elsewhere (a laptop, Binder) there is no registry and the folder's manifest is the twin.
+    A twin the registry does not show this user (unknown, private to others, retired) is not
+    theirs to run: :class:`UnknownTwinError`. A registry that does not answer leaves the
+    folder's manifest in use, with a warning: a notebook keeps working while it restarts.
+    """
+    api, token = os.environ.get("TWINHUB_API_URL"), os.environ.get("JUPYTERHUB_API_TOKEN")
+    if not api or not token:
+        return None
+    url = f"{api.rstrip('/')}/twins/{quote(name, safe='')}"
+    try:
+        r = httpx.get(url, headers={"Authorization": f"token {token}"}, timeout=REGISTRY_TIMEOUT)
+    except httpx.HTTPError as e:
+        warnings.warn(f"the twin registry did not answer ({e}): {name}'s folder manifest is used",
+                      stacklevel=3)  # fmt: skip
+        return None
+    if r.status_code == 404:
+        raise UnknownTwinError(f"the registry has no twin named {name!r} that you may use")
+    if r.status_code != 200:
+        warnings.warn(f"the twin registry answered {r.status_code}: {name}'s folder manifest is "
+                      "used", stacklevel=3)  # fmt: skip
+        return None
+    record = r.json()
+    if record.get("retired"):
+        raise UnknownTwinError(f"twin {name!r} is retired")
+    try:
+        return parse_manifest(record["manifest"], f"the registry's twin {name!r}")
+    except (KeyError, TypeError, ManifestError) as e:
+        warnings.warn(f"the registry's manifest of {name} is not usable ({e}): its folder's is "
+                      "used", stacklevel=3)  # fmt: skip
+        return None
+
+
 def load_twin(name: str) -> Twin:
-    """The twin of that name (its folder under ``twins/``)."""
+    """The twin of that name: its folder (code, data) and its manifest, the registry's inside a
+    hub server (:func:`registry_manifest`), else the folder's."""
     twins = available_twins()
     if name not in twins:
         raise UnknownTwinError(f"no twin named {name!r}; available: {', '.join(sorted(twins))}")
-    return Twin(load_manifest(twins[name]), twins[name].parent)
+    manifest = registry_manifest(name) or load_manifest(twins[name])
+    return Twin(manifest, twins[name].parent)

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import aiohttp
 from twinhub.contracts.settings import Settings
 
 from .protocol import ALIVE_PATH, CONFIG_FILE_ENV
@@ -216,7 +217,7 @@ class PodLaunch:
         core, net = client.CoreV1Api(api), client.NetworkingV1Api(api)
         process = PodProcess(self, twin, core, net)
         try:
-            await process.end(0)  # what a crashed earlier pod of the twin left
+            await process.delete(0)  # what a crashed earlier pod of the twin left
             policy, secret, pod = self.objects(twin, config)
             await net.create_namespaced_network_policy(self.namespace, policy)
             await core.create_namespaced_secret(self.namespace, secret)
@@ -228,6 +229,9 @@ class PodLaunch:
         except client.ApiException as e:
             await process.end(0)
             raise StartFailed(f"the API server answered {e.status} {e.reason}") from e
+        except aiohttp.ClientError as e:  # the API server out of reach
+            await process.end(0)
+            raise StartFailed(f"the API server is out of reach ({e})") from e
         except StartFailed:
             await process.end(0)
             raise
@@ -298,6 +302,12 @@ class PodProcess:
         return self.returncode
 
     async def end(self, grace: float) -> None:
+        await self.delete(grace)
+        if self.returncode is None:
+            self.returncode = -15
+
+    async def delete(self, grace: float) -> None:
+        """Delete the twin's pod, Secret and NetworkPolicy (those that exist)."""
         from kubernetes_asyncio import client
 
         namespace = self.launch.namespace
@@ -314,8 +324,8 @@ class PodProcess:
                 if e.status != 404:
                     log.warning("deleting %s of %s: %s %s", self.name, self.twin, e.status,
                                 e.reason)  # fmt: skip
-        if self.returncode is None:
-            self.returncode = -15
+            except aiohttp.ClientError as e:  # left for the next start of the twin to delete
+                log.warning("deleting %s of %s: %s", self.name, self.twin, e)
 
     async def drain(self) -> None:
         """Its output goes to the pod's log (``kubectl logs``), not to the router."""

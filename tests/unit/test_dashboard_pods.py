@@ -179,3 +179,114 @@ def test_supervisor_starts_stops_and_backs_off_through_the_launcher_interface() 
             await supervisor.close()
 
     asyncio.run(scenario())
+
+
+# --- the pod launcher's requests, against an HTTP server standing in for the API server -------
+class FakeApiServer:
+    """Keeps what is created; a pod is Pending on its first read, then Ready (or ``end_as``)."""
+
+    def __init__(self, end_as: str | None = None):
+        self.objects: dict[tuple[str, str], dict] = {}
+        self.created: list[dict] = []
+        self.deleted: list[tuple[str, str]] = []
+        self.reads = 0
+        self.end_as = end_as
+
+    def app(self):
+        from aiohttp import web
+
+        base = "/namespaces/{ns}/{kind}"
+        app = web.Application()
+        for prefix in ("/api/v1", "/apis/networking.k8s.io/v1"):
+            app.router.add_post(prefix + base, self.create)
+            app.router.add_get(prefix + base + "/{name}", self.read)
+            app.router.add_delete(prefix + base + "/{name}", self.delete)
+        return app
+
+    async def create(self, request):
+        from aiohttp import web
+
+        body = await request.json()
+        self.created.append(body)
+        self.objects[(request.match_info["kind"], body["metadata"]["name"])] = body
+        return web.json_response(body, status=201)
+
+    async def read(self, request):
+        from aiohttp import web
+
+        found = self.objects.get((request.match_info["kind"], request.match_info["name"]))
+        if found is None:
+            return web.json_response({"kind": "Status", "code": 404}, status=404)
+        self.reads += 1
+        if self.reads == 1:
+            status = {"phase": "Pending"}
+        elif self.end_as:
+            terminated = {"exitCode": 3}
+            status = {"phase": self.end_as, "containerStatuses": [
+                {"name": "dashboard", "image": "i", "imageID": "", "ready": False,
+                 "restartCount": 0, "state": {"terminated": terminated}}]}  # fmt: skip
+        else:
+            status = {"phase": "Running", "podIP": "10.1.2.3",
+                      "conditions": [{"type": "Ready", "status": "True"}]}  # fmt: skip
+        return web.json_response({**found, "status": status})
+
+    async def delete(self, request):
+        from aiohttp import web
+
+        key = (request.match_info["kind"], request.match_info["name"])
+        if self.objects.pop(key, None) is None:
+            return web.json_response({"kind": "Status", "code": 404}, status=404)
+        self.deleted.append(key)
+        return web.json_response({"kind": "Status", "code": 200})
+
+
+async def with_api_server(fake: FakeApiServer, scenario) -> None:
+    from aiohttp import web
+    from kubernetes_asyncio.client import ApiClient, Configuration
+
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    api = ApiClient(Configuration(host=f"http://127.0.0.1:{port}"))
+    launch = pod_launch()
+    launch.api = api
+    launch.namespace = "twinhub"
+    try:
+        await scenario(launch)
+    finally:
+        await api.close()
+        await runner.cleanup()
+
+
+def test_the_pod_launcher_creates_waits_for_ready_and_deletes_everything(monkeypatch) -> None:
+    monkeypatch.setattr("twinhub.extensions.dashboards.pods.POLL_SECONDS", 0.01)
+    fake = FakeApiServer()
+
+    async def scenario(launch: PodLaunch) -> None:
+        started = await launch.start("flood", CONFIG, timeout=30)
+        assert started.base == f"http://10.1.2.3:{POD_PORT}" and not started.has_ended()
+        assert [o["kind"] for o in fake.created] == ["NetworkPolicy", "Secret", "Pod"]
+        for sent in fake.created:  # what reached the API server is valid too
+            kubernetes_validate.validate(sent, K8S_VERSION, strict=True)
+        assert fake.reads == 2  # it waited for Ready
+        await started.end(5)
+        assert fake.objects == {} and started.has_ended()
+        assert sorted(kind for kind, _ in fake.deleted) == ["networkpolicies", "pods", "secrets"]
+
+    asyncio.run(with_api_server(fake, scenario))
+
+
+def test_a_pod_that_ends_while_starting_is_a_502_and_leaves_nothing(monkeypatch) -> None:
+    monkeypatch.setattr("twinhub.extensions.dashboards.pods.POLL_SECONDS", 0.01)
+    fake = FakeApiServer(end_as="Failed")
+
+    async def scenario(launch: PodLaunch) -> None:
+        supervisor = Supervisor(launch, start_seconds=30)
+        with pytest.raises(Unavailable) as failed:
+            await supervisor.get("flood", {"name": "flood"})
+        assert failed.value.status == 502 and "exit code 3" in failed.value.message
+        assert fake.objects == {} and supervisor.serving("flood") is None
+
+    asyncio.run(with_api_server(fake, scenario))

@@ -282,11 +282,14 @@ class PodProcess:
             pod = await self._read()
             if self._note_end(pod):
                 raise StartFailed(f"its pod ended (exit code {self.returncode})")
-            conditions = (pod.status and pod.status.conditions) or []
-            if pod.status.pod_ip and any(
-                c.type == "Ready" and c.status == "True" for c in conditions
+            status = pod.status
+            conditions = (status and status.conditions) or []
+            if (
+                status
+                and status.pod_ip
+                and any(c.type == "Ready" and c.status == "True" for c in conditions)
             ):
-                self.ip = pod.status.pod_ip
+                self.ip = status.pod_ip
                 return
             await asyncio.sleep(POLL_SECONDS)
 

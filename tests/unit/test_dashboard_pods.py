@@ -271,8 +271,10 @@ def test_the_pod_launcher_creates_waits_for_ready_and_deletes_everything(monkeyp
         for sent in fake.created:  # what reached the API server is valid too
             kubernetes_validate.validate(sent, K8S_VERSION, strict=True)
         assert fake.reads == 2  # it waited for Ready
+        fake.end_as = "Failed"  # the app crashed: the supervisor's watcher learns its exit code
+        assert await asyncio.wait_for(started.wait(), 30) == 3 and started.has_ended()
         await started.end(5)
-        assert fake.objects == {} and started.has_ended()
+        assert fake.objects == {}
         assert sorted(kind for kind, _ in fake.deleted) == ["networkpolicies", "pods", "secrets"]
 
     asyncio.run(with_api_server(fake, scenario))

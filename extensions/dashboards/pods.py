@@ -147,6 +147,7 @@ class PodLaunch:
                         "name": "dashboard",
                         "image": self.image,
                         "command": ["python", "-m", "twinhub.extensions.dashboards.server", twin],
+                        "workingDir": "/tmp",  # the one writable place, as its home locally
                         "env": [{"name": k, "value": str(v)} for k, v in sorted(env.items())],
                         "ports": [{"name": "dashboard", "containerPort": POD_PORT}],
                         "readinessProbe": {

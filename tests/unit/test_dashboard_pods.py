@@ -66,6 +66,8 @@ def test_the_pod_runs_unprivileged_without_token_with_its_resources_and_probe() 
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
+    writable = {m["mountPath"] for m in container["volumeMounts"] if not m.get("readOnly")}
+    assert writable == {"/tmp"} and container["workingDir"] == "/tmp"
     assert security["capabilities"] == {"drop": ["ALL"]}
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["command"] == ["python", "-m", "twinhub.extensions.dashboards.server", "flood"]

@@ -36,6 +36,8 @@ SECRETS_DIR_ENV = "TWINHUB_SECRETS_DIR"
 holding its value: how Kubernetes mounts a Secret. The environment wins over a file."""
 
 TARGETS = ("local", "slurm")
+QUANTITY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
+"""A Kubernetes resource quantity (the forms the dashboard pods' settings accept)."""
 DEPLOYMENTS = ("embedded", "kubernetes")
 """How the hub is deployed (``TWINHUB_DEPLOYMENT``, ``hub/configure.py``)."""
 """Deployment targets for user servers and Dask clusters (``hub/targets/``)."""
@@ -171,6 +173,20 @@ class Settings(BaseSettings):
         "Seconds a twin's dashboard process may leave the router's watchdog unanswered (its "
         "event loop stuck) before the router stops it: its pages answer 502, others go on.",
     )
+    dashboards_image: str = _var(
+        "ghcr.io/twinhub/hub:0.1.0",
+        "With TWINHUB_DEPLOYMENT=kubernetes: the image of twins' dashboard pods (twinhub and "
+        "the twins' runtime; default the hub image of hub/helm).",
+    )
+    dashboards_namespace: str = _var(
+        "",
+        "With TWINHUB_DEPLOYMENT=kubernetes: the namespace of twins' dashboard pods (empty: "
+        "the hub pod's own, POD_NAMESPACE).",
+    )
+    dashboards_cpu_request: str = _var("0.1", "CPU a twin's dashboard pod requests.")
+    dashboards_cpu_limit: str = _var("1", "CPU limit of a twin's dashboard pod.")
+    dashboards_memory_request: str = _var("256Mi", "Memory a twin's dashboard pod requests.")
+    dashboards_memory_limit: str = _var("1Gi", "Memory limit of a twin's dashboard pod.")
     database_url: str = _var(
         "",
         "SQLAlchemy URL of the registry database, e.g. postgresql+psycopg://user:pw@host/db; "
@@ -510,6 +526,17 @@ class Settings(BaseSettings):
         ):
             if value < 1:
                 raise SettingsError(f"{var}={value}: must be at least 1")
+        for name in (
+            "dashboards_cpu_request",
+            "dashboards_cpu_limit",
+            "dashboards_memory_request",
+            "dashboards_memory_limit",
+        ):
+            if not QUANTITY.fullmatch(getattr(self, name)):
+                raise SettingsError(
+                    f"{self.variable(name)}={getattr(self, name)!r}: give a Kubernetes quantity "
+                    "such as 0.5, 500m, 256Mi or 1Gi"
+                )
         if self.deployment not in DEPLOYMENTS:
             raise SettingsError(
                 f"TWINHUB_DEPLOYMENT={self.deployment!r}: choose one of {', '.join(DEPLOYMENTS)}"

@@ -67,6 +67,11 @@ def configure(c: Config, settings: Settings) -> None:
         _configure_embedded(c, settings, secrets)
 
 
+IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAMESPACE")
+"""What a managed service of the hub pod needs to call the API server (JupyterHub passes
+services only the environment it is given)."""
+
+
 def _configure_kubernetes(c: Config, settings: Settings) -> None:
     """In the z2jh chart's hub pod, after the chart's own configuration."""
     in_pod = f"http://hub:{settings.registry_port}"
@@ -75,6 +80,9 @@ def _configure_kubernetes(c: Config, settings: Settings) -> None:
     # every twin's dashboard behind hub login (SaaS), with its own LocalCluster in the pod
     dashboards = dashboards_service(settings)
     dashboards["url"] = f"http://hub:{settings.dashboards_port}"
+    # the router starts each twin's dashboard as a pod (extensions/dashboards/pods.py) with the
+    # hub pod's service account: the API server's address and the namespace from the pod
+    dashboards["environment"].update({k: os.environ[k] for k in IN_CLUSTER_ENV if k in os.environ})
     c.JupyterHub.services.extend([registry, dashboards])
     # the chart's roles (its jupyterhub-idle-culler) stay; ours join them
     c.JupyterHub.load_roles.extend(roles(settings, culler=False))

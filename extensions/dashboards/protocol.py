@@ -16,3 +16,6 @@ ALIVE_PATH = "twinhub-alive"
 watchdog asks it to tell a hung process."""
 READY_LINE = "READY "
 """The process prints ``READY <port>`` on stdout once it listens on that loopback port."""
+CONFIG_FILE_ENV = "TWINHUB_PROCESS_CONFIG_FILE"
+"""Names the file holding the process's config in a pod (a mounted Secret, ``pods.py``);
+without it the process reads its config on stdin."""

@@ -44,7 +44,7 @@ from .. import run_tickets
 from ..hub_oauth import HubOAuth
 from .auth import CALLBACK_PATH, LOGIN_PATH, callback_handler, login_handler
 from .registry import RegistryUnavailable, TwinDirectory, TwinLookup
-from .supervisor import Launch, Supervisor, TwinProcess, Unavailable
+from .supervisor import Launch, Launcher, Supervisor, TwinProcess, Unavailable
 
 log = logging.getLogger("twinhub.dashboards.router")
 SHARED_FILES = ("static", "components")
@@ -222,7 +222,7 @@ class TwinSocket(RouterHandler, WebSocketRelay):
     _counted = False
 
     def upstream_url(self) -> str:
-        return f"ws://127.0.0.1:{self._process.port}{self.request.uri}"
+        return "ws" + self._process.base.removeprefix("http") + self.request.uri
 
     def upstream_headers(self) -> dict[str, str]:
         return self._process.headers(self.user, self.run_ticket(self._process.twin))
@@ -359,9 +359,14 @@ def process_env(settings: Settings, prefix: str) -> dict[str, str]:
     }
 
 
-def launch_for(settings: Settings, prefix: str) -> Launch:
-    """How this router starts twins' processes (the account only when it runs as root)."""
+def launch_for(settings: Settings, prefix: str) -> Launcher:
+    """How this router starts twins' processes: pods on Kubernetes (``pods.py``), else local
+    processes (as the dashboards' account only when it runs as root)."""
     public = urlsplit(settings.url).netloc
+    if settings.deployment == "kubernetes":
+        from .pods import pod_launch_for  # kubernetes_asyncio only where it is used
+
+        return pod_launch_for(settings, process_env(settings, prefix), prefix, [public])
     home = os.environ.get("TWINHUB_APPS_HOME") or None
     return Launch(
         command=lambda twin: [

@@ -1,7 +1,8 @@
 """The Bokeh/Panel server of one twin: the process the dashboard router starts for it.
 
 ``python -m twinhub.extensions.dashboards.server`` reads one line of JSON on stdin (see
-:class:`ProcessConfig`; nothing secret travels in its environment or command line), serves
+:class:`ProcessConfig`; nothing secret travels in its environment or command line) — in a pod
+(``pods.py``) from the file :data:`CONFIG_FILE_ENV` names instead, a mounted Secret — serves
 the twin's app at ``<prefix><twin>`` (its websocket at ``<prefix><twin>/ws``, Bokeh's and
 Panel's files at ``<prefix>static/``, as before) on a loopback port of its own choosing, and
 prints ``READY <port>`` when it listens.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import os
 import secrets
 import signal
 import sys
@@ -39,6 +41,7 @@ from .auth import TOKEN_COOKIE, USER_COOKIE
 from .pages import prepare, serve_twin, twin_page
 from .protocol import (
     ALIVE_PATH,
+    CONFIG_FILE_ENV,
     READY_LINE,
     ROUTER_HEADERS,
     SECRET_HEADER,
@@ -57,6 +60,11 @@ class ProcessConfig:
     secret: str
     prefix: str = "/services/twinhub-apps/"
     websocket_origins: list[str] = field(default_factory=list)
+    address: str = "127.0.0.1"
+    """Where it listens: loopback locally; in a pod all its addresses (its NetworkPolicy lets
+    only the hub pod in)."""
+    port: int = 0
+    """0: a free port of its choosing (locally); a fixed one in a pod (its probe's)."""
 
 
 class RouterAuthProvider(AuthProvider):
@@ -158,7 +166,11 @@ class Alive(RequestHandler):
         self.finish("alive")
 
 
-def read_config(stream=sys.stdin) -> ProcessConfig:
+def read_config(stream=sys.stdin, environ=os.environ) -> ProcessConfig:
+    path = environ.get(CONFIG_FILE_ENV)
+    if path:
+        with open(path, encoding="utf-8") as file:
+            return ProcessConfig(**json.loads(file.readline()))
     raw = json.loads(stream.readline())
     return ProcessConfig(**raw)
 
@@ -172,8 +184,8 @@ def main() -> None:
     use_twin_doc_handler()
     server = pn.serve(
         {f"/{config.twin}": twin_page},  # today's URLs: the router forwards paths unchanged
-        port=0,
-        address="127.0.0.1",
+        port=config.port,
+        address=config.address,
         prefix=config.prefix.rstrip("/"),
         websocket_origin=config.websocket_origins or None,
         auth_provider=RouterAuthProvider(config.secret, cookie_secret),

@@ -17,6 +17,10 @@ it forwards a request. The supervisor
   within :data:`CRASH_WINDOW` seconds (0, 1, 2, 4... up to :data:`MAX_BACKOFF`): meanwhile
   the twin answers 503 with ``Retry-After``;
 - starts a new process when the registry's manifest of the twin changed (a ``PUT``).
+
+Where a process runs is the launcher's business: :class:`Launch` starts a local process (one
+machine), :class:`twinhub.extensions.dashboards.pods.PodLaunch` a pod (Kubernetes). Both give a
+:class:`Started` handle; the supervisor's policy (backoff, idle, hang) is the same for both.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
@@ -57,14 +61,80 @@ class Unavailable(Exception):
         self.retry_after = retry_after
 
 
+class StartFailed(Exception):
+    """The twin's process ended (or could not be created) before it was ready."""
+
+
+class Started(Protocol):
+    """A started twin's process, wherever it runs (what the supervisor needs of it)."""
+
+    @property
+    def base(self) -> str:
+        """``http://host:port`` where the process serves."""
+
+    def has_ended(self) -> bool:
+        """Whether it ended (as far as can be told without waiting)."""
+
+    async def wait(self) -> int | None:
+        """Return its exit code once it ended."""
+
+    async def end(self, grace: float) -> None:
+        """Stop it (and what it started): asked to stop, killed after ``grace`` seconds."""
+
+    async def drain(self) -> None:
+        """Read and drop its output, if the supervisor holds it (a pipe)."""
+
+
+class Launcher(Protocol):
+    """Starts twins' processes: :class:`Launch` (local) or ``pods.PodLaunch`` (Kubernetes)."""
+
+    prefix: str
+    websocket_origins: list[str]
+
+    async def start(self, twin: str, config: dict[str, Any], timeout: float) -> Started:
+        """Start ``twin``'s process with ``config`` (what ``server.ProcessConfig`` reads) and
+        return it once it serves; ``TimeoutError`` after ``timeout`` seconds,
+        :class:`StartFailed` if it ended first (in both cases nothing of it is left)."""
+
+
+@dataclass
+class LocalProcess:
+    """A twin's process on this machine, in a session of its own."""
+
+    proc: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def has_ended(self) -> bool:
+        return _has_ended(self.proc)
+
+    async def wait(self) -> int | None:
+        return await self.proc.wait()
+
+    async def end(self, grace: float) -> None:
+        await _end_group(self.proc, grace)
+
+    async def drain(self) -> None:
+        stdout = self.proc.stdout
+        with contextlib.suppress(Exception):
+            while await stdout.read(65536):
+                pass
+
+
 @dataclass
 class TwinProcess:
     """A running dashboard process of one twin."""
 
     twin: str
     manifest_key: str
-    process: asyncio.subprocess.Process
-    port: int
+    process: Started
     secret: str
     last_used: float = field(default_factory=time.monotonic)
     sockets: int = 0
@@ -73,11 +143,11 @@ class TwinProcess:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.base
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
+    def pid(self) -> int | None:
+        return getattr(self.process, "pid", None)
 
     def headers(self, user: str, token: str | None) -> dict[str, str]:
         """What the process needs to know about a request: that it comes from the router,
@@ -114,13 +184,38 @@ class Launch:
         entry = pwd.getpwnam(self.account)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
+    async def start(self, twin: str, config: dict[str, Any], timeout: float) -> LocalProcess:
+        """The process on this machine; its config goes on stdin (never in its environment)."""
+        proc = await asyncio.create_subprocess_exec(
+            *self.command(twin),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=self.env,
+            cwd=self.cwd,
+            start_new_session=True,  # its Dask workers are stopped with it
+            limit=MAX_LINE,
+            **self.user_options(),
+        )
+        try:
+            proc.stdin.write(json.dumps(config).encode() + b"\n")
+            await proc.stdin.drain()
+            proc.stdin.close()
+            port = await asyncio.wait_for(_ready_port(proc), timeout)
+        except TimeoutError:
+            await _end_group(proc, 0)
+            raise
+        except (OSError, EOFError, ValueError) as e:
+            await _end_group(proc, 0)
+            raise StartFailed(str(e)) from e
+        return LocalProcess(proc, port)
+
 
 class Supervisor:
     """The twins' dashboard processes of one router."""
 
     def __init__(
         self,
-        launch: Launch,
+        launch: Launcher,
         *,
         idle_seconds: float = 600,
         start_seconds: float = 120,
@@ -139,7 +234,7 @@ class Supervisor:
         """The running process of ``twin`` serving ``manifest``, started if need be."""
         key = manifest_key(manifest)
         current = self.running.get(twin)
-        if current is not None and not current.stopping and _has_ended(current.process):
+        if current is not None and not current.stopping and current.process.has_ended():
             await self._ended(current)  # died a moment ago: its exit is not yet handled
             current = None
         if current is not None and current.manifest_key == key and not current.stopping:
@@ -176,7 +271,7 @@ class Supervisor:
         for task in process.tasks:
             if task is not asyncio.current_task():
                 task.cancel()
-        await _end_group(process.process, grace)
+        await process.process.end(grace)
 
     async def close(self) -> None:
         await asyncio.gather(*(self.stop(twin) for twin in list(self.running)))
@@ -212,34 +307,19 @@ class Supervisor:
             "websocket_origins": self.launch.websocket_origins,
         }
         started = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            *self.launch.command(twin),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=self.launch.env,
-            cwd=self.launch.cwd,
-            start_new_session=True,  # its Dask workers are stopped with it
-            limit=MAX_LINE,
-            **self.launch.user_options(),
-        )
         try:
-            proc.stdin.write(json.dumps(config).encode() + b"\n")
-            await proc.stdin.drain()
-            proc.stdin.close()
-            port = await asyncio.wait_for(_ready_port(proc), self.start_seconds)
+            handle = await self.launch.start(twin, config, self.start_seconds)
         except TimeoutError:
-            await _end_group(proc, 0)
             self._crashed(twin)
             raise Unavailable(
                 504, f"The dashboard of {twin} did not start within {self.start_seconds} s."
             ) from None
-        except (OSError, EOFError, ValueError) as e:
-            await _end_group(proc, 0)
+        except (OSError, StartFailed) as e:
             self._crashed(twin)
             raise Unavailable(502, f"The dashboard of {twin} ended while starting ({e}).") from e
-        log.info("dashboard of %s started in %.1f s (pid %d)", twin, time.monotonic() - started,
-                 proc.pid)  # fmt: skip
-        process = TwinProcess(twin, key, proc, port, secret)
+        log.info("dashboard of %s started in %.1f s at %s", twin, time.monotonic() - started,
+                 handle.base)  # fmt: skip
+        process = TwinProcess(twin, key, handle, secret)
         self.running[twin] = process
         process.tasks = [
             asyncio.ensure_future(self._drain(process)),
@@ -251,10 +331,7 @@ class Supervisor:
     # --- watching ---------------------------------------------------------------------------
     async def _drain(self, process: TwinProcess) -> None:
         """Read (and drop) what the process prints, so a chatty app never blocks on a pipe."""
-        stdout = process.process.stdout
-        with contextlib.suppress(Exception):
-            while await stdout.read(65536):
-                pass
+        await process.process.drain()
 
     async def _exited(self, process: TwinProcess) -> None:
         await self._ended(process)
@@ -281,7 +358,7 @@ class Supervisor:
             try:
                 await client.fetch(HTTPRequest(url, request_timeout=self.hang_seconds))
             except Exception as e:
-                if process.stopping or process.process.returncode is not None:
+                if process.stopping or process.process.has_ended():
                     return
                 log.warning("dashboard of %s does not answer (%s): stopped", process.twin, e)
                 self._crashed(process.twin)

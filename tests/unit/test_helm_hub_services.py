@@ -8,6 +8,7 @@ lets in. No cluster is needed: the snippet is the chart's, the environment is th
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,6 +95,36 @@ def test_services_read_the_data_the_hub_image_built(hub_pod_config: Config, tmp_
     for name in (REGISTRY_SERVICE, DASHBOARDS_SERVICE):
         environment = services(hub_pod_config)[name]["environment"]
         assert environment["TWINHUB_DATA_DIR"] == str(tmp_path / "image-data"), name
+
+
+IN_CLUSTER = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",
+              "POD_NAMESPACE": "science"}  # fmt: skip
+"""What Kubernetes (and the chart, POD_NAMESPACE) put in the hub pod's environment."""
+
+
+@pytest.fixture
+def in_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in IN_CLUSTER.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_dashboard_router_can_start_twin_pods_from_the_hub_pod(
+    in_cluster: None, hub_pod_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The router gets the API server's address and the namespace of the hub pod, and with them
+    starts each twin's dashboard as a pod in that namespace (extensions/dashboards/pods.py)."""
+    c = hub_pod_config
+    environment = services(c)[DASHBOARDS_SERVICE]["environment"]
+    assert IN_CLUSTER.items() <= environment.items()
+    from twinhub.extensions.dashboards.pods import PodLaunch
+    from twinhub.extensions.dashboards.router import launch_for
+
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    launch = launch_for(Settings.from_env(), "/services/twinhub-apps/")
+    assert isinstance(launch, PodLaunch) and launch.namespace == "science"
 
 
 def test_the_embedded_default_stays_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -62,7 +62,7 @@ def configure(c: Config, settings: Settings) -> None:
     c.JupyterHub.default_url = landing_url
     c.JupyterHub.custom_scopes = custom_scopes()
     if settings.deployment == "kubernetes":
-        _configure_kubernetes(c, settings)
+        _configure_kubernetes(c, settings, secrets)
     else:
         _configure_embedded(c, settings, secrets)
 
@@ -72,13 +72,14 @@ IN_CLUSTER_ENV = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "POD_NAM
 services only the environment it is given)."""
 
 
-def _configure_kubernetes(c: Config, settings: Settings) -> None:
-    """In the z2jh chart's hub pod, after the chart's own configuration."""
+def _configure_kubernetes(c: Config, settings: Settings, secrets: Secrets) -> None:
+    """In the z2jh chart's hub pod, after the chart's own configuration (the secrets live on
+    the hub pod's volume, as on one machine)."""
     in_pod = f"http://hub:{settings.registry_port}"
-    registry = registry_service(settings)
+    registry = registry_service(settings, secrets)
     registry["url"] = in_pod
     # every twin's dashboard behind hub login (SaaS), with its own LocalCluster in the pod
-    dashboards = dashboards_service(settings)
+    dashboards = dashboards_service(settings, secrets)
     dashboards["url"] = f"http://hub:{settings.dashboards_port}"
     # the router starts each twin's dashboard as a pod (extensions/dashboards/pods.py) with the
     # hub pod's service account: the API server's address and the namespace from the pod

@@ -17,6 +17,7 @@ import yaml
 from traitlets.config import Config
 from twinhub.contracts.settings import REPO_ROOT, Settings, SettingsError
 from twinhub.extensions.registry.config import RegistryConfig
+from twinhub.extensions.run_tickets import SECRET_ENV as RUN_TICKET_SECRET_ENV
 from twinhub.hub.configure import configure
 from twinhub.hub.services import DASHBOARDS_SERVICE, REGISTRY_SERVICE, dashboards_service
 
@@ -95,6 +96,15 @@ def test_services_read_the_data_the_hub_image_built(hub_pod_config: Config, tmp_
     for name in (REGISTRY_SERVICE, DASHBOARDS_SERVICE):
         environment = services(hub_pod_config)[name]["environment"]
         assert environment["TWINHUB_DATA_DIR"] == str(tmp_path / "image-data"), name
+
+
+def test_the_router_and_the_registry_share_the_run_ticket_secret(hub_pod_config: Config) -> None:
+    """Twins' dashboard pods record runs with tickets the router signs and the registry checks."""
+    secrets = {
+        name: services(hub_pod_config)[name]["environment"].get(RUN_TICKET_SECRET_ENV)
+        for name in (REGISTRY_SERVICE, DASHBOARDS_SERVICE)
+    }
+    assert len(set(secrets.values())) == 1 and all(secrets.values()), secrets
 
 
 IN_CLUSTER = {"KUBERNETES_SERVICE_HOST": "10.96.0.1", "KUBERNETES_SERVICE_PORT": "443",

@@ -12,6 +12,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from tornado.web import RequestHandler
 from tornado.websocket import WebSocketClosedError, WebSocketHandler, websocket_connect
 
+NO_BODY = frozenset({204, 304})
+"""Answers that carry no body (a 304: the browser's cached copy is current)."""
 HOP_BY_HOP = frozenset(
     h.lower()
     for h in (
@@ -86,7 +88,10 @@ async def forward_http(
     for name, value in response.headers.get_all():
         if name.lower() not in HOP_BY_HOP and name.lower() not in drop_response_headers:
             handler.add_header(name, value)
-    handler.finish(response.body or b"")
+    if response.body and response.code not in NO_BODY:
+        handler.finish(response.body)
+    else:  # a 304 (the browser's cached copy is current) or 204 must go without a body
+        handler.finish()
     return True
 
 

@@ -268,12 +268,18 @@ class SharedFiles(RouterHandler):
     REFERER_TWIN = re.compile(r"[^/]+")
 
     async def get(self, _path: str) -> None:
-        try:
-            await self.login()
-        except _Answered:
-            return
+        """Logged in: from the referring page's twin, else the user's last twin. Not logged
+        in, as far as the hub can tell: from the referring page's twin alone, without a user.
+        Module scripts (Panel's FAST components) are fetched in CORS mode, and the hub's
+        OAuth refuses cookie logins of such requests without an XSRF token, which a script
+        tag cannot send: sending them to the login made the components never load. These
+        files are the libraries' own, the same for everyone, and carry nothing of a user."""
+        model = await self.router.hub_auth.get_user(self, sync=False)
+        self.user = model["name"] if model else ""
+        candidates = [self.referer_twin()]
+        if model:
+            candidates.append(self.router.last_twin.get(self.user))
         supervisor = self.router.supervisor
-        candidates = [self.referer_twin(), self.router.last_twin.get(self.user)]
         for twin in candidates:
             process = supervisor.serving(twin) if twin else None
             if process is not None:

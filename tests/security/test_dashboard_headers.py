@@ -62,3 +62,23 @@ def test_dashboard_cookies_are_http_only_and_same_site(dashboards: Gateway) -> N
     for path, value in live:
         lowered = value.lower()
         assert "httponly" in lowered and "samesite=lax" in lowered, (path, value)
+
+
+def test_a_pages_module_scripts_load_as_the_browser_fetches_them(dashboards: Gateway) -> None:
+    """Panel's FAST components are ``<script type="module">``: the browser fetches them in CORS
+    mode, and the hub's OAuth does not take a cookie login from such a request without an XSRF
+    token. They were sent to the login (302, then a failed OAuth round trip), so the page's
+    header components never loaded."""
+    module = f"{APPS}/static/extensions/panel/bundled/fast/js/fast_design.js"
+    with dashboard_browser(dashboards, "hedy") as c:
+        assert open_dashboard(c, "flood").status_code == 200
+        as_module = {
+            "Sec-Fetch-Mode": "cors",
+            "Sec-Fetch-Dest": "script",
+            "Origin": dashboards.url,
+            "Referer": f"{dashboards.url}{APPS}/flood",
+        }
+        script = c.get(module, headers=as_module, follow_redirects=False)
+    assert script.status_code == 200, (script.status_code, script.headers.get("location"))
+    assert "javascript" in script.headers["content-type"]
+    assert_policy(script)

@@ -113,7 +113,7 @@ def pip_index_options(python: Path | str = sys.executable) -> list[str]:
     return [arg for opt, vals in values.items() for v in vals for arg in (PIP_OPTIONS[opt], v)]
 
 
-def _uv() -> str:
+def uv_executable() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     if not found:
         raise EnvironmentBuildError("uv is not installed (it is a dependency of twinhub)")
@@ -135,7 +135,7 @@ def _base_site_packages(base_python: Path) -> str:
 def _base_pins(base_python: Path) -> list[str]:
     """The base environment's installed versions (editable and local ones left out)."""
     out = subprocess.run(
-        [_uv(), "pip", "freeze", "--python", str(base_python)],
+        [uv_executable(), "pip", "freeze", "--python", str(base_python)],
         capture_output=True,
         text=True,
         check=True,
@@ -195,7 +195,7 @@ def build_environment(
 def _build(
     env: Path, base_python: Path, requirements: list[str], editable: list[Path], timeout: float
 ) -> None:
-    uv = _uv()
+    uv = uv_executable()
     _run([uv, "venv", "--quiet", "--python", str(base_python), str(env)], timeout)
     python = env / "bin" / "python"
     site = subprocess.run(
@@ -276,7 +276,7 @@ def build_published_environment(
     step here is ``run(argv)`` by the caller: as the twin's owner, with a minimal environment
     and a time limit (the registry's publishing), which raises when a step fails.
     """
-    uv = _uv()
+    uv = uv_executable()
     run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)])
     python = env_dir / "bin" / "python"
     site = subprocess.run(

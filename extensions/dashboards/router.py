@@ -272,9 +272,16 @@ class SharedFiles(RouterHandler):
         in, as far as the hub can tell: from the referring page's twin alone, without a user.
         Module scripts (Panel's FAST components) are fetched in CORS mode, and the hub's
         OAuth refuses cookie logins of such requests without an XSRF token, which a script
-        tag cannot send: sending them to the login made the components never load. These
-        files are the libraries' own, the same for everyone, and carry nothing of a user."""
+        tag cannot send: sending them to the login made the components never load. Only
+        ``static/`` (the libraries' own files, the same for everyone) goes without a login;
+        ``components/`` holds a twin's own code, which a private twin keeps to its audience."""
         model = await self.router.hub_auth.get_user(self, sync=False)
+        if not model and not self.request.path.startswith(f"{self.router.prefix}static/"):
+            try:
+                await self.login()  # the login page, as for any other page of a twin
+            except _Answered:
+                return
+            return
         self.user = model["name"] if model else ""
         candidates = [self.referer_twin()]
         if model:

@@ -82,3 +82,7 @@ def test_a_pages_module_scripts_load_as_the_browser_fetches_them(dashboards: Gat
     assert script.status_code == 200, (script.status_code, script.headers.get("location"))
     assert "javascript" in script.headers["content-type"]
     assert_policy(script)
+    # a twin's own component files stay behind the login: without a session, the login page
+    with httpx.Client(base_url=dashboards.url, timeout=60) as anonymous:
+        own = anonymous.get(f"{APPS}/components/twinhub_hostile/app.js", headers=as_module)
+    assert own.status_code == 302 and "/login" in own.headers["location"], own.status_code

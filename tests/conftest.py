@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 from twinhub.extensions.accounts import remove_prefixed_accounts
 
+from tests.support import serial_ast
 from tests.support.gateway import Gateway, start_gateway
+
+serial_ast.install()  # before any test module is imported (and its asserts rewritten)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -50,6 +50,10 @@ log = logging.getLogger("twinhub.dashboards.router")
 SHARED_FILES = ("static", "components")
 """Top-level paths of Bokeh/Panel files every page loads (not twins)."""
 RESERVED = (CALLBACK_PATH, LOGIN_PATH, *SHARED_FILES)
+LIBRARY_FILES = re.compile(r"static/(?:js|extensions/panel)(?:/[\w+-][\w.+-]{0,200}){1,20}")
+"""Bokeh's and Panel's own files, the same for every twin: the only shared files served without
+a login. Segments never start with a dot and hold no ``%`` escapes, so ``..`` cannot climb out
+to ``static/extensions/<package>``, where a twin's own Bokeh models would be."""
 TWIN = r"[^/]{1,100}"
 NO_COOKIES = frozenset(("set-cookie",))
 """A twin's process never sets cookies on the gateway's origin (the hub's are there)."""
@@ -273,10 +277,11 @@ class SharedFiles(RouterHandler):
         Module scripts (Panel's FAST components) are fetched in CORS mode, and the hub's
         OAuth refuses cookie logins of such requests without an XSRF token, which a script
         tag cannot send: sending them to the login made the components never load. Only
-        ``static/`` (the libraries' own files, the same for everyone) goes without a login;
-        ``components/`` holds a twin's own code, which a private twin keeps to its audience."""
+        Bokeh's and Panel's own files (:data:`LIBRARY_FILES`, the same for everyone) go
+        without a login; ``components/`` and other extensions hold a twin's own code, which a
+        private twin keeps to its audience."""
         model = await self.router.hub_auth.get_user(self, sync=False)
-        if not model and not self.request.path.startswith(f"{self.router.prefix}static/"):
+        if not model and not LIBRARY_FILES.fullmatch(self.request.path[len(self.router.prefix) :]):
             try:
                 await self.login()  # the login page, as for any other page of a twin
             except _Answered:

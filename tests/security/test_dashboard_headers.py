@@ -3,6 +3,9 @@ registry's do: no framing, nosniff, a content policy of our own origin, SameSite
 
 from __future__ import annotations
 
+import http.client
+from urllib.parse import urlsplit
+
 import httpx
 import pytest
 
@@ -82,7 +85,30 @@ def test_a_pages_module_scripts_load_as_the_browser_fetches_them(dashboards: Gat
     assert script.status_code == 200, (script.status_code, script.headers.get("location"))
     assert "javascript" in script.headers["content-type"]
     assert_policy(script)
-    # a twin's own component files stay behind the login: without a session, the login page
+    # a twin's own files stay behind the login: without a session, the login page, however
+    # the path is spelt (other extensions than Panel's, dot segments, escapes)
+    own_files = [
+        "components/twinhub_hostile/app.js",
+        "static/extensions/twinhub_hostile/index.js",
+        "static/extensions/panel/../twinhub_hostile/index.js",
+        "static/extensions/panel/%2e%2e/twinhub_hostile/index.js",
+        "static/js/../extensions/twinhub_hostile/index.js",
+    ]
+    for path in own_files:
+        status, location = _raw_get(dashboards.url, f"{APPS}/{path}", as_module)
+        assert status == 302 and "/login" in location, (path, status, location)
     with httpx.Client(base_url=dashboards.url, timeout=60) as anonymous:
-        own = anonymous.get(f"{APPS}/components/twinhub_hostile/app.js", headers=as_module)
-    assert own.status_code == 302 and "/login" in own.headers["location"], own.status_code
+        library = anonymous.get(module, headers=as_module)  # still served to a module script
+    assert library.status_code == 200, library.status_code
+
+
+def _raw_get(base_url: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+    """A GET with the path as written (httpx would resolve ``..`` before sending it)."""
+    url = urlsplit(base_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
+    try:
+        connection.request("GET", path, headers=headers)
+        answer = connection.getresponse()
+        return answer.status, answer.getheader("location") or ""
+    finally:
+        connection.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -262,18 +263,37 @@ _EXPECTED = {
 }
 
 
-def pydantic_field_errors(error: ValidationError) -> list[tuple[str, str]]:
+def described_errors(
+    error: ValidationError,
+    expected: Mapping[str, str],
+    unknown_field: str,
+    whole: str,
+    prefix: str = "",
+) -> list[tuple[str, str]]:
+    """pydantic errors as ``(field, message)``: a pattern's mismatch says in words what the
+    field expects (``expected``, by field name), an unknown field where its fields are
+    documented; ``whole`` names the document itself."""
     errors = []
     for e in error.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(manifest)"
+        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") or whole
         message = e["msg"]
         if e["type"] == "string_pattern_mismatch":
-            expected = _EXPECTED.get(str(e["loc"][-1]), "a different format")
-            message = f"{str(e['input'])[:100]!r} is not {expected}"
+            wanted = expected.get(str(e["loc"][-1]), "in the expected format")
+            message = f"{str(e['input'])[:100]!r} is not {wanted}"
         elif e["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling against docs/twin-author-guide.md)"
+            message = f"unknown field ({unknown_field})"
         errors.append((loc, message))
     return errors
+
+
+def pydantic_field_errors(error: ValidationError) -> list[tuple[str, str]]:
+    """A manifest's errors (:func:`described_errors`)."""
+    return described_errors(
+        error,
+        _EXPECTED,
+        "check its spelling against docs/twin-author-guide.md",
+        whole="(manifest)",
+    )
 
 
 def parse_manifest(data: Any, source: str = "manifest") -> TwinManifest:

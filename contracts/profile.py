@@ -13,7 +13,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
-from twinhub.contracts.manifest import SLUG, STRICT, ManifestError
+from twinhub.contracts.manifest import SLUG, STRICT, ManifestError, described_errors
 from twinhub.contracts.text import Line, Text
 
 MEMORY = r"^[1-9]\d*(\.\d+)?[KMGT]$"
@@ -162,19 +162,13 @@ _EXPECTED = {
 }
 
 
-def field_errors(error: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
-    """pydantic errors as ``(field, message)``, saying in words what a pattern expects."""
-    errors = []
-    for e in error.errors():
-        loc = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "") or "(body)"
-        message = e["msg"]
-        if e["type"] == "string_pattern_mismatch":
-            expected = _EXPECTED.get(str(e["loc"][-1]), "in a different format")
-            message = f"{str(e['input'])[:100]!r} is not {expected}"
-        elif e["type"] == "extra_forbidden":
-            message = "unknown field (see docs/registry.md for the fields of a profile)"
-        errors.append((loc, message))
-    return errors
+def field_errors(
+    error: ValidationError, prefix: str = "", fields_doc: str = "docs/registry.md"
+) -> list[tuple[str, str]]:
+    """pydantic errors of a request body (a profile, a schedule) as ``(field, message)``."""
+    return described_errors(
+        error, _EXPECTED, f"see {fields_doc} for the fields", whole="(body)", prefix=prefix
+    )
 
 
 def parse_profile(data: Any, source: str = "profile") -> InfraProfile:

@@ -38,9 +38,9 @@ holding its value: how Kubernetes mounts a Secret. The environment wins over a f
 TARGETS = ("local", "slurm")
 QUANTITY = re.compile(r"[0-9]{1,9}(\.[0-9]{1,6})?(m|k|M|G|T|Ki|Mi|Gi|Ti)?")
 """A Kubernetes resource quantity (the forms the dashboard pods' settings accept)."""
+"""Deployment targets for user servers and Dask clusters (``extensions/spawners/``)."""
 DEPLOYMENTS = ("embedded", "kubernetes")
 """How the hub is deployed (``TWINHUB_DEPLOYMENT``, ``hub/configure.py``)."""
-"""Deployment targets for user servers and Dask clusters (``hub/targets/``)."""
 
 PROXIES = ("chp", "traefik")
 """The public proxies the launcher can run (hub/proxy.py): configurable-http-proxy, traefik."""
@@ -48,6 +48,15 @@ PROXIES = ("chp", "traefik")
 
 class SettingsError(ValueError):
     """A ``TWINHUB_*`` variable has a value we cannot use; the message names the variable."""
+
+
+# The ranges settings take, declared with their fields; :func:`_settings_error` words them.
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[int, Field(gt=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
+NonNegative = Annotated[int, Field(ge=0)]
+Bounded = Annotated[int, Field(ge=1, le=3600)]
+"""A count or a time a typo must not make absurd (jobs at once, seconds to wait)."""
 
 
 def user_accounts() -> bool:
@@ -99,36 +108,36 @@ class Settings(BaseSettings):
         "read-only volume or the data the Kubernetes hub image built.",
     )
     ip: str = _var("127.0.0.1", "Address the public proxy listens on (loopback by default).")
-    port: int = _var(8000, "Public port: the URL users open.")
+    port: Port = _var(8000, "Public port: the URL users open.")
     public_url: str = _var(
         "",
         "URL users reach the gateway at, if not http://<ip>:<port> (e.g. behind TLS).",
     )
-    hub_port: int = _var(8081, "Internal port of the hub API.")
+    hub_port: Port = _var(8081, "Internal port of the hub API.")
     proxy: str = _var(
         "chp",
         "The public proxy: 'chp' (configurable-http-proxy, routes in memory) or 'traefik' "
         '(routes in a file under <state>/traefik; README "Performance" compares them).',
     )
-    proxy_api_port: int = _var(
+    proxy_api_port: Port = _var(
         8001, "Internal (loopback) port of the proxy's REST API (CHP's, or traefik's)."
     )
-    gateway_api_port: int = _var(8002, "Internal port of the Dask Gateway API server.")
-    gateway_http_port: int = _var(
+    gateway_api_port: Port = _var(8002, "Internal port of the Dask Gateway API server.")
+    gateway_http_port: Port = _var(
         8003,
         "Internal port of Dask Gateway's HTTP proxy (API and dashboards, behind the hub).",
     )
-    gateway_front_port: int = _var(
+    gateway_front_port: Port = _var(
         8008,
         "Internal port of the Dask Gateway front (/services/dask-gateway/ behind the hub): the "
         "gateway's API passed through, cluster dashboards for their owners only.",
     )
-    gateway_tcp_port: int = _var(8786, "Port of Dask Gateway's scheduler (TLS) proxy.")
-    registry_port: int = _var(
+    gateway_tcp_port: Port = _var(8786, "Port of Dask Gateway's scheduler (TLS) proxy.")
+    registry_port: Port = _var(
         8004,
         "Internal port of the twin registry service (/services/twinhub/).",
     )
-    dashboards_port: int = _var(
+    dashboards_port: Port = _var(
         8005,
         "Internal port of the dashboard service (/services/twinhub-apps/).",
     )
@@ -137,38 +146,38 @@ class Settings(BaseSettings):
         "Address the registry and dashboard services listen on; 0.0.0.0 in the hub pod on "
         "Kubernetes, where the proxy pod reaches them through the hub's Service.",
     )
-    dashboards_workers: int = _var(
+    dashboards_workers: AtLeastOne = _var(
         1,
         "Dask workers of the dashboard service's own LocalCluster (shared by every user).",
     )
-    dashboards_user_runs: int = _var(
+    dashboards_user_runs: AtLeastOne = _var(
         1,
         "Computations one user may run at once on the dashboard service's cluster.",
     )
-    executor_slots: int = _var(
+    executor_slots: Bounded = _var(
         2,
         "Jobs the run executor runs at once (each in a process of its user's account).",
     )
-    executor_workers: int = _var(
+    executor_workers: Bounded = _var(
         1,
         "Dask workers of each job's own cluster (at most the twin's dask.max_workers).",
     )
-    sync_execute_seconds: int = _var(
+    sync_execute_seconds: Bounded = _var(
         20,
         "How long a synchronous OGC execution waits for its job before answering with the "
         "job's status (201 + Location) instead of its results.",
     )
-    dashboards_idle_seconds: int = _var(
+    dashboards_idle_seconds: Seconds = _var(
         600,
         "Seconds a twin's dashboard process lives without requests or open pages before the "
         "router stops it (the next visit starts it again).",
     )
-    dashboards_start_seconds: int = _var(
+    dashboards_start_seconds: Seconds = _var(
         120,
         "Seconds a twin's dashboard process may take to listen; beyond them the router stops "
         "it and answers 504.",
     )
-    dashboards_hang_seconds: int = _var(
+    dashboards_hang_seconds: Seconds = _var(
         20,
         "Seconds a twin's dashboard process may leave the router's watchdog unanswered (its "
         "event loop stuck) before the router stops it: its pages answer 502, others go on.",
@@ -227,13 +236,13 @@ class Settings(BaseSettings):
     )
     admin_users: CommaList = _var(("admin",), "Comma-separated hub admin user names.")
     cull_timeout: int = _var(3600, "Seconds of inactivity before a user server is stopped.")
-    hub_max_restarts: int = _var(
+    hub_max_restarts: NonNegative = _var(
         5,
         "Times the launcher restarts a hub that died, and (counted apart) a proxy that died, "
         "within TWINHUB_HUB_RESTART_WINDOW, before it gives up and stops the whole gateway; "
         "0: never restart them.",
     )
-    hub_restart_window: int = _var(
+    hub_restart_window: Seconds = _var(
         600,
         "Seconds over which TWINHUB_HUB_MAX_RESTARTS is counted.",
     )
@@ -250,17 +259,17 @@ class Settings(BaseSettings):
         600,
         "Seconds a published twin's environment build, and then its test, may take each.",
     )
-    auth_cache_seconds: int = _var(
+    auth_cache_seconds: Seconds = _var(
         60,
         "Seconds the registry and the dashboards cache the hub's answer about a token (a group "
-        "change applies after at most this long).",
+        "change applies after at most this long; above 0: the hub's OAuth reads 0 as forever).",
     )
     webhook_allowed_hosts: CommaList = _var(
         (),
         "Comma-separated hosts (name, or name:port) that schedule webhooks may POST to; "
         "empty: no webhooks (the registry must not be a way into the network).",
     )
-    scheduler_interval: int = _var(
+    scheduler_interval: Seconds = _var(
         30,
         "Seconds between the registry's scheduler steps (due schedules, finished runs); "
         "catalog data are checksummed for data-triggered schedules every 10 minutes.",
@@ -338,19 +347,19 @@ class Settings(BaseSettings):
         "running where TWINHUB_SPAWNER / TWINHUB_DASK_BACKEND say. Needs sbatch on PATH.",
         env="TWINHUB_SLURM",
     )
-    gateway_slurm_api_port: int = _var(
+    gateway_slurm_api_port: Port = _var(
         8006,
         "Internal port of the Slurm Dask Gateway's API server (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_http_port: int = _var(
+    gateway_slurm_http_port: Port = _var(
         8007,
         "Internal port of the Slurm Dask Gateway's HTTP proxy (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_front_port: int = _var(
+    gateway_slurm_front_port: Port = _var(
         8009,
         "Internal port of the Slurm Dask Gateway's front (with TWINHUB_SLURM=1).",
     )
-    gateway_slurm_tcp_port: int = _var(
+    gateway_slurm_tcp_port: Port = _var(
         8787,
         "Port of the Slurm Dask Gateway's scheduler (TLS) proxy (with TWINHUB_SLURM=1).",
     )
@@ -476,56 +485,13 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check(self) -> Settings:
         ports = self.ports
-        for var, port in ports.items():
-            if not 0 < port < 65536:
-                raise SettingsError(f"{var}={port}: a port must be between 1 and 65535")
         if len(set(ports.values())) != len(ports):
             raise SettingsError(f"The ports must all differ, got {ports}")
-        if self.hub_max_restarts < 0:
-            raise SettingsError(
-                f"TWINHUB_HUB_MAX_RESTARTS={self.hub_max_restarts}: give 0 or more restarts"
-            )
-        for var, value in (
-            ("TWINHUB_DASHBOARDS_IDLE_SECONDS", self.dashboards_idle_seconds),
-            ("TWINHUB_DASHBOARDS_START_SECONDS", self.dashboards_start_seconds),
-            ("TWINHUB_DASHBOARDS_HANG_SECONDS", self.dashboards_hang_seconds),
-        ):
-            if value <= 0:
-                raise SettingsError(f"{var}={value}: give a number of seconds above 0")
-        if self.hub_restart_window <= 0:
-            raise SettingsError(
-                f"TWINHUB_HUB_RESTART_WINDOW={self.hub_restart_window}: give a number of "
-                "seconds above 0"
-            )
         for name in type(self).model_fields:
             if "_per_user" in name and getattr(self, name) < 0:
                 raise SettingsError(
                     f"{self.variable(name)}={getattr(self, name)}: give 0 (no limit) or more"
                 )
-        if self.scheduler_interval <= 0:
-            raise SettingsError(
-                f"TWINHUB_SCHEDULER_INTERVAL={self.scheduler_interval}: give a number of seconds "
-                "above 0"
-            )
-        for var, value in (
-            ("TWINHUB_EXECUTOR_SLOTS", self.executor_slots),
-            ("TWINHUB_EXECUTOR_WORKERS", self.executor_workers),
-            ("TWINHUB_SYNC_EXECUTE_SECONDS", self.sync_execute_seconds),
-        ):
-            if not 1 <= value <= 3600:
-                raise SettingsError(f"{var}={value}: give a whole number from 1 to 3600")
-        if self.auth_cache_seconds <= 0:
-            # HubOAuth reads 0 as "cache forever": a revoked token would stay good
-            raise SettingsError(
-                f"TWINHUB_AUTH_CACHE_SECONDS={self.auth_cache_seconds}: give a number of "
-                "seconds above 0"
-            )
-        for var, value in (
-            ("TWINHUB_DASHBOARDS_WORKERS", self.dashboards_workers),
-            ("TWINHUB_DASHBOARDS_USER_RUNS", self.dashboards_user_runs),
-        ):
-            if value < 1:
-                raise SettingsError(f"{var}={value}: must be at least 1")
         for name in (
             "dashboards_cpu_request",
             "dashboards_cpu_limit",
@@ -737,11 +703,28 @@ def _settings_error(error: ValidationError, environ: Mapping[str, str]) -> Setti
     name = loc if loc in Settings.model_fields else _field_of(loc)
     var = Settings.variable(name) if name else loc
     raw = problem.get("input")
+    if name and problem["type"] in ("greater_than", "greater_than_equal", "less_than_equal"):
+        return SettingsError(f"{var}={raw}: give {_range_of(name)}")
     if name and isinstance(raw, str):
         annotation = Settings.model_fields[name].annotation
         kind = getattr(annotation, "__name__", str(annotation))
         return SettingsError(f"{var}={raw!r} is not a valid {kind}")
     return SettingsError(f"{var}: {problem['msg']}")
+
+
+def _range_of(name: str) -> str:
+    """The range a field declares (its type's ``Field(ge=..., le=...)``), in words."""
+    bounds = {
+        bound: getattr(m, bound)
+        for m in Settings.model_fields[name].metadata
+        for bound in ("gt", "ge", "le")
+        if getattr(m, bound, None) is not None
+    }
+    if "ge" in bounds and "le" in bounds:
+        return f"a whole number from {bounds['ge']} to {bounds['le']}"
+    if "gt" in bounds:
+        return f"a number above {bounds['gt']}"
+    return f"{bounds.get('ge')} or more"
 
 
 def _field_of(variable: str) -> str | None:

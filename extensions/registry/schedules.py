@@ -230,7 +230,7 @@ class Schedules:
         try:
             request = ScheduleRequest.model_validate(data)
         except ValidationError as e:
-            raise Invalid(field_errors(e)) from None
+            raise Invalid(field_errors(e, fields_doc="docs/schedules.md")) from None
         if request.webhook is not None:
             problem = webhook_problem(request.webhook, self.webhook_hosts)
             if problem:

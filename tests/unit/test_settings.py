@@ -39,6 +39,10 @@ def test_values_are_converted_from_the_environment(tmp_path: Path) -> None:
         ({"TWINHUB_IP": "localhost:80"}, "TWINHUB_IP"),
         ({"TWINHUB_OIDC_CLIENT_ID": "twinhub"}, "TWINHUB_OIDC_ISSUER"),
         ({"TWINHUB_PROXY": "nginx"}, "TWINHUB_PROXY='nginx': choose one of chp, traefik"),
+        # ranges declared with the fields, worded from the declaration
+        ({"TWINHUB_EXECUTOR_SLOTS": "0"}, "TWINHUB_EXECUTOR_SLOTS=0: give a whole number from 1"),
+        ({"TWINHUB_AUTH_CACHE_SECONDS": "0"}, "TWINHUB_AUTH_CACHE_SECONDS=0: give a number above"),
+        ({"TWINHUB_HUB_MAX_RESTARTS": "-1"}, "TWINHUB_HUB_MAX_RESTARTS=-1: give 0 or more"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict, message: str) -> None:

@@ -261,7 +261,7 @@ def list_jobs(
 
 
 def list_shared_jobs(
-    session: Session, viewer: str, processes: list[str], *, limit: int = 50
+    session: Session, viewer: str, processes: list[str], *, limit: int = 50, offset: int = 0
 ) -> list[Job]:
     """Jobs of others of the given processes, newest first: for a viewer who may read every
     run (the caller checks that), limited to the twins and pipelines they may see."""
@@ -270,7 +270,7 @@ def list_shared_jobs(
         .where(Job.owner != viewer, Job.process.in_(processes))
         .order_by(Job.created_at.desc(), Job.id)
     )
-    return list(session.scalars(query.limit(limit)))
+    return list(session.scalars(query.limit(limit).offset(offset)))
 
 
 def replayed_job(job: Job) -> str | None:

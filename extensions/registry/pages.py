@@ -16,11 +16,11 @@ import asyncio
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import httpx
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
@@ -204,25 +204,29 @@ def build_pages(
         pipelines, _ = store.list_pipelines(user, limit=500)
         return {t.name: t.manifest for t in twins} | {p.name: p.document for p in pipelines}
 
-    def runs_of(user: User) -> dict[str, Any]:
+    def runs_of(user: User, page: int = 0) -> dict[str, Any]:
         """The user's own jobs and runs recorded from notebooks and dashboards, and those of
         others shared with them: the registry's one rule for runs (``custom:twinhub:runs:read``
         reads everyone's, as ``GET /api/runs`` does), limited to twins and pipelines the user
-        may see."""
+        may see. Page ``page`` of each list, :data:`RUNS_SHOWN` a page, newest first;
+        ``older`` says whether any list goes on."""
         processes = visible_processes(user)
         shared = user.has(SCOPE_RUNS_READ)
         newest = (Run.created_at.desc(), Run.id)
+        window = {"limit": RUNS_SHOWN + 1, "offset": page * RUNS_SHOWN}  # one more: is there?
         with store.sessions() as s:
             found = {
-                "jobs": jobs.list_jobs(s, user.name, limit=RUNS_SHOWN),
+                "jobs": jobs.list_jobs(s, user.name, **window),
                 "shared": (
-                    jobs.list_shared_jobs(s, user.name, list(processes), limit=RUNS_SHOWN)
-                    if shared
-                    else []
+                    jobs.list_shared_jobs(s, user.name, list(processes), **window) if shared else []
                 ),
                 "recorded": list(
                     s.scalars(
-                        select(Run).where(Run.user == user.name).order_by(*newest).limit(RUNS_SHOWN)
+                        select(Run)
+                        .where(Run.user == user.name)
+                        .order_by(*newest)
+                        .limit(window["limit"])
+                        .offset(window["offset"])
                     )
                 ),
                 "shared_recorded": (
@@ -231,14 +235,17 @@ def build_pages(
                             select(Run)
                             .where(Run.user != user.name, Run.twin_name.in_(list(processes)))
                             .order_by(*newest)
-                            .limit(RUNS_SHOWN)
+                            .limit(window["limit"])
+                            .offset(window["offset"])
                         )
                     )
                     if shared
                     else []
                 ),
             }
-        return {**found, "processes": processes}
+        older = any(len(rows) > RUNS_SHOWN for rows in found.values())
+        found = {key: rows[:RUNS_SHOWN] for key, rows in found.items()}
+        return {**found, "processes": processes, "older": older}
 
     def readable_job(user: User, job_id: str):
         """A job the user may read (theirs, or shared with them) of a process they may see."""
@@ -269,9 +276,9 @@ def build_pages(
             trigger = f"{jobs.REPLAY_PREFIX}{run_id}" if replay else "api"
             return jobs.submit(s, owner=user.name, process=process, inputs=inputs, trigger=trigger)
 
-    def render_runs(user: User, message: str = "", **extra) -> dict[str, Any]:
+    def render_runs(user: User, message: str = "", page: int = 0, **extra) -> dict[str, Any]:
         """The Runs page's context (database reads: call it off the event loop)."""
-        found = runs_of(user)
+        found = runs_of(user, page)
         processes = found.pop("processes")
         schedule_rows = schedules.list(user) if schedules else []
         notes = schedules.notifications(user, limit=20) if schedules else []
@@ -299,6 +306,7 @@ def build_pages(
             "successful": jobs.SUCCESSFUL,
             "replay_prefix": jobs.REPLAY_PREFIX,
             "shown": RUNS_SHOWN,
+            "page_number": page,
             "prefix": prefix,
             "base_url": hub_base_url(),
             "xsrf": auth.xsrf_token(user),
@@ -308,14 +316,14 @@ def build_pages(
         }
 
     @pages.get("/runs", response_class=HTMLResponse)
-    async def runs_page(request: Request, message: str = ""):
-        """Your runs and those shared with you (jobs the platform executes), newest first:
-        status, parameters, why one failed, outputs and PROV, "run again", "replay", the
-        dashboard showing the run; your schedules and their notifications."""
+    async def runs_page(request: Request, message: str = "", page: RunsPage = 0):
+        """Your runs and those shared with you (jobs the platform executes), newest first, a
+        page at a time: status, parameters, why one failed, outputs and PROV, "run again",
+        "replay", the dashboard showing the run; your schedules and their notifications."""
         user = await browser_user(request)
         if isinstance(user, RedirectResponse):
             return user
-        context = await asyncio.to_thread(render_runs, user, message[:MAX_MESSAGE])
+        context = await asyncio.to_thread(render_runs, user, message[:MAX_MESSAGE], page)
         return TEMPLATES.TemplateResponse(request, "runs.html", context)
 
     @pages.get("/runs/{run_id}/provenance", response_class=HTMLResponse)
@@ -402,7 +410,9 @@ def build_pages(
 
 
 RUNS_SHOWN = 200
-"""The newest runs the Runs page lists (the API pages through all of them)."""
+"""Runs of each list the Runs page shows at once (older ones on the next page)."""
+RunsPage = Annotated[int, Query(ge=0, le=10_000, description="page of the Runs page")]
+"""Bounded: the offset it makes stays one SQL engines take (beyond 64 bits they raise)."""
 MAX_MESSAGE = 2000
 """Longest note the page shows (the ``message`` query carries it after a form post)."""
 SCHEDULE_FORM = (

@@ -272,3 +272,23 @@ def test_runs_recorded_from_dashboards_are_listed_rerun_and_replayed(site) -> No
     with site.app.state.store.sessions() as s:
         submitted = {(j.trigger, j.owner, j.inputs["storm_mm"]) for j in s.query(Job)}
     assert submitted == {("api", "alice", 80.0), (f"replay:{run_id}", "alice", 80.0)}
+
+
+def test_older_runs_are_a_page_away_and_a_hostile_page_is_refused(site, monkeypatch) -> None:
+    from twinhub.extensions.registry import pages
+
+    monkeypatch.setattr(pages, "RUNS_SHOWN", 2)  # read when the page renders
+    bob = Browser(site, "bob")
+    made = [finished_job(site, "bob", storm_mm=float(i)) for i in range(5)]
+    first = bob.get("/runs").text
+    shown = run_ids(first, "runs")
+    assert len(shown) == 2 and 'id="older-runs"' in first and 'id="newer-runs"' not in first
+    second = bob.get("/runs?page=1").text
+    third = bob.get("/runs?page=2").text
+    assert 'id="newer-runs"' in second and 'id="older-runs"' in second
+    assert 'id="older-runs"' not in third
+    pages_seen = shown + run_ids(second, "runs") + run_ids(third, "runs")
+    assert sorted(pages_seen) == sorted(made)  # every run once, none twice
+    for page in ("-1", "10001", "9" * 40, "two"):
+        answer = bob.get(f"/runs?page={page}")
+        assert answer.status_code == 422 and "page" in answer.text, page

@@ -6,14 +6,14 @@
 order the tasks ran: in-process threads and a Dask cluster give identical numbers.
 ``dask.compute`` uses the active distributed client when there is one (the twinhub kernel's
 ``cluster()``), else local threads (the kernels release the GIL). When someone listens
-(:mod:`twinhub.twins.progress`, e.g. the dashboard) the scan is computed one temperature at a
-time and each finished one is reported; the numbers are the same either way.
+(:mod:`twinhub.twins.progress`, e.g. the dashboard) each temperature is reported as soon as it
+is finished; the numbers are the same either way.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -249,18 +249,45 @@ def run(inputs: xr.Dataset | None, params: Mapping[str, Any]) -> xr.Dataset:
         for size in sizes
         for t in temps
     }
-    # watched (a dashboard): one temperature at a time, each finished one reported; unwatched:
-    # all points in one go. Tasks are seeded per point, so both give the same numbers.
-    batches = [[t] for t in temps] if progress.listening() else [temps]
+    graphs = {key: dask.delayed(_point)(replicas, *key) for key, replicas in tasks.items()}
+    if not progress.listening():
+        return _scan_dataset(dask.compute(graphs)[0], sizes, temps, p)
+    # watched (a dashboard): the scan grows from its first temperature, one more each time the
+    # next one has all its sizes (points may finish in any order). Tasks are seeded per point,
+    # so the numbers are the same either way.
     points: dict[tuple[int, float], dict[str, float]] = {}
-    for batch in batches:
-        keys = [(size, t) for size in sizes for t in batch]
-        points |= dask.compute({key: dask.delayed(_point)(tasks[key], *key) for key in keys})[0]
-        if progress.listening():
-            progress.report(
-                _scan_dataset(points, sizes, [t for t in temps if (sizes[0], t) in points], p)
-            )
+    shown = 0
+    for key, point in _as_finished(graphs):
+        points[key] = point
+        while shown < len(temps) and all((size, temps[shown]) in points for size in sizes):
+            shown += 1
+            progress.report(_scan_dataset(points, sizes, temps[:shown], p))
     return _scan_dataset(points, sizes, temps, p)
+
+
+def _as_finished(graphs: Mapping[Any, Any]) -> Iterator[tuple[Any, Any]]:
+    """Each graph's result as soon as it is computed.
+
+    On a distributed client every graph is submitted at once, so a run beside other users'
+    work on a shared cluster waits once for threads to free, not once per temperature (the
+    dashboard service's fair share, extensions/dashboards/cluster.py); if the caller stops
+    listening (a newer run won: ``progress.report`` raised), the rest is cancelled. Without
+    one, local threads compute one graph after the other.
+    """
+    try:
+        from distributed import as_completed, default_client
+
+        client = default_client()
+    except (ImportError, ValueError):  # no distributed, or no client
+        for key, graph in graphs.items():
+            yield key, dask.compute(graph)[0]
+        return
+    futures = dict(zip(client.compute(list(graphs.values())), graphs, strict=True))
+    try:
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        client.cancel(list(futures))
 
 
 def _scan_dataset(

@@ -186,10 +186,6 @@ class Runtime:
     code: str = ""
     """The folder of the code it runs when that decides the account (a published version)."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.account or ''}:{self.code}"
-
 
 @dataclass
 class Launch:

@@ -419,8 +419,9 @@ def twin_runtime(settings: Settings, twin: str) -> Runtime:
             return Runtime(command)
         return Runtime(command, settings.apps_account, os.environ.get("TWINHUB_APPS_HOME"))
     command = twin_command(version / "env" / "bin" / "python", twin)
+    key = version_key(version)
     if not settings.user_accounts or os.geteuid() != 0:
-        return Runtime(command, code=str(version))
+        return Runtime(command, code=str(version), key=key)
     uid = version.stat().st_uid
     try:
         entry = pwd.getpwuid(uid)
@@ -432,15 +433,17 @@ def twin_runtime(settings: Settings, twin: str) -> Runtime:
             f"its served version belongs to no hub user's account (uid {uid}): not run"
         )
     home = entry.pw_dir if os.path.isdir(entry.pw_dir) else str(version)
-    return Runtime(command, entry.pw_name, home, str(version))
+    return Runtime(command, entry.pw_name, home, str(version), key)
 
 
 def runtime_key(settings: Settings, twin: str) -> str:
     """What a twin's process changes with, cheaply: the served version's folder and its
     owner's uid (a new version served, rollback), asked on every request."""
     version = served_version(settings, twin)
-    if version is None:
-        return ""
+    return "" if version is None else version_key(version)
+
+
+def version_key(version: Path) -> str:
     try:
         return f"{version}:{version.stat().st_uid}"
     except OSError:

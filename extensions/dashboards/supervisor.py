@@ -110,6 +110,8 @@ class LocalProcess:
 
     proc: asyncio.subprocess.Process
     port: int
+    runtime_key: str = ""
+    """What it was started with (:attr:`Runtime.key`): the code and account it runs."""
 
     @property
     def base(self) -> str:
@@ -185,6 +187,8 @@ class Runtime:
     """Its working directory and ``HOME`` (None: the launcher's ``cwd`` and ``env``)."""
     code: str = ""
     """The folder of the code it runs when that decides the account (a published version)."""
+    key: str = ""
+    """The launcher's ``runtime_key`` of what this runtime runs (its code and account)."""
 
 
 @dataclass
@@ -248,7 +252,7 @@ class Launch:
         except (OSError, EOFError, ValueError) as e:
             await _end_group(proc, 0)
             raise StartFailed(str(e)) from e
-        return LocalProcess(proc, port)
+        return LocalProcess(proc, port, runtime.key)
 
 
 class Supervisor:
@@ -368,6 +372,8 @@ class Supervisor:
             raise Unavailable(502, f"The dashboard of {twin} ended while starting ({e}).") from e
         log.info("dashboard of %s started in %.1f s at %s", twin, time.monotonic() - started,
                  handle.base)  # fmt: skip
+        # what the launcher started, if it says (the code may have changed since we asked)
+        runtime = getattr(handle, "runtime_key", runtime)
         process = TwinProcess(twin, key, handle, secret, runtime)
         self.running[twin] = process
         process.tasks = [

@@ -162,8 +162,9 @@ def dashboards_service(settings: Settings, secrets: Secrets | None = None) -> di
     process of its own that the router starts (``extensions/dashboards/supervisor.py``): on a
     root platform as an account of its own (TWINHUB_APPS_ACCOUNT, made by the launcher) that
     can read the code and the built data and holds nothing else, with no token in its
-    environment, its home ``<state>/apps``. The router runs as the platform, so no twin can
-    read its environment or signal it.
+    environment, its home ``<state>/apps``; a published twin as its owner's account
+    (``dashboards/router.py``, ``twin_runtime``). The router runs as the platform (root: it
+    switches each twin's process), so no twin can read its environment or signal it.
     """
     home = {"TWINHUB_APPS_HOME": str(dashboards_home(settings))} if settings.user_accounts else {}
     return {

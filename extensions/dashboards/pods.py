@@ -20,6 +20,13 @@ For a twin it creates, in the hub's namespace:
   path (:data:`.protocol.ALIVE_PATH`, the same the watchdog asks). The router reaches it at its
   pod IP (no Service: nothing else should find it).
 
+Each twin is a pod of its own, so one twin's code cannot see, signal or trace another's
+process whatever user id they share (:data:`RUN_AS`, the image's unprivileged user); the local
+launcher, where every twin shares one kernel's process table, runs a published twin as its
+owner's unix account instead. The equivalent here, where a site maps hub users to uids (e.g.
+KubeSpawner's ``uid`` from its directory), would be ``securityContext.runAsUser``/``runAsGroup``
+of the owner's uid for a published twin's pod; the chart maps none, so it is not done.
+
 Stopping deletes all three. Verified here: every object validates against the Kubernetes API
 schema and carries these fields (``tests/unit/test_dashboard_pods.py``); not verified here:
 a run on a real cluster (none in CI).
@@ -210,6 +217,10 @@ class PodLaunch:
             config.load_incluster_config()
             self.api = client.ApiClient()
         return self.api
+
+    def runtime_key(self, twin: str) -> str:
+        """Every pod runs the image as :data:`RUN_AS`: nothing but the manifest changes it."""
+        return ""
 
     async def start(self, twin: str, config: dict[str, Any], timeout: float) -> PodProcess:
         from kubernetes_asyncio import client

@@ -15,7 +15,10 @@ Started by the hub (``hub/services.py``) with ``JUPYTERHUB_*`` variables that co
   sends people to the Twins page.
 
 The router runs no twin code and imports no Panel: a twin that crashes, hangs, loops or
-reads what it should not is a process of its own, as the dashboards' account, without tokens.
+reads what it should not is a process of its own, without tokens. On a root platform a shipped
+twin's process runs as the dashboards' account (``TWINHUB_APPS_ACCOUNT``) and a published twin's
+as its owner's unix account (:func:`twin_runtime`), so one user's twin cannot read, signal or
+trace another's process, nor the run tickets of its visitors.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from __future__ import annotations
 import html
 import logging
 import os
+import pwd
 import re
 import signal
 import sys
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -36,15 +41,16 @@ from tornado.ioloop import IOLoop
 from tornado.web import Application, HTTPError, OutputTransform, RequestHandler
 from twinhub.contracts.settings import Settings
 from twinhub.extensions.accesslog import RedactSecrets
+from twinhub.extensions.accounts import AccountTable
 from twinhub.extensions.gateway_front.forward import MAX_MESSAGE, WebSocketRelay, forward_http
-from twinhub.extensions.runtimes import runtime_python
+from twinhub.extensions.runtimes import SERVED, published_dir, runtime_python
 from twinhub.extensions.websecurity import COOKIE_OPTIONS, DASHBOARD_CSP, HEADERS
 
 from .. import run_tickets
 from ..hub_oauth import HubOAuth
 from .auth import CALLBACK_PATH, LOGIN_PATH, callback_handler, login_handler
 from .registry import RegistryUnavailable, TwinDirectory, TwinLookup
-from .supervisor import Launch, Launcher, Supervisor, TwinProcess, Unavailable
+from .supervisor import Launch, Launcher, Runtime, StartFailed, Supervisor, TwinProcess, Unavailable
 
 log = logging.getLogger("twinhub.dashboards.router")
 SHARED_FILES = ("static", "components")
@@ -377,9 +383,81 @@ def process_env(settings: Settings, prefix: str) -> dict[str, str]:
     }
 
 
+def served_version(settings: Settings, twin: str) -> Path | None:
+    """The folder of a published twin's served version (``<state>/published/<twin>/<n>``,
+    what :func:`~twinhub.extensions.runtimes.runtime_python` runs), None for any other twin."""
+    if not twin or twin.startswith(".") or "/" in twin or "\0" in twin:
+        return None  # not a registry name (it checked the name before the router asks)
+    try:
+        version = (published_dir(settings.state_dir, twin) / SERVED).resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return version if version.is_dir() else None
+
+
+def twin_command(python: str | Path, twin: str) -> list[str]:
+    return [
+        str(python),
+        "-m",
+        "twinhub.extensions.dashboards.server",
+        twin,  # not read: names the twin in ps and in the tests
+    ]
+
+
+def twin_runtime(settings: Settings, twin: str) -> Runtime:
+    """Who runs ``twin``'s process, with which interpreter (issue 17 section 4).
+
+    A published twin runs its served version's environment as the account that owns that
+    version: publishing builds and tests it as its owner's account
+    (:func:`~twinhub.extensions.accounts.ensure_account`, the mapping the owner's server uses)
+    and hands the folder to that account, so the code and who runs it come from one place
+    and agree even while a new version is being served. That account must be one the
+    mapping recorded for a hub user; nothing is created here, and a version owned by anyone
+    else (root, a system account) is not run at all. Its working directory and ``HOME`` are
+    the account's own home (else the version's folder, which it owns). Any other twin (the
+    platform's) runs as the dashboards' account in its home. Without user accounts (the
+    platform is not root) every twin runs as the router's own account, as before."""
+    version = served_version(settings, twin)
+    if version is None:
+        command = twin_command(runtime_python(twin, settings), twin)
+        if not settings.user_accounts or os.geteuid() != 0:
+            return Runtime(command)
+        return Runtime(command, settings.apps_account, os.environ.get("TWINHUB_APPS_HOME"))
+    command = twin_command(version / "env" / "bin" / "python", twin)
+    key = version_key(version)
+    if not settings.user_accounts or os.geteuid() != 0:
+        return Runtime(command, code=str(version), key=key)
+    uid = version.stat().st_uid
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        entry = None
+    owners = set(AccountTable(Path(settings.state_dir), settings.account_prefix).names())
+    if entry is None or uid == 0 or entry.pw_name not in owners:
+        raise StartFailed(
+            f"its served version belongs to no hub user's account (uid {uid}): not run"
+        )
+    home = entry.pw_dir if os.path.isdir(entry.pw_dir) else str(version)
+    return Runtime(command, entry.pw_name, home, str(version), key)
+
+
+def runtime_key(settings: Settings, twin: str) -> str:
+    """What a twin's process changes with, cheaply: the served version's folder and its
+    owner's uid (a new version served, rollback), asked on every request."""
+    version = served_version(settings, twin)
+    return "" if version is None else version_key(version)
+
+
+def version_key(version: Path) -> str:
+    try:
+        return f"{version}:{version.stat().st_uid}"
+    except OSError:
+        return str(version)
+
+
 def launch_for(settings: Settings, prefix: str) -> Launcher:
     """How this router starts twins' processes: pods on Kubernetes (``pods.py``), else local
-    processes (as the dashboards' account only when it runs as root)."""
+    processes (on a root platform, as the account :func:`twin_runtime` chooses per twin)."""
     public = urlsplit(settings.url).netloc
     if settings.deployment == "kubernetes":
         from .pods import pod_launch_for  # kubernetes_asyncio only where it is used
@@ -387,17 +465,14 @@ def launch_for(settings: Settings, prefix: str) -> Launcher:
         return pod_launch_for(settings, process_env(settings, prefix), prefix, [public])
     home = os.environ.get("TWINHUB_APPS_HOME") or None
     return Launch(
-        command=lambda twin: [
-            str(runtime_python(twin, settings)),
-            "-m",
-            "twinhub.extensions.dashboards.server",
-            twin,  # not read: names the twin in ps and in the tests
-        ],
+        command=lambda twin: twin_command(runtime_python(twin, settings), twin),
         env=process_env(settings, prefix),
         cwd=home,
         account=settings.apps_account if settings.user_accounts else None,
         prefix=prefix,
         websocket_origins=[public, f"127.0.0.1:{settings.port}", f"localhost:{settings.port}"],
+        runtime=lambda twin: twin_runtime(settings, twin),
+        runtime_key_of=lambda twin: runtime_key(settings, twin),
     )
 
 

@@ -10,8 +10,9 @@ prints ``READY <port>`` when it listens.
 It trusts nobody but the router: every request must carry the process's secret
 (:data:`SECRET_HEADER`), and the router names the hub user (:data:`USER_HEADER`) and hands
 over their OAuth token (:data:`TOKEN_HEADER`, used to record their runs in the registry). The
-process holds no platform token; it runs as the dashboards' account (``TWINHUB_APPS_ACCOUNT``)
-in the twin's environment (``extensions/runtimes.py``).
+process holds no platform token; it runs in the twin's environment (``extensions/runtimes.py``)
+as the dashboards' account (``TWINHUB_APPS_ACCOUNT``), or for a published twin as its owner's
+account (``router.twin_runtime``).
 """
 
 from __future__ import annotations

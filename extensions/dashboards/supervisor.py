@@ -16,7 +16,9 @@ it forwards a request. The supervisor
 - restarts a process that ended (a crash) on the next request, waiting longer after each crash
   within :data:`CRASH_WINDOW` seconds (0, 1, 2, 4... up to :data:`MAX_BACKOFF`): meanwhile
   the twin answers 503 with ``Retry-After``;
-- starts a new process when the registry's manifest of the twin changed (a ``PUT``).
+- starts a new process when the registry's manifest of the twin changed (a ``PUT``), or when
+  what runs it changed (:meth:`Launch.runtime_key`: another served version of a published twin,
+  another account): a process of one account never serves a twin that another account runs.
 
 Where a process runs is the launcher's business: :class:`Launch` starts a local process (one
 machine), :class:`twinhub.extensions.dashboards.pods.PodLaunch` a pod (Kubernetes). Both give a
@@ -96,6 +98,11 @@ class Launcher(Protocol):
         return it once it serves; ``TimeoutError`` after ``timeout`` seconds,
         :class:`StartFailed` if it ended first (in both cases nothing of it is left)."""
 
+    def runtime_key(self, twin: str) -> str:
+        """What, besides the manifest, a process of ``twin`` is started with (its code and its
+        account): a running process whose key differs is replaced. Cheap (no blocking I/O
+        beyond a few system calls): asked on every request."""
+
 
 @dataclass
 class LocalProcess:
@@ -103,6 +110,8 @@ class LocalProcess:
 
     proc: asyncio.subprocess.Process
     port: int
+    runtime_key: str = ""
+    """What it was started with (:attr:`Runtime.key`): the code and account it runs."""
 
     @property
     def base(self) -> str:
@@ -136,6 +145,8 @@ class TwinProcess:
     manifest_key: str
     process: Started
     secret: str
+    runtime_key: str = ""
+    """The launcher's :meth:`Launcher.runtime_key` when it started (its code and account)."""
     last_used: float = field(default_factory=time.monotonic)
     sockets: int = 0
     stopping: bool = False
@@ -165,6 +176,21 @@ def manifest_key(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Who runs one twin's process and with what: the launcher's answer for a twin."""
+
+    command: list[str]
+    account: str | None = None
+    """Unix account the process runs as (None: the router's own; only a root router switches)."""
+    home: str | None = None
+    """Its working directory and ``HOME`` (None: the launcher's ``cwd`` and ``env``)."""
+    code: str = ""
+    """The folder of the code it runs when that decides the account (a published version)."""
+    key: str = ""
+    """The launcher's ``runtime_key`` of what this runtime runs (its code and account)."""
+
+
 @dataclass
 class Launch:
     """How to start a twin's process (pure data, so tests and the router share it)."""
@@ -177,24 +203,43 @@ class Launch:
     """Unix account the processes run as (only a root router can switch)."""
     prefix: str = "/services/twinhub-apps/"
     websocket_origins: list[str] = field(default_factory=list)
+    runtime: Callable[[str], Runtime] | None = None
+    """Per twin, who runs it and with what (the router's :func:`~.router.twin_runtime`: a
+    published twin as its owner); None: ``command`` as ``account`` for every twin. May raise
+    :class:`StartFailed` (a twin that must not run as anyone this launcher knows)."""
+    runtime_key_of: Callable[[str], str] | None = None
+    """The cheap part of ``runtime``: what changes when the twin's code or account does."""
 
-    def user_options(self) -> dict[str, Any]:
-        if not self.account or os.geteuid() != 0:
+    def runtime_for(self, twin: str) -> Runtime:
+        if self.runtime is not None:
+            return self.runtime(twin)
+        return Runtime(self.command(twin), self.account, None)
+
+    def runtime_key(self, twin: str) -> str:
+        return self.runtime_key_of(twin) if self.runtime_key_of is not None else ""
+
+    def user_options(self, account: str | None = None) -> dict[str, Any]:
+        account = account if account is not None else self.account
+        if not account or os.geteuid() != 0:
             return {}
-        entry = pwd.getpwnam(self.account)
+        entry = pwd.getpwnam(account)
+        if entry.pw_uid == 0:
+            raise StartFailed(f"the account {account} is root: twins never run as root")
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     async def start(self, twin: str, config: dict[str, Any], timeout: float) -> LocalProcess:
         """The process on this machine; its config goes on stdin (never in its environment)."""
+        runtime = await asyncio.to_thread(self.runtime_for, twin)  # may read passwd, a database
+        env = self.env if runtime.home is None else {**self.env, "HOME": runtime.home}
         proc = await asyncio.create_subprocess_exec(
-            *self.command(twin),
+            *runtime.command,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=self.env,
-            cwd=self.cwd,
+            env=env,
+            cwd=runtime.home or self.cwd,
             start_new_session=True,  # its Dask workers are stopped with it
             limit=MAX_LINE,
-            **self.user_options(),
+            **self.user_options(runtime.account),
         )
         try:
             proc.stdin.write(json.dumps(config).encode() + b"\n")
@@ -207,7 +252,7 @@ class Launch:
         except (OSError, EOFError, ValueError) as e:
             await _end_group(proc, 0)
             raise StartFailed(str(e)) from e
-        return LocalProcess(proc, port)
+        return LocalProcess(proc, port, runtime.key)
 
 
 class Supervisor:
@@ -233,20 +278,22 @@ class Supervisor:
     async def get(self, twin: str, manifest: dict[str, Any]) -> TwinProcess:
         """The running process of ``twin`` serving ``manifest``, started if need be."""
         key = manifest_key(manifest)
+        runtime = self._runtime_key(twin)
         current = self.running.get(twin)
         if current is not None and not current.stopping and current.process.has_ended():
             await self._ended(current)  # died a moment ago: its exit is not yet handled
             current = None
-        if current is not None and current.manifest_key == key and not current.stopping:
+        same = current is not None and (current.manifest_key, current.runtime_key) == (key, runtime)
+        if same and not current.stopping:
             current.touch()
             return current
-        if current is not None and current.manifest_key != key:
-            log.info("the manifest of %s changed: a new process serves it", twin)
+        if current is not None and not same:
+            log.info("the manifest, code or account of %s changed: a new process serves it", twin)
             await self._stop(current, grace=5.0)
         starting = self._starting.get(twin)
         if starting is None:
             self._check_backoff(twin)
-            starting = asyncio.ensure_future(self._start(twin, manifest, key))
+            starting = asyncio.ensure_future(self._start(twin, manifest, key, runtime))
             self._starting[twin] = starting
             starting.add_done_callback(lambda _: self._starting.pop(twin, None))
         process = await asyncio.shield(starting)
@@ -257,6 +304,10 @@ class Supervisor:
         """The process of ``twin`` if one runs (for its websockets and files: no start)."""
         process = self.running.get(twin)
         return None if process is None or process.stopping else process
+
+    def _runtime_key(self, twin: str) -> str:
+        key = getattr(self.launch, "runtime_key", None)
+        return key(twin) if key is not None else ""
 
     async def stop(self, twin: str, grace: float = 5.0) -> None:
         """Stop ``twin``'s process (and its Dask workers): SIGTERM, then SIGKILL."""
@@ -297,7 +348,9 @@ class Supervisor:
     def _crashed(self, twin: str) -> None:
         self._crashes.setdefault(twin, deque()).append(time.monotonic())
 
-    async def _start(self, twin: str, manifest: dict[str, Any], key: str) -> TwinProcess:
+    async def _start(
+        self, twin: str, manifest: dict[str, Any], key: str, runtime: str = ""
+    ) -> TwinProcess:
         secret = secrets.token_urlsafe(32)
         config = {
             "twin": twin,
@@ -319,7 +372,9 @@ class Supervisor:
             raise Unavailable(502, f"The dashboard of {twin} ended while starting ({e}).") from e
         log.info("dashboard of %s started in %.1f s at %s", twin, time.monotonic() - started,
                  handle.base)  # fmt: skip
-        process = TwinProcess(twin, key, handle, secret)
+        # what the launcher started, if it says (the code may have changed since we asked)
+        runtime = getattr(handle, "runtime_key", runtime)
+        process = TwinProcess(twin, key, handle, secret, runtime)
         self.running[twin] = process
         process.tasks = [
             asyncio.ensure_future(self._drain(process)),

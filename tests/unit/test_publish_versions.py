@@ -5,14 +5,19 @@ visibility hold. The HTTP layer adds authentication and the body limit only."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import tarfile
 from pathlib import Path
 
+import psutil
 import pystac
 import pytest
 from twinhub.contracts.settings import Settings
+from twinhub.extensions.accounts import ensure_account, home_dir_template
+from twinhub.extensions.dashboards.router import launch_for, twin_runtime
+from twinhub.extensions.dashboards.supervisor import Supervisor, Unavailable
 from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
 from twinhub.extensions.registry.db import open_database
@@ -30,6 +35,7 @@ ALICE = User("alice", frozenset(), frozenset(), "user", "t")
 BOB = User("bob", frozenset({"team"}), frozenset(), "user", "t")
 CAROL = User("carol", frozenset(), frozenset(), "user", "t")
 NAME = "pub-demo"
+PREFIX = "/services/twinhub-apps/"
 ISOLATION_TEST = """
 import hashlib
 import os
@@ -164,3 +170,62 @@ def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         publisher.list_versions(ALICE, "pub-other")
     assert not list((publisher.state_dir / "published").glob("*/.upload-*"))
+
+
+def test_a_published_twins_dashboard_runs_as_its_owner(world) -> None:
+    """Issue 17 section 4: the dashboard router starts a published twin's process as its
+    owner's account (the one its build ran as), with her home and only her own group; a new
+    served version gets a new process; a version no hub user's account owns is not run; and
+    the platform's twins stay with the dashboards' account. (After the test above: version 1
+    served, 2 ready.)"""
+    publisher, _, settings = world
+    if os.geteuid() != 0:
+        pytest.skip("one account runs everything when the platform is not root")
+    owner = ensure_account(settings.state_dir, settings.account_prefix,
+                           home_dir_template(settings), "alice")  # fmt: skip
+    launch = launch_for(settings, PREFIX)
+    assert twin_runtime(settings, "not-published").account == settings.apps_account
+    foreign = settings.state_dir / "published" / "pub-foreign"
+    (foreign / "1" / "env").mkdir(parents=True)  # root's, as no build leaves a version
+    (foreign / "served").symlink_to("1")
+
+    async def scenario() -> None:
+        supervisor = Supervisor(launch, start_seconds=120)
+        try:
+            manifest = publisher.store.get_twin(ALICE, NAME).manifest
+            first = await supervisor.get(NAME, manifest)
+            process = psutil.Process(first.pid)
+            assert process.uids().real == process.uids().effective == owner.uid
+            assert process.gids().real == process.gids().effective == owner.gid
+            assert groups_of(first.pid) == {owner.gid}
+            assert process.cwd() == owner.home
+            environment = process.environ()
+            assert environment["HOME"] == owner.home
+            assert not [k for k in environment if k.startswith("JUPYTERHUB_API")]
+            served = settings.state_dir / "published" / NAME / "1" / "env" / "bin" / "python"
+            assert process.cmdline()[0] == str(served) and process.cmdline()[-1] == NAME
+            assert (await supervisor.get(NAME, manifest)) is first  # one process serves
+
+            publisher.serve(ALICE, NAME, 2)  # another version: another process
+            manifest = publisher.store.get_twin(ALICE, NAME).manifest
+            second = await supervisor.get(NAME, manifest)
+            assert second is not first and first.process.has_ended()
+            assert psutil.Process(second.pid).uids().real == owner.uid
+            assert "/2/env/" in psutil.Process(second.pid).cmdline()[0]
+
+            with pytest.raises(Unavailable) as refused:
+                await supervisor.get("pub-foreign", {**manifest, "name": "pub-foreign"})
+            assert refused.value.status == 502 and "no hub user" in refused.value.message
+        finally:
+            await supervisor.close()
+            publisher.serve(ALICE, NAME, 1)
+
+    asyncio.run(scenario())
+
+
+def groups_of(pid: int) -> set[int]:
+    """The process's supplementary groups (and its own), from the kernel."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    line = next(x for x in status.splitlines() if x.startswith("Groups:"))
+    gid = next(x for x in status.splitlines() if x.startswith("Gid:")).split()[1]
+    return {int(g) for g in line.split()[1:]} | {int(gid)}

@@ -7,12 +7,15 @@ tests/unit/test_publish_versions.py and test_publish_archive.py, in-process.)"""
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 from twinhub.extensions.accounts import ensure_account, home_dir_template
+from twinhub.extensions.registry.config import default_database
 
 from .conftest import Registry
 
@@ -83,3 +86,72 @@ def test_alice_publishes_lena_sees_carol_does_not_broken_is_refused(registry: Re
     listed = as_alice(registry, "versions", NAME, cwd=folder)
     states = [line.split()[:2] for line in listed.stdout.splitlines()]
     assert states == [["1", "served"], ["2", "failed"]]
+
+
+def test_alices_twins_dashboard_runs_as_alice_for_lena(registry: Registry) -> None:
+    """Issue 17 section 4: lena opens alice's published twin; its dashboard process runs as
+    alice's unix account, with her group alone, and a platform twin's as the dashboards'
+    account. With those credentials nothing of the platform's state, nor the other twin's
+    process, can be read. (After the test above, which publishes it.)"""
+    gw = registry.gateway
+    s = gw.settings
+    if os.geteuid() != 0:
+        pytest.skip("one account runs every process when the platform is not root")
+    alice = ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "alice")
+    apps = pwd.getpwnam(s.apps_account)
+    lena = registry.users["lena"]
+    with gw.client(cookies=lena.cookies) as c:
+        for twin in (NAME, "growth"):
+            r = c.get(f"/services/twinhub-apps/{twin}", follow_redirects=True)
+            assert r.status_code == 200, (twin, r.status_code, r.text[:300])
+    published, shipped = dashboard_process(gw, NAME), dashboard_process(gw, "growth")
+    assert credentials(published.pid) == (alice.uid, alice.gid, set())
+    assert credentials(shipped.pid) == (apps.pw_uid, apps.pw_gid, set())
+    assert published.cwd() == alice.home
+    assert "JUPYTERHUB_API_TOKEN" not in published.environ()
+
+    secrets = [p for p in gw.secrets_dir.iterdir() if p.is_file()]
+    assert secrets
+    private = [*secrets, default_database(s.state_dir), Path(f"/proc/{shipped.pid}/environ")]
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, *map(str, private)],
+        user=alice.uid, group=alice.gid, extra_groups=[],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.returncode == 0 and probe.stdout.split() == ["refused"] * len(private), (
+        probe.stdout + probe.stderr
+    )
+
+
+PROBE = """
+import sys
+for path in sys.argv[1:]:
+    try:
+        open(path, "rb").read(1)
+        print("read:" + path)
+    except OSError:
+        print("refused")
+"""
+
+
+def dashboard_process(gw, twin: str) -> psutil.Process:
+    """The dashboard process of ``twin`` (its command line names it)."""
+    for p in gw.descendants():
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:
+            continue
+        if "twinhub.extensions.dashboards.server" in cmd and cmd[-1] == twin:
+            return p
+    raise AssertionError(f"no dashboard process of {twin}")
+
+
+def credentials(pid: int) -> tuple[int, int, set[int]]:
+    """Real=effective uid and gid and the supplementary groups, as the kernel holds them."""
+    fields = {
+        k: v.split() for k, _, v in (line.partition(":") for line in
+        Path(f"/proc/{pid}/status").read_text().splitlines())
+    }  # fmt: skip
+    uids, gids = set(fields["Uid"]), set(fields["Gid"])
+    assert len(uids) == len(gids) == 1, (uids, gids)  # real, effective, saved, filesystem
+    return int(uids.pop()), int(gids.pop()), {int(g) for g in fields["Groups"]}

@@ -67,5 +67,5 @@ c.Backend.cluster_options = cluster_options(settings)
 _gateway_dir = settings.state_dir / "dask-gateway"
 _gateway_dir.mkdir(mode=state_dir_mode(), exist_ok=True)
 _gateway_dir.chmod(state_dir_mode())
-c.DBBackendBase.db_url = f"sqlite:///{_gateway_dir / 'gateway.sqlite'}"
+c.DBBackendBase.db_url = settings.gateway_db_url  # the run executor reads it too (quotas)
 c.DBBackendBase.db_encrypt_keys = [ensure_secrets(settings.state_dir).gateway_db_key]

@@ -315,8 +315,8 @@ def fits(quota: Quota, used: Usage, need: float) -> bool:
     return not quota.max_cores or used.cores + need <= quota.max_cores
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+def _count(n: float, word: str) -> str:
+    return f"{n:g} {word}{'' if n == 1 else 's'}"
 
 
 def waiting_message(quota: Quota, gateway: Usage, running: Usage, need: float) -> str | None:
@@ -337,8 +337,8 @@ def waiting_message(quota: Quota, gateway: Usage, running: Usage, need: float) -
         limit = _count(quota.max_clusters, "cluster")
         detail = ""
     else:
-        limit = f"{quota.max_cores:g} cores"
-        detail = f" ({used.cores:g} cores held; this run needs {need:g})"
+        limit = _count(quota.max_cores, "core")
+        detail = f" ({_count(used.cores, 'core')} held; this run needs {need:g})"
     return (
         f"{WAITING} of {limit} is in use by {holders or 'nothing'}{detail}; it starts when "
         "one of them stops"

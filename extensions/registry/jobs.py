@@ -309,7 +309,10 @@ def running_usage(session: Session, owner: str, workers: int, max_cores: float =
 
 
 def fits(quota: Quota, used: Usage, need: float) -> bool:
-    """Whether one more cluster of ``need`` cores fits in ``quota`` beside ``used``."""
+    """Whether one more cluster of ``need`` cores fits in ``quota`` beside ``used`` (alone,
+    it always does: a quota below one core still lets one job run at a time)."""
+    if not used.clusters:
+        return True
     if quota.max_clusters and used.clusters + 1 > quota.max_clusters:
         return False
     return not quota.max_cores or used.cores + need <= quota.max_cores

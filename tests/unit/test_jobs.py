@@ -208,7 +208,8 @@ def test_a_job_wider_than_the_quota_runs_with_fewer_workers_and_never_waits_fore
     assert jobs.job_workers({}, 4, max_cores=2.5) == 2
     assert jobs.job_workers({"dask": {"max_workers": 8}}, 4, max_cores=0.5) == 1
     quota = jobs.Quota(max_cores=0.5, workers=4)
-    assert jobs.waiting_message(quota, jobs.Usage(), jobs.Usage(), 1) is not None
+    assert jobs.waiting_message(quota, jobs.Usage(), jobs.Usage(), 1) is None
+    assert jobs.waiting_message(quota, jobs.Usage(1, 0.5), jobs.Usage(), 1) is not None
     assert jobs.fits(jobs.Quota(max_cores=2, workers=4), jobs.Usage(), 2)
 
 

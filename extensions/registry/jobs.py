@@ -77,7 +77,7 @@ class Quota:
     ``max_clusters`` / ``max_cores``: the settings ``dask_max_clusters_per_user`` /
     ``dask_max_cores_per_user`` (0: no limit); ``workers``: ``executor_workers``, the most
     workers (one core each) of a job's cluster; ``gateway``: the user's active gateway
-    clusters (:func:`twinhub.extensions.executor.gateway_usage.gateway_usage`).
+    clusters (:class:`twinhub.extensions.executor.gateway_usage.GatewayClusters`).
     """
 
     max_clusters: int = 0
@@ -293,7 +293,9 @@ def _running_by_owner(
     if owner is not None:
         query = query.where(Job.owner == owner)
     rows = session.execute(query).all()
-    manifests = _manifests(session, {process for _, process in rows}) if rows else {}
+    # without a quota only the counts matter (the fair order): no manifests read
+    counted = rows and quota is not None
+    manifests = _manifests(session, {process for _, process in rows}) if counted else {}
     usage: dict[str, Usage] = {}
     max_cores = quota.max_cores if quota else 0
     for who, process in rows:

@@ -227,10 +227,16 @@ def test_a_job_waits_while_its_owners_gateway_cluster_holds_the_quota(
             "waiting: your Dask quota of 1 core is in use by 1 cluster (1 core held; this run "
             "needs 1); it starts when one of them stops"
         )
-        assert _finished(service, service.submit("bob", QUICK)).status == "successful"
+        other = service.submit("bob", QUICK)
+        wait_for(
+            lambda: service.job(other).status,
+            until=lambda status: status != "queued",
+            timeout=60,
+            message="bob's later job to start beside grace's waiting one",
+        )
         assert service.job(held).status == "queued"
     finally:
         with dask_gateway_api(gateway, grace) as api:
             api.delete(f"/clusters/{cluster}").raise_for_status()
-    job = _finished(service, held)
-    assert job.status == "successful", job.reason
+    for job in (_finished(service, held), _finished(service, other)):
+        assert job.status == "successful", job.reason

@@ -103,3 +103,17 @@ def test_the_gateway_counts_the_users_running_jobs(
     backend = _backend(registry_url, gateway, max_clusters_per_user=3)
     with pytest.raises(PublicException, match="1 Dask clusters and 2 running jobs"):
         asyncio.run(backend.start_cluster(alice, {}))
+
+
+def test_no_twin_process_gets_the_gateways_database_url(tmp_path: Path) -> None:
+    """The gateway's database URL may hold a password, like the registry's: the platform's
+    services read it, a twin's dashboard process never sees it."""
+    from twinhub.contracts.settings import Settings
+    from twinhub.extensions.dashboards.router import process_env
+
+    url = "postgresql+psycopg://gateway:hush-hush@db:5432/gateway"
+    settings = Settings.from_env(
+        {"TWINHUB_STATE_DIR": str(tmp_path), "TWINHUB_GATEWAY_DATABASE_URL": url}
+    )
+    assert settings.gateway_db_url == url
+    assert "hush-hush" not in repr(process_env(settings, "/services/twinhub-apps/"))

@@ -66,3 +66,12 @@ REGISTRY_DATABASE_FILE = "registry.sqlite"
 def default_database(state_dir: Path) -> Path:
     """The registry's SQLite file when ``TWINHUB_DATABASE_URL`` is not set."""
     return state_dir / PLATFORM_FOLDER / REGISTRY_DATABASE_FILE
+
+
+GATEWAY_FOLDER = "dask-gateway"
+"""dask-gateway-server's folder in the state directory: its clusters' folders and database."""
+
+
+def gateway_database(state_dir: Path) -> Path:
+    """dask-gateway-server's SQLite file when ``TWINHUB_GATEWAY_DATABASE_URL`` is not set."""
+    return state_dir / GATEWAY_FOLDER / "gateway.sqlite"

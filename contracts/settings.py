@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
-from twinhub.contracts.names import default_database
+from twinhub.contracts.names import default_database, gateway_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
@@ -205,6 +205,12 @@ class Settings(BaseSettings):
         "",
         "SQLAlchemy URL of JupyterHub's own database, e.g. postgresql+psycopg://user:pw@host/db; "
         "empty: an SQLite file jupyterhub.sqlite in the state directory.",
+    )
+    gateway_database_url: str = _var(
+        "",
+        "SQLAlchemy URL of dask-gateway-server's database (its clusters; the run executor reads "
+        "it to count a user's gateway clusters in their Dask quota); empty: an SQLite file "
+        "dask-gateway/gateway.sqlite in the state directory.",
     )
     twins_dir: Path = _var(
         REPO_ROOT / "twins",
@@ -562,6 +568,7 @@ class Settings(BaseSettings):
         for var, url in (
             ("TWINHUB_DATABASE_URL", self.database_url),
             ("TWINHUB_HUB_DATABASE_URL", self.hub_database_url),
+            ("TWINHUB_GATEWAY_DATABASE_URL", self.gateway_database_url),
         ):
             _check_database_url(var, url)
         try:
@@ -598,6 +605,11 @@ class Settings(BaseSettings):
     def registry_db_url(self) -> str:
         """The registry's database (and the run executor's queue)."""
         return self.database_url or f"sqlite:///{default_database(self.state_dir)}"
+
+    @property
+    def gateway_db_url(self) -> str:
+        """dask-gateway-server's database: the configured URL, or SQLite in the state directory."""
+        return self.gateway_database_url or f"sqlite:///{gateway_database(self.state_dir)}"
 
     @property
     def hub_db_url(self) -> str:

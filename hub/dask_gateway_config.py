@@ -48,6 +48,9 @@ c.DaskGateway.backend_class = with_user_quotas(c.DaskGateway.backend_class)
 c.UserQuotas.max_clusters_per_user = settings.dask_max_clusters_per_user
 c.UserQuotas.max_cores_per_user = settings.dask_max_cores_per_user
 c.UserQuotas.max_memory_per_user = int(settings.dask_max_memory_per_user_gib * 2**30)
+# the user's running jobs (the run executor's) count in the same budget
+c.UserQuotas.registry_db_url = settings.registry_db_url
+c.UserQuotas.job_workers = settings.executor_workers
 
 # the `dask` CLI of the hub's environment (the old dask-scheduler/dask-worker are gone)
 dask = str(settings.venv_bin / "dask")
@@ -67,5 +70,5 @@ c.Backend.cluster_options = cluster_options(settings)
 _gateway_dir = settings.state_dir / "dask-gateway"
 _gateway_dir.mkdir(mode=state_dir_mode(), exist_ok=True)
 _gateway_dir.chmod(state_dir_mode())
-c.DBBackendBase.db_url = f"sqlite:///{_gateway_dir / 'gateway.sqlite'}"
+c.DBBackendBase.db_url = settings.gateway_db_url  # the run executor reads it too (quotas)
 c.DBBackendBase.db_encrypt_keys = [ensure_secrets(settings.state_dir).gateway_db_key]

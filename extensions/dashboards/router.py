@@ -65,8 +65,9 @@ NO_COOKIES = frozenset(("set-cookie",))
 """A twin's process never sets cookies on the gateway's origin (the hub's are there)."""
 LAST_TWINS = 10_000
 """Users whose last opened twin is remembered (for shared files without a ``Referer``)."""
-PROCESS_SECRETS = ("TWINHUB_DATABASE_URL",)
-"""Settings that are the platform's alone (the registry database's URL may hold a password)."""
+PROCESS_SECRETS = ("TWINHUB_DATABASE_URL", "TWINHUB_GATEWAY_DATABASE_URL")
+"""Settings that are the platform's alone (the registry's and the gateway's database URLs may hold
+a password)."""
 HUB_LOGIN_SETTINGS = "TWINHUB_OIDC_"
 """The hub's login provider: no business of a twin's."""
 

@@ -35,6 +35,7 @@ from twinhub.contracts.settings import Settings
 from ..registry import jobs
 from ..registry.db import Job, PipelineRow, Run, Twin, open_database
 from ..runtimes import runtime_python
+from .gateway_usage import GatewayClusters
 from .runner import PROVENANCE, RESULT
 
 log = logging.getLogger("twinhub.executor")
@@ -81,6 +82,12 @@ class Executor:
             self.accounts = UserAccounts(config=accounts_config(self.settings))
         jobs_dir(self.settings).mkdir(mode=JOBS_DIR_MODE, parents=True, exist_ok=True)
         os.chmod(jobs_dir(self.settings), JOBS_DIR_MODE)
+        self.quota = jobs.Quota(
+            max_clusters=self.settings.dask_max_clusters_per_user,
+            max_cores=self.settings.dask_max_cores_per_user,
+            workers=self.settings.executor_workers,
+            gateway=GatewayClusters(self.settings.gateway_db_url),
+        )
 
     # --- the loop ------------------------------------------------------------------------------
     def recover(self) -> list[str]:
@@ -96,7 +103,7 @@ class Executor:
         self._stop_dismissed()
         while len(self.running) < self.settings.executor_slots:
             with self.sessions() as s:
-                job = jobs.claim(s, self.name)
+                job = jobs.claim(s, self.name, self.quota)
                 if job is None:
                     return
                 manifest = s.scalar(select(Twin.manifest).where(Twin.name == job.process))
@@ -139,8 +146,8 @@ class Executor:
             if manifest is None:
                 raise LookupError(f"process {job.process!r} is no longer registered")
             folder.mkdir(mode=0o700)
-            most = manifest.get("dask", {}).get("max_workers", self.settings.executor_workers)
-            workers = max(1, min(self.settings.executor_workers, most))
+            # as the claim counted it in the owner's quota
+            workers = jobs.job_workers(manifest, self.quota.workers, self.quota.max_cores)
             (folder / "job.json").write_text(
                 json.dumps(
                     {

@@ -12,6 +12,13 @@ wraps whichever backend a target configures (local processes, Slurm jobs) in a s
 
 A cluster's footprint is its scheduler plus its requested workers (``count``), each with the
 cores and memory of its configuration; clusters count from creation until they stop.
+
+The user's running jobs of the run executor count too (one cluster each, one core per worker:
+:func:`twinhub.extensions.registry.jobs.running_usage`), read from the registry's database
+(``c.UserQuotas.registry_db_url``) in a thread: clusters and jobs are one budget per user, and
+the executor counts this gateway's clusters likewise (``extensions/executor/gateway_usage.py``).
+If the registry's database cannot be read, the jobs are not counted (logged): Dask stays
+usable, held by the gateway's own clusters' quota.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.traitlets import MemoryLimit
 from dask_gateway_server.utils import format_bytes
-from traitlets import Float, Integer
+from traitlets import Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 from traitlets.utils.importstring import import_item
 
@@ -49,7 +56,38 @@ class UserQuotas(LoggingConfigurable):
         config=True,
     )
 
+    registry_db_url = Unicode(
+        "",
+        help="The registry's database: the user's running jobs count in their quota (empty: "
+        "jobs are not counted).",
+        config=True,
+    )
+    job_workers = Integer(
+        1, min=1, help="Workers (one core each) of a job's cluster (TWINHUB_EXECUTOR_WORKERS).",
+        config=True,
+    )  # fmt: skip
+
     _quota_lock: asyncio.Lock | None = None
+    _registry: Any = None
+
+    def _running_jobs(self, username: str) -> Any:
+        """The user's running jobs' clusters and cores (a blocking read: run in a thread)."""
+        from twinhub.extensions.registry.jobs import Usage, running_usage
+
+        if not self.registry_db_url:
+            return Usage()
+        try:
+            if self._registry is None:
+                sessions = _registry_sessions(self.registry_db_url)
+                if sessions is None:
+                    return Usage()  # no registry database yet: no jobs
+                self._registry = sessions
+            with self._registry() as session:
+                return running_usage(session, username, self.job_workers, self.max_cores_per_user)
+        except Exception as e:
+            self._registry = None
+            self.log.warning("Running jobs of %s not counted in the quota: %s", username, e)
+            return Usage()
 
     def _footprint(self, clusters: list[Any], skip: Any = None) -> tuple[float, int]:
         """Cores and memory (bytes) that ``clusters`` hold, leaving out ``skip``."""
@@ -69,17 +107,22 @@ class UserQuotas(LoggingConfigurable):
             self._quota_lock = asyncio.Lock()
         async with self._quota_lock:
             clusters = self.db.list_clusters(username=user.name)
-            if self.max_clusters_per_user and len(clusters) >= self.max_clusters_per_user:
+            jobs = await asyncio.to_thread(self._running_jobs, user.name)
+            runs = f" and {jobs.clusters} running jobs (runs)" if jobs.clusters else ""
+            if self.max_clusters_per_user and (
+                len(clusters) + jobs.clusters >= self.max_clusters_per_user
+            ):
                 raise PublicException(
-                    f"{user.name} already has {len(clusters)} Dask clusters: the limit is "
-                    f"{self.max_clusters_per_user} clusters per user. Stop one "
-                    "(cluster.shutdown()) before starting another."
+                    f"{user.name} already has {len(clusters)} Dask clusters{runs}: the limit is "
+                    f"{self.max_clusters_per_user} clusters per user (a run counts as one). "
+                    "Stop one (cluster.shutdown()) before starting another."
                 )
             _, config = await self.process_cluster_options(user, cluster_options)
             cores, memory = self._footprint(clusters)
+            cores += jobs.cores
             if self.max_cores_per_user and cores + config.scheduler_cores > self.max_cores_per_user:
                 raise PublicException(
-                    f"{user.name}'s Dask clusters hold {cores:g} cores: the limit is "
+                    f"{user.name}'s Dask clusters{runs} hold {cores:g} cores: the limit is "
                     f"{self.max_cores_per_user:g} cores per user. Scale down or stop a cluster."
                 )
             if self.max_memory_per_user and memory + config.scheduler_memory > (
@@ -92,10 +135,12 @@ class UserQuotas(LoggingConfigurable):
                 )
             return await super().start_cluster(user, cluster_options)
 
-    def workers_allowed(self, cluster: Any) -> int | None:
-        """The most workers ``cluster`` may have within its user's quotas (None: no quota)."""
+    def workers_allowed(self, cluster: Any, job_cores: float = 0.0) -> int | None:
+        """The most workers ``cluster`` may have within its user's quotas (None: no quota),
+        beside their other clusters and the ``job_cores`` their running jobs hold."""
         others = self.db.list_clusters(username=cluster.username)
         cores, memory = self._footprint(others, skip=cluster)
+        cores += job_cores
         config = cluster.config
         bounds = []
         if self.max_cores_per_user:
@@ -110,7 +155,12 @@ class UserQuotas(LoggingConfigurable):
         """Hold the workers a scheduler asks for (scale, adapt) within the user's quotas."""
         cluster = self.db.get_cluster(cluster_name)
         if cluster is not None:
-            allowed = self.workers_allowed(cluster)
+            jobs = (
+                await asyncio.to_thread(self._running_jobs, cluster.username)
+                if self.max_cores_per_user
+                else None
+            )
+            allowed = self.workers_allowed(cluster, jobs.cores if jobs else 0.0)
             if allowed is not None and msg["count"] > allowed:
                 self.log.info(
                     "Cluster %s of %s asks for %d workers; the user's quota "
@@ -120,6 +170,19 @@ class UserQuotas(LoggingConfigurable):
                 )  # fmt: skip
                 msg = {**msg, "count": allowed}
         return await super().on_cluster_heartbeat(cluster_name, msg)
+
+
+def _registry_sessions(url: str) -> Any:
+    """Sessions of the registry's database, to read jobs (the registry migrates it); None if
+    its SQLite file does not exist yet (it is not created here)."""
+    from pathlib import Path
+
+    from sqlalchemy.orm import sessionmaker
+    from twinhub.extensions.registry.db import make_engine
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return None
+    return sessionmaker(make_engine(url))
 
 
 def with_user_quotas(backend_class: type | str) -> type:

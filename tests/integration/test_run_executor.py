@@ -1,6 +1,9 @@
 """The run executor service (a real process) on a real registry database: it runs queued jobs
 as their owner's unix account through the twin framework, stops a dismissed job's Dask
-cluster, and a kill -9 leaves a failed job with its reason, never one "running".
+cluster, and a kill -9 leaves a failed job with its reason, never one "running". Jobs count in
+their owner's Dask quota beside the owner's clusters on the session's real gateway (whose
+database this executor reads): with a quota of one core, a user's gateway cluster holds their
+job queued, saying why, while another user's job runs; it runs once the cluster stops.
 
 The lattice twin (a seeded simulation: bit for bit reproducible) is the process; the reference
 is the same run made directly with :meth:`Twin.run`.
@@ -31,6 +34,7 @@ from twinhub.twins.manifest import load_manifest
 from twinhub.twins.runs import RunRecord
 from twinhub.twins.twin import load_twin
 
+from tests.support.gateway import Gateway, dask_gateway_api, submit_cluster
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +71,7 @@ class Service:
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def service(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway) -> Iterator[Service]:
     state = tmp_path_factory.mktemp("executor") / "state"
     state.mkdir()
     open_passages([state])  # as the launcher does: accounts pass through to their folders
@@ -75,6 +79,10 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         **os.environ,
         "TWINHUB_STATE_DIR": str(state),
         "TWINHUB_EXECUTOR_SLOTS": "2",
+        # one Dask budget per user: the real gateway's clusters count beside the jobs; one
+        # core each (a job of one worker, or a cluster's scheduler) fills it
+        "TWINHUB_GATEWAY_DATABASE_URL": gateway.settings.gateway_db_url,
+        "TWINHUB_DASK_MAX_CORES_PER_USER": "1",
     }
     settings = Settings.from_env(env)
     store = Store(open_database(settings.registry_db_url))
@@ -196,3 +204,39 @@ def test_killed_executor_leaves_a_failed_job_with_its_reason(service: Service) -
     assert job.status == "failed" and "executor stopped" in job.reason
     # the restarted executor serves the queue again
     assert _finished(service, service.submit("ada", QUICK)).status == "successful"
+
+
+def test_a_job_waits_while_its_owners_gateway_cluster_holds_the_quota(
+    service: Service, gateway: Gateway
+) -> None:
+    """A cluster of Grace's on the gateway holds her quota of one core: her job stays queued,
+    saying why in her words (OGC ``message``), Bob's later job is not held up by hers, and hers
+    runs once her cluster stops."""
+    grace = gateway.login("grace")
+    cluster = submit_cluster(gateway, grace)  # counts from its creation, as the gateway's check
+    try:
+        held = service.submit("grace", QUICK)
+        waiting = wait_for(
+            lambda: service.job(held),
+            until=lambda job: job.reason is not None,
+            timeout=60,
+            message="grace's job to say why it waits",
+        )
+        assert waiting.status == "queued"
+        assert waiting.reason == (
+            "waiting: your Dask quota of 1 core is in use by 1 cluster (1 core held; this run "
+            "needs 1); it starts when one of them stops"
+        )
+        other = service.submit("bob", QUICK)
+        wait_for(
+            lambda: service.job(other).status,
+            until=lambda status: status != "queued",
+            timeout=60,
+            message="bob's later job to start beside grace's waiting one",
+        )
+        assert service.job(held).status == "queued"
+    finally:
+        with dask_gateway_api(gateway, grace) as api:
+            api.delete(f"/clusters/{cluster}").raise_for_status()
+    for job in (_finished(service, held), _finished(service, other)):
+        assert job.status == "successful", job.reason

@@ -151,3 +151,85 @@ def test_jobs_left_running_by_a_dead_executor_fail_with_the_reason(sessions: ses
         job = s.get(Job, running)
         assert job.status == "failed" and "executor stopped" in job.reason
         assert jobs.status_of(s, queued) == "queued"  # waiting jobs still run
+
+
+# --- one Dask quota per user: gateway clusters and running jobs together ------------------------
+
+
+def test_a_user_at_quota_is_skipped_with_a_message_and_others_proceed(
+    sessions: sessionmaker,
+) -> None:
+    """Alice's gateway clusters hold her 3 cores: her job stays queued saying why, Bob's later
+    job goes first; when her clusters stop, hers runs and the message is gone."""
+    gateway = {"alice": jobs.Usage(clusters=2, cores=3.0)}
+    quota = jobs.Quota(
+        max_clusters=4, max_cores=3, workers=2, gateway=lambda o: gateway.get(o, jobs.Usage())
+    )
+    alices = _submit(sessions, "alice")
+    bobs = _submit(sessions, "bob")
+    with sessions() as s:
+        assert jobs.claim(s, "ex", quota).id == bobs
+        assert jobs.claim(s, "ex", quota) is None
+    with sessions() as s:
+        job = s.get(Job, alices)
+        assert job.status == "queued"
+        assert job.reason == (
+            "waiting: your Dask quota of 3 cores is in use by 2 clusters (3 cores held; "
+            "this run needs 2); it starts when one of them stops"
+        )
+    gateway.clear()  # her clusters stopped
+    with sessions() as s:
+        claimed = jobs.claim(s, "ex", quota)
+        assert claimed.id == alices and claimed.status == "running" and claimed.reason is None
+
+
+def test_running_jobs_count_as_clusters_and_cores_of_their_owner(sessions: sessionmaker) -> None:
+    quota = jobs.Quota(max_clusters=2, max_cores=10, workers=1)
+    first, second, third = (_submit(sessions, "alice", seed=i) for i in range(3))
+    with sessions() as s:
+        assert [jobs.claim(s, "ex", quota).id for _ in range(2)] == [first, second]
+        assert jobs.claim(s, "ex", quota) is None
+        assert jobs.running_usage(s, "alice", workers=1) == jobs.Usage(2, 2.0)
+    with sessions() as s:
+        assert s.get(Job, third).reason == (
+            "waiting: your Dask quota of 2 clusters is in use by 2 runs; it starts when one "
+            "of them stops"
+        )
+    with sessions.begin() as s:
+        jobs.finish(s, first, "successful")
+    with sessions() as s:
+        assert jobs.claim(s, "ex", quota).id == third
+
+
+def test_a_job_wider_than_the_quota_runs_with_fewer_workers_and_never_waits_forever() -> None:
+    """A job's workers are the executor's setting, at most the twin's max_workers and the
+    owner's whole core quota: alone, it always fits."""
+    assert jobs.job_workers({"dask": {"max_workers": 3}}, 4) == 3
+    assert jobs.job_workers({}, 4, max_cores=2.5) == 2
+    assert jobs.job_workers({"dask": {"max_workers": 8}}, 4, max_cores=0.5) == 1
+    quota = jobs.Quota(max_cores=0.5, workers=4)
+    assert jobs.waiting_message(quota, jobs.Usage(), jobs.Usage(), 1) is None
+    assert jobs.waiting_message(quota, jobs.Usage(1, 0.5), jobs.Usage(), 1) is not None
+    assert jobs.fits(jobs.Quota(max_cores=2, workers=4), jobs.Usage(), 2)
+
+
+def test_two_executors_cannot_both_take_a_users_last_place(sessions: sessionmaker) -> None:
+    """Executor 1 counts Alice's running jobs (none), then, while it reads her gateway
+    clusters, executor 2 claims her first job; executor 1 then finds her second job queued,
+    but its claim is conditional on her running jobs being the ones it counted: it takes
+    nothing, and Alice has one job running, her quota."""
+    first, second = _submit(sessions, "alice", seed=1), _submit(sessions, "alice", seed=2)
+    other = sessions()
+    meanwhile: list[str] = []
+
+    def gateway(owner: str) -> jobs.Usage:
+        if not meanwhile:
+            meanwhile.append(jobs.claim(other, "ex-2", jobs.Quota(max_clusters=1)).id)
+        return jobs.Usage()
+
+    with sessions() as s:
+        assert jobs.claim(s, "ex-1", jobs.Quota(max_clusters=1, gateway=gateway)) is None
+    other.close()
+    assert meanwhile == [first]
+    with sessions() as s:
+        assert jobs.status_of(s, first) == "running" and jobs.status_of(s, second) == "queued"

@@ -292,3 +292,25 @@ def test_older_runs_are_a_page_away_and_a_hostile_page_is_refused(site, monkeypa
     for page in ("-1", "10001", "9" * 40, "two"):
         answer = bob.get(f"/runs?page={page}")
         assert answer.status_code == 422 and "page" in answer.text, page
+
+
+def test_a_run_waiting_for_its_owners_dask_quota_says_why_on_the_page_and_in_ogc(site) -> None:
+    """The executor's claim skips Alice, whose gateway clusters hold her quota: her queued
+    job's reason is on her Runs page and is the OGC job status's ``message``."""
+    alice = Browser(site, "alice")
+    store = site.app.state.store
+    with store.transaction() as s:
+        job_id = jobs.submit(s, owner="alice", process="flood", inputs={})
+    quota = jobs.Quota(max_cores=2, gateway=lambda owner: jobs.Usage(clusters=1, cores=2.0))
+    with store.sessions() as s:
+        assert jobs.claim(s, "executor", quota) is None
+    why = (
+        "waiting: your Dask quota of 2 cores is in use by 1 cluster (2 cores held; this run "
+        "needs 1); it starts when one of them stops"
+    )
+    page = alice.get("/runs").text
+    assert run_ids(page, "runs") == [job_id] and html.escape(why) in page
+    status = site.http.get(
+        f"{PAGES}/ogcapi/jobs/{job_id}", headers={"Authorization": "token alice-token"}
+    ).json()
+    assert status["status"] == "accepted" and status["message"] == why

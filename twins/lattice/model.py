@@ -186,6 +186,25 @@ def replica_tasks(
     return dask.delayed(_series, pure=True)(state)
 
 
+def point_task(size: int, temperature: float, replicas: int, chain: Mapping[str, Any]) -> Any:
+    """One point of the scan (its replicas and their analysis) as Dask work: a point small
+    enough for one piece (:data:`CHUNK_SITE_SWEEPS`) is one task, so that a small run on a
+    shared cluster waits for a free thread once, not once for its replicas and again for
+    their analysis; a larger one is a task chain per replica (:func:`replica_tasks`)."""
+    work = replicas * (chain["thermalisation"] + chain["sweeps"]) * size * size
+    if work <= CHUNK_SITE_SWEEPS:
+        return dask.delayed(_point_at_once, pure=True)(size, temperature, replicas, dict(chain))
+    series = [replica_tasks(size, temperature, replica=r, **chain) for r in range(replicas)]
+    return dask.delayed(_point)(series, size, temperature)
+
+
+def _point_at_once(
+    size: int, temperature: float, replicas: int, chain: dict[str, Any]
+) -> dict[str, float]:
+    series = [replica_series(size, temperature, replica=r, **chain) for r in range(replicas)]
+    return _point(series, size, temperature)
+
+
 def analyse(
     series: np.ndarray, size: int, temperature: float, n_blocks: int = N_BLOCKS
 ) -> dict[str, float]:
@@ -244,12 +263,9 @@ def run(inputs: xr.Dataset | None, params: Mapping[str, Any]) -> xr.Dataset:
         for k in ("theory", "quartic_coupling", "sweeps", "thermalisation", "algorithm")
         + ("metropolis_step", "seed")
     }
-    tasks = {
-        (size, t): [replica_tasks(size, t, replica=r, **chain) for r in range(int(p["replicas"]))]
-        for size in sizes
-        for t in temps
+    graphs = {
+        (size, t): point_task(size, t, int(p["replicas"]), chain) for size in sizes for t in temps
     }
-    graphs = {key: dask.delayed(_point)(replicas, *key) for key, replicas in tasks.items()}
     if not progress.listening():
         return _scan_dataset(dask.compute(graphs)[0], sizes, temps, p)
     # watched (a dashboard): the scan grows from its first temperature, one more each time the

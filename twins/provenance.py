@@ -44,12 +44,16 @@ def to_prov(record: RunRecord) -> ProvDocument:
     }
     if record.error:
         attributes[_attr("error")] = record.error
+    if record.reproduces:
+        attributes[_attr("reproduces")] = record.reproduces
     run = doc.activity(
         f"twinhub:run/{record.id}",
         startTime=record.started,
         endTime=record.ended,
         other_attributes=attributes,
     )
+    if record.reproduces:  # a replay: informed by the run it repeated
+        doc.wasInformedBy(run, f"twinhub:run/{record.reproduces}")
     for n, loss in enumerate(record.incidents):
         incident = doc.entity(
             f"twinhub:incident/{record.id}/{n}",
@@ -101,6 +105,8 @@ def to_prov(record: RunRecord) -> ProvDocument:
         )
         doc.wasGeneratedBy(out, run, record.ended)
         doc.wasAttributedTo(out, user)
+        if record.reproduces:  # the same bits as the reproduced run's output
+            doc.alternateOf(out, f"twinhub:output/{record.reproduces}/{name}")
         for entity in inputs:
             doc.wasDerivedFrom(out, entity)
     return doc
@@ -147,6 +153,7 @@ def record_fields(document: ProvJson) -> dict[str, Any]:
                 started=attrs["prov:startTime"],
                 ended=attrs["prov:endTime"],
                 error=attrs.get("twinhub:error"),
+                reproduces=attrs.get("twinhub:reproduces"),
             )
         elif kind == "twinhub:Parameters":
             fields["parameters"] = json.loads(str(attrs["prov:value"]))

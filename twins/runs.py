@@ -13,6 +13,7 @@ reruns and checks the outputs are identical; the PROV-JSON may be a saved file
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import subprocess
 import uuid
@@ -64,6 +65,8 @@ class RunRecord:
     incidents: list[WorkerLoss] = field(default_factory=list)
     """Dask workers lost during the run (their tasks were computed again elsewhere)."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    reproduces: str | None = None
+    """The run this one replayed (:func:`rerun`), whose outputs it matched bit for bit."""
 
     def provenance(self) -> dict[str, Any]:
         """W3C PROV-JSON of this run."""
@@ -221,11 +224,20 @@ def replay(record: RunRecord | ProvJson, client: Any = None) -> Any:
     document replays the whole pipeline (:func:`twinhub.twins.pipeline.replay_pipeline`) and
     returns its outputs (with each step's dataset as ``.steps``).
     """
+    return rerun(record, client)[0]
+
+
+def rerun(record: RunRecord | ProvJson, client: Any = None) -> tuple[Any, dict[str, Any]]:
+    """:func:`replay`, with the PROV-JSON of the replay itself: a run of its own (who asked,
+    when, on which code) that names the run it reproduced (``reproduces``; PROV
+    ``wasInformedBy`` that run, each output an ``alternateOf`` the recorded one). For a
+    pipeline, the rerun's own document."""
     if not isinstance(record, RunRecord):
         from twinhub.twins.pipeline import is_pipeline_document, replay_pipeline  # (import cycle)
 
         if is_pipeline_document(record):
-            return replay_pipeline(record, client)[0]
+            outputs, document = replay_pipeline(record, client)
+            return outputs, json.loads(document.serialize(format="json"))
         record = RunRecord.from_provenance(record)
     if len(record.inputs) > 1:
         raise ReplayError(f"run {record.id}: replay supports one input, got {len(record.inputs)}")
@@ -245,4 +257,5 @@ def replay(record: RunRecord | ProvJson, client: Any = None) -> Any:
     if again.outputs != record.outputs:
         differing = sorted(k for k in record.outputs if again.outputs.get(k) != record.outputs[k])
         raise ReplayError(f"run {record.id}: outputs differ from the record: {differing}")
-    return output
+    again.reproduces = record.id
+    return output, again.provenance()

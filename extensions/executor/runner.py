@@ -12,9 +12,9 @@ stopping this process group stops every Dask task of the job. What it leaves:
 - ``result.json``: ``{"status": "successful" | "failed", "reason", "outputs", "checksums"}``.
 
 A replay job (the Runs page's "Replay") has the PROV record of the run it repeats in
-``job.json`` (``replay``): it reruns through :func:`twinhub.twins.runs.replay`, which fails
-unless the output is bit for bit the recorded one; its PROV is then that record (the run it
-reproduced).
+``job.json`` (``replay``): it reruns through :func:`twinhub.twins.runs.rerun`, which fails
+unless the output is bit for bit the recorded one; its PROV is the replay's own record, which
+names the run it reproduced.
 """
 
 from __future__ import annotations
@@ -102,13 +102,14 @@ def run(folder: Path) -> int:
 
 
 def _replay(job: dict[str, Any], client: Any, pipeline: bool) -> tuple[Any, dict, dict]:
-    """Rerun the recorded run bit for bit (``ReplayError``, the job's reason, if not)."""
-    from twinhub.twins.runs import replay
+    """Rerun the recorded run bit for bit (``ReplayError``, the job's reason, if not); the
+    job's PROV is the replay's own, naming the run it reproduced."""
+    from twinhub.twins.runs import rerun
 
-    output = replay(job["replay"], client)
+    output, provenance = rerun(job["replay"], client)
     if pipeline:
         output = _pipeline_dataset(job["process"], output)
-    return output, job["replay"], {}
+    return output, provenance, {}
 
 
 def _pipeline_dataset(name: str, outputs: Any) -> Any:

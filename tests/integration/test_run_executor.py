@@ -142,7 +142,7 @@ def test_a_replay_job_reruns_a_record_bit_for_bit_and_fails_on_a_tampered_one(
 ) -> None:
     """The Runs page's "Replay": a job whose trigger names the run it repeats (a job, or a run
     recorded from a notebook); the executor replays that run's PROV record
-    (``twins.runs.replay``) and the job fails, saying why, if the output is not bit for bit
+    (``twins.runs.rerun``) and the job fails, saying why, if the output is not bit for bit
     the recorded one."""
     original = quick_job
     assert original.status == "successful", original.reason
@@ -156,7 +156,11 @@ def test_a_replay_job_reruns_a_record_bit_for_bit_and_fails_on_a_tampered_one(
     bad = service.submit("ada", QUICK, f"replay:{'e' * 32}")
     replayed, failed = _finished(service, good), _finished(service, bad)
     assert replayed.status == "successful", replayed.reason
-    assert replayed.provenance == original.provenance  # the record it reproduced
+    # its PROV is the replay's own run, naming the run it reproduced, with the same outputs
+    first_run = RunRecord.from_provenance(original.provenance)
+    replay_run = RunRecord.from_provenance(replayed.provenance)
+    assert replay_run.reproduces == first_run.id and replay_run.id != first_run.id
+    assert replay_run.outputs == first_run.outputs and replay_run.agent == "ada"
     with xr.open_dataset(jobs_dir(service.settings) / replayed.id / "result.nc") as again:
         with xr.open_dataset(jobs_dir(service.settings) / original.id / "result.nc") as first:
             xr.testing.assert_identical(again.load(), first.load())

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 import xarray as xr
 from dask.distributed import Client, LocalCluster
+from prov.model import ProvAlternate, ProvCommunication
 from twinhub.twins import publish
 from twinhub.twins.flood import calibrate
 from twinhub.twins.flood.forecast import forecast
 from twinhub.twins.manifest import ManifestError, entry_point_errors, load_manifest
 from twinhub.twins.params import ParameterError
 from twinhub.twins.provenance import read_prov_json
-from twinhub.twins.runs import ReplayError, RunRecord, replay
+from twinhub.twins.runs import ReplayError, RunRecord, replay, rerun
 from twinhub.twins.twin import Twin, load_twin
 
 from tests.support.data import ensure_built
@@ -65,6 +66,31 @@ def test_replay_from_provenance_reproduces_output_bit_for_bit(twin) -> None:
     again = replay(record.provenance())
     assert again.discharge.values.tobytes() == out.discharge.values.tobytes()
     xr.testing.assert_identical(again, out)
+
+
+def test_a_replays_prov_is_its_own_run_naming_the_run_it_reproduced(twin, monkeypatch) -> None:
+    """The person who replays and when are the replay's own; the link to the original is PROV
+    (wasInformedBy the run, each output alternateOf the recorded one), read back by ``prov``."""
+    monkeypatch.setenv("JUPYTERHUB_USER", "hydrologist")
+    _, record = twin.run(SMALL)
+    monkeypatch.setenv("JUPYTERHUB_USER", "reviewer")
+    _, document = rerun(record.provenance())
+    again = RunRecord.from_provenance(document)
+    assert again.id != record.id and again.reproduces == record.id
+    assert again.agent == "reviewer" and again.started >= record.ended
+    assert again.outputs == record.outputs and again.parameters == record.parameters
+    doc = read_prov_json(document)
+    informed = {
+        (str(r.args[0]), str(r.args[1]))
+        for r in doc.get_records(ProvCommunication)  # wasInformedBy
+    }
+    assert informed == {(f"twinhub:run/{again.id}", f"twinhub:run/{record.id}")}
+    alternates = {(str(r.args[0]), str(r.args[1])) for r in doc.get_records(ProvAlternate)}
+    assert alternates == {
+        (f"twinhub:output/{again.id}/{name}", f"twinhub:output/{record.id}/{name}")
+        for name in record.outputs
+    }
+    assert RunRecord.from_provenance(record.provenance()).reproduces is None
 
 
 def test_replay_refuses_a_record_whose_outputs_differ(twin) -> None:

@@ -183,9 +183,10 @@ class Settings(BaseSettings):
         "event loop stuck) before the router stops it: its pages answer 502, others go on.",
     )
     dashboards_image: str = _var(
-        "ghcr.io/twinhub/hub:0.1.0",
-        "With TWINHUB_DEPLOYMENT=kubernetes: the image of twins' dashboard pods (twinhub and "
-        "the twins' runtime; default the hub image of hub/helm).",
+        "ghcr.io/twinhub/singleuser:0.1.0",
+        "With TWINHUB_DEPLOYMENT=kubernetes: the image of twins' dashboard pods, which must hold "
+        "the twins' runtime (default the single-user image, Dockerfile: every twin and its "
+        "data; the hub image holds the platform only).",
     )
     dashboards_namespace: str = _var(
         "",

@@ -75,9 +75,10 @@ def test_the_pod_runs_unprivileged_without_token_with_its_resources_and_probe() 
     assert container["resources"]["requests"] == {"cpu": "0.1", "memory": "256Mi"}
     probe = container["readinessProbe"]["httpGet"]
     assert probe == {"path": f"{PREFIX}flood/{ALIVE_PATH}", "port": POD_PORT}
-    # the image defaults to the hub image of the chart's values
-    hub_image = yaml.safe_load((HELM / "jupyterhub-values.yaml").read_text())["hub"]["image"]
-    assert container["image"] == f"{hub_image['name']}:{hub_image['tag']}"
+    # the image defaults to the chart's single-user image, which holds the twins (the hub
+    # image holds the platform only: tests/unit/test_images.py)
+    image = yaml.safe_load((HELM / "jupyterhub-values.yaml").read_text())["singleuser"]["image"]
+    assert container["image"] == f"{image['name']}:{image['tag']}"
     assert pod["metadata"]["labels"].items() >= APP_LABELS.items()
 
 

@@ -6,11 +6,13 @@ tests/unit/test_publish_versions.py and test_publish_archive.py, in-process.)"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-
-from tests.support.publishing import as_user, user_home
+from twinhub.extensions.accounts import ensure_account, home_dir_template
 
 from .conftest import Registry
 
@@ -18,13 +20,37 @@ pytestmark = pytest.mark.integration
 NAME = "alices-twin"
 
 
-def as_alice(registry: Registry, *args: str, cwd: Path):
+def as_alice(registry: Registry, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``twinhub ...`` as alice's unix account (when root), with only her token and the hub."""
-    return as_user(registry.gateway, registry.users["alice"], *args, cwd=cwd)
+    gw = registry.gateway
+    ids = {}
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(cwd),
+        "JUPYTERHUB_API_TOKEN": registry.users["alice"].token,
+        "JUPYTERHUB_USER": "alice",  # as in her server
+        "TWINHUB_URL": gw.url,
+    }
+    if os.geteuid() == 0:
+        s = gw.settings
+        account = ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "alice")
+        ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
+    twinhub = str(Path(sys.executable).parent / "twinhub")
+    return subprocess.run(
+        [twinhub, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **ids
+    )
 
 
 def test_alice_publishes_lena_sees_carol_does_not_broken_is_refused(registry: Registry) -> None:
-    home = user_home(registry.gateway, "alice")
+    gw = registry.gateway
+    s = gw.settings
+    if os.geteuid() == 0:
+        home = Path(
+            ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "alice").home
+        )
+    else:
+        home = s.state_dir / "alice-home"
+        home.mkdir()
     made = as_alice(registry, "new", NAME, cwd=home)
     assert made.returncode == 0, made.stderr
     folder = home / NAME

@@ -84,10 +84,14 @@ class _JSON(RequestHandler):
         self.answer(status, {"error": message})
 
 
+TOKEN = re.compile(r"[A-Za-z0-9_-]{32,64}")
+"""What this app's cookie holds (``secrets.token_urlsafe(32)``); anything else is replaced."""
+
+
 def xsrf_token(handler: RequestHandler, prefix: str) -> str:
     """This browser's anti-forgery value: the cookie's, or a new one set now."""
     token = handler.get_cookie(COOKIE) or ""
-    if not re.fullmatch(r"[A-Za-z0-9_-]{32,64}", token):
+    if not TOKEN.fullmatch(token):
         token = secrets.token_urlsafe(32)
         handler.set_cookie(
             COOKIE, token, path=f"{prefix}/", httponly=True, samesite="Strict"
@@ -104,7 +108,7 @@ def forgery(handler: RequestHandler) -> str | None:
         return "a request from another site is refused"
     cookie = handler.get_cookie(COOKIE) or ""
     sent = handler.request.headers.get(HEADER, "")
-    if not cookie or not hmac.compare_digest(cookie.encode()[:128], sent.encode()[:128]):
+    if not TOKEN.fullmatch(cookie) or not hmac.compare_digest(cookie.encode(), sent.encode()[:64]):
         return f"the {HEADER} header is missing or wrong: reload the page"
     return None
 

@@ -3,7 +3,8 @@
 ``twinhub validate PATH`` needs no hub: it checks the manifest exactly as the registry does
 (model, entry points, catalog entries) except the profile, which only the hub knows.
 ``twinhub new NAME`` writes a working twin folder. The other commands talk to a running hub at
-``$TWINHUB_URL`` with ``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
+``$TWINHUB_URL`` (in a user server: the registry at ``$TWINHUB_API_URL``) with
+``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
 folder as a new version and waits until it is served (or failed), ``twinhub versions NAME``
 lists its versions and ``twinhub rollback NAME`` serves the previous one that passed.
 """

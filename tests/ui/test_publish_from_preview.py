@@ -2,7 +2,8 @@
 
 alice scaffolds a twin in her server's root as her own account (``twinhub new``, as in her
 terminal) and shares it with a group bob is in; in Chromium she opens "Twin dashboards" in her
-server and clicks **Publish**: the registry builds and tests it and the page shows it served.
+server and clicks **Publish**: the registry builds and tests it and the page shows it served
+(and, clicked again, the registry's refusal of the same archive).
 bob finds it on the Twins page, opens its dashboard (the twin's own process, in its built
 environment), runs it with another threshold (its slider, from the keyboard), records the run,
 and downloads its PROV-JSON from the Runs page (parsed: bob is its agent). carol, not in the
@@ -83,6 +84,13 @@ def test_alice_publishes_from_her_preview_bob_runs_it_carol_gets_404(
         expect(status.get_by_role("link", name="Open dashboard")).to_have_attribute(
             "href", f"{APPS}/{NAME}"
         )
+        # the same folder again: the registry's refusal, shown as its text
+        folder.locator("button.publish").click()
+        expect(status).to_have_attribute("data-state", "refused")
+        expect(status.locator("pre")).to_have_text(
+            f"the registry answered 409:\nthis archive is version 1 of '{NAME}' already"
+        )
+        screenshot(page, artifacts_dir, "publish-1b-same-archive-refused")
 
         # bob: the Twins page, its dashboard, a run, its PROV
         page = logged_in(browser, gw, "bob")

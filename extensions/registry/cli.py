@@ -3,7 +3,8 @@
 ``twinhub validate PATH`` needs no hub: it checks the manifest exactly as the registry does
 (model, entry points, catalog entries) except the profile, which only the hub knows.
 ``twinhub new NAME`` writes a working twin folder. The other commands talk to a running hub at
-``$TWINHUB_URL`` with ``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
+``$TWINHUB_URL`` (in a user server: the registry at ``$TWINHUB_API_URL``) with
+``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
 folder as a new version and waits until it is served (or failed), ``twinhub versions NAME``
 lists its versions and ``twinhub rollback NAME`` serves the previous one that passed.
 """
@@ -52,7 +53,10 @@ def validate(path: Path) -> int:
 
 
 class HubError(RuntimeError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        """The registry's HTTP status when it answered (None: not asked, or no answer)."""
 
 
 def _hub_url() -> str:
@@ -92,21 +96,17 @@ def check_folder(folder: Path) -> str:
     return manifest.name
 
 
-def publish(folder: Path, wait: bool = True) -> int:
-    from .archive import ArchiveError, pack
+def upload(folder: Path) -> dict:
+    """Check the twin folder here, pack it and upload it as a new version: the version as the
+    registry answered (state ``building``). What ``twinhub publish`` and the preview's Publish
+    button do; :class:`ManifestError`, :class:`ArchiveError` or :class:`HubError` say why not."""
+    from .archive import pack
 
     folder = folder.resolve()
-    try:
-        name = check_folder(folder)
-        data = pack(folder)
-    except ManifestError as e:
-        print(e, file=sys.stderr)
-        return 1
-    except ArchiveError as e:
-        print(f"twinhub: cannot publish {folder}: {e}", file=sys.stderr)
-        return 1
+    name = check_folder(folder)
+    data = pack(folder)
     with _client() as client:
-        version = _check(
+        return _check(
             client.post(
                 f"/twins/{name}/versions",
                 content=data,
@@ -114,18 +114,38 @@ def publish(folder: Path, wait: bool = True) -> int:
                 timeout=120,
             )
         )
-        print(f"uploaded {name} version {version['version']} ({version['size']} bytes, "
-              f"sha256 {version['sha256'][:12]}): {version['state']}")  # fmt: skip
-        if not wait:
-            return 0
-        deadline = time.monotonic() + WAIT_SECONDS
-        state = version["state"]
-        while state in ("building", "testing") and time.monotonic() < deadline:
-            time.sleep(2)
-            version = _check(client.get(f"/twins/{name}/versions/{version['version']}"))
-            if version["state"] != state:
-                state = version["state"]
-                print(f"  {state}")
+
+
+def version_state(name: str, number: int) -> dict:
+    """A published version as the registry has it now (state, log...)."""
+    with _client() as client:
+        return _check(client.get(f"/twins/{name}/versions/{number}"))
+
+
+def publish(folder: Path, wait: bool = True) -> int:
+    from .archive import ArchiveError
+
+    try:
+        version = upload(folder)
+    except ManifestError as e:
+        print(e, file=sys.stderr)
+        return 1
+    except ArchiveError as e:
+        print(f"twinhub: cannot publish {folder.resolve()}: {e}", file=sys.stderr)
+        return 1
+    name = version["twin"]
+    print(f"uploaded {name} version {version['version']} ({version['size']} bytes, "
+          f"sha256 {version['sha256'][:12]}): {version['state']}")  # fmt: skip
+    if not wait:
+        return 0
+    deadline = time.monotonic() + WAIT_SECONDS
+    state = version["state"]
+    while state in ("building", "testing") and time.monotonic() < deadline:
+        time.sleep(2)
+        version = version_state(name, version["version"])
+        if version["state"] != state:
+            state = version["state"]
+            print(f"  {state}")
     if state == "served":
         print(f"{name} version {version['version']} is served: open "
               f"/services/twinhub-apps/{name}")  # fmt: skip
@@ -166,12 +186,21 @@ def rollback(name: str, number: int | None) -> int:
     return 0
 
 
+def _api_url() -> str:
+    """The registry's API: ``$TWINHUB_URL`` + its path when given; in a user server the URL its
+    spawner set (``$TWINHUB_API_URL``: the hub's own API URL is the hub's internal port, which
+    does not route to services); else the hub's public URL."""
+    if os.environ.get("TWINHUB_URL"):
+        return os.environ["TWINHUB_URL"].rstrip("/") + API
+    return os.environ.get("TWINHUB_API_URL", "").rstrip("/") or _hub_url() + API
+
+
 def _client() -> httpx.Client:
-    url = os.environ.get("TWINHUB_URL") or _hub_url()
     token = os.environ.get("JUPYTERHUB_API_TOKEN")
     if not token:
         raise HubError("set JUPYTERHUB_API_TOKEN to a hub API token (create one at /hub/token)")
-    return httpx.Client(base_url=url + API, headers={"Authorization": f"token {token}"}, timeout=30)
+    headers = {"Authorization": f"token {token}"}
+    return httpx.Client(base_url=_api_url(), headers=headers, timeout=30)
 
 
 def _check(response: httpx.Response) -> dict:
@@ -183,7 +212,7 @@ def _check(response: httpx.Response) -> dict:
         detail = response.text
     if isinstance(detail, list):
         detail = "\n".join(f"  {d['field']}: {d['message']}" for d in detail)
-    raise HubError(f"the registry answered {response.status_code}:\n{detail}")
+    raise HubError(f"the registry answered {response.status_code}:\n{detail}", response.status_code)
 
 
 def _all(client: httpx.Client, path: str) -> list[dict]:

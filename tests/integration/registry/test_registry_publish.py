@@ -17,6 +17,8 @@ import pytest
 from twinhub.extensions.accounts import ensure_account, home_dir_template
 from twinhub.extensions.registry.config import default_database
 
+from tests.support.publishing import as_user, user_home
+
 from .conftest import Registry
 
 pytestmark = pytest.mark.integration
@@ -25,35 +27,12 @@ NAME = "alices-twin"
 
 def as_alice(registry: Registry, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``twinhub ...`` as alice's unix account (when root), with only her token and the hub."""
-    gw = registry.gateway
-    ids = {}
-    env = {
-        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-        "HOME": str(cwd),
-        "JUPYTERHUB_API_TOKEN": registry.users["alice"].token,
-        "JUPYTERHUB_USER": "alice",  # as in her server
-        "TWINHUB_URL": gw.url,
-    }
-    if os.geteuid() == 0:
-        s = gw.settings
-        account = ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "alice")
-        ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
-    twinhub = str(Path(sys.executable).parent / "twinhub")
-    return subprocess.run(
-        [twinhub, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, **ids
-    )
+    return as_user(registry.gateway, registry.users["alice"], *args, cwd=cwd)
 
 
 def test_alice_publishes_lena_sees_carol_does_not_broken_is_refused(registry: Registry) -> None:
     gw = registry.gateway
-    s = gw.settings
-    if os.geteuid() == 0:
-        home = Path(
-            ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "alice").home
-        )
-    else:
-        home = s.state_dir / "alice-home"
-        home.mkdir()
+    home = user_home(gw, "alice")
     made = as_alice(registry, "new", NAME, cwd=home)
     assert made.returncode == 0, made.stderr
     folder = home / NAME

@@ -120,7 +120,7 @@ def publish(folder: Path, wait: bool = True) -> int:
             return 0
         deadline = time.monotonic() + WAIT_SECONDS
         state = version["state"]
-        while state in ("building", "testing") and time.monotonic() < deadline:
+        while state in ("queued", "building", "testing") and time.monotonic() < deadline:
             time.sleep(2)
             version = _check(client.get(f"/twins/{name}/versions/{version['version']}"))
             if version["state"] != state:

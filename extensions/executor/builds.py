@@ -28,11 +28,12 @@ import logging
 import os
 import pwd
 import signal
+import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import sessionmaker
@@ -119,25 +120,74 @@ def platform_gid(settings: Settings) -> int | None:
 
 def share_data(folder: Path, gid: int) -> None:
     """Let the group ``gid`` (the platform's: the registry) pass through a version's folder to
-    its ``src/data`` files and read those, and nothing else of it. Never follows a link."""
-    for path in (folder, folder / "src"):
-        os.chown(path, -1, gid, follow_symlinks=False)
-        os.chmod(path, 0o710)
-    data = folder / "src" / DATA_DIR
-    if data.is_symlink() or not data.is_dir():
+    its ``src/data`` files and read those, and nothing else of it. Root does this in a folder
+    its owner may change at the same time: every name is opened relative to its folder's
+    descriptor, never following a link (:func:`os.fwalk`)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY
+    fds = []
+    try:
+        fds.append(os.open(folder, flags))
+        fds.append(os.open("src", flags, dir_fd=fds[-1]))
+        for fd in fds:
+            os.fchown(fd, -1, gid)
+            os.fchmod(fd, 0o710)
+        fds.append(os.open(DATA_DIR, flags, dir_fd=fds[-1]))
+    except OSError:  # no data (or a link in its place): nothing more to share
         return
-    for path in [data, *data.rglob("*")]:
-        if path.is_symlink():
-            continue
-        os.chown(path, -1, gid, follow_symlinks=False)
-        os.chmod(path, 0o750 if path.is_dir() else 0o640)
+    finally:
+        data = fds.pop() if len(fds) == 3 else None
+        for fd in fds:
+            os.close(fd)
+    try:
+        for _, _, files, dir_fd in os.fwalk(".", dir_fd=data, follow_symlinks=False):
+            os.fchown(dir_fd, -1, gid)
+            os.fchmod(dir_fd, 0o750)
+            for name in files:
+                try:
+                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+                except OSError:  # a link
+                    continue
+                try:
+                    if stat.S_ISREG(os.fstat(fd).st_mode):
+                        os.fchown(fd, -1, gid)
+                        os.fchmod(fd, 0o640)
+                finally:
+                    os.close(fd)
+    finally:
+        os.close(data)
+
+
+def share_job_outputs(folder: Path, gid: int, names: tuple[str, ...]) -> None:
+    """A job's folder (its user's) lets the group ``gid`` (the registry's) pass through to
+    its output files ``names`` and read those: descriptors that never follow a link."""
+    fd = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY)
+    try:
+        os.fchown(fd, -1, gid)
+        os.fchmod(fd, 0o710)
+        for name in names:
+            try:
+                out = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
+            except OSError:
+                continue
+            try:
+                if stat.S_ISREG(os.fstat(out).st_mode):
+                    os.fchown(out, -1, gid)
+                    os.fchmod(out, 0o640)
+            finally:
+                os.close(out)
+    finally:
+        os.close(fd)
 
 
 def hand_to_owner(folder: Path, account: Any, gid: int | None) -> None:
-    """The version's folder becomes the owner's (what they run is theirs); the platform's
-    group reads its data files (:func:`share_data`)."""
+    """The version's folder becomes the owner's and only theirs (what they run is theirs); the
+    platform's group reads its data files (:func:`share_data`). Before any of their code runs
+    in it: it holds only what the registry unpacked (no links) and the build's log, root's."""
     for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink() or (path.name == "build.log" and path.parent == folder):
+            continue
         os.lchown(path, account.uid, account.gid)
+        os.chmod(path, path.lstat().st_mode & 0o700)
     if gid is not None:
         share_data(folder, gid)
 
@@ -166,26 +216,31 @@ class Builder:
         with self.sessions() as s:
             row = s.get(TwinVersion, version_id)
         folder = published_dir(self.state_dir, row.twin_name) / str(row.number)
-        output = folder / "build.log"
-        try:
-            account = self._account(row.owner)
-            if account is not None:
-                hand_to_owner(folder, account, platform_gid(self.settings))
-            env_dir = folder / "env"
+        # opened once, before any of the owner's code runs in the folder (then theirs): a link
+        # they put in its place later is never followed by root
+        fd = os.open(
+            folder / "build.log", os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600
+        )
+        with os.fdopen(fd, "a+b", buffering=0) as output:
+            try:
+                account = self._account(row.owner)
+                if account is not None:
+                    hand_to_owner(folder, account, platform_gid(self.settings))
+                env_dir = folder / "env"
 
-            def step(argv: list[str]) -> None:
-                self._run(argv, folder / "src", account, output)
+                def step(argv: list[str]) -> None:
+                    self._run(argv, folder / "src", account, output)
 
-            build_published_environment(folder / "src", env_dir, run=step)
-            self._set(version_id, "testing", _tail(output))
-            python = str(env_dir / "bin" / "python")
-            step([python, "-c", CHECK_AND_TEST, str(folder / "src" / MANIFEST_FILE)])
-            serve_version(self.store, self.state_dir, row.twin_name, row.number, _tail(output))
-            return "served"
-        except Exception as e:  # the version fails; the served one stays
-            log.info("build of %s %s failed: %s", row.twin_name, row.number, e)
-            self._set(version_id, "failed", _tail(output) + f"\n{type(e).__name__}: {e}\n")
-            return "failed"
+                build_published_environment(folder / "src", env_dir, run=step)
+                self._set(version_id, "testing", _tail(output))
+                python = str(env_dir / "bin" / "python")
+                step([python, "-c", CHECK_AND_TEST, str(folder / "src" / MANIFEST_FILE)])
+                serve_version(self.store, self.state_dir, row.twin_name, row.number, _tail(output))
+                return "served"
+            except Exception as e:  # the version fails; the served one stays
+                log.info("build of %s %s failed: %s", row.twin_name, row.number, e)
+                self._set(version_id, "failed", _tail(output) + f"\n{type(e).__name__}: {e}\n")
+                return "failed"
 
     def build_next(self) -> int | None:
         """Claim and build the next queued version (in this process); its id, or None."""
@@ -208,7 +263,7 @@ class Builder:
             normalize_username(owner),
         )
 
-    def _run(self, argv: list[str], cwd: Path, account, output: Path) -> None:
+    def _run(self, argv: list[str], cwd: Path, account, out: BinaryIO) -> None:
         """One step as the owner: minimal environment, own session, bounded in time."""
         home = account.home if account is not None else str(Path.home())
         env = {
@@ -223,38 +278,34 @@ class Builder:
         ids = {}
         if account is not None:
             ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
-        with output.open("ab") as out:
-            shown = " ".join([Path(argv[0]).name, *argv[1:]])
-            out.write(f"$ {shown}\n".encode())
-            out.flush()
-            started = time.monotonic()
-            process = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, **ids,
-            )  # fmt: skip
-            try:
-                code = process.wait(self.timeout)
-            except subprocess.TimeoutExpired:
+        shown = " ".join([Path(argv[0]).name, *argv[1:]])
+        out.write(f"$ {shown}\n".encode())
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True, umask=0o077, **ids,
+        )  # fmt: skip
+        try:
+            code = process.wait(self.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise StepFailed(f"took longer than {self.timeout} s: stopped") from None
+        finally:
+            try:  # whatever it left running in its session
                 os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise StepFailed(f"took longer than {self.timeout} s: stopped") from None
-            finally:
-                try:  # whatever it left running in its session
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            out.write(f"({time.monotonic() - started:.1f} s)\n".encode())
+            except ProcessLookupError:
+                pass
+        out.write(f"({time.monotonic() - started:.1f} s)\n".encode())
         if code != 0:
             raise StepFailed(f"{Path(argv[0]).name} exited with {code}")
 
 
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+def _tail(out: BinaryIO) -> str:
+    """The end of the build's log (from its descriptor)."""
+    end = os.fstat(out.fileno()).st_size
+    start = max(0, end - LOG_TAIL)
+    return os.pread(out.fileno(), end - start, start).decode(errors="replace")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,6 +89,9 @@ class Executor:
             from twinhub.extensions.accounts import UserAccounts, accounts_config
 
             self.accounts = UserAccounts(config=accounts_config(self.settings))
+        self.platform_gid = builds.platform_gid(self.settings) if self.accounts else None
+        """The registry's group (it runs as the platform's account): it passes through to a
+        job's folder and reads the job's outputs, nothing else of it."""
         jobs_dir(self.settings).mkdir(mode=JOBS_DIR_MODE, parents=True, exist_ok=True)
         os.chmod(jobs_dir(self.settings), JOBS_DIR_MODE)
         self.quota = jobs.Quota(
@@ -211,6 +214,8 @@ class Executor:
             if account is not None:
                 for path in (folder, folder / "job.json"):
                     os.chown(path, account.uid, account.gid)
+                if self.platform_gid is not None:
+                    builds.share_job_outputs(folder, self.platform_gid, ())
             log_file = open(folder / "runner.log", "wb")  # noqa: SIM115 - the child writes it
             if account is not None:
                 os.chown(folder / "runner.log", account.uid, account.gid)
@@ -267,6 +272,8 @@ class Executor:
             status = result.get("status")
             if status == jobs.SUCCESSFUL and not provenance:
                 status, result["reason"] = jobs.FAILED, "the run left no PROV record"
+            if status == jobs.SUCCESSFUL:
+                self._share_outputs(run.folder)
             with self.sessions.begin() as s:
                 if status == jobs.SUCCESSFUL:
                     done = jobs.finish(
@@ -283,6 +290,15 @@ class Executor:
                     )
                     done = jobs.finish(s, run.job_id, jobs.FAILED, reason=reason)
             log.info("job %s ended: %s%s", run.job_id, status, "" if done else " (ignored)")
+
+    def _share_outputs(self, folder: Path) -> None:
+        """The job's outputs become readable by the registry's group (it serves them as the
+        platform's account)."""
+        if self.platform_gid is not None:
+            try:
+                builds.share_job_outputs(folder, self.platform_gid, tuple(OUTPUTS.values()))
+            except OSError:
+                log.exception("the outputs in %s could not be shared with the registry", folder)
 
     def _stop_dismissed(self) -> None:
         if not self.running:

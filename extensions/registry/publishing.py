@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,20 +216,43 @@ class Publisher:
             return []
         return sorted(p for p in data.rglob("*") if p.is_file() and not p.is_symlink())[:500]
 
+    def _open_data(self, v: TwinVersion, path: Path) -> int:
+        """A descriptor of one of the version's data files, if it is a regular file of the
+        version's owner: the folder is theirs (the registry reads it as the platform's
+        account), so a link they put there to a file of the platform's or of another user's
+        twin is refused, whenever they put it."""
+        folder = published_dir(self.state_dir, v.twin_name) / str(v.number)
+        owner = folder.lstat().st_uid  # in the twin's folder, which is the registry's
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner:
+            os.close(fd)
+            raise OSError(f"{path.name}: not a file of the twin's owner")
+        return fd
+
     def data_item(self, user: User, name: str, base_url: str) -> dict[str, Any]:
         """The served version's data files as a STAC Item (visible as the twin is)."""
         v = self._served_visible(user, name)
         folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
         assets = {}
         for path in self._data_files(v):
+            try:
+                fd = self._open_data(v, path)
+            except OSError:
+                continue
+            checksum, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    checksum.update(chunk)
+                    size += len(chunk)
             relative = path.relative_to(folder).as_posix()
             assets[relative] = {
                 "href": f"{base_url}/{relative}",
                 "title": relative,
-                "type": MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                "type": media_type(path),
                 "roles": ["data"],
-                "file:size": path.stat().st_size,
-                "file:checksum": "1220" + hashlib.sha256(path.read_bytes()).hexdigest(),
+                "file:size": size,
+                "file:checksum": "1220" + checksum.hexdigest(),
             }
         manifest = v.manifest
         return {
@@ -247,12 +272,16 @@ class Publisher:
             "assets": assets,
         }
 
-    def data_file(self, user: User, name: str, relative: str) -> Path:
+    def data_file(self, user: User, name: str, relative: str) -> int:
+        """A descriptor of one data file of the served version (see :meth:`_open_data`)."""
         v = self._served_visible(user, name)
+        folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
         for path in self._data_files(v):
-            folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
             if path.relative_to(folder).as_posix() == relative:
-                return path
+                try:
+                    return self._open_data(v, path)
+                except OSError:
+                    break
         raise NotFound(f"twin {name!r} has no data file {relative[:200]!r}")
 
     # --- serving -------------------------------------------------------------------------------
@@ -306,3 +335,14 @@ def serve_version(
         link.symlink_to(str(number))
         os.replace(link, twin_dir / SERVED)  # atomic: readers see the old or the new
         return chosen
+
+
+def media_type(path: Path | str) -> str:
+    return MEDIA_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+
+
+def chunks(fd: int, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's content from its descriptor (closed at the end)."""
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk

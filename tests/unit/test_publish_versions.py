@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import tarfile
 import threading
 from pathlib import Path
@@ -16,7 +18,7 @@ import psutil
 import pystac
 import pytest
 from twinhub.contracts.settings import Settings
-from twinhub.extensions.accounts import ensure_account, home_dir_template
+from twinhub.extensions.accounts import ensure_account, ensure_service_account, home_dir_template
 from twinhub.extensions.dashboards.router import launch_for, twin_runtime
 from twinhub.extensions.dashboards.supervisor import Supervisor, Unavailable
 from twinhub.extensions.executor.builds import INTERRUPTED, Builder, claim_build
@@ -25,11 +27,13 @@ from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
 from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
-from twinhub.extensions.registry.publishing import Publisher
+from twinhub.extensions.registry.publishing import Publisher, chunks
 from twinhub.extensions.registry.scaffold import new_twin
 from twinhub.extensions.registry.snapshot import twin_record
 from twinhub.extensions.registry.store import Store
 from twinhub.extensions.runtimes import runtime_python
+from twinhub.hub.launch import prepare_registry_folders
+from twinhub.hub.services import platform_home
 
 from tests.support.waiting import wait_for
 
@@ -111,7 +115,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     asset = item.assets["sample.csv"]
     assert asset.href == f"{base}/sample.csv" and asset.media_type == "text/csv"
     assert asset.extra_fields["file:checksum"] == "1220" + hashlib.sha256(sample).hexdigest()
-    assert publisher.data_file(ALICE, NAME, "sample.csv").read_bytes() == sample
+    assert b"".join(chunks(publisher.data_file(ALICE, NAME, "sample.csv"))) == sample
     for hostile in ("../twin.yaml", "../../1/source.tar.gz", "/etc/passwd"):
         with pytest.raises(NotFound):
             publisher.data_file(ALICE, NAME, hostile)
@@ -185,6 +189,51 @@ def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         publisher.list_versions(ALICE, "pub-other")
     assert not list((publisher.state_dir / "published").glob("*/.upload-*"))
+
+
+def test_the_registry_account_reads_the_data_and_nothing_else_of_a_version(world) -> None:
+    """Issue 16 section 1: the registry runs as the platform's account. The launcher gives it
+    ``published/`` (an older registry, run as root, left it root's) and shares each built
+    version's data files with its group: it reads those and stores new uploads; not the
+    version's code, environment or build log, which are the owner's. (After the first test.)"""
+    publisher, _, settings = world
+    if os.geteuid() != 0:
+        pytest.skip("one account runs everything when the platform is not root")
+    platform = ensure_service_account(settings.platform_account, platform_home(settings))
+    published = settings.state_dir / "published"
+    version = published / NAME / "1"
+    for path in (published, published / NAME):  # as an older version left them
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o700)
+    owner = version.stat()
+    for path in (version, version / "src", *(version / "src" / "data").rglob("*")):
+        os.chown(path, owner.st_uid, owner.st_gid)
+        os.chmod(path, 0o700)
+    prepare_registry_folders(settings.state_dir, platform.uid, platform.gid)
+
+    data = version / "src" / "data" / "sample.csv"
+    private = [version / "src" / "model.py", version / "env" / "pyvenv.cfg", version / "build.log"]
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(published / NAME), str(data), *map(str, private)],
+        user=platform.uid, group=platform.gid, extra_groups=[],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.stdout.split() == ["made", "read", *["refused"] * len(private)], (
+        probe.stdout + probe.stderr
+    )
+
+
+PROBE = """
+import os, sys, tempfile
+os.rmdir(tempfile.mkdtemp(prefix=".upload-", dir=sys.argv[1]))
+print("made")
+for path in sys.argv[2:]:
+    try:
+        open(path, "rb").read(1)
+        print("read")
+    except OSError:
+        print("refused")
+"""
 
 
 def test_a_build_the_executor_left_is_failed_when_it_restarts(tmp_path: Path) -> None:

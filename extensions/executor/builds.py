@@ -275,6 +275,8 @@ class Builder:
             "UV_CACHE_DIR": str(Path(home) / ".cache" / "uv"),
             "UV_NO_CONFIG": "1",
         }
+        from .service import _die_with_parent
+
         ids = {}
         if account is not None:
             ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
@@ -283,7 +285,8 @@ class Builder:
         started = time.monotonic()
         process = subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-            stderr=subprocess.STDOUT, start_new_session=True, umask=0o077, **ids,
+            stderr=subprocess.STDOUT, start_new_session=True, umask=0o077,
+            preexec_fn=_die_with_parent, **ids,  # noqa: PLW1509 - one thread (executor: a process)
         )  # fmt: skip
         try:
             code = process.wait(self.timeout)

@@ -75,3 +75,9 @@ GATEWAY_FOLDER = "dask-gateway"
 def gateway_database(state_dir: Path) -> Path:
     """dask-gateway-server's SQLite file when ``TWINHUB_GATEWAY_DATABASE_URL`` is not set."""
     return state_dir / GATEWAY_FOLDER / "gateway.sqlite"
+
+
+VERSION_PENDING = ("queued", "building", "testing")
+"""States of a published twin's version on its way to ``served`` or ``failed`` (the registry's
+``GET /api/twins/{name}/versions/{n}``): what ``twinhub publish`` and the Publish button of a
+user's twin preview wait out."""

@@ -162,6 +162,7 @@ def prepare_accounts(settings: Settings) -> None:
         ensure_service_account(settings.apps_account, dashboards_home(settings))
         platform = ensure_service_account(settings.platform_account, platform_home(settings))
         hand_over(platform_home(settings), platform.uid, platform.gid)
+        prepare_registry_folders(settings.state_dir, platform.uid, platform.gid)
         # the checkout, its environment and the interpreter behind it (a venv's python is a
         # link to, e.g., a pyenv build in root's home), the state dir and the built data
         opened = open_passages(
@@ -181,6 +182,38 @@ def prepare_accounts(settings: Settings) -> None:
                 flush=True,
             )
     protect_state(settings.state_dir)
+
+
+def prepare_registry_folders(state_dir: Path, uid: int, gid: int) -> None:
+    """What the registry (the platform's account, ``gid`` its group) writes and reads under
+    ``<state>``: ``published/`` and each twin's folder in it are its own (0711: owners pass
+    through to their versions); each built version (its owner's) shares its data files with
+    the group, and so does each job's folder its outputs. Also fixes a state directory an
+    older version, whose registry ran as root, left: run at every start, never following a
+    link."""
+    from twinhub.extensions.executor.builds import share_data, share_job_outputs
+    from twinhub.extensions.executor.runner import PROVENANCE, RESULT
+    from twinhub.extensions.runtimes import PUBLISHED
+
+    published = state_dir / PUBLISHED
+    published.mkdir(mode=0o711, exist_ok=True)
+    for folder in [published, *(p for p in published.iterdir() if not p.is_symlink())]:
+        if not folder.is_dir():
+            continue
+        os.chown(folder, uid, gid)
+        os.chmod(folder, 0o711)
+        if folder == published:
+            continue
+        for entry in folder.iterdir():
+            if entry.is_symlink():  # served, and a link a crash left half-replaced
+                os.chown(entry, uid, gid, follow_symlinks=False)
+            elif entry.is_dir() and entry.stat().st_uid not in (0, uid):  # built: the owner's
+                share_data(entry, gid)
+    jobs = state_dir / "jobs"
+    outputs = (RESULT, PROVENANCE)
+    for folder in jobs.iterdir() if jobs.is_dir() else ():
+        if not folder.is_symlink() and folder.is_dir() and folder.stat().st_uid not in (0, uid):
+            share_job_outputs(folder, gid, outputs)
 
 
 def _wait_until_up(

@@ -99,11 +99,13 @@ def _run_ticket_env(secrets: Secrets | None) -> dict[str, str]:
 def registry_service(settings: Settings, secrets: Secrets | None = None) -> dict:
     """The twin registry (FastAPI + uvicorn), started by the hub, at /services/twinhub/.
 
-    It runs as the hub's account (root on the embedded default), not the platform's account:
-    publishing builds and tests a user's twin as that user's unix account
-    (``publishing.py``), which takes root. Its database lives in the platform account's
-    private folder all the same; moving the builds into the run executor (root already, a job
-    runner) would let the registry drop root again.
+    It needs no root: on a root platform it runs as the platform's account
+    (TWINHUB_PLATFORM_ACCOUNT), which owns its database and ``<state>/published`` and nothing
+    else of the platform's (not the secrets, not the hub's or the gateway's databases). It
+    parses every request body, manifest and archive of the platform, so it builds nothing:
+    publishing builds run in the run executor (root, each command as the twin's owner,
+    ``extensions/executor/builds.py``), which leaves the versions' data files and the jobs'
+    outputs readable by the platform's group.
     """
     return {
         "name": REGISTRY_SERVICE,
@@ -117,7 +119,7 @@ def registry_service(settings: Settings, secrets: Secrets | None = None) -> dict
             **data_dir_env(settings),  # the Twins page's thumbnails are built with the data
             **_run_ticket_env(secrets),
         },
-        "cwd": str(platform_home(settings) if settings.user_accounts else settings.state_dir),
+        **_as_platform_account(settings),
         # browsers log in through hub OAuth; the token it gets may read the user's groups,
         # start/stop their servers (Twins page) and carry the registry's own scopes
         "oauth_no_confirm": True,
@@ -133,8 +135,9 @@ def registry_service(settings: Settings, secrets: Secrets | None = None) -> dict
 
 
 def executor_service(settings: Settings) -> dict:
-    """The run executor: runs the registry's queued jobs, each as its owner's unix account
-    (so it runs as the platform's root account, like the hub's spawner, and listens nowhere).
+    """The run executor: runs the registry's queued jobs and publishing builds, each as its
+    owner's unix account (so it runs as the platform's root account, like the hub's spawner,
+    and listens nowhere).
     It reads the registry's database; the hub restarts it when it dies, and it then marks the
     jobs it left running as failed."""
     return {

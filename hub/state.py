@@ -78,8 +78,9 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 PASSAGE = 0o711
 """Folders users pass through without listing them (the state dir, ``users``, ...)."""
-PASSAGES = ("users", "dask-gateway")
-"""Folders of the state directory that hold something of each user (homes, clusters)."""
+PASSAGES = ("users", "dask-gateway", "published", "jobs")
+"""Folders of the state directory that hold something of each user (homes, clusters,
+published twins' versions, jobs' folders)."""
 LEFT_AS_IS = ("data", "slurm")
 """Folders whose modes belong to their makers: the built data (readable by every user) and a
 test Slurm cluster's own state (``make slurm-up``)."""

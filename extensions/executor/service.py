@@ -9,6 +9,11 @@ a minimal environment without any platform token), in a session of its own whose
 are its children: killing the group stops the job's Dask tasks. The runner also dies with the
 executor (``PR_SET_PDEATHSIG``), and on start the executor marks every job still ``running``
 as failed, saying why: a crash never leaves a job "running".
+
+Publishing builds (:mod:`.builds`) run here too, not in the registry (which then needs no root):
+one at a time, in a slot of their own beside the job slots, each in a process of its own
+(root, dropping to the owner's account for every command of the build, and dying with the
+executor); on start the executor marks builds it left ``building``/``testing`` as failed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +41,7 @@ from twinhub.contracts.settings import Settings
 from ..registry import jobs
 from ..registry.db import Job, PipelineRow, Run, Twin, open_database
 from ..runtimes import runtime_python
+from . import builds
 from .gateway_usage import GatewayClusters
 from .runner import PROVENANCE, RESULT
 
@@ -73,6 +80,8 @@ class Executor:
     sessions: sessionmaker
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     running: dict[str, Running] = field(default_factory=dict)
+    build: tuple[int, subprocess.Popen] | None = None
+    """The publishing build running now (a slot of its own): version id, its process."""
 
     def __post_init__(self) -> None:
         self.accounts: Any = None
@@ -80,6 +89,9 @@ class Executor:
             from twinhub.extensions.accounts import UserAccounts, accounts_config
 
             self.accounts = UserAccounts(config=accounts_config(self.settings))
+        self.platform_gid = builds.platform_gid(self.settings) if self.accounts else None
+        """The registry's group (it runs as the platform's account): it passes through to a
+        job's folder and reads the job's outputs, nothing else of it."""
         jobs_dir(self.settings).mkdir(mode=JOBS_DIR_MODE, parents=True, exist_ok=True)
         os.chmod(jobs_dir(self.settings), JOBS_DIR_MODE)
         self.quota = jobs.Quota(
@@ -96,11 +108,14 @@ class Executor:
             failed = jobs.fail_interrupted(s)
         for job_id in failed:
             log.warning("job %s was running when the executor stopped: marked failed", job_id)
+        for version_id in builds.fail_interrupted_builds(self.sessions):
+            log.warning("build of version %s was interrupted: marked failed", version_id)
         return failed
 
     def tick(self) -> None:
         self._reap()
         self._stop_dismissed()
+        self._builds()
         while len(self.running) < self.settings.executor_slots:
             with self.sessions() as s:
                 job = jobs.claim(s, self.name, self.quota)
@@ -136,6 +151,40 @@ class Executor:
             stop.wait(POLL_SECONDS)
         for run in list(self.running.values()):
             self._kill(run)
+        if self.build is not None:
+            _, process = self.build
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    # --- publishing builds ---------------------------------------------------------------------
+    def _builds(self) -> None:
+        """Reap the running build (a process that ended without a final state failed), then
+        claim and start the next queued one."""
+        if self.build is not None:
+            version_id, process = self.build
+            if process.poll() is None:
+                return
+            self.build = None
+            reason = f"the build's process ended with exit code {process.returncode}"
+            if builds.fail_build(self.sessions, version_id, reason):
+                log.warning("build of version %s: %s", version_id, reason)
+        version_id = builds.claim_build(self.sessions)
+        if version_id is None:
+            return
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "twinhub.extensions.executor.builds", str(version_id)],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its steps' sessions are killed by the build itself
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the loop is single-threaded
+            )
+        except OSError as e:
+            builds.fail_build(self.sessions, version_id, f"could not start: {e}")
+            return
+        log.info("build of version %s started: pid %d", version_id, process.pid)
+        self.build = (version_id, process)
 
     # --- one job -------------------------------------------------------------------------------
     def _start(
@@ -165,6 +214,8 @@ class Executor:
             if account is not None:
                 for path in (folder, folder / "job.json"):
                     os.chown(path, account.uid, account.gid)
+                if self.platform_gid is not None:
+                    builds.share_job_outputs(folder, self.platform_gid, ())
             log_file = open(folder / "runner.log", "wb")  # noqa: SIM115 - the child writes it
             if account is not None:
                 os.chown(folder / "runner.log", account.uid, account.gid)
@@ -221,6 +272,8 @@ class Executor:
             status = result.get("status")
             if status == jobs.SUCCESSFUL and not provenance:
                 status, result["reason"] = jobs.FAILED, "the run left no PROV record"
+            if status == jobs.SUCCESSFUL:
+                self._share_outputs(run.folder)
             with self.sessions.begin() as s:
                 if status == jobs.SUCCESSFUL:
                     done = jobs.finish(
@@ -237,6 +290,15 @@ class Executor:
                     )
                     done = jobs.finish(s, run.job_id, jobs.FAILED, reason=reason)
             log.info("job %s ended: %s%s", run.job_id, status, "" if done else " (ignored)")
+
+    def _share_outputs(self, folder: Path) -> None:
+        """The job's outputs become readable by the registry's group (it serves them as the
+        platform's account)."""
+        if self.platform_gid is not None:
+            try:
+                builds.share_job_outputs(folder, self.platform_gid, tuple(OUTPUTS.values()))
+            except OSError:
+                log.exception("the outputs in %s could not be shared with the registry", folder)
 
     def _stop_dismissed(self) -> None:
         if not self.running:

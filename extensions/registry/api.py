@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import prov.model
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 from twinhub.contracts.jsonvalues import DOCUMENT, json_problems
 from twinhub.contracts.manifest import TwinManifest
@@ -25,7 +25,7 @@ from .bodies import component, documented, json_body
 from .db import History, PipelineRow, Run
 from .errors import BadRequest, Forbidden, Invalid, NotFound
 from .models import ErrorBody, HistoryEntry, Page, PipelineRecord, ProfileRecord, TwinRecord
-from .publishing import Publisher
+from .publishing import Publisher, chunks, media_type
 from .snapshot import etag, not_modified, page_body, profile_record, select_items, twin_record
 from .store import Store
 
@@ -465,5 +465,6 @@ def _publishing_routes(api: APIRouter, publisher: Publisher, Caller) -> None:  #
         return publisher.data_item(user, name, base)
 
     @api.get("/twins/{name}/data/{path:path}", tags=["publish"], summary="One data file")
-    def twin_data_file(user: Caller, name: str, path: str) -> FileResponse:
-        return FileResponse(publisher.data_file(user, name, path))
+    def twin_data_file(user: Caller, name: str, path: str) -> StreamingResponse:
+        fd = publisher.data_file(user, name, path)
+        return StreamingResponse(chunks(fd), media_type=media_type(path))

@@ -22,7 +22,7 @@ import httpx
 import yaml
 from twinhub.catalogs import entry_ids
 from twinhub.contracts.manifest import ManifestError
-from twinhub.contracts.names import REGISTRY_API
+from twinhub.contracts.names import REGISTRY_API, VERSION_PENDING
 from twinhub.twins.manifest import entry_point_errors, load_manifest, safe_yaml
 
 API = REGISTRY_API
@@ -140,7 +140,7 @@ def publish(folder: Path, wait: bool = True) -> int:
         return 0
     deadline = time.monotonic() + WAIT_SECONDS
     state = version["state"]
-    while state in ("building", "testing") and time.monotonic() < deadline:
+    while state in VERSION_PENDING and time.monotonic() < deadline:
         time.sleep(2)
         version = version_state(name, version["version"])
         if version["state"] != state:

@@ -160,8 +160,9 @@ class Job(Base):
 
 class TwinVersion(Base):
     """A published version of a user's twin: an immutable archive (by content hash) and the
-    state of its build: building -> testing -> served | failed; a version that passed and is
-    no longer served is 'ready' (rollback serves it again)."""
+    state of its build: queued (stored by the registry) -> building -> testing (the run
+    executor) -> served | failed; a version that passed and is no longer served is 'ready'
+    (rollback serves it again)."""
 
     __tablename__ = "twin_versions"
     __table_args__ = (Index("ix_twin_versions_name_number", "twin_name", "number", unique=True),)

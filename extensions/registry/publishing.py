@@ -3,35 +3,27 @@
 ``POST /api/twins/{name}/versions`` hands the archive to :meth:`Publisher.upload` (in a worker
 thread, never on the event loop): the archive is checked and unpacked (:mod:`.archive`), its
 manifest validated (name, profile, catalog entries, the publisher among the maintainers), and a
-version row is written in state ``building``. The build then runs in the publisher's own thread
-(one at a time, each step with a time limit):
+version row is written in state ``queued`` with its folder complete (nothing half-written: the
+folder is moved into place in the row's transaction).
 
-1. ``building``: the version's environment, with uv (:func:`twinhub.extensions.runtimes.
-   build_published_environment`: the platform's base plus the twin's declared requirements);
-2. ``testing``: the twin's entry points are imported and its own test run, in that environment;
-3. ``served`` (the previously served version becomes ``ready``) or ``failed``: a failed version
-   never replaces the served one. :meth:`Publisher.serve` serves a ``ready`` one again
-   (rollback).
-
-Every command of the build runs as the owner's unix account (extensions/accounts.py) when the
-registry runs as root, never as root, with a minimal environment: no platform token, no
-``TWINHUB_*`` or ``JUPYTERHUB_*`` variable. Files live in ``<state>/published/<twin>/<number>/``
-(the archive, ``src/``, ``env/``); ``<twin>/served`` links to the served one, which is what
+The registry builds nothing and holds no root: the run executor claims queued versions and
+builds, tests and serves each as its owner's unix account (:mod:`twinhub.extensions.executor.
+builds`): ``queued`` -> ``building`` -> ``testing`` -> ``served`` (the previously served version
+becomes ``ready``) or ``failed``; a failed version never replaces the served one.
+:meth:`Publisher.serve` serves a ``ready`` one again (rollback), with the same
+:func:`serve_version` the build uses. Files live in ``<state>/published/<twin>/<number>/`` (the
+archive, ``src/``, ``env/``); ``<twin>/served`` links to the served one, which is what
 :func:`twinhub.extensions.runtimes.runtime_python` returns for the twin.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
+import stat
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +31,8 @@ import yaml
 from sqlalchemy import func, select
 from twinhub.catalogs import entry_ids
 from twinhub.contracts.manifest import MANIFEST_FILE, ManifestError, parse_manifest
-from twinhub.contracts.names import SCOPE_TWINS_WRITE
-from twinhub.contracts.text import normalize_username
-from twinhub.extensions.runtimes import SERVED, build_published_environment, published_dir
+from twinhub.contracts.names import SCOPE_TWINS_WRITE, VERSION_PENDING
+from twinhub.extensions.runtimes import SERVED, published_dir
 from twinhub.twins.manifest import safe_yaml
 
 from .archive import ArchiveError, Limits, digest, unpack
@@ -49,7 +40,6 @@ from .auth import User
 from .db import Twin, TwinVersion, utcnow
 from .errors import Conflict, Invalid, NotFound
 
-log = logging.getLogger("twinhub.registry.publish")
 LOG_TAIL = 16 * 1024
 """Characters of a build's output kept with the version (the tail: where errors are)."""
 DATA_DIR = "data"
@@ -62,24 +52,9 @@ MEDIA_TYPES = {
     ".txt": "text/plain",
     ".zip": "application/zip",
 }
-STATES = ("building", "testing", "served", "ready", "failed")
-CHECK_AND_TEST = """
-import sys
-from twinhub.twins.manifest import entry_point_errors, load_manifest
-errors = entry_point_errors(load_manifest(sys.argv[1]))
-for field, message in errors:
-    print(f"{field}: {message}")
-if errors:
-    sys.exit(1)
-import pytest
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", "."]))
-"""
-"""The entry points import (model, app: the dashboard's imports too), then the twin's own
-test: one process, so the platform's packages are imported once (about half the step)."""
-
-
-class StepFailed(RuntimeError):
-    pass
+QUEUED = VERSION_PENDING[0]
+"""A stored version waiting for the executor to build it."""
+STATES = (*VERSION_PENDING, "served", "ready", "failed")
 
 
 def version_record(v: TwinVersion) -> dict[str, Any]:
@@ -109,8 +84,6 @@ class Publisher:
         self.limits = Limits(
             settings.publish_max_bytes, settings.publish_max_unpacked, settings.publish_max_files
         )
-        self.timeout = settings.publish_build_timeout
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="twin-build")
 
     # --- who may see and change ----------------------------------------------------------------
     def _may_change(self, user: User, owner: str) -> bool:
@@ -150,7 +123,8 @@ class Publisher:
 
     # --- upload --------------------------------------------------------------------------------
     def upload(self, user: User, name: str, data: bytes) -> dict[str, Any]:
-        """Check, store and queue the build of one archive (blocking: call off the loop)."""
+        """Check, store and queue the build of one archive (blocking: call off the loop); the
+        run executor builds it."""
         with self.store.sessions() as s:
             twin = s.scalar(select(Twin).where(Twin.name == name))
             versions = self._versions(s, name)
@@ -186,12 +160,11 @@ class Publisher:
                 row = TwinVersion(
                     twin_name=name, number=number, sha256=sha, size=len(data),
                     owner=versions[0].owner if versions else user.name,
-                    manifest=manifest, state="building", log="",
+                    manifest=manifest, state=QUEUED, log="",
                 )  # fmt: skip
                 s.add(row)
                 (staging / "source.tar.gz").write_bytes(data)
                 os.replace(staging, twin_dir / str(number))
-            self.pool.submit(self._build, row.id)
             return version_record(row)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -226,94 +199,6 @@ class Publisher:
             raise Invalid(errors)
         return document
 
-    # --- build ---------------------------------------------------------------------------------
-    def _set(self, version_id: int, state: str | None = None, log_text: str | None = None):
-        with self.store.transaction() as s:
-            row = s.get(TwinVersion, version_id)
-            if state is not None:
-                row.state = state
-            if log_text is not None:
-                row.log = log_text[-LOG_TAIL:]
-            row.updated_at = utcnow()
-            return row
-
-    def _build(self, version_id: int) -> None:
-        with self.store.sessions() as s:
-            row = s.get(TwinVersion, version_id)
-        folder = published_dir(self.state_dir, row.twin_name) / str(row.number)
-        output = folder / "build.log"
-        try:
-            account = self._account(row.owner)
-            if account is not None:
-                for path in [folder, *folder.rglob("*")]:
-                    os.lchown(path, account.uid, account.gid)
-            env_dir = folder / "env"
-
-            def step(argv: list[str]) -> None:
-                self._run(argv, folder / "src", account, output)
-
-            build_published_environment(folder / "src", env_dir, run=step)
-            self._set(version_id, "testing", _tail(output))
-            python = str(env_dir / "bin" / "python")
-            step([python, "-c", CHECK_AND_TEST, str(folder / "src" / MANIFEST_FILE)])
-            self.serve_version(row.twin_name, row.number, _tail(output))
-        except Exception as e:  # the version fails; the served one stays
-            log.info("build of %s %s failed: %s", row.twin_name, row.number, e)
-            self._set(version_id, "failed", _tail(output) + f"\n{type(e).__name__}: {e}\n")
-
-    def _account(self, owner: str):
-        """The owner's unix account when the registry runs as root (never run user code as
-        root), None otherwise (the registry's own unprivileged account runs it)."""
-        if os.geteuid() != 0:
-            return None
-        from twinhub.extensions.accounts import ensure_account, home_dir_template
-
-        return ensure_account(
-            self.state_dir,
-            self.settings.account_prefix,
-            home_dir_template(self.settings),
-            normalize_username(owner),
-        )
-
-    def _run(self, argv: list[str], cwd: Path, account, output: Path) -> None:
-        """One step as the owner: minimal environment, own session, bounded in time."""
-        home = account.home if account is not None else str(Path.home())
-        env = {
-            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
-            "HOME": home,
-            "LANG": "C.UTF-8",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "MPLBACKEND": "Agg",
-            "UV_CACHE_DIR": str(Path(home) / ".cache" / "uv"),
-            "UV_NO_CONFIG": "1",
-        }
-        ids = {}
-        if account is not None:
-            ids = {"user": account.uid, "group": account.gid, "extra_groups": []}
-        with output.open("ab") as out:
-            shown = " ".join([Path(argv[0]).name, *argv[1:]])
-            out.write(f"$ {shown}\n".encode())
-            out.flush()
-            started = time.monotonic()
-            process = subprocess.Popen(
-                argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True, **ids,
-            )  # fmt: skip
-            try:
-                code = process.wait(self.timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise StepFailed(f"took longer than {self.timeout} s: stopped") from None
-            finally:
-                try:  # whatever it left running in its session
-                    os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            out.write(f"({time.monotonic() - started:.1f} s)\n".encode())
-        if code != 0:
-            raise StepFailed(f"{Path(argv[0]).name} exited with {code}")
-
     # --- data --------------------------------------------------------------------------------
     def _served_visible(self, user: User, name: str) -> TwinVersion:
         with self.store.sessions() as s:
@@ -331,20 +216,43 @@ class Publisher:
             return []
         return sorted(p for p in data.rglob("*") if p.is_file() and not p.is_symlink())[:500]
 
+    def _open_data(self, v: TwinVersion, path: Path) -> int:
+        """A descriptor of one of the version's data files, if it is a regular file of the
+        version's owner: the folder is theirs (the registry reads it as the platform's
+        account), so a link they put there to a file of the platform's or of another user's
+        twin is refused, whenever they put it."""
+        folder = published_dir(self.state_dir, v.twin_name) / str(v.number)
+        owner = folder.lstat().st_uid  # in the twin's folder, which is the registry's
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != owner:
+            os.close(fd)
+            raise OSError(f"{path.name}: not a file of the twin's owner")
+        return fd
+
     def data_item(self, user: User, name: str, base_url: str) -> dict[str, Any]:
         """The served version's data files as a STAC Item (visible as the twin is)."""
         v = self._served_visible(user, name)
         folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
         assets = {}
         for path in self._data_files(v):
+            try:
+                fd = self._open_data(v, path)
+            except OSError:
+                continue
+            checksum, size = hashlib.sha256(), 0
+            with os.fdopen(fd, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    checksum.update(chunk)
+                    size += len(chunk)
             relative = path.relative_to(folder).as_posix()
             assets[relative] = {
                 "href": f"{base_url}/{relative}",
                 "title": relative,
-                "type": MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+                "type": media_type(path),
                 "roles": ["data"],
-                "file:size": path.stat().st_size,
-                "file:checksum": "1220" + hashlib.sha256(path.read_bytes()).hexdigest(),
+                "file:size": size,
+                "file:checksum": "1220" + checksum.hexdigest(),
             }
         manifest = v.manifest
         return {
@@ -364,12 +272,16 @@ class Publisher:
             "assets": assets,
         }
 
-    def data_file(self, user: User, name: str, relative: str) -> Path:
+    def data_file(self, user: User, name: str, relative: str) -> int:
+        """A descriptor of one data file of the served version (see :meth:`_open_data`)."""
         v = self._served_visible(user, name)
+        folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
         for path in self._data_files(v):
-            folder = published_dir(self.state_dir, name) / str(v.number) / "src" / DATA_DIR
             if path.relative_to(folder).as_posix() == relative:
-                return path
+                try:
+                    return self._open_data(v, path)
+                except OSError:
+                    break
         raise NotFound(f"twin {name!r} has no data file {relative[:200]!r}")
 
     # --- serving -------------------------------------------------------------------------------
@@ -391,36 +303,46 @@ class Publisher:
         return version_record(self.serve_version(name, number))
 
     def serve_version(self, name: str, number: int, log_text: str | None = None) -> TwinVersion:
-        """Make ``number`` the served version: its manifest the twin's, its env the runtime."""
-        twin_dir = published_dir(self.state_dir, name)
-        with self.store.transaction() as s:
-            for v in self._versions(s, name):
-                if v.number == number:
-                    chosen = v
-                    v.state = SERVED
-                    if log_text is not None:
-                        v.log = log_text[-LOG_TAIL:]
-                elif v.state == SERVED:
-                    v.state = "ready"
-                v.updated_at = utcnow()
-            manifest = parse_manifest(chosen.manifest, f"twin {name!r}")
-            twin = s.scalar(select(Twin).where(Twin.name == name))
-            if twin is None:
-                twin = Twin(name=name, source="published", retired_at=None)
-                s.add(twin)
-            from .store import _write_twin
-
-            _write_twin(s, twin, manifest, chosen.owner, "publish")
-            link = twin_dir / f".served-{uuid.uuid4().hex}"
-            link.symlink_to(str(number))
-            os.replace(link, twin_dir / SERVED)  # atomic: readers see the old or the new
-            return chosen
+        return serve_version(self.store, self.state_dir, name, number, log_text)
 
 
-def _tail(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - LOG_TAIL))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+def serve_version(
+    store, state_dir: Path, name: str, number: int, log_text: str | None = None
+) -> TwinVersion:
+    """Make ``number`` the served version: its manifest the twin's, its env the runtime (the
+    executor's build when a version passes, and the registry's rollback)."""
+    twin_dir = published_dir(state_dir, name)
+    with store.transaction() as s:
+        query = select(TwinVersion).where(TwinVersion.twin_name == name)
+        for v in s.scalars(query.order_by(TwinVersion.number)):
+            if v.number == number:
+                chosen = v
+                v.state = SERVED
+                if log_text is not None:
+                    v.log = log_text[-LOG_TAIL:]
+            elif v.state == SERVED:
+                v.state = "ready"
+            v.updated_at = utcnow()
+        manifest = parse_manifest(chosen.manifest, f"twin {name!r}")
+        twin = s.scalar(select(Twin).where(Twin.name == name))
+        if twin is None:
+            twin = Twin(name=name, source="published", retired_at=None)
+            s.add(twin)
+        from .store import _write_twin
+
+        _write_twin(s, twin, manifest, chosen.owner, "publish")
+        link = twin_dir / f".served-{uuid.uuid4().hex}"
+        link.symlink_to(str(number))
+        os.replace(link, twin_dir / SERVED)  # atomic: readers see the old or the new
+        return chosen
+
+
+def media_type(path: Path | str) -> str:
+    return MEDIA_TYPES.get(Path(path).suffix.lower(), "application/octet-stream")
+
+
+def chunks(fd: int, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's content from its descriptor (closed at the end)."""
+    with os.fdopen(fd, "rb") as f:
+        while chunk := f.read(size):
+            yield chunk

@@ -8,6 +8,7 @@ as missing (404), never as forbidden, so private twins do not leak their names.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ from .snapshot import Snapshot, build_snapshot
 from .validation import check_pipeline_document, check_profile, check_twin, semver_key
 
 SYSTEM = "twinhub (discovery)"
+OTHER_WRITERS_SECONDS = 1.0
+"""How often a read looks for twins written by another process (the run executor serves the
+published versions it built): one indexed query at most this often."""
 
 
 EntryPointCheck = Callable[[TwinManifest], list[tuple[str, str]]]
@@ -46,6 +50,8 @@ class Store:
         self._version_lock = threading.Lock()
         self._snapshot_lock = threading.Lock()
         self._snapshot: Snapshot | None = None
+        self._history_seen: int | None = None
+        self._next_look = 0.0
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -66,6 +72,7 @@ class Store:
         The version is read before the rows: a write committing during the build moves it
         on, so the next read builds again instead of keeping a snapshot that missed it.
         """
+        self._notice_other_writers()
         current = self._snapshot
         if current is not None and current.version == self.version:
             return current
@@ -78,6 +85,20 @@ class Store:
                 profiles = s.scalars(select(Profile).order_by(Profile.slug)).all()
             self._snapshot = build_snapshot(version, twins, profiles)
             return self._snapshot
+
+    def _notice_other_writers(self) -> None:
+        """Every write of a twin or profile adds a history row; a newer one than this process
+        has seen (another process wrote) moves the version, so the snapshot is rebuilt."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return
+        self._next_look = now + OTHER_WRITERS_SECONDS
+        with self.sessions() as s:
+            latest = s.scalar(select(func.max(History.id)))
+        if latest != self._history_seen:
+            self._history_seen = latest
+            with self._version_lock:
+                self.version += 1
 
     # --- twins ---------------------------------------------------------------------------------
     def list_twins(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import html
 import inspect
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import panel as pn
 from panel.io.reload import record_modules
 from tornado.web import RequestHandler
+from twinhub.contracts.names import VERSION_PENDING
 from twinhub.twins.manifest import load_manifest, resolve_entry_point
 from twinhub.twins.twin import available_twins
 
@@ -57,6 +59,7 @@ def preview_page() -> Any:
 
 PUBLISH_SCRIPT = """
 const prefix = document.body.dataset.prefix, token = document.body.dataset.xsrf;
+const pending = JSON.parse(document.body.dataset.pending);
 const pause = (ms) => new Promise((done) => setTimeout(done, ms));
 async function answer(response) {
   try { return await response.json(); }
@@ -81,7 +84,7 @@ async function publish(button) {
     let response = await fetch(`${prefix}/-/publish/${encodeURIComponent(folder)}`,
       {method: "POST", headers: {"X-XSRFToken": token}, credentials: "same-origin"});
     let body = await answer(response);
-    while (response.ok && (body.state === "building" || body.state === "testing")) {
+    while (response.ok && pending.includes(body.state)) {
       show(out, body.state, `version ${body.version}: ${body.state}…`);
       await pause(2000);
       response = await fetch(`${prefix}/-/versions/${body.twin}/${body.version}`,
@@ -136,7 +139,8 @@ def index_handler(prefix: str, root: Path) -> type[RequestHandler]:
             self.set_header("Cache-Control", "no-store")
             self.write(
                 "<!DOCTYPE html><title>Twin dashboards</title>"
-                f'<body data-prefix="{html.escape(prefix)}" data-xsrf="{token}">'
+                f'<body data-prefix="{html.escape(prefix)}" data-xsrf="{token}" '
+                f'data-pending="{html.escape(json.dumps(VERSION_PENDING))}">'
                 f"<h1>Twin dashboards</h1><ul>{items}</ul>"
                 "<h2>Your twin folders</h2><p>Publish uploads a folder as a new version of its "
                 "twin (as <code>twinhub publish</code> does): the registry builds and tests it, "

@@ -241,8 +241,8 @@ def test_the_dashboards_run_as_an_account_that_is_not_root(gateway: Gateway) -> 
 
 @pytest.mark.parametrize(
     "module",
-    # (the registry runs as the hub's account: publishing builds as each twin's owner)
-    ["twinhub.extensions.gateway_front", "jupyterhub_idle_culler"],
+    # the registry too: publishing builds run in the executor (issue 16 section 1)
+    ["twinhub.extensions.registry", "twinhub.extensions.gateway_front", "jupyterhub_idle_culler"],
 )
 def test_services_that_need_no_root_run_as_the_platform_account(
     gateway: Gateway, module: str

@@ -8,25 +8,32 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import subprocess
+import sys
 import tarfile
+import threading
 from pathlib import Path
 
 import psutil
 import pystac
 import pytest
 from twinhub.contracts.settings import Settings
-from twinhub.extensions.accounts import ensure_account, home_dir_template
+from twinhub.extensions.accounts import ensure_account, ensure_service_account, home_dir_template
 from twinhub.extensions.dashboards.router import launch_for, twin_runtime
 from twinhub.extensions.dashboards.supervisor import Supervisor, Unavailable
+from twinhub.extensions.executor.builds import INTERRUPTED, Builder, claim_build
+from twinhub.extensions.executor.service import Executor
 from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
 from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
-from twinhub.extensions.registry.publishing import Publisher
+from twinhub.extensions.registry.publishing import Publisher, chunks
 from twinhub.extensions.registry.scaffold import new_twin
 from twinhub.extensions.registry.snapshot import twin_record
 from twinhub.extensions.registry.store import Store
 from twinhub.extensions.runtimes import runtime_python
+from twinhub.hub.launch import prepare_registry_folders
+from twinhub.hub.services import platform_home
 
 from tests.support.waiting import wait_for
 
@@ -53,13 +60,25 @@ def world(tmp_path_factory: pytest.TempPathFactory):
     for folder in (state, state.parent, state.parent.parent):  # the session's temporary folder
         os.chmod(folder, 0o711)  # users pass through to their homes, as in <state>
     settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
-    store = Store(open_database(f"sqlite:///{state / 'registry.sqlite'}"))
+    sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
+    store = Store(sessions)
     store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
     publisher = Publisher(store, state, settings)
     twin = new_twin(NAME, tmp_path_factory.mktemp("alice"), "alice")
     (twin / "test_isolation.py").write_text(ISOLATION_TEST)
+    # the executor's side: claims queued versions and builds them (in-process here)
+    builder, stop = Builder(sessions, settings), threading.Event()
+
+    def build_queued() -> None:
+        while not stop.is_set():
+            if builder.build_next() is None:
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=build_queued, daemon=True)
+    thread.start()
     yield publisher, twin, settings
-    publisher.pool.shutdown(wait=True)
+    stop.set()
+    thread.join()
 
 
 def finished(publisher: Publisher, number: int) -> dict:
@@ -67,7 +86,7 @@ def finished(publisher: Publisher, number: int) -> dict:
         lambda: publisher.get_version(ALICE, NAME, number),
         timeout=300,
         interval=1,
-        until=lambda v: v["state"] not in ("building", "testing"),
+        until=lambda v: v["state"] not in ("queued", "building", "testing"),
         message=f"version {number} built and tested",
     )
 
@@ -76,7 +95,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     publisher, twin, settings = world
     monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "platform-secret")  # must not reach the twin
     v1 = publisher.upload(ALICE, NAME, pack(twin))
-    assert (v1["version"], v1["state"], v1["owner"]) == (1, "building", "alice")
+    assert (v1["version"], v1["state"], v1["owner"]) == (1, "queued", "alice")
     done = finished(publisher, 1)
     assert done["state"] == "served", done["log"]
     assert "3 passed" in done["log"]  # the template's two tests and the isolation test
@@ -96,7 +115,7 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     asset = item.assets["sample.csv"]
     assert asset.href == f"{base}/sample.csv" and asset.media_type == "text/csv"
     assert asset.extra_fields["file:checksum"] == "1220" + hashlib.sha256(sample).hexdigest()
-    assert publisher.data_file(ALICE, NAME, "sample.csv").read_bytes() == sample
+    assert b"".join(chunks(publisher.data_file(ALICE, NAME, "sample.csv"))) == sample
     for hostile in ("../twin.yaml", "../../1/source.tar.gz", "/etc/passwd"):
         with pytest.raises(NotFound):
             publisher.data_file(ALICE, NAME, hostile)
@@ -170,6 +189,78 @@ def test_refused_uploads_store_nothing(world, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         publisher.list_versions(ALICE, "pub-other")
     assert not list((publisher.state_dir / "published").glob("*/.upload-*"))
+
+
+def test_the_registry_account_reads_the_data_and_nothing_else_of_a_version(world) -> None:
+    """Issue 16 section 1: the registry runs as the platform's account. The launcher gives it
+    ``published/`` (an older registry, run as root, left it root's) and shares each built
+    version's data files with its group: it reads those and stores new uploads; not the
+    version's code, environment or build log, which are the owner's. (After the first test.)"""
+    publisher, _, settings = world
+    if os.geteuid() != 0:
+        pytest.skip("one account runs everything when the platform is not root")
+    platform = ensure_service_account(settings.platform_account, platform_home(settings))
+    published = settings.state_dir / "published"
+    version = published / NAME / "1"
+    for path in (published, published / NAME):  # as an older version left them
+        os.chown(path, 0, 0)
+        os.chmod(path, 0o700)
+    owner = version.stat()
+    for path in (version, version / "src", *(version / "src" / "data").rglob("*")):
+        os.chown(path, owner.st_uid, owner.st_gid)
+        os.chmod(path, 0o700)
+    prepare_registry_folders(settings.state_dir, platform.uid, platform.gid)
+
+    data = version / "src" / "data" / "sample.csv"
+    private = [version / "src" / "model.py", version / "env" / "pyvenv.cfg", version / "build.log"]
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE, str(published / NAME), str(data), *map(str, private)],
+        user=platform.uid, group=platform.gid, extra_groups=[],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert probe.stdout.split() == ["made", "read", *["refused"] * len(private)], (
+        probe.stdout + probe.stderr
+    )
+
+
+PROBE = """
+import os, sys, tempfile
+os.rmdir(tempfile.mkdtemp(prefix=".upload-", dir=sys.argv[1]))
+print("made")
+for path in sys.argv[2:]:
+    try:
+        open(path, "rb").read(1)
+        print("read")
+    except OSError:
+        print("refused")
+"""
+
+
+def test_a_build_the_executor_left_is_failed_when_it_restarts(tmp_path: Path) -> None:
+    """Issue 16 section 1: the executor builds, the registry only queues. A build a dead
+    executor left ``building`` fails with its reason when the next executor starts; a queued
+    one waits for it, and is then claimed once only."""
+    state = tmp_path / "state"
+    state.mkdir()
+    settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
+    sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
+    store = Store(sessions)
+    store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
+    publisher = Publisher(store, state, settings)
+    twin = new_twin("pub-left", tmp_path, "alice")
+    assert publisher.upload(ALICE, "pub-left", pack(twin))["state"] == "queued"
+    assert claim_build(sessions) is not None  # an executor took it, then died
+    (twin / "README.md").write_text("another archive\n")
+    assert publisher.upload(ALICE, "pub-left", pack(twin))["state"] == "queued"
+
+    Executor(settings, sessions).recover()  # the next executor starts
+    left, waiting = publisher.list_versions(ALICE, "pub-left")
+    assert left["state"] == "failed" and waiting["state"] == "queued"
+    assert publisher.get_version(ALICE, "pub-left", 1)["log"].strip().endswith(INTERRUPTED)
+    assert claim_build(sessions) is not None and claim_build(sessions) is None  # once only
+    assert [v["state"] for v in publisher.list_versions(ALICE, "pub-left")] == [
+        "failed", "building",
+    ]  # fmt: skip
 
 
 def test_a_published_twins_dashboard_runs_as_its_owner(world) -> None:

@@ -1,5 +1,5 @@
 """Bring your own twin through the real hub: alice scaffolds and publishes a twin with her token
-as her unix account (the CLI she runs in her server), the registry builds and tests it and
+as her unix account (the CLI she runs in her server), the run executor builds and tests it, the registry
 serves it; lena (in the group) sees it and its data, carol (not in it) gets 404; a broken
 version is refused and the served one stays. (Rollback, ownership and hostile archives:
 tests/unit/test_publish_versions.py and test_publish_archive.py, in-process.)"""

@@ -227,12 +227,18 @@ def test_alices_notebook_still_runs_on_her_own_cluster(alice: User, bob: User) -
 
 
 def test_the_dashboards_run_as_an_account_that_is_not_root(gateway: Gateway) -> None:
-    """Twins' code runs in dashboard processes of the dashboards' account; the router in front
-    of them (which holds the service's hub token) runs as the platform, out of their reach."""
+    """The platform's twins' code runs in dashboard processes of the dashboards' account; the
+    router in front of them (which holds the service's hub token) runs as the platform, out of
+    their reach. (A published twin's runs as its owner: tests/integration/registry/
+    test_registry_publish.py; other tests of this session may have opened one.)"""
     with gateway.client(cookies=gateway.login("dora").cookies) as c:
         assert c.get("/services/twinhub-apps/lattice", follow_redirects=True).status_code == 200
-    commands = {p: " ".join(p.cmdline()) for p in gateway.descendants()}
-    twins = [p for p, cmd in commands.items() if "twinhub.extensions.dashboards.server" in cmd]
+    commands = {p: p.cmdline() for p in gateway.descendants()}
+    twins = [
+        p
+        for p, argv in commands.items()
+        if "twinhub.extensions.dashboards.server" in argv and argv[-1] == "lattice"
+    ]
     assert twins
     for process in twins:
         assert process.uids().real != 0

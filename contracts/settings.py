@@ -286,17 +286,17 @@ class Settings(BaseSettings):
         "(a user server takes about 1.5 s of one core to start: 2 per core keeps cores busy).",
     )
     spawn_start_timeout: int = _var(
-        120,
-        "Seconds the hub waits for a spawner's start() (a local process: its account and "
-        "Popen; Slurm jobs have their own, longer one); a spawn still queued behind "
-        "TWINHUB_CONCURRENT_SPAWN_LIMIT has not started and does not count.",
+        300,
+        "Seconds the hub waits for a spawner's start(). A local server's start() includes its "
+        "first HTTP answer while its process is watched: one that exits fails at once, one "
+        "that is alive but slow (JupyterLab needs about 1.5 s of one core, but took >90 s at "
+        "load 12-14 in a 100-user round on 2 cores) is not failed before this. A spawn queued "
+        "behind TWINHUB_CONCURRENT_SPAWN_LIMIT (429) has not started and does not count.",
     )
     spawn_http_timeout: int = _var(
         300,
-        "Seconds the hub waits, after start(), for a user server's first HTTP answer before it "
-        "gives up and stops it. Not for a queue: a server that is slow because every core is "
-        "busy (JupyterLab needs about 1.5 s of one core, >90 s of wall time at load 12-14 in "
-        "a 100-user round on 2 cores) must not be failed; only a hung one.",
+        "Seconds the hub waits, after start(), for a server's first HTTP answer before it "
+        "stops it (local servers already answered in start(); Slurm jobs wait here).",
     )
     spawns_per_user: int = _var(
         2,

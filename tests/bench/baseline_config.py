@@ -37,8 +37,8 @@ c.Spawner.default_url = "/lab"
 if os.geteuid() == 0:
     c.Spawner.args = ["--allow-root"]
 c.Spawner.environment = {"PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin')}"}
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 90
+c.Spawner.start_timeout = settings.spawn_start_timeout
+c.Spawner.http_timeout = settings.spawn_http_timeout
 c.JupyterHub.cleanup_servers = True
 c.JupyterHub.concurrent_spawn_limit = settings.concurrent_spawn_limit
 c.JupyterHub.active_server_limit = settings.active_server_limit

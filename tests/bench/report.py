@@ -140,29 +140,10 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
         )
     if "users" in results:
         r = results["users"]
-        for n in r["twinhub"]:
-            b, t = r["baseline"][n], r["twinhub"][n]
-            for step in ("login", "spawn", "api", "stop"):
-                rows.append(
-                    (
-                        f"{n} users: {step} (median / p95 s)",
-                        _s(b["steps"][step]),
-                        _s(t["steps"][step]),
-                        f"{t['steps'][step]['median_s'] / b['steps'][step]['median_s']:.2f}"
-                        if b["steps"][step]["n"] and t["steps"][step]["n"]
-                        else "-",
-                        "",
-                    )
-                )
-            rows.append(
-                (
-                    f"{n} users: failed users / 429 retries / wall s",
-                    f"{b['failed']} / {b['retries_429']} / {b['wall_s']}",
-                    f"{t['failed']} / {t['retries_429']} / {t['wall_s']}",
-                    "-",
-                    GOALS["users"],
-                )
-            )
+        for label in ("twinhub", "twinhub-traefik"):
+            for n, t in r.get(label, {}).items():
+                rows += _users_rows(f"{n} users, {'chp' if label == 'twinhub' else 'traefik'}",
+                                    r["baseline"].get(n), t)  # fmt: skip
     if "fairness" in results:
         r = results["fairness"]
         load, c = r["load_average"], r["ratio"]
@@ -283,6 +264,57 @@ def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
                 f"{c['failed']} failed, {c['retries_429']} 429 retries, {c['wall_s']} s",
             )
         )
+    return rows
+
+
+def _users_rows(what: str, b: dict | None, t: dict) -> list[tuple[str, str, str, str, str]]:
+    """One many-users round of twinhub beside the bare hub's of the same size (if run)."""
+    rows = []
+    for step in ("login", "spawn", "api", "dashboard", "stop"):
+        bs, ts = (b or {}).get("steps", {}).get(step), t["steps"].get(step)
+        if not ts:
+            continue
+        both = bs and bs["n"] and ts["n"]
+        rows.append(
+            (
+                f"{what}: {step} (median / p95 s)",
+                _s(bs) if bs and bs["n"] else ("none" if b else "not run"),
+                _s(ts) if ts["n"] else "-",
+                f"{ts['median_s'] / bs['median_s']:.2f}" if both else "-",
+                "",
+            )
+        )
+
+    def started(x: dict) -> str:
+        h = x.get("hub_start_times") or {}
+        return f"{h['median_s']:.1f} / {h['p95_s']:.1f} / {h['max_s']:.1f}" if h.get("n") else "-"
+
+    rows.append(
+        (
+            f"{what}: server start as the hub logged it, no queue (median / p95 / max s)",
+            started(b) if b else "not run",
+            started(t),
+            "-",
+            "",
+        )
+    )
+
+    def totals(x: dict) -> str:
+        la = x.get("load_average_1min") or {}
+        return (
+            f"{x['failed']} / {x['retries_429']} / {x['wall_s']} / "
+            f"{la.get('median', float('nan')):.1f} ({la.get('max', float('nan')):.1f})"
+        )
+
+    rows.append(
+        (
+            f"{what}: failed users / 429 retries / wall s / load median (max)",
+            totals(b) if b else "not run",
+            totals(t),
+            "-",
+            GOALS["users"],
+        )
+    )
     return rows
 
 

@@ -1,14 +1,20 @@
 """Benchmark 4: many users at once, bounded (in the spirit of hubtraf).
 
 N simulated users arrive together; each logs in (form + token), spawns its server, calls the
-registry (twinhub) or the hub's user API (baseline), and stops. The hub's
-``concurrent_spawn_limit`` and ``active_server_limit`` make it queue (429 + Retry-After, which
-the client waits out); a failure is any other error answer or a timeout.
+registry (twinhub) or the hub's user API (baseline), opens one dashboard (twinhub: the test
+twin's page through the proxy with the login cookie, the service's OAuth round trip included;
+the bare hub has none) and stops. The hub's ``concurrent_spawn_limit`` and
+``active_server_limit`` make it queue (429 + Retry-After, which the client waits out); a failure
+is any other error answer or a timeout. twinhub runs once through each public proxy
+(``TWINHUB_PROXY``), the bare hub once (configurable-http-proxy), one after the other in one
+invocation; each round keeps the load average it ran at and the server start times the hub
+itself logged (its "took N seconds to start", queue not included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from pathlib import Path
 
@@ -16,9 +22,11 @@ import httpx
 
 from . import client
 from .hubs import running, start_baseline, start_twinhub
-from .stats import summary
+from .stats import load_average, summary
 
-STEPS = ("login", "spawn", "api", "stop")
+STEPS = ("login", "spawn", "api", "dashboard", "stop")
+DASHBOARD = "/services/twinhub-apps/growth"
+"""The bench twin's dashboard (:func:`.hubs.start_twinhub`: an empty Panel page)."""
 
 
 SECONDS_PER_QUEUED_USER = 8
@@ -27,8 +35,22 @@ behind ``concurrent_spawn_limit``: at 100 users the last ones wait minutes, whic
 not failing; a fixed 300 s deadline made the bench itself fail them on a busy machine)."""
 
 
+async def _open_dashboard(user: client.User, path: str) -> None:
+    """GET the dashboard page as a browser does: login cookie, no token, redirects followed."""
+    r = await user.client.get(path, follow_redirects=True)
+    if r.status_code != 200 or "<html" not in r.text[:2000].lower():
+        raise client.StepFailed(
+            f"dashboard: {r.status_code} at {time.strftime('%H:%M:%S')} ({r.url}): {r.text[:120]}"
+        )
+
+
 async def _one_user(
-    url: str, name: str, password: str, api_path: str, spawn_timeout: float = 300
+    url: str,
+    name: str,
+    password: str,
+    api_path: str,
+    spawn_timeout: float = 300,
+    dashboard_path: str | None = None,
 ) -> dict:
     times: dict[str, float] = {}
     user = None
@@ -48,6 +70,11 @@ async def _one_user(
                 f"api: {r.status_code} at {time.strftime('%H:%M:%S')}: {r.text[:120]}"
             )
         times["api"] = time.monotonic() - t
+        if dashboard_path:
+            step = "dashboard"
+            t = time.monotonic()
+            await _open_dashboard(user, dashboard_path)
+            times["dashboard"] = time.monotonic() - t
         step = "stop"
         times["stop"] = await client.stop(user)
         return {"times": times, "failed": None, "retries": user.retries}
@@ -58,8 +85,18 @@ async def _one_user(
             await user.client.aclose()
 
 
-async def _round(url: str, password: str, n: int, api_path: str) -> dict:
+async def _sample_load(loads: list[float], every: float = 5) -> None:
+    while True:
+        loads.append(load_average()[0])
+        await asyncio.sleep(every)
+
+
+async def _round(
+    url: str, password: str, n: int, api_path: str, dashboard_path: str | None = None
+) -> dict:
     start = time.monotonic()
+    loads: list[float] = []
+    sampler = asyncio.create_task(_sample_load(loads))
     results = await asyncio.gather(
         *(
             _one_user(
@@ -68,10 +105,13 @@ async def _round(url: str, password: str, n: int, api_path: str) -> dict:
                 password,
                 api_path,
                 spawn_timeout=max(300, SECONDS_PER_QUEUED_USER * n),
+                dashboard_path=dashboard_path,
             )
             for i in range(n)
         )
     )
+    sampler.cancel()
+    loads.append(load_average()[0])
     failures = [r["failed"] for r in results if r["failed"]]
     return {
         "users": n,
@@ -80,18 +120,52 @@ async def _round(url: str, password: str, n: int, api_path: str) -> dict:
         "failures": failures[:10],
         "retries_429": sum(r["retries"] for r in results),
         "steps": {s: summary([r["times"][s] for r in results if s in r["times"]]) for s in STEPS},
+        "load_average_1min": {
+            "start": loads[0],
+            "median": sorted(loads)[len(loads) // 2],
+            "max": max(loads),
+        },
     }
+
+
+_STARTED = re.compile(r"User (\S+) took ([0-9.]+) seconds to start")
+_GAVE_UP = re.compile(r"didn't respond in|never showed up|Giving up|failed to start", re.I)
+
+
+def hub_start_times(log: str) -> dict:
+    """What the hub itself logged: seconds from start() to the server's first answer (no queue),
+    and how many spawns it gave up on."""
+    took = [float(m.group(2)) for m in _STARTED.finditer(log)]
+    return {
+        **summary(took),
+        "max_s": max(took, default=float("nan")),
+        "gave_up_lines": sum(1 for line in log.splitlines() if _GAVE_UP.search(line)),
+    }
+
+
+TARGETS = (
+    # label, start, its environment, the API call, the dashboard (None: the bare hub has none)
+    ("twinhub", start_twinhub, {"TWINHUB_PROXY": "chp"}, "/services/twinhub/api/twins", DASHBOARD),
+    (
+        "twinhub-traefik",
+        start_twinhub,
+        {"TWINHUB_PROXY": "traefik"},
+        "/services/twinhub/api/twins",
+        DASHBOARD,
+    ),
+    ("baseline", start_baseline, {}, "/hub/api/user", None),
+)
 
 
 def run(root: Path, sizes: tuple[int, ...] = (10, 50, 100)) -> dict:
     out: dict = {}
-    targets = (
-        ("baseline", start_baseline, "/hub/api/user"),
-        ("twinhub", start_twinhub, "/services/twinhub/api/twins"),
-    )
-    for label, start, api_path in targets:
-        with running(start(root / f"users-{label}")) as hub:
-            out[label] = {
-                str(n): asyncio.run(_round(hub.url, hub.user_password, n, api_path)) for n in sizes
-            }
+    for label, start, env, api_path, dashboard in TARGETS:
+        with running(start(root / f"users-{label}", env)) as hub:
+            out[label] = {}
+            for n in sizes:
+                seen = len(hub.log())
+                out[label][str(n)] = asyncio.run(
+                    _round(hub.url, hub.user_password, n, api_path, dashboard)
+                )
+                out[label][str(n)]["hub_start_times"] = hub_start_times(hub.log()[seen:])
     return out

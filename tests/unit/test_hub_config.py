@@ -114,3 +114,18 @@ def test_traefik_proxy_is_the_launchers_with_the_generated_credentials(
     )
     assert proxy.dynamic_config_file == str(tmp_path / "traefik" / "rules.toml")
     assert "ConfigurableHTTPProxy" not in c
+
+
+def test_spawn_timeouts_leave_room_for_busy_cores_and_are_settings(monkeypatch, tmp_path) -> None:
+    """Issue 19 section 3: the old 90 s http_timeout failed a slow (not hung) server in a crowd."""
+    c = load("jupyterhub_config.py", monkeypatch, tmp_path)
+    assert c.Spawner.http_timeout == Settings().spawn_http_timeout >= 300
+    assert c.Spawner.start_timeout == Settings().spawn_start_timeout >= 300
+    c = load(
+        "jupyterhub_config.py",
+        monkeypatch,
+        tmp_path,
+        TWINHUB_SPAWN_HTTP_TIMEOUT="450",
+        TWINHUB_SPAWN_START_TIMEOUT="200",
+    )
+    assert (c.Spawner.http_timeout, c.Spawner.start_timeout) == (450, 200)

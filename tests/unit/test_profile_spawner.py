@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
-from twinhub.contracts.settings import REPO_ROOT
+from twinhub.contracts.settings import REPO_ROOT, Settings
 from twinhub.extensions.spawners.local import TwinhubLocalSpawner
 from twinhub.extensions.spawners.profile import TwinhubProfileSpawner
 from twinhub.extensions.spawners.slurm import TwinhubSlurmSpawner
@@ -63,7 +63,7 @@ def test_other_profiles_keep_the_local_spawner(hub_config) -> None:
     s = spawner(hub_config)
     s.apply_profile(SMALL)
     assert type(s.child) is TwinhubLocalSpawner
-    assert s.start_timeout == 120
+    assert s.start_timeout == Settings().spawn_start_timeout  # the local target's, not Slurm's
 
 
 def test_the_choice_survives_a_hub_restart(hub_config) -> None:

@@ -286,7 +286,7 @@ class Settings(BaseSettings):
         "Spawns in flight at once; more get HTTP 429 with Retry-After and are retried "
         "(a user server takes about 1.5 s of one core to start: 2 per core keeps cores busy).",
     )
-    spawn_start_timeout: int = _var(
+    spawn_start_timeout: Seconds = _var(
         300,
         "Seconds the hub waits for a spawner's start(). A local server's start() includes its "
         "first HTTP answer while its process is watched: one that exits fails at once, one "
@@ -294,7 +294,7 @@ class Settings(BaseSettings):
         "load 12-14 in a 100-user round on 2 cores) is not failed before this. A spawn queued "
         "behind TWINHUB_CONCURRENT_SPAWN_LIMIT (429) has not started and does not count.",
     )
-    spawn_http_timeout: int = _var(
+    spawn_http_timeout: Seconds = _var(
         300,
         "Seconds the hub waits, after start(), for a server's first HTTP answer before it "
         "stops it (local servers already answered in start(); Slurm jobs wait here).",

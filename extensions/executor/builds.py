@@ -143,16 +143,7 @@ def share_data(folder: Path, gid: int) -> None:
             os.fchown(dir_fd, -1, gid)
             os.fchmod(dir_fd, 0o750)
             for name in files:
-                try:
-                    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
-                except OSError:  # a link
-                    continue
-                try:
-                    if stat.S_ISREG(os.fstat(fd).st_mode):
-                        os.fchown(fd, -1, gid)
-                        os.fchmod(fd, 0o640)
-                finally:
-                    os.close(fd)
+                _share_file(name, dir_fd, gid)
     finally:
         os.close(data)
 
@@ -165,16 +156,22 @@ def share_job_outputs(folder: Path, gid: int, names: tuple[str, ...]) -> None:
         os.fchown(fd, -1, gid)
         os.fchmod(fd, 0o710)
         for name in names:
-            try:
-                out = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=fd)
-            except OSError:
-                continue
-            try:
-                if stat.S_ISREG(os.fstat(out).st_mode):
-                    os.fchown(out, -1, gid)
-                    os.fchmod(out, 0o640)
-            finally:
-                os.close(out)
+            _share_file(name, fd, gid)
+    finally:
+        os.close(fd)
+
+
+def _share_file(name: str, dir_fd: int, gid: int) -> None:
+    """File ``name`` of the folder ``dir_fd``, if it is a regular file (never a link's target),
+    readable by the group ``gid``."""
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError:  # a link, or gone
+        return
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchown(fd, -1, gid)
+            os.fchmod(fd, 0o640)
     finally:
         os.close(fd)
 

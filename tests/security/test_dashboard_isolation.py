@@ -56,22 +56,9 @@ def hostile(dashboards: Gateway) -> Iterator[Gateway]:
     yield dashboards
 
 
-def twin_processes(gw: Gateway, twin: str) -> list[psutil.Process]:
-    """The dashboard processes of ``twin`` (their command line names it)."""
-    found = []
-    for p in gw.descendants():
-        try:
-            cmd = p.cmdline()
-        except psutil.Error:
-            continue
-        if "twinhub.extensions.dashboards.server" in cmd and cmd[-1] == twin:
-            found.append(p)
-    return found
-
-
 def the_process(gw: Gateway, twin: str) -> psutil.Process:
     return wait_for(
-        lambda: (twin_processes(gw, twin) or [None])[0],
+        lambda: (gw.twin_processes(twin) or [None])[0],
         until=lambda p: p is not None,
         message=f"the dashboard process of {twin}",
         timeout=60,
@@ -117,7 +104,7 @@ def test_a_dashboard_that_loops_forever_harms_only_itself(hostile: Gateway) -> N
         stuck.join(timeout=120)
     assert not stuck.is_alive()
     assert answers and answers[0].status_code in (502, 503), answers[0].text[:300]
-    assert not twin_processes(hostile, "hostile-loop")  # the watchdog stopped it
+    assert not hostile.twin_processes("hostile-loop")  # the watchdog stopped it
 
 
 def test_a_dashboard_reads_nothing_of_the_platform(hostile: Gateway) -> None:

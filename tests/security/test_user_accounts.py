@@ -233,12 +233,7 @@ def test_the_dashboards_run_as_an_account_that_is_not_root(gateway: Gateway) -> 
     test_registry_publish.py; other tests of this session may have opened one.)"""
     with gateway.client(cookies=gateway.login("dora").cookies) as c:
         assert c.get("/services/twinhub-apps/lattice", follow_redirects=True).status_code == 200
-    commands = {p: p.cmdline() for p in gateway.descendants()}
-    twins = [
-        p
-        for p, argv in commands.items()
-        if "twinhub.extensions.dashboards.server" in argv and argv[-1] == "lattice"
-    ]
+    twins = gateway.twin_processes("lattice")
     assert twins
     for process in twins:
         assert process.uids().real != 0

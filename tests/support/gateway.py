@@ -214,6 +214,18 @@ class Gateway:
         self.seen_pids.update(p.pid for p in procs)
         return procs
 
+    def twin_processes(self, twin: str) -> list[psutil.Process]:
+        """The dashboard processes of ``twin`` (their command line names it)."""
+        found = []
+        for p in self.descendants():
+            try:
+                argv = p.cmdline()
+            except psutil.Error:  # ended meanwhile
+                continue
+            if "twinhub.extensions.dashboards.server" in argv and argv[-1] == twin:
+                found.append(p)
+        return found
+
     def stop(self, timeout: float = 150) -> int:
         """Stop as Ctrl-C does; return the launcher's exit status."""
         self.descendants()

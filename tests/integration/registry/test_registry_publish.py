@@ -1,6 +1,6 @@
 """Bring your own twin through the real hub: alice scaffolds and publishes a twin with her token
-as her unix account (the CLI she runs in her server), the run executor builds and tests it, the registry
-serves it; lena (in the group) sees it and its data, carol (not in it) gets 404; a broken
+as her unix account (the CLI she runs in her server), the run executor builds and tests it, the
+registry serves it; lena (in the group) sees it and its data, carol (not in it) gets 404; a broken
 version is refused and the served one stays. (Rollback, ownership and hostile archives:
 tests/unit/test_publish_versions.py and test_publish_archive.py, in-process.)"""
 
@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import psutil
 import pytest
 from twinhub.extensions.accounts import ensure_account, home_dir_template
 from twinhub.extensions.registry.config import default_database
@@ -83,7 +82,7 @@ def test_alices_twins_dashboard_runs_as_alice_for_lena(registry: Registry) -> No
         for twin in (NAME, "growth"):
             r = c.get(f"/services/twinhub-apps/{twin}", follow_redirects=True)
             assert r.status_code == 200, (twin, r.status_code, r.text[:300])
-    published, shipped = dashboard_process(gw, NAME), dashboard_process(gw, "growth")
+    (published,), (shipped,) = gw.twin_processes(NAME), gw.twin_processes("growth")
     assert credentials(published.pid) == (alice.uid, alice.gid, set())
     assert credentials(shipped.pid) == (apps.pw_uid, apps.pw_gid, set())
     assert published.cwd() == alice.home
@@ -111,18 +110,6 @@ for path in sys.argv[1:]:
     except OSError:
         print("refused")
 """
-
-
-def dashboard_process(gw, twin: str) -> psutil.Process:
-    """The dashboard process of ``twin`` (its command line names it)."""
-    for p in gw.descendants():
-        try:
-            cmd = p.cmdline()
-        except psutil.Error:
-            continue
-        if "twinhub.extensions.dashboards.server" in cmd and cmd[-1] == twin:
-            return p
-    raise AssertionError(f"no dashboard process of {twin}")
 
 
 def credentials(pid: int) -> tuple[int, int, set[int]]:

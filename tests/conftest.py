@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,26 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.basetemp is None:
         config.option.basetemp = tempfile.mkdtemp(prefix="twinhub-tests-")
         _session_basetemp.append(config.option.basetemp)
+
+
+_shared_tmp_mode: list[int] = []
+"""The machine's temporary folder's mode when the session started: no test may change it."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _shared_tmp_mode.append(os.stat(tempfile.gettempdir()).st_mode)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A test that changed the mode of /tmp (a chmod 0711 of "the folders above" a temporary
+    folder once made it unwritable for every other account on the machine) fails the
+    session, and the mode is put back."""
+    shared = tempfile.gettempdir()
+    before, now = _shared_tmp_mode[0], os.stat(shared).st_mode
+    if now != before:
+        os.chmod(shared, stat.S_IMODE(before))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\na test changed the mode of {shared}: {oct(before)} -> {oct(now)} (put back)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -18,7 +18,12 @@ import psutil
 import pystac
 import pytest
 from twinhub.contracts.settings import Settings
-from twinhub.extensions.accounts import ensure_account, ensure_service_account, home_dir_template
+from twinhub.extensions.accounts import (
+    ensure_account,
+    ensure_service_account,
+    home_dir_template,
+    open_passages,
+)
 from twinhub.extensions.dashboards.router import launch_for, twin_runtime
 from twinhub.extensions.dashboards.supervisor import Supervisor, Unavailable
 from twinhub.extensions.executor.builds import INTERRUPTED, Builder, claim_build
@@ -57,8 +62,9 @@ def test_runs_as_the_owner_without_platform_secrets():
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
     state = tmp_path_factory.mktemp("state")
-    for folder in (state, state.parent, state.parent.parent):  # the session's temporary folder
-        os.chmod(folder, 0o711)  # users pass through to their homes, as in <state>
+    # users pass through to their homes, as in <state>: o+x added, nothing taken away (a
+    # chmod 0711 of the folders above made the machine's /tmp unwritable for every account)
+    open_passages([state])
     settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
     sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
     store = Store(sessions)

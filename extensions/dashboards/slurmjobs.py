@@ -197,6 +197,16 @@ async def job_state(job_id: str, env: dict[str, str]) -> str | None:
     return state[0].strip() if state else None
 
 
+async def job_summary(job_id: str, env: dict[str, str]) -> str:
+    """How Slurm says a job ended (``scontrol show job``: its state, reason and exit code),
+    while it still remembers the job; empty otherwise."""
+    code, out, _ = await _run("scontrol", "-o", "show", "job", job_id, env=env)
+    if code != 0:
+        return ""
+    fields = dict(f.split("=", 1) for f in out[:8192].split() if "=" in f)
+    return ", ".join(f"{k} {fields[k]}" for k in ("JobState", "Reason", "ExitCode") if k in fields)
+
+
 @dataclass
 class SlurmLaunch:
     """Starts twins' processes as Slurm jobs, with the local launcher's command and account."""
@@ -237,7 +247,8 @@ class SlurmLaunch:
         await asyncio.to_thread(
             _write_private, config_file, json.dumps({**config, "address": self.bind_ip}), uid, gid
         )
-        home = runtime.home or self.local.cwd or str(directory)
+        home = runtime.home or self.local.cwd or ""
+        home = home if home and os.path.isdir(home) else str(directory)
         env = self.job_env({CONFIG_FILE_ENV: str(config_file), "HOME": home})
         args = sbatch_args(
             resources,
@@ -280,7 +291,7 @@ class SlurmLaunch:
                     data = await asyncio.to_thread(_read_head, output)
                     if (port := ready_port(data)) is not None:
                         return port, await self._host(job)
-                    reason = tail(data) or "no output"
+                    reason = tail(data) or await job_summary(job.job_id, job.env) or "no output"
                     raise StartFailed(f"Slurm job {job.job_id} ended ({state}): {reason}")
             await asyncio.sleep(POLL_SECONDS)
 
@@ -294,7 +305,8 @@ class SlurmLaunch:
         return node
 
     def _job_dir(self, twin: str, uid: int | None, gid: int | None) -> Path:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        self.jobs_dir.chmod(0o711)  # each job's account reaches its own folder only
         directory = self.jobs_dir / f"{twin}-{secrets.token_hex(6)}"
         directory.mkdir(mode=0o700)
         if uid is not None:

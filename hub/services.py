@@ -427,6 +427,14 @@ def roles(settings: Settings, *, culler: bool = True) -> list[dict]:
                 REGISTRY_ACCESS_SCOPE,
             ],
         },
+        {
+            # the dashboard router reads a twin's infrastructure profile (where Slurm is
+            # enabled, a profile with Slurm resources makes the twin's dashboard a job)
+            "name": DASHBOARDS_SERVICE,
+            "description": "Read infrastructure profiles from the twin registry",
+            "scopes": [REGISTRY_ACCESS_SCOPE],
+            "services": [DASHBOARDS_SERVICE],
+        },
         *([culler_role] if culler else []),
     ]
 

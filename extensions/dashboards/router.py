@@ -458,14 +458,16 @@ def version_key(version: Path) -> str:
 
 def launch_for(settings: Settings, prefix: str) -> Launcher:
     """How this router starts twins' processes: pods on Kubernetes (``pods.py``), else local
-    processes (on a root platform, as the account :func:`twin_runtime` chooses per twin)."""
+    processes (on a root platform, as the account :func:`twin_runtime` chooses per twin), and,
+    where Slurm is enabled, Slurm jobs for twins whose profile carries Slurm resources
+    (``slurmjobs.py``)."""
     public = urlsplit(settings.url).netloc
     if settings.deployment == "kubernetes":
         from .pods import pod_launch_for  # kubernetes_asyncio only where it is used
 
         return pod_launch_for(settings, process_env(settings, prefix), prefix, [public])
     home = os.environ.get("TWINHUB_APPS_HOME") or None
-    return Launch(
+    local = Launch(
         command=lambda twin: twin_command(runtime_python(twin, settings), twin),
         env=process_env(settings, prefix),
         cwd=home,
@@ -475,6 +477,20 @@ def launch_for(settings: Settings, prefix: str) -> Launcher:
         runtime=lambda twin: twin_runtime(settings, twin),
         runtime_key_of=lambda twin: runtime_key(settings, twin),
     )
+    if not settings.slurm_enabled:
+        return local
+    from .slurmjobs import ProfileLaunch, RegistryProfiles, SlurmLaunch
+
+    # a twin whose profile carries Slurm resources runs as a job (issue 17 section 3)
+    slurm = SlurmLaunch(
+        local,
+        bind_ip=settings.slurm_job_bind_ip,
+        slurm_conf=settings.slurm_conf,
+        jobs_dir=Path(settings.state_dir) / "dashboard-jobs",
+        partition=settings.slurm_partition,
+        account=settings.slurm_account,
+    )
+    return ProfileLaunch(local, slurm, RegistryProfiles(os.environ.get("JUPYTERHUB_API_TOKEN", "")))
 
 
 def main() -> None:

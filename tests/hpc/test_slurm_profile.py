@@ -3,6 +3,7 @@ Dask workers are Slurm jobs while the default profile's servers stay local proce
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 
 import pytest
@@ -158,3 +159,42 @@ def test_stopping_the_hpc_server_cancels_its_server_and_worker_jobs(
     slurm.wait_processes_gone(
         ours, workdirs=[gw.slurm_staging_dir], what="the stopped server's jobs"
     )
+
+
+APP_JOB = "twinhub-app-flood"
+TWIN_API = "/services/twinhub/api/twins/flood"
+
+
+def app_jobs(slurm: SlurmCluster) -> list[tuple[str, str, str]]:
+    """The flood dashboard's jobs: (id, user, state)."""
+    out = slurm.run("squeue", "-h", "-n", APP_JOB, "-o", "%i|%u|%T")
+    return [tuple(line.split("|", 2)) for line in out.splitlines() if line.strip()]
+
+
+def test_a_twin_on_the_hpc_profile_has_its_dashboard_as_a_slurm_job(
+    gw: Gateway, slurm: SlurmCluster
+) -> None:
+    """Issue 17 section 3: the twin's profile says Slurm, so its dashboard is a job of the
+    account a local process would run as; the router forwards to it and scancels it when
+    the twin goes back to a local profile."""
+    admin = gw.login("admin", gw.admin_password)
+    with gw.client(headers=admin.headers) as c:
+        manifest = c.get(TWIN_API).json()["manifest"]
+        r = c.put(TWIN_API, json={**manifest, "profile": "hpc-slurm"})
+        assert r.status_code == 200, r.text
+    with gw.client(cookies=gw.login("carol").cookies) as c:
+        page = c.get("/services/twinhub-apps/flood", follow_redirects=True, timeout=180)
+        assert page.status_code == 200, page.text[:500]
+    expected = gw.settings.apps_account if gw.settings.user_accounts else getpass.getuser()
+    ((job_id, user, state),) = app_jobs(slurm)
+    assert (user, state) == (expected, "RUNNING")
+    assert not gw.twin_processes("flood")  # no local process serves it
+    with gw.client(headers=admin.headers) as c:
+        assert c.put(TWIN_API, json=manifest).status_code == 200  # back to its own profile
+    # a visitor whose lookup sees the new manifest: the job is cancelled, a local one serves
+    with gw.client(cookies=gw.login("dave").cookies) as c:
+        page = c.get("/services/twinhub-apps/flood", follow_redirects=True, timeout=180)
+        assert page.status_code == 200, page.text[:500]
+    slurm.wait_for(lambda js: not any(j.name == APP_JOB for j in js), 60, "the app job gone")
+    slurm.wait_processes_gone([job_id], what="the dashboard job's processes")
+    assert gw.twin_processes("flood")

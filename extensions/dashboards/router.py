@@ -56,10 +56,11 @@ log = logging.getLogger("twinhub.dashboards.router")
 SHARED_FILES = ("static", "components")
 """Top-level paths of Bokeh/Panel files every page loads (not twins)."""
 RESERVED = (CALLBACK_PATH, LOGIN_PATH, *SHARED_FILES)
-LIBRARY_FILES = re.compile(r"static/(?:js|extensions/panel)(?:/[\w+-][\w.+-]{0,200}){1,20}")
+LIBRARY_FILES = re.compile(r"static/(?:js|extensions/panel)(?:/[\w@+-][\w.@+-]{0,200}){1,20}")
 """Bokeh's and Panel's own files, the same for every twin: the only shared files served without
-a login. Segments never start with a dot and hold no ``%`` escapes, so ``..`` cannot climb out
-to ``static/extensions/<package>``, where a twin's own Bokeh models would be."""
+a login. Segments (npm's ``@scope/name@version`` ones too) never start with a dot and hold no
+``%`` escapes, so ``..`` cannot climb out to ``static/extensions/<package>``, where a twin's own
+Bokeh models would be."""
 TWIN = r"[^/]{1,100}"
 NO_COOKIES = frozenset(("set-cookie",))
 """A twin's process never sets cookies on the gateway's origin (the hub's are there)."""

@@ -4,7 +4,8 @@ registry's do: no framing, nosniff, a content policy of our own origin, SameSite
 from __future__ import annotations
 
 import http.client
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -72,19 +73,25 @@ def test_a_pages_module_scripts_load_as_the_browser_fetches_them(dashboards: Gat
     mode, and the hub's OAuth does not take a cookie login from such a request without an XSRF
     token. They were sent to the login (302, then a failed OAuth round trip), so the page's
     header components never loaded."""
-    module = f"{APPS}/static/extensions/panel/bundled/fast/js/fast_design.js"
+    as_module = {
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Dest": "script",
+        "Origin": dashboards.url,
+        "Referer": f"{dashboards.url}{APPS}/flood",
+    }
     with dashboard_browser(dashboards, "hedy") as c:
-        assert open_dashboard(c, "flood").status_code == 200
-        as_module = {
-            "Sec-Fetch-Mode": "cors",
-            "Sec-Fetch-Dest": "script",
-            "Origin": dashboards.url,
-            "Referer": f"{dashboards.url}{APPS}/flood",
-        }
-        script = c.get(module, headers=as_module, follow_redirects=False)
-    assert script.status_code == 200, (script.status_code, script.headers.get("location"))
-    assert "javascript" in script.headers["content-type"]
-    assert_policy(script)
+        page = open_dashboard(c, "flood")
+        assert page.status_code == 200
+        # every module script the page names (FAST's are npm paths: @scope/name@version)
+        modules = re.findall(r'<script[^>]*type="module"[^>]*src="([^"]+)"', page.text)
+        modules += re.findall(r'<script[^>]*src="([^"]+)"[^>]*type="module"', page.text)
+        assert any("@" in src for src in modules), modules
+        for src in modules:
+            script = c.get(urljoin(str(page.url), src), headers=as_module, follow_redirects=False)
+            assert script.status_code == 200, (src, script.status_code)
+            assert "javascript" in script.headers["content-type"], src
+            assert_policy(script)
+    module = urljoin(str(page.url), modules[0])
     # a twin's own files stay behind the login: without a session, the login page, however
     # the path is spelt (other extensions than Panel's, dot segments, escapes)
     own_files = [

@@ -143,7 +143,7 @@ def index_handler(prefix: str, root: Path) -> type[RequestHandler]:
                 f'data-pending="{html.escape(json.dumps(VERSION_PENDING))}">'
                 f"<h1>Twin dashboards</h1><ul>{items}</ul>"
                 "<h2>Your twin folders</h2><p>Publish uploads a folder as a new version of its "
-                "twin (as <code>twinhub publish</code> does): the registry builds and tests it, "
+                "twin (as <code>twinhub publish</code> does): the platform builds and tests it, "
                 "then serves it to those its <code>visibility</code> names.</p>"
                 f'<ul id="twin-folders">{folders}</ul><script>{PUBLISH_SCRIPT}</script></body>'
             )

@@ -2,7 +2,7 @@
 
 alice scaffolds a twin in her server's root as her own account (``twinhub new``, as in her
 terminal) and shares it with a group bob is in; in Chromium she opens "Twin dashboards" in her
-server and clicks **Publish**: the registry builds and tests it and the page shows it served
+server and clicks **Publish**: the platform builds and tests it and the page shows it served
 (and, clicked again, the registry's refusal of the same archive).
 bob finds it on the Twins page, opens its dashboard (the twin's own process, in its built
 environment), runs it with another threshold (its slider, from the keyboard), records the run,

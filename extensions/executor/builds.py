@@ -59,10 +59,14 @@ for field, message in errors:
 if errors:
     sys.exit(1)
 import pytest
-sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", "--rootdir", "."]))
+own = ["--rootdir", ".", "-c", "pyproject.toml", "."]
+sys.exit(pytest.main(["-q", "-p", "no:cacheprovider", *own]))
 """
 """The entry points import (model, app: the dashboard's imports too), then the twin's own
-test: one process, so the platform's packages are imported once (about half the step)."""
+test: one process, so the platform's packages are imported once (about half the step). Its
+configuration is the twin's own ``pyproject.toml``: pytest would otherwise take the nearest
+one above, which is the platform's when the state dir lies in the checkout (``make up``), and
+collect from folders the owner may not read."""
 
 
 class StepFailed(RuntimeError):

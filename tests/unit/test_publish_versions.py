@@ -61,7 +61,11 @@ def test_runs_as_the_owner_without_platform_secrets():
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory):
-    state = tmp_path_factory.mktemp("state")
+    # as `make up` keeps state/ in the checkout, below a pyproject.toml with pytest settings
+    checkout = tmp_path_factory.mktemp("checkout")
+    (checkout / "pyproject.toml").write_text('[tool.pytest.ini_options]\ntestpaths = ["tests"]\n')
+    state = checkout / "state"
+    state.mkdir(mode=0o700)
     # users pass through to their homes, as in <state>: o+x added, nothing taken away (a
     # chmod 0711 of the folders above made the machine's /tmp unwritable for every account)
     open_passages([state])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -134,7 +135,10 @@ def test_job_runs_as_its_owner_and_equals_a_direct_run(service: Service, quick_j
     if os.geteuid() == 0:  # a root platform: the run was the owner's own account
         uid = result.stat().st_uid
         assert uid != 0 and folder.stat().st_uid == uid
-        assert (folder.stat().st_mode & 0o777) == 0o700
+        # the owner's alone, but for the registry's group passing through to the outputs
+        platform = pwd.getpwnam(service.settings.platform_account)
+        assert (folder.stat().st_mode & 0o777) == 0o710
+        assert folder.stat().st_gid == platform.pw_gid
 
 
 def test_a_replay_job_reruns_a_record_bit_for_bit_and_fails_on_a_tampered_one(

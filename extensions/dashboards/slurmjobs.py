@@ -208,15 +208,11 @@ async def job_summary(job_id: str, env: dict[str, str]) -> str:
 
 
 @dataclass
-class SlurmLaunch:
-    """Starts twins' processes as Slurm jobs, with the local launcher's command and account."""
+class _LikeTheLocalLauncher:
+    """The router's view of a launcher (prefix, websocket origins, process keys) is the local
+    launcher's: jobs run its command for the same twins."""
 
     local: Launch
-    bind_ip: str = "127.0.0.1"
-    slurm_conf: str = ""
-    jobs_dir: Path = Path("dashboard-jobs")
-    partition: str = ""
-    account: str = ""
 
     @property
     def prefix(self) -> str:
@@ -228,6 +224,17 @@ class SlurmLaunch:
 
     def runtime_key(self, twin: str) -> str:
         return self.local.runtime_key(twin)
+
+
+@dataclass
+class SlurmLaunch(_LikeTheLocalLauncher):
+    """Starts twins' processes as Slurm jobs, with the local launcher's command and account."""
+
+    bind_ip: str = "127.0.0.1"
+    slurm_conf: str = ""
+    jobs_dir: Path = Path("dashboard-jobs")
+    partition: str = ""
+    account: str = ""
 
     def job_env(self, extra: dict[str, str]) -> dict[str, str]:
         env = {**self.local.env, **extra}
@@ -334,24 +341,12 @@ ProfileSource = Callable[[str], Awaitable[dict[str, Any] | None]]
 
 
 @dataclass
-class ProfileLaunch:
+class ProfileLaunch(_LikeTheLocalLauncher):
     """Local processes, except for twins whose profile carries Slurm resources: jobs."""
 
-    local: Launch
     slurm: SlurmLaunch
     profile: ProfileSource
     """A profile by slug (the registry's record's ``profile``), None if there is none."""
-
-    @property
-    def prefix(self) -> str:
-        return self.local.prefix
-
-    @property
-    def websocket_origins(self) -> list[str]:
-        return self.local.websocket_origins
-
-    def runtime_key(self, twin: str) -> str:
-        return self.local.runtime_key(twin)
 
     async def resources(self, manifest: dict[str, Any]) -> SlurmResources | None:
         """The Slurm resources of the twin's profile, None for a profile without them."""

@@ -96,9 +96,10 @@ slurm-up:
 slurm-down:
 	@scripts/slurm-up.sh down
 
-# with the multi-node test (namespaces as hosts, 5-7 min), which `make test` leaves out
+# with the multi-node test (namespaces as hosts, 5-7 min) and a published twin on Slurm (a
+# real build, 1-2 min), which `make test` leaves out
 test-hpc: install
-	TWINHUB_TEST_MULTINODE=1 $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
+	TWINHUB_TEST_MULTINODE=1 TWINHUB_TEST_HPC_PUBLISH=1 $(BIN)/python -m pytest tests/hpc $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 from pydantic_settings.sources.utils import parse_env_vars
-from twinhub.contracts.names import default_database, gateway_database
+from twinhub.contracts.names import REGISTRY_API, default_database, gateway_database
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 """The checkout the project is installed from (editable install)."""
@@ -639,6 +639,21 @@ class Settings(BaseSettings):
         """How user servers and Slurm jobs reach the hub API and the gateways."""
         host = self.hub_connect_host or "127.0.0.1"
         return f"[{host}]" if ":" in host else host
+
+    @property
+    def registry_api_url(self) -> str:
+        """The registry's API on the hub's machine (loopback): the hub, its services and the
+        processes they start there."""
+        return f"http://127.0.0.1:{self.registry_port}{REGISTRY_API}"
+
+    @property
+    def jobs_registry_api_url(self) -> str:
+        """The registry's API as user servers and Slurm jobs reach it: on loopback on one
+        machine; through the public proxy (TWINHUB_PUBLIC_URL or TWINHUB_IP) when jobs may
+        run on other nodes (TWINHUB_HUB_CONNECT_HOST), where loopback is not the hub's."""
+        if self.hub_connect_host:
+            return f"{self.url}{REGISTRY_API}"
+        return self.registry_api_url
 
     @property
     def hub_local_host(self) -> str:

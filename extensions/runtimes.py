@@ -267,6 +267,17 @@ def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
         ]
 
 
+WRITE_BASE_PTH = f"""
+import os, sys, sysconfig
+path = os.path.join(sysconfig.get_paths()["purelib"], {BASE_PTH!r})
+with open(path, "w") as f:
+    f.writelines(f"import site; site.addsitedir({{p!r}})\\n" for p in sys.argv[1:])
+os.chmod(path, 0o644)  # read by whoever runs the twin (the step may run with umask 077)
+"""
+"""A published environment's base ``.pth``, written by its interpreter: the base's site
+directories are its arguments."""
+
+
 def build_published_environment(
     source: Path, env_dir: Path, *, run: Callable[[list[str]], None]
 ) -> Path:
@@ -279,19 +290,11 @@ def build_published_environment(
     uv = uv_executable()
     run([uv, "venv", "--quiet", "--python", sys.executable, str(env_dir)])
     python = env_dir / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
     # the platform's packages as a site directory (its own .pth files, editable installs
-    # included, are processed), after the twin's own
+    # included, are processed), after the twin's own. Written by the new environment's own
+    # interpreter as a step (as the owner): the folder is theirs, so the caller (root) neither
+    # runs its interpreter nor writes a path in it they could have made a link meanwhile
     paths = sysconfig.get_paths()
-    lines = "".join(
-        f"import site; site.addsitedir({p!r})\n"
-        for p in dict.fromkeys([paths["purelib"], paths["platlib"]])
-    )
-    pth = Path(site, BASE_PTH)
-    pth.write_text(lines)
-    os.chmod(pth, 0o644)  # read by the account the twin runs as (the caller may use umask 077)
+    run([str(python), "-c", WRITE_BASE_PTH, *dict.fromkeys([paths["purelib"], paths["platlib"]])])
     run([uv, "pip", "install", "--python", str(python), *pip_index_options(), str(source)])
     return python

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .services import REGISTRY_PREFIX
+from twinhub.contracts.names import REGISTRY_PREFIX
 
 TWINS_PAGE = f"{REGISTRY_PREFIX.lstrip('/')}/twins"
 

@@ -26,7 +26,6 @@ from twinhub.contracts.names import (  # noqa: F401 - the hub's config takes the
     MAINTAINERS_GROUP,
     PLATFORM_FOLDER,
     REGISTRY_ACCESS_SCOPE,
-    REGISTRY_PREFIX,
     REGISTRY_SERVICE,
     SCOPE_PROFILES_WRITE,
     SCOPE_RUNS_READ,
@@ -459,16 +458,15 @@ def user_dask_environment(
 
 
 def registry_api_url(settings: Settings) -> str:
-    """The registry's API as the hub and user servers reach it (directly, on loopback)."""
-    return f"http://127.0.0.1:{settings.registry_port}{REGISTRY_PREFIX}/api"
+    """The registry's API as the hub and its services reach it (directly, on loopback)."""
+    return settings.registry_api_url
 
 
 def server_registry_api_url(settings: Settings) -> str:
     """The registry's API as user servers reach it: directly on one machine; through the
-    hub's public proxy when servers may run on other nodes (TWINHUB_HUB_CONNECT_HOST)."""
-    if settings.hub_connect_host:
-        return f"{settings.url}{REGISTRY_PREFIX}/api"
-    return registry_api_url(settings)
+    hub's public proxy when servers may run on other nodes (TWINHUB_HUB_CONNECT_HOST); the
+    same URL as the dashboards' Slurm jobs (``Settings.jobs_registry_api_url``)."""
+    return settings.jobs_registry_api_url
 
 
 def hub_network_config(settings: Settings) -> dict[str, str]:

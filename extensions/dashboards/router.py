@@ -490,6 +490,7 @@ def launch_for(settings: Settings, prefix: str) -> Launcher:
         jobs_dir=Path(settings.state_dir) / "dashboard-jobs",
         partition=settings.slurm_partition,
         account=settings.slurm_account,
+        registry_url=settings.jobs_registry_api_url,  # a node's loopback is not the hub's
     )
     return ProfileLaunch(local, slurm, RegistryProfiles(os.environ.get("JUPYTERHUB_API_TOKEN", "")))
 

@@ -21,6 +21,12 @@ the server is unchanged and no other channel (a file the job must write, a port 
 advance that could be taken on the node) is needed. The host is the bind address when it is a
 specific one (a single-node cluster's loopback), else the node ``squeue`` names, as the user
 servers' batchspawner does. Stopping is ``scancel``.
+
+How the job reaches the registry (where it reads the twin and records runs with the user's
+token): at the URL user servers use (``Settings.jobs_registry_api_url``): the hub's loopback
+on one machine, the public proxy when jobs may run on other nodes (``TWINHUB_HUB_CONNECT_HOST``),
+where loopback is the node's own. The process talks to nothing else of the hub: the router
+does the hub's OAuth and hands it the user's token.
 """
 
 from __future__ import annotations
@@ -235,9 +241,15 @@ class SlurmLaunch(_LikeTheLocalLauncher):
     jobs_dir: Path = Path("dashboard-jobs")
     partition: str = ""
     account: str = ""
+    registry_url: str = ""
+    """The registry's API as the job reaches it (the process's ``TWINHUB_API_URL``):
+    ``Settings.jobs_registry_api_url``, the public proxy's when jobs run on other nodes, as
+    for user servers; empty: the router's own (the submit host's loopback)."""
 
     def job_env(self, extra: dict[str, str]) -> dict[str, str]:
         env = {**self.local.env, **extra}
+        if self.registry_url:
+            env["TWINHUB_API_URL"] = self.registry_url
         if self.slurm_conf:
             env["SLURM_CONF"] = self.slurm_conf
         return env

@@ -5,7 +5,8 @@
 ``twinhub new NAME`` writes a working twin folder. The other commands talk to a running hub at
 ``$TWINHUB_URL`` (in a user server: the registry at ``$TWINHUB_API_URL``) with
 ``$JUPYTERHUB_API_TOKEN``: ``twinhub publish [PATH]`` uploads a twin
-folder as a new version and waits until it is served (or failed), ``twinhub versions NAME``
+folder as a new version and waits until it is served (or failed; the same folder again is then
+built again as a new version), ``twinhub versions NAME``
 lists its versions and ``twinhub rollback NAME`` serves the previous one that passed.
 """
 
@@ -28,6 +29,12 @@ from twinhub.twins.manifest import entry_point_errors, load_manifest, safe_yaml
 API = REGISTRY_API
 WAIT_SECONDS = 1800
 """How long ``twinhub publish`` follows a build (the registry bounds each step itself)."""
+
+RETRY_HINT = (
+    "fix what the log shows and publish again; if the failure was not your twin's (a timeout, "
+    "a restart), publish the same folder again: a failed build's archive is accepted again"
+)
+"""What a user may do after a failed build (``twinhub publish`` and the Publish button)."""
 
 
 def validate(path: Path) -> int:
@@ -136,6 +143,9 @@ def publish(folder: Path, wait: bool = True) -> int:
     name = version["twin"]
     print(f"uploaded {name} version {version['version']} ({version['size']} bytes, "
           f"sha256 {version['sha256'][:12]}): {version['state']}")  # fmt: skip
+    if version.get("rebuild_of"):
+        print(f"  the same archive as version {version['rebuild_of']}, whose build failed: "
+              "built again as this version")  # fmt: skip
     if not wait:
         return 0
     deadline = time.monotonic() + WAIT_SECONDS
@@ -153,6 +163,8 @@ def publish(folder: Path, wait: bool = True) -> int:
     print(version.get("log", "")[-4000:], file=sys.stderr)
     print(f"{name} version {version['version']} {state}: the served version is unchanged",
           file=sys.stderr)  # fmt: skip
+    if state == "failed":
+        print(RETRY_HINT, file=sys.stderr)
     return 1
 
 

@@ -4,7 +4,9 @@
 thread, never on the event loop): the archive is checked and unpacked (:mod:`.archive`), its
 manifest validated (name, profile, catalog entries, the publisher among the maintainers), and a
 version row is written in state ``queued`` with its folder complete (nothing half-written: the
-folder is moved into place in the row's transaction).
+folder is moved into place in the row's transaction). An archive equal to a stored version is
+refused (409), unless that version's build failed: then it is a new version, built again
+(:func:`same_archive`: how a user retries a build that failed for a platform's reason).
 
 The registry builds nothing and holds no root: the run executor claims queued versions and
 builds, tests and serves each as its owner's unix account (:mod:`twinhub.extensions.executor.
@@ -134,9 +136,7 @@ class Publisher:
         if versions and not self._may_change(user, versions[0].owner):
             raise Conflict(f"the twin name {name!r} is taken by another user's twin")
         sha = digest(data)
-        for v in versions:
-            if v.sha256 == sha:
-                raise Conflict(f"this archive is version {v.number} of {name!r} already")
+        rebuild_of = same_archive(versions, sha, name)
         twin_dir = published_dir(self.state_dir, name)
         for folder in (twin_dir.parent, twin_dir):
             # the owner's account passes through to its version's folder (which it owns), and
@@ -165,7 +165,10 @@ class Publisher:
                 s.add(row)
                 (staging / "source.tar.gz").write_bytes(data)
                 os.replace(staging, twin_dir / str(number))
-            return version_record(row)
+            record = version_record(row)
+            if rebuild_of is not None:
+                record["rebuild_of"] = rebuild_of
+            return record
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -335,6 +338,30 @@ def serve_version(
         link.symlink_to(str(number))
         os.replace(link, twin_dir / SERVED)  # atomic: readers see the old or the new
         return chosen
+
+
+def same_archive(versions: list[TwinVersion], sha: str, name: str) -> int | None:
+    """An archive equal to a stored version: refused (409, saying what to do instead) if that
+    version is waiting, being built, served or ready; accepted again if every version of it
+    failed, answering the latest of those (the upload is then a new version, built afresh from
+    a fresh unpack: a failed version's folder was its owner's while their code ran, so it is
+    never built again). A build fails for reasons the platform cannot tell apart from the
+    owner's (a timeout, an executor restart, an index that did not answer): publishing the same
+    folder again is how its owner retries."""
+    same = [v for v in versions if v.sha256 == sha]
+    for v in same:
+        if v.state == "failed":
+            continue
+        what = f"this archive is version {v.number} of {name!r} already ({v.state})"
+        if v.state in VERSION_PENDING:
+            raise Conflict(f"{what}: wait for its build ('twinhub versions {name}')")
+        if v.state == "ready":
+            raise Conflict(
+                f"{what}: it passed; serve it again with 'twinhub rollback {name} --to "
+                f"{v.number}', or change a file to publish a new version"
+            )
+        raise Conflict(f"{what}: change a file to publish a new version")
+    return same[-1].number if same else None
 
 
 def media_type(path: Path | str) -> str:

@@ -84,8 +84,10 @@ async function publish(button) {
     let response = await fetch(`${prefix}/-/publish/${encodeURIComponent(folder)}`,
       {method: "POST", headers: {"X-XSRFToken": token}, credentials: "same-origin"});
     let body = await answer(response);
+    const again = response.ok && body.rebuild_of
+      ? ` (the same folder as version ${body.rebuild_of}, whose build failed: built again)` : "";
     while (response.ok && pending.includes(body.state)) {
-      show(out, body.state, `version ${body.version}: ${body.state}…`);
+      show(out, body.state, `version ${body.version}: ${body.state}…${again}`);
       await pause(2000);
       response = await fetch(`${prefix}/-/versions/${body.twin}/${body.version}`,
         {credentials: "same-origin"});
@@ -105,7 +107,10 @@ async function publish(button) {
            `version ${body.version}: ${body.state}; the served version is unchanged`);
       const log = document.createElement("pre");
       log.textContent = body.log || "";
-      out.append(log);
+      const hint = document.createElement("p");
+      hint.className = "publish-hint";
+      hint.textContent = body.hint || "";
+      out.append(log, hint);
     }
   } catch (e) {
     show(out, "refused", `refused: ${e}`);

@@ -6,7 +6,9 @@ each. A click POSTs ``-/publish/<folder>``, which runs what ``twinhub publish --
 (:func:`twinhub.extensions.registry.cli.upload`: local checks, pack, upload with the server's own
 token) in a thread, and answers the new version (202) or why not (4xx, the registry's message as
 JSON text); the page then polls ``-/versions/<twin>/<number>`` until the version is served or
-failed (:func:`~twinhub.extensions.registry.cli.version_state`).
+failed (:func:`~twinhub.extensions.registry.cli.version_state`). A folder whose last build
+failed is accepted again (the registry answers ``rebuild_of``: the failed version) and the
+page says so; a failed build's answer carries what to do next (``hint``).
 
 jupyter-server-proxy lets only the server's owner in, but it leaves XSRF to the proxied app
 (its handler's ``check_xsrf_cookie`` does nothing), so a cookie-authenticated POST from another
@@ -163,6 +165,7 @@ def publish_handlers(root: Path) -> list[tuple[str, type[RequestHandler]]]:
             body = {**_summary(version), **hub_links(twin)}
             if version["state"] == "failed":
                 body["log"] = (version.get("log") or "")[-LOG_TAIL:]
+                body["hint"] = cli.RETRY_HINT
             self.answer(200, body)
 
     return [
@@ -172,4 +175,4 @@ def publish_handlers(root: Path) -> list[tuple[str, type[RequestHandler]]]:
 
 
 def _summary(version: dict) -> dict:
-    return {k: version.get(k) for k in ("twin", "version", "state", "sha256", "size")}
+    return {k: version.get(k) for k in ("twin", "version", "state", "sha256", "size", "rebuild_of")}

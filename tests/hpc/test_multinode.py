@@ -11,6 +11,7 @@ passes only if the multi-node settings (docs/hpc.md) carry every address.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -182,3 +183,47 @@ def test_stopping_the_server_ends_its_job_on_the_node(
     gw.stop_server(alice)
     multinode_slurm.wait_for(lambda js: not js, 60, "every job ended")
     multinode_slurm.wait_processes_gone([job.job_id], what="the stopped server's job")
+
+
+APP_JOB = "twinhub-app-flood"
+FLOOD_API = "/services/twinhub/api/twins/flood"
+HEALTH = """
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1] + "/health", timeout=30) as r:
+    print(r.status)
+"""
+
+
+def test_a_twins_dashboard_job_runs_on_a_compute_node_and_reaches_the_registry(
+    gw: Gateway, multinode_slurm: SlurmCluster, multinode_network: netns.Network
+) -> None:
+    """Issue 17 section 3: a twin on the hpc-slurm profile has its dashboard as a job on a
+    compute node; the router reaches it at the node (the page answers) and the process gets
+    the registry at the public proxy's address, which answers from that node (its loopback is
+    its own). (After the server's test: the nodes are free.)"""
+    admin = gw.login("admin", gw.admin_password)
+    with gw.client(headers=admin.headers) as c:
+        manifest = c.get(FLOOD_API).json()["manifest"]
+        r = c.put(FLOOD_API, json={**manifest, "profile": "hpc-slurm"})
+        assert r.status_code == 200, r.text
+    try:
+        with gw.client(cookies=gw.login("carol").cookies) as c:
+            page = c.get("/services/twinhub-apps/flood", follow_redirects=True, timeout=240)
+            assert page.status_code == 200, page.text[:500]
+        (job,) = [j for j in multinode_slurm.jobs() if j.name == APP_JOB]
+        assert job.state == "RUNNING" and job.nodes in multinode_slurm.nodes, job
+        (process,) = [
+            p
+            for p in multinode_slurm.job_processes([job.job_id])
+            if "twinhub.extensions.dashboards.server" in p.cmdline()
+        ]
+        registry = process.environ()["TWINHUB_API_URL"]
+        assert registry == f"{gw.url}/services/twinhub/api"
+        health = multinode_network.run(job.nodes, [sys.executable, "-c", HEALTH, registry])
+        assert health.strip() == "200"
+    finally:
+        with gw.client(headers=admin.headers) as c:
+            c.put(FLOOD_API, json=manifest)
+        if jobs := [j.job_id for j in multinode_slurm.jobs() if j.name == APP_JOB]:
+            multinode_slurm.run("scancel", *jobs)
+            multinode_slurm.wait_processes_gone(jobs, what="the dashboard job")

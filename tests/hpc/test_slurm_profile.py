@@ -4,12 +4,19 @@ Dask workers are Slurm jobs while the default profile's servers stay local proce
 from __future__ import annotations
 
 import getpass
+import os
+import stat
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from twinhub.extensions.accounts import ensure_account, home_dir_template
 
 from tests.hpc.conftest import hpc_server, run_in_kernel, start_profile_gateway
 from tests.support.gateway import Gateway, Session
+from tests.support.publishing import as_user, user_home
 from tests.support.slurm import Job, SlurmCluster
 from tests.unit.twins.test_lattice import exact_4x4
 
@@ -198,3 +205,94 @@ def test_a_twin_on_the_hpc_profile_has_its_dashboard_as_a_slurm_job(
     slurm.wait_for(lambda js: not any(j.name == APP_JOB for j in js), 60, "the app job gone")
     slurm.wait_processes_gone([job_id], what="the dashboard job's processes")
     assert gw.twin_processes("flood")
+
+
+PUBLISHED = "erins-hpc-twin"
+
+
+@pytest.mark.skipif(
+    os.environ.get("TWINHUB_TEST_HPC_PUBLISH") != "1",
+    reason="a real publish (uv build and the twin's test): in `make test-hpc` "
+    "(TWINHUB_TEST_HPC_PUBLISH=1), not `make test`",
+)
+def test_a_published_twin_on_the_hpc_profile_is_a_slurm_job_of_its_owner(
+    gw: Gateway, slurm: SlurmCluster
+) -> None:
+    """Issue 17 sections 3-4: erin publishes a twin whose manifest names the hpc-slurm profile;
+    its dashboard is a Slurm job submitted as her unix account (the one its build ran as and
+    that owns its version's folder, which no one else may read), running its served version's
+    environment in her home, without platform tokens, reaching the registry."""
+    erin = gw.login("erin")
+    home = user_home(gw, "erin")
+    made = as_user(gw, erin, "new", PUBLISHED, cwd=home)
+    assert made.returncode == 0, made.stderr
+    manifest = home / PUBLISHED / "twin.yaml"
+    manifest.write_text(manifest.read_text().replace("profile: small", "profile: hpc-slurm"))
+    published = as_user(gw, erin, "publish", cwd=home / PUBLISHED)
+    assert "version 1 is served" in published.stdout, published.stdout + published.stderr
+
+    with gw.client(cookies=erin.cookies) as c:
+        page = c.get(f"/services/twinhub-apps/{PUBLISHED}", follow_redirects=True, timeout=180)
+        assert page.status_code == 200, page.text[:500]
+    s = gw.settings
+    owner = None
+    if os.geteuid() == 0:
+        owner = ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "erin")
+        account, uid = owner.name, owner.uid
+    else:  # one account runs everything
+        account, uid = getpass.getuser(), os.getuid()
+    out = slurm.run("squeue", "-h", "-n", f"twinhub-app-{PUBLISHED}", "-o", "%i|%u|%T")
+    ((job_id, user, state),) = [line.split("|", 2) for line in out.splitlines() if line]
+    assert (user, state) == (account, "RUNNING")
+    assert not gw.twin_processes(PUBLISHED)  # no local process serves it
+    (process,) = [
+        p for p in slurm.job_processes([job_id]) if PUBLISHED in p.cmdline()
+    ]  # the dashboard server, as the job's own process
+    assert process.uids().real == process.uids().effective == uid
+    version = s.state_dir / "published" / PUBLISHED / "1"
+    assert process.cmdline()[0] == str(version / "env" / "bin" / "python")
+    environment = process.environ()
+    assert not [k for k in environment if k.startswith("JUPYTERHUB_API")]
+    assert environment["TWINHUB_API_URL"] == s.jobs_registry_api_url
+    (job_dir,) = (s.state_dir / "dashboard-jobs").glob(f"{PUBLISHED}-*")
+    assert job_dir.stat().st_uid == uid and stat.S_IMODE(job_dir.stat().st_mode) == 0o700
+    if os.geteuid() == 0:
+        assert process.cwd() == owner.home and environment["HOME"] == owner.home
+        frank = ensure_account(s.state_dir, s.account_prefix, home_dir_template(s), "frank")
+        assert_private_to(version, owner, frank)
+
+    slurm.run("scancel", job_id)  # (the router starts it again on the next visit)
+    slurm.wait_processes_gone([job_id], what="the published twin's dashboard job")
+
+
+def assert_private_to(version: Path, owner, other) -> None:
+    """The version's folder is the owner's (the build log, root's, aside) and closed to others:
+    ``other`` (another hub user's account) reads none of its files (code, environment,
+    data), trying as that account."""
+    files = []
+    for path in [version, *version.rglob("*")]:
+        info = path.lstat()
+        if stat.S_ISLNK(info.st_mode) or path == version / "build.log":
+            continue  # links are not followed; the build log is root's
+        assert info.st_uid == owner.uid, path
+        if stat.S_ISREG(info.st_mode):
+            files.append(str(path))
+    assert not version.stat().st_mode & 0o007, oct(version.stat().st_mode)
+    probe = subprocess.run(
+        [sys.executable, "-c", PROBE], input="\n".join(files),
+        user=other.uid, group=other.gid, extra_groups=[],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert len(files) > 10  # the code, its data, its environment
+    assert probe.returncode == 0 and not probe.stdout.split(), probe.stdout + probe.stderr
+
+
+PROBE = """
+import sys
+for path in sys.stdin.read().splitlines():
+    try:
+        open(path, "rb").read(1)
+        print("read:" + path)
+    except OSError:
+        pass
+"""

@@ -88,7 +88,8 @@ def test_alice_publishes_from_her_preview_bob_runs_it_carol_gets_404(
         folder.locator("button.publish").click()
         expect(status).to_have_attribute("data-state", "refused")
         expect(status.locator("pre")).to_have_text(
-            f"the registry answered 409:\nthis archive is version 1 of '{NAME}' already"
+            f"the registry answered 409:\nthis archive is version 1 of '{NAME}' already "
+            "(served): change a file to publish a new version"
         )
         screenshot(page, artifacts_dir, "publish-1b-same-archive-refused")
 

@@ -1,6 +1,7 @@
 """A twin's dashboard as a Slurm job (extensions/dashboards/slurmjobs.py): the READY line in
 the job's output, whatever else the job prints, the job's sbatch options from its profile, and
-which twins go to Slurm (issue 17 section 3). The job itself: tests/hpc/test_slurm_profile.py."""
+which twins go to Slurm (issue 17 section 3), and the registry URL a job gets on a multi-node
+cluster. The job itself: tests/hpc/test_slurm_profile.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from twinhub.contracts.profile import SlurmResources
+from twinhub.contracts.settings import Settings
+from twinhub.extensions.dashboards.router import launch_for
 from twinhub.extensions.dashboards.slurmjobs import (
     MAX_OUTPUT,
     ProfileLaunch,
@@ -18,6 +21,7 @@ from twinhub.extensions.dashboards.slurmjobs import (
     tail,
 )
 from twinhub.extensions.dashboards.supervisor import MAX_LINE, Launch
+from twinhub.hub.services import server_registry_api_url
 
 
 @pytest.mark.parametrize(
@@ -92,3 +96,31 @@ def test_only_a_twin_whose_profile_has_slurm_resources_is_a_job() -> None:
     assert resources({"profile": "retired-or-hidden"}) is None
     assert resources({"profile": "hpc-slurm"}) == SlurmResources(cores=2, memory_gib=3)
     assert launch.prefix == local.prefix
+
+
+def test_a_dashboard_job_reaches_the_registry_where_user_servers_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a multi-node cluster (docs/hpc.md, Network) a dashboard job runs on a compute node,
+    whose loopback is its own: the job's TWINHUB_API_URL (where the process reads the twin and
+    records the user's runs) is the public proxy's, as user servers' is; the router and local
+    processes, on the hub's machine, keep loopback; on one node, so do jobs."""
+    loopback = "http://127.0.0.1:8004/services/twinhub/api"
+    monkeypatch.setenv("TWINHUB_API_URL", loopback)  # the router's, as the hub starts it
+    one_node = {"TWINHUB_STATE_DIR": str(tmp_path), "TWINHUB_SLURM": "1"}
+    multinode = Settings.from_env(
+        {
+            **one_node,
+            "TWINHUB_IP": "10.1.0.5",
+            "TWINHUB_HUB_BIND_IP": "10.1.0.5",
+            "TWINHUB_HUB_CONNECT_HOST": "login1.cluster",
+            "TWINHUB_SLURM_JOB_BIND_IP": "0.0.0.0",
+        }
+    )
+    launch = launch_for(multinode, "/services/twinhub-apps/")
+    job = launch.slurm.job_env({"HOME": "/home/x"})
+    assert job["TWINHUB_API_URL"] == "http://10.1.0.5:8000/services/twinhub/api"
+    assert job["TWINHUB_API_URL"] == server_registry_api_url(multinode)  # a server's
+    assert launch.local.env["TWINHUB_API_URL"] == loopback
+    single = launch_for(Settings.from_env(one_node), "/services/twinhub-apps/")
+    assert single.slurm.job_env({})["TWINHUB_API_URL"] == loopback

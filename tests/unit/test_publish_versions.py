@@ -32,7 +32,7 @@ from twinhub.extensions.registry.archive import pack
 from twinhub.extensions.registry.auth import SCOPE_PROFILES_WRITE, User
 from twinhub.extensions.registry.db import open_database
 from twinhub.extensions.registry.errors import Conflict, Invalid, NotFound
-from twinhub.extensions.registry.publishing import Publisher, chunks
+from twinhub.extensions.registry.publishing import Publisher, chunks, serve_version
 from twinhub.extensions.registry.scaffold import new_twin
 from twinhub.extensions.registry.snapshot import twin_record
 from twinhub.extensions.registry.store import Store
@@ -111,6 +111,11 @@ def test_publish_serve_refuse_broken_rollback(world, monkeypatch) -> None:
     assert "3 passed" in done["log"]  # the template's two tests and the isolation test
     python = runtime_python(NAME, settings)
     assert python.is_relative_to(settings.state_dir / "published" / NAME)
+    if os.geteuid() == 0:  # root wrote nothing in the owner's folder once it was theirs
+        version = settings.state_dir / "published" / NAME / "1"
+        owner = version.stat().st_uid
+        strays = [p for p in version.rglob("*") if p.lstat().st_uid != owner]
+        assert owner != 0 and strays == [version / "build.log"], strays
     # private: its owner sees it, nobody else (not even its name's versions)
     assert twin_record(publisher.store.get_twin(ALICE, NAME)).source == "published"
     with pytest.raises(NotFound):
@@ -271,6 +276,47 @@ def test_a_build_the_executor_left_is_failed_when_it_restarts(tmp_path: Path) ->
     assert [v["state"] for v in publisher.list_versions(ALICE, "pub-left")] == [
         "failed", "building",
     ]  # fmt: skip
+
+
+def test_the_archive_of_a_failed_build_is_published_again_as_a_new_version(
+    tmp_path: Path,
+) -> None:
+    """Issue 17 section 4: a build can fail for the platform's reasons (a timeout, an executor
+    restart). Its owner publishes the same folder again: a new version, built afresh, saying
+    which failed one it repeats; the same archive while that one waits, or once it is served,
+    is still refused, saying what to do instead."""
+    state = tmp_path / "state"
+    state.mkdir()
+    settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
+    sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
+    store = Store(sessions)
+    store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
+    publisher = Publisher(store, state, settings)
+    archive = pack(new_twin("pub-again", tmp_path, "alice"))
+    assert publisher.upload(ALICE, "pub-again", archive)["version"] == 1
+    assert claim_build(sessions) is not None  # an executor took it, then died
+    with pytest.raises(Conflict, match=r"version 1 of 'pub-again' already \(building\): wait"):
+        publisher.upload(ALICE, "pub-again", archive)
+    Executor(settings, sessions).recover()  # the next executor fails what was left
+
+    again = publisher.upload(ALICE, "pub-again", archive)
+    assert (again["version"], again["state"], again["rebuild_of"]) == (2, "queued", 1)
+    assert again["sha256"] == publisher.get_version(ALICE, "pub-again", 1)["sha256"]
+    stored = state / "published" / "pub-again"
+    assert (stored / "2" / "source.tar.gz").read_bytes() == archive  # its own, fresh folder
+    with pytest.raises(Conflict, match=r"version 2 of 'pub-again' already \(queued\)"):
+        publisher.upload(ALICE, "pub-again", archive)
+    with pytest.raises(Conflict, match="another user"):  # a retry is the owner's only
+        publisher.upload(CAROL, "pub-again", archive)
+    assert [v["state"] for v in publisher.list_versions(ALICE, "pub-again")] == [
+        "failed", "queued",
+    ]  # fmt: skip
+
+    version = claim_build(sessions)  # this time the build passes: served as the executor does
+    serve_version(store, state, "pub-again", 2)
+    with pytest.raises(Conflict, match=r"\(served\): change a file"):
+        publisher.upload(ALICE, "pub-again", archive)
+    assert version is not None and len(publisher.list_versions(ALICE, "pub-again")) == 2
 
 
 def test_a_published_twins_dashboard_runs_as_its_owner(world) -> None:

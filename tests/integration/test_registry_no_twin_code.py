@@ -1,14 +1,20 @@
-"""The registry starts without importing any twin's code (issue 17 section 2).
+"""The registry starts without importing any twin's code, and the platform's services run
+without any twin's science stack installed (issue 17 section 2).
 
 The real registry process, as the hub starts it, discovers the five shipped twins from their
 twin.yaml files; what it imported is read from outside, from the module list it writes when
 TWINHUB_REGISTRY_MODULES_FILE is set (a test-only setting): no twin package, none of the twins'
-science stack.
+science stack. The services of the real gateway are asked from outside too: their interpreters
+cannot find that stack at all (the platform's environment; docs/twin-runtimes.md).
 """
 
 from __future__ import annotations
 
+import ast
+import subprocess
 from pathlib import Path
+
+import psutil
 
 from tests.support.registry import registry_process
 
@@ -28,3 +34,61 @@ def test_the_registry_discovers_the_shipped_twins_without_importing_them(tmp_pat
     discovered = next(line for line in log.splitlines() if "twins from" in line)
     for name in SHIPPED:
         assert f"'{name}': 'created'" in discovered
+
+
+PLATFORM_SERVICES = {
+    "hub": ["-m", "twinhub.hub.app"],
+    "registry": ["-m", "twinhub.extensions.registry"],
+    "dashboard router": ["-m", "twinhub.extensions.dashboards"],
+    "run executor": ["-m", "twinhub.extensions.executor"],
+    "gateway front": ["-m", "twinhub.extensions.gateway_front"],
+    "gateway server": ["dask-gateway-server"],
+    "idle culler": ["-m", "jupyterhub_idle_culler"],
+}
+"""How each platform service's command line reads (hub/services.py; a twin's dashboard process
+is ``-m twinhub.extensions.dashboards.server``, a job's ``...executor.runner``: not these)."""
+FIND = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+
+
+def _service(cmdline: list[str]) -> str | None:
+    for name, marker in PLATFORM_SERVICES.items():
+        if marker[0] == "-m" and any(cmdline[i : i + 2] == marker for i in range(len(cmdline))):
+            return name
+        if marker[0] != "-m" and any(Path(part).name == marker[0] for part in cmdline[:2]):
+            return name
+    return None
+
+
+def test_the_platform_services_run_without_the_twins_science_stack(gateway) -> None:
+    """Every platform service of the real gateway runs an interpreter in whose environment
+    (its own ``sys.path``, with the process's ``PYTHONPATH``) no twin's science stack can be
+    found (issue 17 section 2): `make up` and the tests run the launcher from the platform's
+    environment, with this venv (where the twins are) as the twin runtime."""
+    found: dict[str, list[tuple[int, str, list[str]]]] = {}
+    for p in [psutil.Process(gateway.process.pid), *gateway.descendants()]:
+        try:
+            cmdline, environ = p.cmdline(), p.environ()
+        except psutil.Error:
+            continue
+        name = "launcher" if p.pid == gateway.process.pid else _service(cmdline)
+        if name is None:
+            continue
+        # the interpreter the service was started with (a venv's python is a link to the base
+        # interpreter, which /proc/<pid>/exe would name), and the PYTHONPATH it runs with
+        python = cmdline[0]
+        env = {"PYTHONPATH": environ.get("PYTHONPATH", ""), "PATH": "/usr/bin:/bin"}
+        done = subprocess.run(
+            [python, "-c", FIND, *SCIENCE_STACK, "twinhub", "jupyterhub"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=True,
+        )
+        found.setdefault(name, []).append((p.pid, python, ast.literal_eval(done.stdout)))
+    assert set(found) == {"launcher", *PLATFORM_SERVICES}, found
+    for name, processes in found.items():
+        for pid, python, modules in processes:
+            # the platform itself is there (the check reads this environment)
+            assert {"twinhub", "jupyterhub"} <= set(modules), (name, pid, python)
+            assert set(modules) & set(SCIENCE_STACK) == set(), (name, pid, python, modules)

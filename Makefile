@@ -42,7 +42,8 @@ $(INSTALLED): pyproject.toml $(addsuffix pyproject.toml,$(TWIN_PACKAGES)) | $(BI
 	@touch $@
 
 # uv (a dependency of twinhub) with pip's configured indexes (uv ignores pip.conf): about 10 s
-$(PLATFORM_INSTALLED): pyproject.toml | $(INSTALLED)
+# again whenever .venv is reinstalled: its versions are the platform's pins
+$(PLATFORM_INSTALLED): pyproject.toml $(INSTALLED)
 	$(BIN)/python -m twinhub.extensions.runtimes platform $(PLATFORM_VENV) .
 	@touch $@
 

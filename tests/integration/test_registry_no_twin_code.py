@@ -91,4 +91,8 @@ def test_the_platform_services_run_without_the_twins_science_stack(gateway) -> N
         for pid, python, modules in processes:
             # the platform itself is there (the check reads this environment)
             assert {"twinhub", "jupyterhub"} <= set(modules), (name, pid, python)
-            assert set(modules) & set(SCIENCE_STACK) == set(), (name, pid, python, modules)
+            found_stack = set(modules) & set(SCIENCE_STACK)
+            assert not found_stack, (
+                f"{name} (pid {pid}) runs {python}, whose environment has {sorted(found_stack)}: "
+                "`make install` builds the platform's environment (.venv-platform) it should run"
+            )

@@ -47,7 +47,23 @@ PLATFORM_SERVICES = {
 }
 """How each platform service's command line reads (hub/services.py; a twin's dashboard process
 is ``-m twinhub.extensions.dashboards.server``, a job's ``...executor.runner``: not these)."""
+TWIN_SIDE = ("twinhub.extensions.gateway_backends.prefork", "jupyterhub-singleuser", "dask")
+"""Processes that run twin code, whichever of them the session's gateway runs now: the warm
+process Dask schedulers are forked from, users' servers, Dask schedulers and workers."""
 FIND = "import importlib.util as u, sys; print([m for m in sys.argv[1:] if u.find_spec(m)])"
+
+
+def _findable(python: str, pythonpath: str) -> set[str]:
+    """Which of the science stack and the platform ``python`` finds with ``pythonpath``."""
+    done = subprocess.run(
+        [python, "-c", FIND, *SCIENCE_STACK, "twinhub", "jupyterhub"],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": pythonpath, "PATH": "/usr/bin:/bin"},
+        timeout=120,
+        check=True,
+    )
+    return set(ast.literal_eval(done.stdout))
 
 
 def _service(cmdline: list[str]) -> str | None:
@@ -63,30 +79,28 @@ def test_the_platform_services_run_without_the_twins_science_stack(gateway) -> N
     """Every platform service of the real gateway runs an interpreter in whose environment
     (its own ``sys.path``, with the process's ``PYTHONPATH``) no twin's science stack can be
     found (issue 17 section 2): `make up` and the tests run the launcher from the platform's
-    environment, with this venv (where the twins are) as the twin runtime."""
-    found: dict[str, list[tuple[int, str, list[str]]]] = {}
+    environment, with this venv (where the twins are) as the twin runtime, which what runs
+    twin code runs (the rest of the suite runs twins on this gateway)."""
+    found: dict[str, list[tuple[int, str, set[str]]]] = {}
+    twin_side = []
     for p in [psutil.Process(gateway.process.pid), *gateway.descendants()]:
         try:
             cmdline, environ = p.cmdline(), p.environ()
         except psutil.Error:
             continue
-        name = "launcher" if p.pid == gateway.process.pid else _service(cmdline)
-        if name is None:
-            continue
-        # the interpreter the service was started with (a venv's python is a link to the base
+        # the interpreter the process was started with (a venv's python is a link to the base
         # interpreter, which /proc/<pid>/exe would name), and the PYTHONPATH it runs with
-        python = cmdline[0]
-        env = {"PYTHONPATH": environ.get("PYTHONPATH", ""), "PATH": "/usr/bin:/bin"}
-        done = subprocess.run(
-            [python, "-c", FIND, *SCIENCE_STACK, "twinhub", "jupyterhub"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=True,
-        )
-        found.setdefault(name, []).append((p.pid, python, ast.literal_eval(done.stdout)))
+        python, pythonpath = cmdline[0], environ.get("PYTHONPATH", "")
+        name = "launcher" if p.pid == gateway.process.pid else _service(cmdline)
+        if name is not None:
+            found.setdefault(name, []).append((p.pid, python, _findable(python, pythonpath)))
+        elif any(part.rsplit("/", 1)[-1] in TWIN_SIDE for part in cmdline[:3]):
+            twin_side.append((p.pid, cmdline[:3], python, _findable(python, pythonpath)))
     assert set(found) == {"launcher", *PLATFORM_SERVICES}, found
+    assert twin_side, "no process of the gateway runs twin code (not even the warm scheduler)"
+    for pid, what, python, modules in twin_side:
+        assert python == gateway.env["TWINHUB_TWIN_PYTHON"], (pid, what)
+        assert set(SCIENCE_STACK) <= modules, (pid, what, python, modules)
     for name, processes in found.items():
         for pid, python, modules in processes:
             # the platform itself is there (the check reads this environment)

@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# the platform's environment (hub, registry, dashboard router, run executor, Dask Gateway):
+# the root package and its dependencies only, none of the twins' science stacks; found by the
+# tests' gateway next to $(VENV) (extensions/runtimes.py platform_python)
+PLATFORM_VENV := $(VENV)-platform
+PLATFORM_INSTALLED := $(PLATFORM_VENV)/.installed
 NODE_INSTALLED := node_modules/.installed
 PYTEST_ARGS ?=
 
@@ -25,14 +30,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # each shipped twin is a package of its own (twins/<name>/pyproject.toml, its science stack as
-# its dependencies); the five share one twin runtime environment, this venv, with the platform
-# and the tests (docs/twin-runtimes.md says why and what it costs)
+# its dependencies); the five share one twin runtime environment, this venv, with the tests,
+# notebooks, users' servers, Dask clusters, twins' dashboards and jobs; the platform's services
+# run from $(PLATFORM_VENV) (docs/twin-runtimes.md says why and what it costs)
 TWIN_PACKAGES := $(sort $(dir $(wildcard twins/*/pyproject.toml)))
 
 # reinstall when the dependencies change; the editable install makes every folder importable
 $(INSTALLED): pyproject.toml $(addsuffix pyproject.toml,$(TWIN_PACKAGES)) | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --editable '.[test]' $(addprefix --editable ./,$(TWIN_PACKAGES))
+	@touch $@
+
+# uv (a dependency of twinhub) with pip's configured indexes (uv ignores pip.conf): about 10 s
+# again whenever .venv is reinstalled: its versions are the platform's pins
+$(PLATFORM_INSTALLED): pyproject.toml $(INSTALLED)
+	$(BIN)/python -m twinhub.extensions.runtimes platform $(PLATFORM_VENV) .
 	@touch $@
 
 $(NODE_INSTALLED): package.json package-lock.json
@@ -46,7 +58,7 @@ KERNELSPEC := $(VENV)/share/jupyter/kernels/twinhub/kernel.json
 $(KERNELSPEC): $(INSTALLED) kernels/install.py
 	$(BIN)/python -m twinhub.kernels install --sys-prefix
 
-install: system-packages $(INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
+install: system-packages $(INSTALLED) $(PLATFORM_INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
 
 # demo datasets (zarr) built from data shipped in PyPI packages, then each twin's front-page
 # figure and skill scores rendered from them (twinhub.twins.showcase); skipped when up to date
@@ -54,8 +66,11 @@ data: install
 	$(BIN)/python -m twinhub.catalogs.build
 	$(BIN)/python -m twinhub.twins.showcase
 
+# the launcher and its services from the platform's environment; what runs twin code from the
+# twin runtime, this venv (TWINHUB_TWIN_PYTHON, unless set already)
 up: install data
-	$(BIN)/python -m twinhub.hub.launch
+	TWINHUB_TWIN_PYTHON="$${TWINHUB_TWIN_PYTHON:-$(abspath $(BIN))/python}" \
+		$(PLATFORM_VENV)/bin/python -m twinhub.hub.launch
 
 test: install data
 	@scripts/ensure-system-packages.sh test
@@ -106,4 +121,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) node_modules
+	rm -rf $(VENV) $(PLATFORM_VENV) node_modules

@@ -224,7 +224,9 @@ class Settings(BaseSettings):
     twin_python: str = _var(
         "",
         "Interpreter of the shared twin runtime environment (where the shipped twins' packages "
-        "are installed); empty: the platform's own (docs/twin-runtimes.md).",
+        "are installed): user servers, kernels, Dask clusters, twins' dashboards and jobs run "
+        "from its environment, the services from the platform's (`make up` sets it to .venv's "
+        "python); empty: the platform's own (docs/twin-runtimes.md).",
     )
     twin_envs_dir: str = _var(
         "",
@@ -683,8 +685,17 @@ class Settings(BaseSettings):
 
     @property
     def venv_bin(self) -> Path:
-        """The bin directory of the environment the hub runs in (for the commands it starts)."""
+        """The bin directory of the environment the hub runs in (the platform's: for the
+        services it starts)."""
         return Path(sys.executable).parent
+
+    @property
+    def twin_bin(self) -> Path:
+        """The bin directory of the shared twin runtime (``TWINHUB_TWIN_PYTHON``'s, else the
+        platform's own): what runs twin code starts from it (user servers, kernels, Dask
+        schedulers and workers, jobs; docs/twin-runtimes.md). Not resolved: a venv's python
+        is a link to the interpreter it was made from."""
+        return Path(self.twin_python).parent if self.twin_python else self.venv_bin
 
     def to_env(self) -> dict[str, str]:
         """The ``TWINHUB_*`` variables that reproduce these settings in a child process."""

@@ -63,6 +63,21 @@ def envs_dir(settings: Any) -> Path:
     return Path(settings.twin_envs_dir or Path(settings.state_dir) / "twin-envs")
 
 
+PLATFORM_SUFFIX = "-platform"
+"""The platform's environment lies next to the twin runtime's venv, named after it with this
+suffix (``make install``: ``.venv-platform`` next to ``.venv``)."""
+
+
+def platform_python(twin_prefix: Path | str = sys.prefix) -> Path:
+    """The interpreter of the platform's environment (its services: hub, registry, dashboard
+    router, run executor, Dask Gateway), which holds no twin's science stack: the one ``make
+    install`` builds next to the twin runtime ``twin_prefix`` (this venv), else, where none was
+    built (a plain ``pip install``), this interpreter: one environment for both."""
+    prefix = Path(twin_prefix)
+    python = prefix.with_name(prefix.name + PLATFORM_SUFFIX) / "bin" / "python"
+    return python if python.is_file() else Path(sys.executable)
+
+
 def shared_python(settings: Any) -> Path:
     """The shared twin environment's interpreter (``TWINHUB_TWIN_PYTHON``, else this one)."""
     return Path(settings.twin_python) if settings.twin_python else Path(sys.executable)
@@ -220,6 +235,28 @@ def _build(
     (env / READY).write_text("")
 
 
+def build_platform_environment(env_dir: Path, project: Path, *, timeout: float = 1800) -> Path:
+    """Build the platform's environment ``env_dir``: a ``uv`` venv of this interpreter's
+    Python holding only ``project`` (the root package, editable) and its dependencies, none of
+    the twins' packages, each at the version this environment (the twin runtime) has, so that
+    both sides of every connection (hub and servers, gateway and schedulers, registry and
+    twins' processes) run the same code; from the indexes pip is configured with. Returns its
+    interpreter."""
+    uv = uv_executable()
+    env_dir = Path(env_dir)
+    _run([uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(env_dir)],
+         timeout)  # fmt: skip
+    python = env_dir / "bin" / "python"
+    pins = env_dir / "twin-runtime-constraints.txt"
+    pins.write_text("\n".join(_base_pins(Path(sys.executable))) + "\n")
+    args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
+    # pip takes the best version from all its indexes; uv by default only the first index
+    # that has a package, which may lack the version pip installed in the twin runtime
+    args += [*pip_index_options(), "--index-strategy", "unsafe-best-match"]
+    _run([*args, "--editable", str(project)], timeout)
+    return python
+
+
 # --- checking a twin's entry points in its own environment ------------------------------------
 
 
@@ -298,3 +335,21 @@ def build_published_environment(
     run([str(python), "-c", WRITE_BASE_PTH, *dict.fromkeys([paths["purelib"], paths["platlib"]])])
     run([uv, "pip", "install", "--python", str(python), *pip_index_options(), str(source)])
     return python
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m twinhub.extensions.runtimes platform DIR PROJECT`` (``make install``)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 3 or args[0] != "platform":
+        print("usage: python -m twinhub.extensions.runtimes platform DIR PROJECT", file=sys.stderr)
+        return 2
+    try:
+        build_platform_environment(Path(args[1]), Path(args[2]))
+    except EnvironmentBuildError as e:
+        print(f"twinhub: the platform's environment could not be built: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -123,13 +123,15 @@ def _configure_embedded(c: Config, settings: Settings, secrets: Secrets) -> None
     # where they run (local processes, Slurm jobs) is the target chosen by TWINHUB_SPAWNER, or
     # per profile with TWINHUB_SLURM=1 (extensions/spawners/profile.py)
     c.merge(spawner_config(settings))
-    c.Spawner.cmd = [str(settings.venv_bin / "jupyterhub-singleuser")]
+    # from the twin runtime (TWINHUB_TWIN_PYTHON: the twins' science stack), not the hub's
+    # platform environment (docs/twin-runtimes.md)
+    c.Spawner.cmd = [str(settings.twin_bin / "jupyterhub-singleuser")]
     c.Spawner.default_url = "/lab"
     # a hub run as root starts each server as the user's own unix account
     # (extensions/accounts.py), never as root; an ordinary account runs them as itself
     c.Spawner.environment = {
-        # the user's own environment (the hub's venv) comes first on PATH for terminals, kernels
-        "PATH": f"{settings.venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        # the user's own environment (the twin runtime) comes first on PATH for terminals, kernels
+        "PATH": f"{settings.twin_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         # our Jupyter server/lab settings for every user server (hub/singleuser/)
         "JUPYTER_CONFIG_PATH": str(REPO_ROOT / "hub" / "singleuser"),
         **user_dask_environment(settings),

@@ -52,8 +52,10 @@ c.UserQuotas.max_memory_per_user = int(settings.dask_max_memory_per_user_gib * 2
 c.UserQuotas.registry_db_url = settings.registry_db_url
 c.UserQuotas.job_workers = settings.executor_workers
 
-# the `dask` CLI of the hub's environment (the old dask-scheduler/dask-worker are gone)
-dask = str(settings.venv_bin / "dask")
+# the `dask` CLI of the twin runtime (the old dask-scheduler/dask-worker are gone): workers run
+# twins' tasks, and the scheduler unpickles the graphs users submit, so both need the twins'
+# code and science stack, which the gateway's own (platform) environment does not hold
+dask = str(settings.twin_bin / "dask")
 c.ClusterConfig.scheduler_cmd = [dask, "scheduler"]
 c.ClusterConfig.worker_cmd = [dask, "worker"]
 

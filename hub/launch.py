@@ -163,14 +163,20 @@ def prepare_accounts(settings: Settings) -> None:
         platform = ensure_service_account(settings.platform_account, platform_home(settings))
         hand_over(platform_home(settings), platform.uid, platform.gid)
         prepare_registry_folders(settings.state_dir, platform.uid, platform.gid)
-        # the checkout, its environment and the interpreter behind it (a venv's python is a
-        # link to, e.g., a pyenv build in root's home), the state dir and the built data
+        # the checkout, the platform's environment (the services run as the platform's and
+        # the dashboards' accounts) and the twin runtime (users' servers, Dask clusters, twins'
+        # dashboards and jobs) with the interpreters behind them (a venv's python is a link to,
+        # e.g., a pyenv build in root's home), the state dir and the built data
+        twin_interpreter = (settings.twin_bin / "python").resolve()
         opened = open_passages(
             [
                 REPO_ROOT,
                 settings.venv_bin.parent,
                 Path(sys.base_prefix),
                 Path(sys.executable).resolve().parent,
+                settings.twin_bin.parent,
+                twin_interpreter.parent.parent,
+                twin_interpreter.parent,
                 settings.state_dir,
                 data_dir(settings),
             ]

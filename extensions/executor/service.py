@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from twinhub.contracts.settings import Settings
 
 from ..registry import jobs
 from ..registry.db import Job, PipelineRow, Run, Twin, open_database
-from ..runtimes import runtime_python
+from ..runtimes import runtime_python, shared_python
 from . import builds
 from .gateway_usage import GatewayClusters
 from .runner import PROVENANCE, RESULT
@@ -175,7 +174,14 @@ class Executor:
             return
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", "twinhub.extensions.executor.builds", str(version_id)],
+                # in the twin runtime: a published twin's environment is layered on the
+                # interpreter that builds it (runtimes.build_published_environment)
+                [
+                    str(shared_python(self.settings)),
+                    "-m",
+                    "twinhub.extensions.executor.builds",
+                    str(version_id),
+                ],
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # its steps' sessions are killed by the build itself
                 preexec_fn=_die_with_parent,  # noqa: PLW1509 - the loop is single-threaded
@@ -248,7 +254,7 @@ class Executor:
         """What the runner sees: nothing of the platform's (no tokens, no database URL)."""
         home = account.home if account is not None else str(folder)
         return {
-            "PATH": f"{self.settings.venv_bin}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{self.settings.twin_bin}:/usr/local/bin:/usr/bin:/bin",
             "HOME": home,
             "USER": account.name if account is not None else job.owner,
             "LANG": "C.UTF-8",

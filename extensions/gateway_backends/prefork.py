@@ -22,6 +22,8 @@ import signal
 import sys
 from typing import Any
 
+from traitlets import Unicode
+
 from .local import AccountLocalBackend, drop_privileges
 
 WARM_MODULES = (
@@ -44,6 +46,14 @@ class PreforkLocalBackend(AccountLocalBackend):
     cluster owner's account (:func:`drop_privileges`) before it touches the cluster, exactly as
     the stock backend's ``preexec_fn`` does before ``exec``.
     """
+
+    zygote_python = Unicode(
+        "",
+        help="The interpreter of the warm process, whose environment the schedulers forked "
+        "from it run in: the twin runtime's (schedulers unpickle the twins' tasks); empty: "
+        "the gateway's own.",
+        config=True,
+    )
 
     _zygote: asyncio.subprocess.Process | None = None
     _zygote_lock: asyncio.Lock | None = None
@@ -98,7 +108,7 @@ class PreforkLocalBackend(AccountLocalBackend):
     async def _ensure_zygote(self) -> asyncio.subprocess.Process:
         if self._zygote is None or self._zygote.returncode is not None:
             self._zygote = await asyncio.create_subprocess_exec(
-                sys.executable,
+                self.zygote_python or sys.executable,
                 "-m",
                 __spec__.name if __spec__ else "twinhub.extensions.gateway_backends.prefork",
                 stdin=asyncio.subprocess.PIPE,

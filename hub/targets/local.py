@@ -27,5 +27,7 @@ def dask_backend_config(settings: Settings) -> Config:
     # local processes of each user's account; schedulers are forked from a process that has
     # already imported Dask (extensions/gateway_backends/prefork.py)
     c.DaskGateway.backend_class = "twinhub.extensions.gateway_backends.prefork.PreforkLocalBackend"
+    # in the twin runtime, as the stock `dask scheduler` command (hub/dask_gateway_config.py)
+    c.PreforkLocalBackend.zygote_python = str(settings.twin_bin / "python")
     c.LocalBackend.clusters_directory = str(settings.state_dir / "dask-gateway" / "clusters")
     return c

@@ -48,7 +48,7 @@ def slurm_spawner_config(settings: Settings) -> Config:
     s.home_dir_template = home_dir_template(settings)
     s.slurm_conf = settings.slurm_conf
     s.bind_ip = job_bind_ip(settings)
-    s.batchspawner_singleuser_cmd = str(settings.venv_bin / "batchspawner-singleuser")
+    s.batchspawner_singleuser_cmd = str(settings.twin_bin / "batchspawner-singleuser")
     for trait, value in spawner_overrides(default_resources(settings)).items():
         s[trait] = value
     # a queue may hold a job a while; the hub waits, showing "Pending in queue..."
@@ -76,7 +76,9 @@ def dask_backend_config(settings: Settings) -> Config:
     b.submit_as = settings.slurm_submit_as
     b.slurm_conf = settings.slurm_conf
     b.bind_host = settings.slurm_job_bind_ip
-    b.dask_gateway_jobqueue_launcher = str(settings.venv_bin / "dask-gateway-jobqueue-launcher")
+    # it runs in the job and execs the scheduler or worker: the twin runtime's, as on the local
+    # target (hub/dask_gateway_config.py)
+    b.dask_gateway_jobqueue_launcher = str(settings.twin_bin / "dask-gateway-jobqueue-launcher")
     for trait, command in (
         ("submit_command", "sbatch"),
         ("cancel_command", "scancel"),

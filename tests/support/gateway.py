@@ -1,7 +1,8 @@
 """Start the real gateway (launcher, hub, proxy, dask-gateway) for tests, and talk to it.
 
-The gateway runs exactly as `make up` runs it (``python -m twinhub.hub.launch``), on free
-loopback ports and in a temporary state directory, so tests exercise the shipped config.
+The gateway runs exactly as `make up` runs it (``python -m twinhub.hub.launch`` with the
+platform's environment's interpreter, this venv as the twin runtime), on free loopback ports and
+in a temporary state directory, so tests exercise the shipped config.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 from twinhub.contracts.settings import Settings
+from twinhub.extensions.runtimes import platform_python
 from twinhub.hub.proxy import hub_routed
 from twinhub.hub.targets.slurm import slurm_staging_root
 
@@ -40,10 +42,19 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
+def launcher_command(*args: str) -> list[str]:
+    """`make up`'s command: the launcher with the platform's environment's interpreter (next to
+    this venv when `make install` built it; else this one, a single environment)."""
+    return [str(platform_python()), "-m", "twinhub.hub.launch", *args]
+
+
 def launcher_env(state_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment with a state directory and a free loopback port for every
     port setting (``Settings.ports``: hub, proxy, services, every gateway), then ``extra``."""
     env = dict(os.environ, TWINHUB_STATE_DIR=str(state_dir), PYTHONUNBUFFERED="1")
+    # as `make up`: this venv (the tests' own) is the twin runtime, the launcher and its
+    # services run from the platform's environment (launcher_command)
+    env.setdefault("TWINHUB_TWIN_PYTHON", sys.executable)
     # hostile twins' code for the dashboard isolation tests (imported only by their processes)
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(TWIN_PACKAGES), os.environ.get("PYTHONPATH", "")) if p
@@ -276,7 +287,7 @@ def start_gateway(
     env = launcher_env(state_dir, extra_env)
     settings = Settings.from_env(env)
     log = open(log_path, "wb")
-    command = [sys.executable, "-m", "twinhub.hub.launch", *(hub_args or [])]
+    command = launcher_command(*(hub_args or []))
     process = subprocess.Popen(
         netns.command(host, command) if host else command,
         env=env,

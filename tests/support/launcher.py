@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.support.gateway import launcher_env
+from tests.support.gateway import launcher_command, launcher_env
 
 
 def launch(
@@ -19,7 +18,7 @@ def launch(
     expected to refuse (60 s at most)."""
     start = time.monotonic()
     with subprocess.Popen(
-        [sys.executable, "-m", "twinhub.hub.launch"],
+        launcher_command(),
         env=launcher_env(state_dir, extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,30 @@ def test_spawn_timeouts_leave_room_for_busy_cores_and_are_settings(monkeypatch, 
         TWINHUB_SPAWN_START_TIMEOUT="200",
     )
     assert (c.Spawner.http_timeout, c.Spawner.start_timeout) == (450, 200)
+
+
+def test_what_runs_twin_code_starts_from_the_twin_runtime(monkeypatch, tmp_path: Path) -> None:
+    """Users' servers (local and Slurm), Dask schedulers and workers (stock, forked and in
+    Slurm jobs) start from the twin runtime (TWINHUB_TWIN_PYTHON, `make up`: .venv); the
+    services from the hub's own environment, the platform's (issue 17 section 2)."""
+    twin = tmp_path / "twin-runtime" / "bin"
+    env = {"TWINHUB_TWIN_PYTHON": str(twin / "python"), "TWINHUB_SLURM": "1"}
+    hub = load("jupyterhub_config.py", monkeypatch, tmp_path, **env)
+    assert hub.Spawner.cmd == [str(twin / "jupyterhub-singleuser")]
+    assert hub.Spawner.environment["PATH"].startswith(f"{twin}:")
+    slurm_server = hub.TwinhubSlurmSpawner.batchspawner_singleuser_cmd
+    assert slurm_server == str(twin / "batchspawner-singleuser")
+    services = {s["name"]: s for s in hub.JupyterHub.services}
+    for name in ("twinhub", "twinhub-executor", "twinhub-apps", "dask-gateway", "idle-culler"):
+        assert services[name]["command"][0] == sys.executable, name
+    assert services["dask-gateway-server"]["command"][0] == str(
+        Path(sys.executable).parent / "dask-gateway-server"
+    )
+    gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
+    assert gateway.ClusterConfig.scheduler_cmd == [str(twin / "dask"), "scheduler"]
+    assert gateway.ClusterConfig.worker_cmd == [str(twin / "dask"), "worker"]
+    assert gateway.PreforkLocalBackend.zygote_python == str(twin / "python")
+    env["TWINHUB_DASK_BACKEND"] = "slurm"
+    gateway = load("dask_gateway_config.py", monkeypatch, tmp_path, **env)
+    launcher = gateway.TwinhubSlurmBackend.dask_gateway_jobqueue_launcher
+    assert launcher == str(twin / "dask-gateway-jobqueue-launcher")

@@ -120,3 +120,15 @@ def test_build_environment_layers_a_twin_package_on_the_platform(tmp_path: Path)
     # the same inputs: the same environment, reused
     again = runtimes.build_environment("mytwin", [], settings, editable=[package])
     assert again.resolve() == python.resolve()
+
+
+def test_the_platform_environment_is_found_next_to_the_twin_runtime(tmp_path: Path) -> None:
+    """`make install` builds it as <venv>-platform; without one (a plain pip install) the
+    platform and the twins share this interpreter's environment."""
+    venv = tmp_path / ".venv"
+    (venv / "bin").mkdir(parents=True)
+    assert runtimes.platform_python(venv) == Path(sys.executable)
+    python = tmp_path / ".venv-platform" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    assert runtimes.platform_python(venv) == python

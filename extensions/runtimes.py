@@ -103,10 +103,6 @@ def pip_index_options(python: Path | str = sys.executable) -> list[str]:
 
     ``uv`` ignores pip.conf and ``PIP_*``; reading them from ``pip config list`` (files and
     environment) lets an offline machine's local indexes reach uv without naming any path here.
-    With more than one index, pip takes the best version from all of them, uv by default only
-    from the first index that has the package (which may lack the version pip installed, and
-    then every pinned build fails): ``unsafe-best-match`` is pip's behaviour, so the indexes
-    an operator configured for pip mean the same to uv.
     """
     try:
         out = subprocess.run(
@@ -129,10 +125,7 @@ def pip_index_options(python: Path | str = sys.executable) -> list[str]:
                 values[option] = [value]  # later sources (environment) win
             elif value not in values.setdefault(option, []):
                 values[option].append(value)
-    options = [arg for opt, vals in values.items() for v in vals for arg in (PIP_OPTIONS[opt], v)]
-    if "extra-index-url" in values:
-        options += ["--index-strategy", "unsafe-best-match"]
-    return options
+    return [arg for opt, vals in values.items() for v in vals for arg in (PIP_OPTIONS[opt], v)]
 
 
 def uv_executable() -> str:
@@ -257,7 +250,9 @@ def build_platform_environment(env_dir: Path, project: Path, *, timeout: float =
     pins = env_dir / "twin-runtime-constraints.txt"
     pins.write_text("\n".join(_base_pins(Path(sys.executable))) + "\n")
     args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
-    args += pip_index_options()
+    # pip takes the best version from all its indexes; uv by default only the first index
+    # that has a package, which may lack the version pip installed in the twin runtime
+    args += [*pip_index_options(), "--index-strategy", "unsafe-best-match"]
     _run([*args, "--editable", str(project)], timeout)
     return python
 

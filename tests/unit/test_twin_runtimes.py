@@ -98,8 +98,6 @@ def test_pip_configuration_reaches_uv(tmp_path: Path, monkeypatch: pytest.Monkey
         ("--extra-index-url", "file:///nowhere/a"),
         ("--extra-index-url", "file:///nowhere/b"),
     } <= pairs
-    # more than one index: the best version from any of them, as pip picks it
-    assert ("--index-strategy", "unsafe-best-match") in pairs
 
 
 def test_build_environment_layers_a_twin_package_on_the_platform(tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
 """``python -m tests.bench [spawn clusters registry proxies hostile users fairness runs
-scaling] [--users 10,50,100]`` (`make bench`).
+scaling startup] [--users 10,50,100]`` (`make bench`).
 
 Runs the chosen benchmarks (all by default), prints one table and writes
 ``bench-results.json`` in the current directory (gitignored).
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import clusters, fairness, hostile, proxies, registry, runs, scaling, spawns, users
+from . import clusters, fairness, hostile, proxies, registry, runs, scaling, spawns, startup, users
 from .report import table
 
 BENCHMARKS = {
@@ -30,6 +30,7 @@ BENCHMARKS = {
     "fairness": fairness.run,
     "runs": runs.run,
     "scaling": scaling.run,
+    "startup": startup.run,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .startup import TWIN as TWIN_OF_STARTUP
 from .stats import ratio
 
 GOALS = {
@@ -14,6 +15,7 @@ GOALS = {
     "fairness": "<= 1.5x alone",
     "runs": "measured (no goal yet)",
     "scaling": ">= 1.7x speed-up with 2 workers",
+    "startup": "measured, before and after (issue 17)",
 }
 
 
@@ -192,6 +194,36 @@ def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
                     _s(w["two_workers"]),
                     f"{w['speedup']} [{_ci(w['speedup_ci95'])}]",
                     GOALS["scaling"],
+                )
+            )
+    if "startup" in results:
+        reg, dash = results["startup"]["registry"], results["startup"]["dashboard"]
+        for label, r, base, now, cols in (
+            (
+                "registry start to first answer (median / p95 s, p5-p95)",
+                reg,
+                "before",
+                "now",
+                f"importing the twins' code ({reg['modules_imported_before']} modules), "
+                "without it (platform env)",
+            ),
+            (
+                f"{TWIN_OF_STARTUP} dashboard page through the router (median / p95 s, p5-p95)",
+                dash,
+                "warm",
+                "cold",
+                "its process running, its process started on demand",
+            ),
+        ):
+            load, c = r["load_average"], r["ratio"]
+            rows.append(
+                (
+                    f"{label}, n={r[now]['n']}; load {load['min']:.1f}-{load['max']:.1f}; "
+                    f"columns: {cols}",
+                    _spread(r[base]),
+                    _spread(r[now]),
+                    f"{c['median']} [{_ci(c['median_ci95'])}]",
+                    GOALS["startup"],
                 )
             )
     return rows

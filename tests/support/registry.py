@@ -106,11 +106,13 @@ class RegistryProcess:
 
 
 @contextmanager
-def registry_process(root: Path, env: dict[str, str] | None = None) -> Iterator[RegistryProcess]:
+def registry_process(
+    root: Path, env: dict[str, str] | None = None, command: list[str] | None = None
+) -> Iterator[RegistryProcess]:
     """The registry service alone, as the hub starts it (``python -m
     twinhub.extensions.registry``), on the shipped twins unless ``env`` says otherwise; stopped
     on exit. Its API needs a hub to authenticate; what it serves without one (the OpenAPI
-    document) tells that it listens."""
+    document) tells that it listens. ``command`` replaces how it is started (benchmarks)."""
     port, hub_port = free_ports(2)
     root.mkdir(parents=True, exist_ok=True)
     modules_file = root / "registry-modules.txt"
@@ -129,7 +131,7 @@ def registry_process(root: Path, env: dict[str, str] | None = None) -> Iterator[
     log = open(root / "registry.log", "wb")  # noqa: SIM115 - closed below
     start = time.monotonic()
     process = subprocess.Popen(
-        [sys.executable, "-m", "twinhub.extensions.registry"],
+        command or [sys.executable, "-m", "twinhub.extensions.registry"],
         env=child_env,
         cwd=root,
         stdout=log,

@@ -6,16 +6,28 @@ stops the managed services one after the other, deleting each one's server row f
 database as it goes. Our four services take tens of seconds to stop, so the health check
 (``check_services_health``, every ``service_check_interval`` seconds) often runs in between and
 dies on the missing row: an ``AttributeError`` traceback at every other Ctrl-C. Here the check
-is stopped, and a check in flight is awaited, before the first service is stopped. Everything
-else is JupyterHub's own: the same command-line options and configuration file.
+is stopped, and a check in flight is awaited, before the first service is stopped.
+
+The services are then stopped side by side rather than one after the other: each waits for its
+own process only, none needs another to stop first, and one after the other they took 8-10 s
+of every Ctrl-C (the registry alone about 5 s), side by side the slowest one's time. Each gets
+SIGTERM where JupyterHub sends SIGINT first: every service of ours (and Dask Gateway's server)
+stops on either in the same way, but a service stopped while still importing its code (the run
+executor, the idle culler: the hub does not wait for them to start) printed a
+``KeyboardInterrupt`` traceback at a SIGINT, where SIGTERM ends it quietly. The grace before
+SIGKILL is JupyterHub's two together (``interrupt_timeout`` + ``term_timeout``). The users'
+servers are stopped after the services, as JupyterHub does. Everything else is JupyterHub's
+own: the same command-line options and configuration file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from functools import cached_property
 
 from jupyterhub.app import JupyterHub
+from jupyterhub.services.service import Service
 
 
 class TwinhubJupyterHub(JupyterHub):
@@ -39,7 +51,45 @@ class TwinhubJupyterHub(JupyterHub):
         if check is not None:
             check.stop()
         async with self._service_check_lock:  # a check in flight finishes first
+            await self._stop_services_side_by_side()
             await super().cleanup()
+
+    async def _stop_services_side_by_side(self) -> None:
+        """Stop every managed service at once; JupyterHub's ``cleanup()`` then finds them
+        stopped (a service without a spawner is one it has nothing left to stop in)."""
+        managed = [s for s in self._service_map.values() if s.managed and s.spawner]
+        if not managed:
+            return
+        self.log.info("Stopping %i services side by side...", len(managed))
+        outcomes = await asyncio.gather(*map(_terminate, managed), return_exceptions=True)
+        for service, outcome in zip(managed, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                self.log.error("Failed to stop service %s: %s", service.name, outcome)
+            else:
+                service.spawner = None
+
+
+EXIT_POLL_SECONDS = 0.2
+"""How often a stopping service's process is looked at: JupyterHub's own wait doubles its
+pause after each look (up to 5 s), so it noticed a service gone seconds after it was."""
+
+
+async def _terminate(service: Service) -> None:
+    """JupyterHub's ``Service.stop()`` with SIGTERM first (``stop(now=True)``), as long a grace
+    before SIGKILL as its SIGINT and SIGTERM together, and done as soon as the process is."""
+    spawner = service.spawner
+    if service.orm.server:
+        service.db.delete(service.orm.server)
+        service.db.commit()
+    spawner.stop_polling()
+    spawner.term_timeout = spawner.interrupt_timeout + spawner.term_timeout
+    stopping = asyncio.ensure_future(spawner.stop(now=True))
+    while not stopping.done():
+        await asyncio.wait({stopping}, timeout=EXIT_POLL_SECONDS)
+        if not stopping.done() and await spawner.poll() is not None:
+            stopping.cancel()  # it only waits for what has happened: the process has exited
+    with contextlib.suppress(asyncio.CancelledError):
+        await stopping
 
 
 main = TwinhubJupyterHub.launch_instance

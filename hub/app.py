@@ -1,5 +1,6 @@
 """The hub process the launcher runs: JupyterHub, with its services' health check stopped first
-at shutdown (``python -m twinhub.hub.app --config hub/jupyterhub_config.py``).
+at shutdown, its services stopped side by side, and no idle wait between its services' starts
+(``python -m twinhub.hub.app --config hub/jupyterhub_config.py``).
 
 JupyterHub (5.x, 6.x) stops its periodic callbacks only *after* ``cleanup()``, and ``cleanup()``
 stops the managed services one after the other, deleting each one's server row from the
@@ -16,8 +17,14 @@ stops on either in the same way, but a service stopped while still importing its
 executor, the idle culler: the hub does not wait for them to start) printed a
 ``KeyboardInterrupt`` traceback at a SIGINT, where SIGTERM ends it quietly. The grace before
 SIGKILL is JupyterHub's two together (``interrupt_timeout`` + ``term_timeout``). The users'
-servers are stopped after the services, as JupyterHub does. Everything else is JupyterHub's
-own: the same command-line options and configuration file.
+servers are stopped after the services, as JupyterHub does.
+
+At the start, JupyterHub starts the services one after the other and waits for each one with a
+URL to answer before the next, trying it with a pause that doubles after each try (up to 5 s):
+the hub asked a service seconds after it listened, at every start. A service's start now lasts
+until its port takes a connection (tried every 0.2 s); JupyterHub's own wait follows and finds
+it answering at once. Everything else is JupyterHub's own: the same command-line options and
+configuration file.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from jupyterhub.app import JupyterHub
 from jupyterhub.services.service import Service
@@ -44,6 +52,12 @@ class TwinhubJupyterHub(JupyterHub):
             return
         async with self._service_check_lock:
             await super().check_services_health()
+
+    async def start_service(self, service_name: str, service: Service, *args, **kwargs) -> bool:
+        """JupyterHub's, with a service's start lasting until its port takes connections."""
+        if service.managed and service.url and not getattr(service, "_twinhub_wrapped", False):
+            _start_until_listening(service)
+        return await super().start_service(service_name, service, *args, **kwargs)
 
     async def cleanup(self) -> None:
         self._stopping_services = True
@@ -67,6 +81,40 @@ class TwinhubJupyterHub(JupyterHub):
                 self.log.error("Failed to stop service %s: %s", service.name, outcome)
             else:
                 service.spawner = None
+
+
+LISTEN_POLL_SECONDS = 0.2
+"""How often a starting service's port is tried. JupyterHub's own wait for it (an HTTP request)
+doubles its pause after each try, up to 5 s: the hub asked the Dask Gateway front 4 s after it
+listened, and every later service started that much later."""
+
+
+def _start_until_listening(service: Service) -> None:
+    """Make ``service.start()`` return once the service's port accepts a connection (or its
+    process has exited, or its start timeout passed), so that JupyterHub's wait that follows
+    finds it on its first request; JupyterHub's wait still decides (answers, or exited)."""
+    start = service.start
+
+    async def start_then_wait_until_listening() -> None:
+        await start()
+        await _until_listening(service)
+
+    service.start = start_then_wait_until_listening
+    service._twinhub_wrapped = True
+
+
+async def _until_listening(service: Service) -> None:
+    url = urlsplit(service.url)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + getattr(service, "timeout", 30)
+    while loop.time() < deadline and await service.spawner.poll() is None:
+        try:
+            _, writer = await asyncio.open_connection(url.hostname, url.port or 80)
+        except OSError:
+            await asyncio.sleep(LISTEN_POLL_SECONDS)
+        else:
+            writer.close()
+            return
 
 
 EXIT_POLL_SECONDS = 0.2

@@ -23,8 +23,9 @@ At the start, JupyterHub starts the services one after the other and waits for e
 URL to answer before the next, trying it with a pause that doubles after each try (up to 5 s):
 the hub asked a service seconds after it listened, at every start. A service's start now lasts
 until its port takes a connection (tried every 0.2 s); JupyterHub's own wait follows and finds
-it answering at once. Everything else is JupyterHub's own: the same command-line options and
-configuration file.
+it answering at once. A service that dies is started again within 5 s (JupyterHub looks at its
+services' processes every 30 s). Everything else is JupyterHub's own: the same command-line
+options and configuration file.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ class TwinhubJupyterHub(JupyterHub):
             await super().check_services_health()
 
     async def start_service(self, service_name: str, service: Service, *args, **kwargs) -> bool:
-        """JupyterHub's, with a service's start lasting until its port takes connections."""
-        if service.managed and service.url and not getattr(service, "_twinhub_wrapped", False):
-            _start_until_listening(service)
+        """JupyterHub's, with a service's start lasting until its port takes connections, and
+        its process looked at every few seconds (module docstring)."""
+        if service.managed and not getattr(service, "_twinhub_watched", False):
+            _watch_start(service)
         return await super().start_service(service_name, service, *args, **kwargs)
 
     async def cleanup(self) -> None:
@@ -89,18 +91,28 @@ doubles its pause after each try, up to 5 s: the hub asked the Dask Gateway fron
 listened, and every later service started that much later."""
 
 
-def _start_until_listening(service: Service) -> None:
-    """Make ``service.start()`` return once the service's port accepts a connection (or its
-    process has exited, or its start timeout passed), so that JupyterHub's wait that follows
-    finds it on its first request; JupyterHub's wait still decides (answers, or exited)."""
+SERVICE_POLL_SECONDS = 5
+"""How often the hub looks whether a service's process is still there, to start it again if
+not (JupyterHub's services' default: 30 s, so a killed registry stayed down for up to 30 s)."""
+
+
+def _watch_start(service: Service) -> None:
+    """Make ``service.start()`` (the hub's first start, and each restart of a dead service)
+    poll the new process every :data:`SERVICE_POLL_SECONDS`, and return once the service's
+    port accepts a connection (or its process has exited, or its start timeout passed), so
+    that JupyterHub's wait that follows finds it on its first request; that wait still decides
+    (answers, or exited)."""
     start = service.start
 
-    async def start_then_wait_until_listening() -> None:
+    async def start_watched() -> None:
         await start()
-        await _until_listening(service)
+        service.spawner.poll_interval = SERVICE_POLL_SECONDS
+        service.spawner.start_polling()  # again, at that interval (it stops the first polling)
+        if service.url:
+            await _until_listening(service)
 
-    service.start = start_then_wait_until_listening
-    service._twinhub_wrapped = True
+    service.start = start_watched
+    service._twinhub_watched = True
 
 
 async def _until_listening(service: Service) -> None:

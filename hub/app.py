@@ -40,7 +40,8 @@ from jupyterhub.services.service import Service
 
 
 class TwinhubJupyterHub(JupyterHub):
-    """JupyterHub whose services' health check never runs while the services are stopped."""
+    """JupyterHub whose services start, stop and restart without idle waits, and whose services'
+    health check never runs while they stop (module docstring)."""
 
     @cached_property
     def _service_check_lock(self) -> asyncio.Lock:

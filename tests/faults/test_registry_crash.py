@@ -105,7 +105,7 @@ def test_registry_killed_mid_burst_loses_no_acknowledged_write(gateway: Gateway)
         for t in writers:
             t.join()
 
-    # the hub restarts its managed service (it polls it every Spawner.poll_interval, 30 s)
+    # the hub restarts its managed service (it polls it every 5 s: hub/app.py)
     try:
         wait_until_answers(
             f"{gateway.url}{API}/health", timeout=90, interval=1, message="the registry again"

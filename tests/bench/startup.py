@@ -92,6 +92,7 @@ def _page_seconds(client: httpx.Client) -> float:
 
 
 def dashboard_start(root: Path, rounds: int) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
     gateway = start_gateway(root / "state", root / "gateway.log")
     samples: dict[str, list[float]] = {"cold": [], "warm": []}
     loads = [load_average()]

@@ -121,9 +121,12 @@ async def _until_listening(service: Service) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + getattr(service, "timeout", 30)
     while loop.time() < deadline and await service.spawner.poll() is None:
-        try:
-            _, writer = await asyncio.open_connection(url.hostname, url.port or 80)
-        except OSError:
+        try:  # bounded: a connection that neither opens nor is refused ends at the deadline
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(url.hostname, url.port or 80),
+                timeout=max(deadline - loop.time(), 0.01),
+            )
+        except (OSError, TimeoutError):
             await asyncio.sleep(LISTEN_POLL_SECONDS)
         else:
             writer.close()

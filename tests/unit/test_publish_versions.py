@@ -13,6 +13,7 @@ import sys
 import tarfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pystac
@@ -251,17 +252,23 @@ for path in sys.argv[2:]:
 """
 
 
-def test_a_build_the_executor_left_is_failed_when_it_restarts(tmp_path: Path) -> None:
-    """Issue 16 section 1: the executor builds, the registry only queues. A build a dead
-    executor left ``building`` fails with its reason when the next executor starts; a queued
-    one waits for it, and is then claimed once only."""
+def _registry_without_executor(tmp_path: Path) -> tuple[Settings, Any, Publisher]:
+    """A registry's publishing side on a fresh state dir with one profile: uploads queue
+    builds that no executor claims until the test plays one (``claim_build``, ``Executor``)."""
     state = tmp_path / "state"
     state.mkdir()
     settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
     sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
     store = Store(sessions)
     store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
-    publisher = Publisher(store, state, settings)
+    return settings, sessions, Publisher(store, state, settings)
+
+
+def test_a_build_the_executor_left_is_failed_when_it_restarts(tmp_path: Path) -> None:
+    """Issue 16 section 1: the executor builds, the registry only queues. A build a dead
+    executor left ``building`` fails with its reason when the next executor starts; a queued
+    one waits for it, and is then claimed once only."""
+    settings, sessions, publisher = _registry_without_executor(tmp_path)
     twin = new_twin("pub-left", tmp_path, "alice")
     assert publisher.upload(ALICE, "pub-left", pack(twin))["state"] == "queued"
     assert claim_build(sessions) is not None  # an executor took it, then died
@@ -285,13 +292,7 @@ def test_the_archive_of_a_failed_build_is_published_again_as_a_new_version(
     restart). Its owner publishes the same folder again: a new version, built afresh, saying
     which failed one it repeats; the same archive while that one waits, or once it is served,
     is still refused, saying what to do instead."""
-    state = tmp_path / "state"
-    state.mkdir()
-    settings = Settings.from_env({**os.environ, "TWINHUB_STATE_DIR": str(state)})
-    sessions = open_database(f"sqlite:///{state / 'registry.sqlite'}")
-    store = Store(sessions)
-    store.create_profile(ADMIN, {"slug": "small", "display_name": "S", "cpu": 1, "memory": "1G"})
-    publisher = Publisher(store, state, settings)
+    settings, sessions, publisher = _registry_without_executor(tmp_path)
     archive = pack(new_twin("pub-again", tmp_path, "alice"))
     assert publisher.upload(ALICE, "pub-again", archive)["version"] == 1
     assert claim_build(sessions) is not None  # an executor took it, then died
@@ -302,7 +303,7 @@ def test_the_archive_of_a_failed_build_is_published_again_as_a_new_version(
     again = publisher.upload(ALICE, "pub-again", archive)
     assert (again["version"], again["state"], again["rebuild_of"]) == (2, "queued", 1)
     assert again["sha256"] == publisher.get_version(ALICE, "pub-again", 1)["sha256"]
-    stored = state / "published" / "pub-again"
+    stored = publisher.state_dir / "published" / "pub-again"
     assert (stored / "2" / "source.tar.gz").read_bytes() == archive  # its own, fresh folder
     with pytest.raises(Conflict, match=r"version 2 of 'pub-again' already \(queued\)"):
         publisher.upload(ALICE, "pub-again", archive)
@@ -313,7 +314,7 @@ def test_the_archive_of_a_failed_build_is_published_again_as_a_new_version(
     ]  # fmt: skip
 
     version = claim_build(sessions)  # this time the build passes: served as the executor does
-    serve_version(store, state, "pub-again", 2)
+    serve_version(publisher.store, publisher.state_dir, "pub-again", 2)
     with pytest.raises(Conflict, match=r"\(served\): change a file"):
         publisher.upload(ALICE, "pub-again", archive)
     assert version is not None and len(publisher.list_versions(ALICE, "pub-again")) == 2

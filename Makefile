@@ -58,7 +58,14 @@ KERNELSPEC := $(VENV)/share/jupyter/kernels/twinhub/kernel.json
 $(KERNELSPEC): $(INSTALLED) kernels/install.py
 	$(BIN)/python -m twinhub.kernels install --sys-prefix
 
+# the project's own bytecode, written here as root: users' servers, kernels and workers run as
+# accounts that cannot write __pycache__ in this folder and would compile every module of ours
+# at each start; the tests' threads need it too (CPython 3.11.7 crashes compiling in a thread
+# next to pytest's assert rewriting, gh-106905); quick when nothing changed
+PROJECT_SOURCES := catalogs contracts extensions hub kernels twins
+
 install: system-packages $(INSTALLED) $(PLATFORM_INSTALLED) $(NODE_INSTALLED) $(KERNELSPEC)
+	@$(BIN)/python -m compileall -q $(PROJECT_SOURCES) >/dev/null
 
 # demo datasets (zarr) built from data shipped in PyPI packages, then each twin's front-page
 # figure and skill scores rendered from them (twinhub.twins.showcase); skipped when up to date
@@ -74,9 +81,7 @@ up: install data
 
 test: install data
 	@scripts/ensure-system-packages.sh test
-	@# bytecode up front: threads of the tests (Dask clients, kernels) then import without
-	@# compiling, which CPython 3.11.7 cannot do next to pytest's assert rewriting (gh-106905)
-	@$(BIN)/python -m compileall -q catalogs contracts extensions hub kernels twins >/dev/null
+	@# the bytecode is compiled by `install` (PROJECT_SOURCES): keep that, gh-106905
 	@scripts/test-lanes.sh $(BIN)/python $(PYTEST_ARGS)
 
 # the fast lane: unit tests and in-process API tests (no gateway, browser or Slurm started)

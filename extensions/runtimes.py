@@ -227,7 +227,7 @@ def _build(
         pins = env / "base-constraints.txt"
         pins.write_text("\n".join(_base_pins(base_python)) + "\n")
         args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
-        args += pip_index_options(base_python)
+        args += ["--compile-bytecode", *pip_index_options(base_python)]
         args += list(requirements)
         for folder in editable:
             args += ["--editable", str(folder)]
@@ -249,7 +249,10 @@ def build_platform_environment(env_dir: Path, project: Path, *, timeout: float =
     python = env_dir / "bin" / "python"
     pins = env_dir / "twin-runtime-constraints.txt"
     pins.write_text("\n".join(_base_pins(Path(sys.executable))) + "\n")
+    # bytecode at install, as pip does (uv does not by default): the services run from here
+    # and a process that cannot write __pycache__ would compile every module at each start
     args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
+    args += ["--compile-bytecode"]
     # pip takes the best version from all its indexes; uv by default only the first index
     # that has a package, which may lack the version pip installed in the twin runtime
     args += [*pip_index_options(), "--index-strategy", "unsafe-best-match"]

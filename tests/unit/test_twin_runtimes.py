@@ -4,6 +4,7 @@ process of the twin's environment, never in its own, and environments are built 
 from __future__ import annotations
 
 import functools
+import json
 import subprocess
 import sys
 import time
@@ -132,3 +133,39 @@ def test_the_platform_environment_is_found_next_to_the_twin_runtime(tmp_path: Pa
     python.parent.mkdir(parents=True)
     python.write_text("")
     assert runtimes.platform_python(venv) == python
+
+
+# what a user's server imports first, and what the hub and the registry do
+_STARTUP_IMPORTS = (
+    "jupyterhub.singleuser.app",
+    "jupyterhub.app",
+    "twinhub.extensions.server.notebook",
+    "twinhub.extensions.registry.app",
+)
+_UNCOMPILED_PROBE = f"""
+import importlib.util, json, os, sys
+import {", ".join(_STARTUP_IMPORTS)}
+files = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+files = [f for f in files if f.endswith(".py")]
+print(json.dumps({{
+    "uncompiled": [f for f in files if not os.path.exists(importlib.util.cache_from_source(f))],
+    "rfc3987_syntax": "rfc3987_syntax" in sys.modules,
+}}))
+"""
+
+
+@pytest.mark.parametrize("environment", ["twin runtime", "platform"])
+def test_the_installed_environments_start_from_bytecode(environment: str) -> None:
+    """Servers, kernels and workers run as users' accounts, which cannot write __pycache__ in
+    the environments or the project, and the services run with PYTHONDONTWRITEBYTECODE where
+    the launcher has it: every module they import must be compiled at install (`make install`;
+    uv compiles only when asked), and jsonschema must not build rfc3987-syntax's parsers
+    (about 2.7 s of CPU per Jupyter process, pyproject.toml)."""
+    python = sys.executable if environment == "twin runtime" else runtimes.platform_python()
+    out = subprocess.run(
+        [str(python), "-B", "-c", _UNCOMPILED_PROBE],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    found = json.loads(out.stdout)
+    assert found["uncompiled"] == []
+    assert not found["rfc3987_syntax"]

@@ -28,6 +28,12 @@ def package_name(name: str) -> str:
     return "twinhub_" + name.replace("-", "_")
 
 
+def title(name: str) -> str:
+    """'heat-demo' -> 'Heat demo twin'; a name that says twin already keeps one."""
+    words = name.replace("-", " ").capitalize()
+    return words if words.split()[-1] == "twin" else f"{words} twin"
+
+
 def new_twin(name: str, parent: Path, user: str | None = None) -> Path:
     """Write the twin folder ``parent/name`` (which must not exist); return it."""
     if not re.match(SLUG, name) or len(name) > 40:
@@ -42,7 +48,7 @@ def new_twin(name: str, parent: Path, user: str | None = None) -> Path:
     values = {
         "{{name}}": name,
         "{{package}}": package_name(name),
-        "{{title}}": name.replace("-", " ").capitalize() + " twin",
+        "{{title}}": title(name),
         "{{user}}": user,
     }
     folder.mkdir(parents=True)

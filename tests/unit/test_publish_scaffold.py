@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from twinhub.extensions.registry.cli import check_folder, main
+from twinhub.extensions.registry.scaffold import title
 from twinhub.twins.manifest import load_manifest
 
 
@@ -27,6 +28,14 @@ def test_new_twin_runs_as_it_is(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         cwd=folder, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert run.returncode == 0 and "2 passed" in run.stdout, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("heat-demo", "Heat demo twin"), ("zoes-twin", "Zoes twin"), ("twinkle", "Twinkle twin")],
+)
+def test_the_title_says_twin_once(name: str, expected: str) -> None:
+    assert title(name) == expected
 
 
 @pytest.mark.parametrize("name", ["Heat", "1heat", "h", "heat_demo", "../x", "x" * 41])

@@ -14,7 +14,9 @@ import platform
 import signal
 import sys
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import clusters, fairness, hostile, proxies, registry, runs, scaling, spawns, startup, users
@@ -32,6 +34,33 @@ BENCHMARKS = {
     "scaling": scaling.run,
     "startup": startup.run,
 }
+
+
+@contextmanager
+def load_sampled(into: dict, every: float = 5.0):
+    """The 1-minute load average, sampled while a benchmark runs, as ``into["load_1min"]``
+    (min, median, max): every row of the table shows the load its numbers were taken at."""
+    samples = [os.getloadavg()[0]]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            samples.append(os.getloadavg()[0])
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        samples.append(os.getloadavg()[0])
+        ordered = sorted(samples)
+        into["load_1min"] = {
+            "min": round(ordered[0], 2),
+            "median": round(ordered[len(ordered) // 2], 2),
+            "max": round(ordered[-1], 2),
+        }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             kwargs = {}
             if name == "users":
                 kwargs["sizes"] = tuple(int(n) for n in args.users.split(","))
-            results[name] = BENCHMARKS[name](Path(tmp) / name, **kwargs)
-            results[name]["elapsed_s"] = round(time.monotonic() - t, 1)
+            load: dict = {}
+            with load_sampled(load):
+                results[name] = BENCHMARKS[name](Path(tmp) / name, **kwargs)
+            results[name].update(load, elapsed_s=round(time.monotonic() - t, 1))
             Path(args.output).write_text(json.dumps(results, indent=2))
     print(table(results))
     print(f"\nwritten to {args.output}")

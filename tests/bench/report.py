@@ -5,6 +5,9 @@ from __future__ import annotations
 from .startup import TWIN as TWIN_OF_STARTUP
 from .stats import ratio
 
+Row = tuple[str, str, str, str, str]
+"""benchmark, baseline, twinhub, ratio, goal"""
+
 GOALS = {
     "spawn": "twinhub <= 1.1x bare hub (median and p95, with the 95 % interval)",
     "clusters": "< 3 s to a usable scheduler",
@@ -32,201 +35,232 @@ def _ci(interval: list[float]) -> str:
     return f"{interval[0]:.2f}-{interval[1]:.2f}"
 
 
-def _rows(results: dict) -> list[tuple[str, str, str, str, str]]:
-    rows = []
-    if "spawn" in results:
-        r = results["spawn"]
-        load = r["load_average"]
-        for mode in ("sequential", "concurrent"):
-            c = r["ratio"][mode]
-            tight = "" if mode == "concurrent" or r["interval_tight"] else ", interval not tight"
-            rows.append(
-                (
-                    f"spawn to answering, {r['twinhub'][mode]['n']} {mode} (median / p95 s;"
-                    f" p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
-                    _spread(r["baseline"][mode]),
-                    _spread(r["twinhub"][mode]),
-                    f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']}"
-                    f" [{_ci(c['p95_ci95'])}]{tight}",
-                    GOALS["spawn"],
-                )
-            )
-    if "clusters" in results:
-        r = results["clusters"]
-        labels = {
-            "scheduler": "Dask: usable scheduler (s)",
-            "two_workers": "Dask: 2 workers connected (s)",
-            "scale_to_four": "Dask: scale 2 -> 4 (s)",
-        }
-        for key, label in labels.items():
-            rows.append(
-                (
-                    f"{label}, LocalCluster vs Gateway (median / p95)",
-                    _s(r["baseline"][key]),
-                    _s(r["twinhub"][key]),
-                    str(r["ratio"][key]),
-                    GOALS["clusters"] if key == "scheduler" else "",
-                )
-            )
-    if "registry" in results:
-        r = results["registry"]
-        base = {k.rsplit(" x", 1)[1]: v for k, v in r["reads"].items() if "baseline" in k}
-        for key, v in r["reads"].items():
-            if "baseline" in key:
-                continue
-            n = key.rsplit(" x", 1)[1]
-            b = base[n]
-            rows.append(
-                (
-                    f"registry {key} clients (req/s, p95 ms)",
-                    f"{b['req_per_s']:.0f}, {b['p95_ms']:.0f}",
-                    f"{v['req_per_s']:.0f}, {v['p95_ms']:.0f}",
-                    f"{v['req_per_s'] / b['req_per_s']:.2f}",
-                    GOALS["registry"],
-                )
-            )
-        for key, v in r["writes"].items():
-            rows.append(
-                (
-                    f"registry {key} writers (writes/s, p95 ms)",
-                    "-",
-                    f"{v['writes_per_s']:.0f}, {v['p95_ms']:.0f}",
-                    "-",
-                    f"{v['errors']} errors",
-                )
-            )
-        if "server_side" in r:
-            side = r["server_side"]
-            rows.append(
-                (
-                    "registry: time inside the registry per read (ms; reads/s it allows)",
-                    "-",
-                    f"{side['ms_per_read']} ms; {side['reads_per_s_one_core']}/s",
-                    "-",
-                    "p95 < 50 ms",
-                )
-            )
-        c = r["token_checks"]
+def _spawn_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    load = r["load_average"]
+    for mode in ("sequential", "concurrent"):
+        c = r["ratio"][mode]
+        tight = "" if mode == "concurrent" or r["interval_tight"] else ", interval not tight"
         rows.append(
             (
-                "hub token checks during registry reads",
-                "-",
-                f"{c['hub_token_checks']} for {c['registry_requests']} requests",
-                "-",
-                "cached",
+                f"spawn to answering, {r['twinhub'][mode]['n']} {mode} (median / p95 s;"
+                f" p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
+                _spread(r["baseline"][mode]),
+                _spread(r["twinhub"][mode]),
+                f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']}"
+                f" [{_ci(c['p95_ci95'])}]{tight}",
+                GOALS["spawn"],
             )
         )
-    if "proxies" in results:
-        rows += _proxy_rows(results["proxies"])
-    if "hostile" in results:
-        r = results["hostile"]
+    return rows
+
+
+def _clusters_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    labels = {
+        "scheduler": "Dask: usable scheduler (s)",
+        "two_workers": "Dask: 2 workers connected (s)",
+        "scale_to_four": "Dask: scale 2 -> 4 (s)",
+    }
+    for key, label in labels.items():
         rows.append(
             (
-                f"registry: largest hostile body ({r['hostile_bytes'] // 1024} KiB, "
-                f"{r['worst']}) vs small body ({r['small_bytes']} B), forged token "
-                "(median / p95 s)",
-                _s(r["baseline"]),
-                _s(r["shapes"][r["worst"]]),
-                str(r["ratio"]),
-                GOALS["hostile"],
+                f"{label}, LocalCluster vs Gateway (median / p95)",
+                _s(r["baseline"][key]),
+                _s(r["twinhub"][key]),
+                str(r["ratio"][key]),
+                GOALS["clusters"] if key == "scheduler" else "",
             )
         )
+    return rows
+
+
+def _registry_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    base = {k.rsplit(" x", 1)[1]: v for k, v in r["reads"].items() if "baseline" in k}
+    for key, v in r["reads"].items():
+        if "baseline" in key:
+            continue
+        n = key.rsplit(" x", 1)[1]
+        b = base[n]
         rows.append(
             (
-                "registry: another user's /api/health during hostile bodies (median / p95 s)",
-                "-",
-                _s(r["health_wait"]),
-                "-",
-                "",
+                f"registry {key} clients (req/s, p95 ms)",
+                f"{b['req_per_s']:.0f}, {b['p95_ms']:.0f}",
+                f"{v['req_per_s']:.0f}, {v['p95_ms']:.0f}",
+                f"{v['req_per_s'] / b['req_per_s']:.2f}",
+                GOALS["registry"],
             )
         )
-    if "users" in results:
-        r = results["users"]
-        for label in ("twinhub", "twinhub-traefik"):
-            for n, t in r.get(label, {}).items():
-                rows += _users_rows(f"{n} users, {'chp' if label == 'twinhub' else 'traefik'}",
-                                    r["baseline"].get(n), t)  # fmt: skip
-    if "fairness" in results:
-        r = results["fairness"]
+    for key, v in r["writes"].items():
+        rows.append(
+            (
+                f"registry {key} writers (writes/s, p95 ms)",
+                "-",
+                f"{v['writes_per_s']:.0f}, {v['p95_ms']:.0f}",
+                "-",
+                f"{v['errors']} errors",
+            )
+        )
+    if "server_side" in r:
+        side = r["server_side"]
+        rows.append(
+            (
+                "registry: time inside the registry per read (ms; reads/s it allows)",
+                "-",
+                f"{side['ms_per_read']} ms; {side['reads_per_s_one_core']}/s",
+                "-",
+                "p95 < 50 ms",
+            )
+        )
+    c = r["token_checks"]
+    rows.append(
+        (
+            "hub token checks during registry reads",
+            "-",
+            f"{c['hub_token_checks']} for {c['registry_requests']} requests",
+            "-",
+            "cached",
+        )
+    )
+    return rows
+
+
+def _hostile_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    rows.append(
+        (
+            f"registry: largest hostile body ({r['hostile_bytes'] // 1024} KiB, "
+            f"{r['worst']}) vs small body ({r['small_bytes']} B), forged token "
+            "(median / p95 s)",
+            _s(r["baseline"]),
+            _s(r["shapes"][r["worst"]]),
+            str(r["ratio"]),
+            GOALS["hostile"],
+        )
+    )
+    rows.append(
+        (
+            "registry: another user's /api/health during hostile bodies (median / p95 s)",
+            "-",
+            _s(r["health_wait"]),
+            "-",
+            "",
+        )
+    )
+    return rows
+
+
+def _many_users_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    for label in ("twinhub", "twinhub-traefik"):
+        for n, t in r.get(label, {}).items():
+            rows += _users_rows(f"{n} users, {'chp' if label == 'twinhub' else 'traefik'}",
+                                r["baseline"].get(n), t)  # fmt: skip
+    return rows
+
+
+def _fairness_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    load, c = r["load_average"], r["ratio"]
+    rows.append(
+        (
+            f"small dashboard run beside another user's large runs vs alone, {c['n'][0]}"
+            f" each (median / p95 s; p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
+            _spread(r["alone"]),
+            _spread(r["beside"]),
+            f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']} [{_ci(c['p95_ci95'])}]",
+            GOALS["fairness"],
+        )
+    )
+    return rows
+
+
+def _runs_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    direct, wall = r["direct_run"], r["job_wall"]
+    rows += [
+        (
+            f"run executor: job wall time vs a direct Twin.run ({r['jobs']} lattice jobs; "
+            "median / p95 s)",
+            _s(direct),
+            _s(wall),
+            str(ratio(wall["median_s"], direct["median_s"])),
+            GOALS["runs"],
+        ),
+        (
+            "run executor: submit to running (median / p95 s) and jobs/s sustained",
+            "-",
+            f"{_s(r['submit_to_running'])}; {r['jobs_per_s']} jobs/s",
+            "-",
+            GOALS["runs"],
+        ),
+    ]
+    return rows
+
+
+def _scaling_rows(r: dict) -> list[Row]:
+    rows: list[Row] = []
+    load = r["load_average"]
+    for workload, w in r.items():
+        if not isinstance(w, dict) or "speedup" not in w:
+            continue
+        rows.append(
+            (
+                f"{workload}: 1 vs 2 Dask workers (median / p95 s, n={w['one_worker']['n']}; "
+                f"load {load['min']:.1f}-{load['max']:.1f}; columns: 1 worker, 2 workers, "
+                "speed-up)",
+                _s(w["one_worker"]),
+                _s(w["two_workers"]),
+                f"{w['speedup']} [{_ci(w['speedup_ci95'])}]",
+                GOALS["scaling"],
+            )
+        )
+    return rows
+
+
+def _startup_rows(results: dict) -> list[Row]:
+    rows: list[Row] = []
+    reg, dash = results["registry"], results["dashboard"]
+    for label, r, base, now, cols in (
+        (
+            "registry start to first answer (median / p95 s, p5-p95)",
+            reg,
+            "before",
+            "now",
+            f"importing the twins' code ({reg['modules_imported_before']} modules), "
+            "without it (platform env)",
+        ),
+        (
+            f"{TWIN_OF_STARTUP} dashboard page through the router (median / p95 s, p5-p95)",
+            dash,
+            "warm",
+            "cold",
+            "its process running, its process started on demand",
+        ),
+    ):
         load, c = r["load_average"], r["ratio"]
         rows.append(
             (
-                f"small dashboard run beside another user's large runs vs alone, {c['n'][0]}"
-                f" each (median / p95 s; p5-p95 spread; load {load['min']:.1f}-{load['max']:.1f})",
-                _spread(r["alone"]),
-                _spread(r["beside"]),
-                f"{c['median']} [{_ci(c['median_ci95'])}] / {c['p95']} [{_ci(c['p95_ci95'])}]",
-                GOALS["fairness"],
+                f"{label}, n={r[now]['n']}; load {load['min']:.1f}-{load['max']:.1f}; "
+                f"columns: {cols}",
+                _spread(r[base]),
+                _spread(r[now]),
+                f"{c['median']} [{_ci(c['median_ci95'])}]",
+                GOALS["startup"],
             )
         )
-    if "runs" in results:
-        r = results["runs"]
-        direct, wall = r["direct_run"], r["job_wall"]
-        rows += [
-            (
-                f"run executor: job wall time vs a direct Twin.run ({r['jobs']} lattice jobs; "
-                "median / p95 s)",
-                _s(direct),
-                _s(wall),
-                str(ratio(wall["median_s"], direct["median_s"])),
-                GOALS["runs"],
-            ),
-            (
-                "run executor: submit to running (median / p95 s) and jobs/s sustained",
-                "-",
-                f"{_s(r['submit_to_running'])}; {r['jobs_per_s']} jobs/s",
-                "-",
-                GOALS["runs"],
-            ),
-        ]
-    if "scaling" in results:
-        r = results["scaling"]
-        load = r["load_average"]
-        for name, w in r.items():
-            if not isinstance(w, dict) or "speedup" not in w:
-                continue
-            rows.append(
-                (
-                    f"{name}: 1 vs 2 Dask workers (median / p95 s, n={w['one_worker']['n']}; "
-                    f"load {load['min']:.1f}-{load['max']:.1f}; columns: 1 worker, 2 workers, "
-                    "speed-up)",
-                    _s(w["one_worker"]),
-                    _s(w["two_workers"]),
-                    f"{w['speedup']} [{_ci(w['speedup_ci95'])}]",
-                    GOALS["scaling"],
-                )
-            )
-    if "startup" in results:
-        reg, dash = results["startup"]["registry"], results["startup"]["dashboard"]
-        for label, r, base, now, cols in (
-            (
-                "registry start to first answer (median / p95 s, p5-p95)",
-                reg,
-                "before",
-                "now",
-                f"importing the twins' code ({reg['modules_imported_before']} modules), "
-                "without it (platform env)",
-            ),
-            (
-                f"{TWIN_OF_STARTUP} dashboard page through the router (median / p95 s, p5-p95)",
-                dash,
-                "warm",
-                "cold",
-                "its process running, its process started on demand",
-            ),
-        ):
-            load, c = r["load_average"], r["ratio"]
-            rows.append(
-                (
-                    f"{label}, n={r[now]['n']}; load {load['min']:.1f}-{load['max']:.1f}; "
-                    f"columns: {cols}",
-                    _spread(r[base]),
-                    _spread(r[now]),
-                    f"{c['median']} [{_ci(c['median_ci95'])}]",
-                    GOALS["startup"],
-                )
-            )
     return rows
+
+
+def _with_load(rows: list[Row], r: dict) -> list[Row]:
+    """The load the benchmark ran at (sampled by ``python -m tests.bench``), on each of its
+    rows that does not show a load of its own."""
+    la = r.get("load_1min")
+    if not la:
+        return rows
+    at = f"load {la['min']:.1f}-{la['max']:.1f}"
+    return [(row[0] if "load" in row[0] else f"{row[0]} ({at})", *row[1:]) for row in rows]
 
 
 def _ratio_ci(c: dict) -> str:
@@ -238,7 +272,7 @@ def _n(c: dict) -> int:
     return c["n"] if isinstance(c["n"], int) else c["n"][0]
 
 
-def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
+def _proxy_rows(r: dict) -> list[Row]:
     """Each proxy against the server's own port, then traefik against CHP (through each)."""
     load = r["load_average"]
     at = f"load {load['min_1min']:.1f}-{load['max_1min']:.1f}"
@@ -299,7 +333,7 @@ def _proxy_rows(r: dict) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def _users_rows(what: str, b: dict | None, t: dict) -> list[tuple[str, str, str, str, str]]:
+def _users_rows(what: str, b: dict | None, t: dict) -> list[Row]:
     """One many-users round of twinhub beside the bare hub's of the same size (if run)."""
     rows = []
     for step in ("login", "spawn", "api", "dashboard", "stop"):
@@ -350,8 +384,84 @@ def _users_rows(what: str, b: dict | None, t: dict) -> list[tuple[str, str, str,
     return rows
 
 
-def table(results: dict) -> str:
-    head = ("benchmark", "bare JupyterHub", "twinhub", "ratio", "goal")
+ROWS = {
+    "spawn": _spawn_rows,
+    "clusters": _clusters_rows,
+    "registry": _registry_rows,
+    "proxies": _proxy_rows,
+    "hostile": _hostile_rows,
+    "users": _many_users_rows,
+    "fairness": _fairness_rows,
+    "runs": _runs_rows,
+    "scaling": _scaling_rows,
+    "startup": _startup_rows,
+}
+"""Each benchmark's rows, in the table's order."""
+
+
+def _rows(results: dict) -> list[Row]:
+    rows = []
+    for name, rows_of in ROWS.items():
+        if name in results:
+            rows += _with_load(rows_of(results[name]), results[name])
+    return rows
+
+
+COLUMNS = {
+    "spawn": ("bare JupyterHub", "twinhub"),
+    "clusters": ("LocalCluster", "Dask Gateway through the hub"),
+    "registry": ("bare JupyterHub's GET /hub/api/user", "twinhub's registry"),
+    "proxies": ("directly (the server's port)", "through the proxy"),
+    "hostile": ("small body", "hostile body"),
+    "users": ("bare JupyterHub", "twinhub"),
+    "fairness": ("alone", "beside"),
+    "runs": ("direct Twin.run", "run executor"),
+    "scaling": ("1 worker", "2 workers"),
+    "startup": ("before / warm", "now / cold"),
+}
+"""What the two measured columns hold, per benchmark (the one table says it in each row)."""
+
+
+def _markdown_table(head: tuple[str, ...], rows: list[Row]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(row) + " |" for row in _rows(results)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def table(results: dict) -> str:
+    """Every row in one table, as ``make bench`` prints it."""
+    return _markdown_table(("benchmark", "bare JupyterHub", "twinhub", "ratio", "goal"),
+                           _rows(results))  # fmt: skip
+
+
+def sections(results: dict) -> str:
+    """A table per benchmark with its own column names, time and load, for the README:
+    ``python -m tests.bench.report bench-results.json`` prints them from one run's file."""
+    machine = results.get("machine", {})
+    parts = [
+        f"One run of `make bench`, started {machine.get('when', '?')}, "
+        f"{machine.get('cpus', '?')} cores, Python {machine.get('python', '?')}."
+    ]
+    for name, rows_of in ROWS.items():
+        if name not in results:
+            continue
+        r = results[name]
+        la = r.get("load_1min", {})
+        load = (
+            f"; load {la['min']:.1f}-{la['median']:.1f}-{la['max']:.1f} (min-median-max)"
+            if la
+            else ""
+        )
+        parts.append(f"`{name}` ({r.get('elapsed_s', 0):.0f} s{load})")
+        head = ("benchmark", *COLUMNS[name], "ratio", "goal")
+        parts.append(_markdown_table(head, _with_load(rows_of(r), r)))
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    path = sys.argv[1] if len(sys.argv) > 1 else "bench-results.json"
+    with open(path) as f:
+        print(sections(json.load(f)))

@@ -24,13 +24,14 @@ import hashlib
 import os
 import shutil
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
 from twinhub.catalogs import entry_ids
 from twinhub.contracts.manifest import MANIFEST_FILE, ManifestError, parse_manifest
 from twinhub.contracts.names import SCOPE_TWINS_WRITE, VERSION_PENDING
@@ -83,6 +84,7 @@ class Publisher:
         self.store = store
         self.settings = settings
         self.state_dir = Path(state_dir)
+        self._storing = threading.Lock()
         self.limits = Limits(
             settings.publish_max_bytes, settings.publish_max_unpacked, settings.publish_max_files
         )
@@ -136,7 +138,7 @@ class Publisher:
         if versions and not self._may_change(user, versions[0].owner):
             raise Conflict(f"the twin name {name!r} is taken by another user's twin")
         sha = digest(data)
-        rebuild_of = same_archive(versions, sha, name)
+        same_archive(versions, sha, name)  # early, before unpacking; again when storing
         twin_dir = published_dir(self.state_dir, name)
         for folder in (twin_dir.parent, twin_dir):
             # the owner's account passes through to its version's folder (which it owns), and
@@ -150,21 +152,27 @@ class Publisher:
             except ArchiveError as e:
                 raise Invalid([(e.field, str(e).partition(": ")[2])]) from None
             manifest = self._check_source(user, name, staging / "src", profiles)
-            with self.store.transaction() as s:
-                number = (
-                    s.scalar(
-                        select(func.max(TwinVersion.number)).where(TwinVersion.twin_name == name)
-                    )
-                    or 0
-                ) + 1
+            (staging / "source.tar.gz").write_bytes(data)
+            # uploads of one twin at once (a double click, a script) take their numbers one
+            # after another, each deciding on the versions the others stored; across
+            # registry processes the unique (twin, number) index refuses the later one (409)
+            with self._storing, self.store.transaction() as s:
+                versions = self._versions(s, name)
+                if versions and not self._may_change(user, versions[0].owner):
+                    raise Conflict(f"the twin name {name!r} is taken by another user's twin")
+                rebuild_of = same_archive(versions, sha, name)
+                number = max((v.number for v in versions), default=0) + 1
                 row = TwinVersion(
                     twin_name=name, number=number, sha256=sha, size=len(data),
                     owner=versions[0].owner if versions else user.name,
                     manifest=manifest, state=QUEUED, log="",
                 )  # fmt: skip
                 s.add(row)
-                (staging / "source.tar.gz").write_bytes(data)
-                os.replace(staging, twin_dir / str(number))
+                s.flush()  # the number is this upload's before its folder takes the name
+                target = twin_dir / str(number)
+                # a folder without a row: left by a registry that stopped before its commit
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(staging, target)
             record = version_record(row)
             if rebuild_of is not None:
                 record["rebuild_of"] = rebuild_of

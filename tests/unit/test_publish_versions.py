@@ -377,3 +377,49 @@ def groups_of(pid: int) -> set[int]:
     line = next(x for x in status.splitlines() if x.startswith("Groups:"))
     gid = next(x for x in status.splitlines() if x.startswith("Gid:")).split()[1]
     return {int(g) for g in line.split()[1:]} | {int(gid)}
+
+
+def test_uploads_at_the_same_time_each_get_a_version_or_a_409(tmp_path: Path) -> None:
+    """Every input is hostile, timing too: uploads of one twin at once (a double click, a
+    script) are numbered one after another, and the same archive at once is one version; the
+    others hear 409, never a 500, and every version's folder holds its own archive."""
+    _, _, publisher = _registry_without_executor(tmp_path)
+    folder = new_twin("pub-crowd", tmp_path, "alice")
+    archives = []
+    for i in range(4):
+        (folder / "data" / "extra.txt").write_text(f"upload {i}\n")
+        archives.append(pack(folder))
+    outcomes: list[Any] = []
+
+    def upload_all(batch: list[bytes]) -> list[Any]:
+        start = threading.Barrier(len(batch))
+
+        def one(data: bytes) -> None:
+            start.wait()
+            try:
+                outcomes.append(publisher.upload(ALICE, "pub-crowd", data))
+            except Exception as e:  # noqa: BLE001 - what a request would answer
+                outcomes.append(e)
+
+        threads = [threading.Thread(target=one, args=(data,)) for data in batch]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done = list(outcomes)
+        outcomes.clear()
+        return done
+
+    different = upload_all(archives)
+    assert all(isinstance(o, dict) for o in different), different
+    assert sorted(o["version"] for o in different) == [1, 2, 3, 4]
+    (folder / "data" / "extra.txt").write_text("the same archive, four times\n")
+    same = upload_all([pack(folder)] * 4)
+    accepted = [o for o in same if isinstance(o, dict)]
+    assert len(accepted) == 1 and accepted[0]["version"] == 5, same
+    assert all(isinstance(o, Conflict) for o in same if o not in accepted), same
+    stored = publisher.state_dir / "published" / "pub-crowd"
+    for v in publisher.list_versions(ALICE, "pub-crowd"):
+        data = (stored / str(v["version"]) / "source.tar.gz").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == v["sha256"]
+    assert not list(stored.glob(".upload-*"))

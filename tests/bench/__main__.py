@@ -63,12 +63,25 @@ def load_sampled(into: dict, every: float = 5.0):
         }
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; ``which`` empty means every benchmark."""
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
-    parser.add_argument("which", nargs="*", choices=list(BENCHMARKS), default=[])
+    # no `choices`: argparse (3.11) checks the empty default list against them and refuses
+    # a call without arguments, which is `make bench`'s
+    parser.add_argument("which", nargs="*", metavar="|".join(BENCHMARKS), help="all if none")
     parser.add_argument("--users", default="10,50,100", help="sizes of the many-users rounds")
     parser.add_argument("--output", default="bench-results.json")
     args = parser.parse_args(argv)
+    unknown = sorted(set(args.which) - set(BENCHMARKS))
+    if unknown:
+        parser.error(
+            f"unknown benchmark(s): {', '.join(unknown)} (choose from {', '.join(BENCHMARKS)})"
+        )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     # the hubs run in sessions of their own: on SIGTERM (a timeout, CI) unwind so that each
     # benchmark's `finally` stops its hub instead of leaving it running
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from tests.bench.__main__ import arguments
 from tests.bench.report import _with_load, sections, table
 
 
@@ -36,3 +39,10 @@ def test_a_section_per_benchmark_with_its_columns_time_and_load() -> None:
         "Dask: usable scheduler (s), LocalCluster vs Gateway (median / p95) (load 0.5-3.0)" in text
     )
     assert text.count("(load 0.5-3.0)") == 3 == table(results).count("(load 0.5-3.0)")
+
+
+def test_make_bench_without_arguments_runs_every_benchmark() -> None:
+    assert arguments([]).which == []  # argparse refused this with `choices` (3.11)
+    assert arguments(["spawn", "users", "--users", "100"]).which == ["spawn", "users"]
+    with pytest.raises(SystemExit):
+        arguments(["nope"])

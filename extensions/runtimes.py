@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ READY = ".twinhub-ready"
 """Written last into a built environment: one without it is half-built and is built again."""
 BASE_PTH = "_twinhub_base.pth"
 """The line that puts the platform's base environment behind the twin's own packages."""
-MAX_CHECK_OUTPUT = 64 * 1024
+MAX_CHECK_OUTPUT = 256 * 1024
 """Characters of the entry-point checker's answer that are read; more is a broken checker."""
 CHILD_ENV = ("PATH", "PYTHONPATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TWINHUB_STATE_DIR")
 """What a twin's checker process inherits: no token, password or database URL."""
@@ -263,10 +264,54 @@ def build_platform_environment(env_dir: Path, project: Path, *, timeout: float =
 # --- checking a twin's entry points in its own environment ------------------------------------
 
 
+class _PassedChecks:
+    """Entry points that imported, with the stat of each file the answer depends on (the
+    checker's fingerprint): the same entry points in the same environment are not imported
+    again while none of those files changed. A check costs a process importing the twin's
+    code (a second or more of CPU); registering or updating the same twin again is common. Only
+    passes are kept: a failing check runs again, so a fix is seen at once. Bounded (LRU)."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._passed: dict[tuple[str, ...], tuple[tuple[str, int, int], ...]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _stat(files: Iterable[str]) -> tuple[tuple[str, int, int], ...] | None:
+        try:
+            return tuple((f, (st := os.stat(f)).st_mtime_ns, st.st_size) for f in files)
+        except OSError:
+            return None
+
+    def passed(self, key: tuple[str, ...]) -> bool:
+        with self._lock:
+            seen = self._passed.get(key)
+        if seen is None or self._stat(f for f, _, _ in seen) != seen:
+            return False
+        with self._lock:  # most recently used last
+            self._passed[key] = self._passed.pop(key, seen)
+        return True
+
+    def remember(self, key: tuple[str, ...], files: Sequence[str]) -> None:
+        stats = self._stat(files)
+        if stats is None:
+            return
+        with self._lock:
+            self._passed.pop(key, None)
+            self._passed[key] = stats
+            while len(self._passed) > self.size:
+                self._passed.pop(next(iter(self._passed)))
+
+
+_passed_checks = _PassedChecks()
+
+
 def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
     """Import the manifest's ``model``/``app``/``showcase`` in a process of the twin's
     environment (``python -m twinhub.twins.entrycheck``), within
-    ``TWINHUB_ENTRY_POINT_CHECK_TIMEOUT`` seconds; the caller never imports twin code."""
+    ``TWINHUB_ENTRY_POINT_CHECK_TIMEOUT`` seconds; the caller never imports twin code. The
+    same entry points in the same environment pass again without a process while the files
+    the first pass depended on are unchanged (:class:`_PassedChecks`)."""
     specs = {
         field: getattr(manifest, field)
         for field in ("model", "app", "showcase")
@@ -277,6 +322,9 @@ def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
     timeout = float(settings.entry_point_check_timeout)
     python = runtime_python(manifest.name, settings)
     env = {k: os.environ[k] for k in CHILD_ENV if k in os.environ}
+    key = (str(python), json.dumps(specs, sort_keys=True), json.dumps(env, sort_keys=True))
+    if _passed_checks.passed(key):
+        return []
     try:
         done = subprocess.run(
             [str(python), "-m", "twinhub.twins.entrycheck"],
@@ -296,8 +344,12 @@ def entry_point_errors(manifest: Any, settings: Any) -> list[tuple[str, str]]:
         return [("model", f"the twin's environment cannot run: {e.strerror or e}")]
     try:
         answer = json.loads(done.stdout[-MAX_CHECK_OUTPUT:].strip().splitlines()[-1])
-        return [(str(f), str(m)[:500]) for f, m in answer]
-    except (ValueError, IndexError, TypeError):
+        errors = [(str(f), str(m)[:500]) for f, m in answer["errors"]]
+        files = answer.get("files")
+        if not errors and isinstance(files, list) and all(isinstance(f, str) for f in files):
+            _passed_checks.remember(key, files)
+        return errors
+    except (ValueError, IndexError, TypeError, KeyError, AttributeError):
         tail = (done.stderr or done.stdout or "no output").strip()[-300:]
         return [
             (

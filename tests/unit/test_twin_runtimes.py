@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -169,3 +170,40 @@ def test_the_installed_environments_start_from_bytecode(environment: str) -> Non
     found = json.loads(out.stdout)
     assert found["uncompiled"] == []
     assert not found["rfc3987_syntax"]
+
+
+COUNTED = """
+with open({log!r}, "a") as f:
+    f.write("imported\\n")
+run = create_app = {value}
+"""
+
+
+def test_the_same_entry_points_pass_again_without_a_process_until_their_code_changes(
+    store: Store, tmp_path: Path
+) -> None:
+    """A check is a process importing the twin (a second or more of CPU): registering or
+    updating the same twin again reuses a pass while the files it depended on are unchanged;
+    a change, or a failing check, imports again."""
+    module = Path(os.environ["PYTHONPATH"]) / "twinhub_testtwins" / "counted.py"
+    log = tmp_path / "imports.log"
+    entry = {"model": "twinhub_testtwins.counted:run", "app": "twinhub_testtwins.counted:run"}
+
+    def imports() -> int:
+        return len(log.read_text().splitlines()) if log.exists() else 0
+
+    module.write_text(COUNTED.format(log=str(log), value="lambda: None"))
+    store.create_twin(ADMIN, manifest("counted-a", **entry))
+    store.create_twin(ADMIN, manifest("counted-b", **entry))
+    store.update_twin(ADMIN, "counted-a", manifest("counted-a", title="Renamed", **entry))
+    assert imports() == 1
+    module.write_text(COUNTED.format(log=str(log), value="42"))
+    with pytest.raises(Invalid, match="not callable"):
+        store.create_twin(ADMIN, manifest("counted-c", **entry))
+    with pytest.raises(Invalid, match="not callable"):  # a failure is never reused
+        store.create_twin(ADMIN, manifest("counted-c", **entry))
+    assert imports() == 3
+    module.write_text(COUNTED.format(log=str(log), value="(lambda: None)"))
+    store.create_twin(ADMIN, manifest("counted-c", **entry))
+    store.create_twin(ADMIN, manifest("counted-d", **entry))
+    assert imports() == 4

@@ -129,6 +129,22 @@ def pip_index_options(python: Path | str = sys.executable) -> list[str]:
     return [arg for opt, vals in values.items() for v in vals for arg in (PIP_OPTIONS[opt], v)]
 
 
+def pinned_install(
+    uv: str, python: Path, pins: Path, base_python: Path | str = sys.executable
+) -> list[str]:
+    """``uv pip install`` into ``python``'s environment at the versions ``pins`` names (the twin
+    runtime's, which pip chose), from pip's indexes, compiled to bytecode as pip does (uv does
+    not by default: the services and users' processes would compile every module at each start,
+    unable or not allowed to write ``__pycache__``). pip takes the best version across all its
+    indexes; uv by default only looks at the first index that has a package, which may lack the
+    pinned version, so it is told to consider every index, as pip does."""
+    return [
+        uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins),
+        "--compile-bytecode", *pip_index_options(base_python),
+        "--index-strategy", "unsafe-best-match",
+    ]  # fmt: skip
+
+
 def uv_executable() -> str:
     found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
     if not found:
@@ -227,9 +243,7 @@ def _build(
     if requirements or editable:
         pins = env / "base-constraints.txt"
         pins.write_text("\n".join(_base_pins(base_python)) + "\n")
-        args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
-        args += ["--compile-bytecode", *pip_index_options(base_python)]
-        args += list(requirements)
+        args = pinned_install(uv, python, pins, base_python) + list(requirements)
         for folder in editable:
             args += ["--editable", str(folder)]
         _run(args, timeout)
@@ -250,14 +264,7 @@ def build_platform_environment(env_dir: Path, project: Path, *, timeout: float =
     python = env_dir / "bin" / "python"
     pins = env_dir / "twin-runtime-constraints.txt"
     pins.write_text("\n".join(_base_pins(Path(sys.executable))) + "\n")
-    # bytecode at install, as pip does (uv does not by default): the services run from here
-    # and a process that cannot write __pycache__ would compile every module at each start
-    args = [uv, "pip", "install", "--quiet", "--python", str(python), "--constraint", str(pins)]
-    args += ["--compile-bytecode"]
-    # pip takes the best version from all its indexes; uv by default only the first index
-    # that has a package, which may lack the version pip installed in the twin runtime
-    args += [*pip_index_options(), "--index-strategy", "unsafe-best-match"]
-    _run([*args, "--editable", str(project)], timeout)
+    _run([*pinned_install(uv, python, pins), "--editable", str(project)], timeout)
     return python
 
 

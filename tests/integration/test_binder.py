@@ -96,7 +96,9 @@ def binder_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         "TWINHUB_STATE_DIR": str(root / "state"),
         "HOME": os.environ.get("HOME", str(root)),
     }
+    # every index, as pip does (uv takes a package from the first index that has it)
     requirements = ["-r", "binder/requirements.txt", *pip_index_options()]
+    requirements += ["--index-strategy", "unsafe-best-match"]
     subprocess.run([*install, *requirements], cwd=REPO, env=env, check=True)
     subprocess.run(["binder/postBuild"], cwd=REPO, env=env, check=True, timeout=600)
     env["TWINHUB_BINDER_ROOT"] = str(root)

@@ -4,6 +4,7 @@ process of the twin's environment, never in its own, and environments are built 
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -122,6 +123,21 @@ def test_build_environment_layers_a_twin_package_on_the_platform(tmp_path: Path)
     # the same inputs: the same environment, reused
     again = runtimes.build_environment("mytwin", [], settings, editable=[package])
     assert again.resolve() == python.resolve()
+
+
+def test_a_twins_requirement_installs_at_the_twin_runtimes_version(tmp_path: Path) -> None:
+    """The environment's own copy, at the version pip installed in the twin runtime, wherever
+    among pip's indexes that version is (on this machine's, jsonschema's pinned version is not
+    on the first index that has jsonschema)."""
+    python = runtimes.build_environment("needs-schema", ["jsonschema"], _settings(tmp_path))
+    probe = (
+        "import jsonschema as j, importlib.metadata as m; print(j.__file__, m.version(j.__name__))"
+    )
+    where, version = subprocess.run(
+        [python, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert Path(where).resolve().is_relative_to(python.parent.parent.resolve())
+    assert version == importlib.metadata.version("jsonschema")
 
 
 def test_the_platform_environment_is_found_next_to_the_twin_runtime(tmp_path: Path) -> None:

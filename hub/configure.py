@@ -139,8 +139,8 @@ def _configure_embedded(c: Config, settings: Settings, secrets: Secrets) -> None
         **data_dir_env(settings),
     }
     # a server slowed by busy cores is not a hung one: at load 12-14 (a 100-user round on 2
-    # cores) the old 90 s http_timeout failed 1 of 100 spawns; README "Many users" has the
-    # measured start times these bounds are chosen from
+    # cores) the old 90 s http_timeout failed 1 of 100 spawns; docs/performance.md ("Many
+    # users") has the measured start times these bounds are chosen from
     c.Spawner.start_timeout = settings.spawn_start_timeout
     c.Spawner.http_timeout = settings.spawn_http_timeout
     c.JupyterHub.allow_named_servers = True

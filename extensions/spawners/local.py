@@ -34,7 +34,8 @@ class TwinhubLocalSpawner(SimpleLocalProcessSpawner, UserAccounts):
         ip, port = address
         # wait here for the first answer, watching the process: one that exits fails the spawn
         # at once (the hub alone would wait its whole http_timeout, holding a spawn slot), one
-        # that is alive but slow (busy cores) may take up to start_timeout (README "Many users")
+        # that is alive but slow (busy cores) may take up to start_timeout
+        # (docs/performance.md, "Many users")
         await wait_answering(
             f"http://{ip or '127.0.0.1'}:{port}{self.server.base_url}api",
             self.poll,

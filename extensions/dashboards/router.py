@@ -38,7 +38,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from tornado.httpserver import HTTPServer
 from tornado.httputil import HTTPHeaders
 from tornado.ioloop import IOLoop
-from tornado.web import Application, HTTPError, OutputTransform, RequestHandler
+from tornado.web import Application, HTTPError, OutputTransform, RequestHandler, removeslash
 from twinhub.contracts.settings import Settings
 from twinhub.extensions.accesslog import RedactSecrets
 from twinhub.extensions.accounts import AccountTable
@@ -227,6 +227,18 @@ class TwinPage(RouterHandler):
     get = head = post = put = patch = delete = options = _serve
 
 
+class TwinPageSlash(RequestHandler):
+    """``<twin>/`` is ``<twin>`` (a permanent redirect, query kept): Panel's page names its
+    files relative to its own URL, so with the slash they resolved to ``<twin>/static/...``,
+    which is no file, and the page never left its loading spinner."""
+
+    @removeslash
+    def get(self, twin: str) -> None:
+        pass  # removeslash answered
+
+    head = get
+
+
 class TwinSocket(RouterHandler, WebSocketRelay):
     """A page's websocket (Bokeh's ``<twin>/ws``): relayed to the twin's running process."""
 
@@ -354,6 +366,7 @@ def make_app(
             (rf"{base}/{LOGIN_PATH}", login_handler(hub_auth, prefix)),
             (rf"{base}/(?:{'|'.join(SHARED_FILES)})/(.*)", SharedFiles, args),
             (rf"{base}/{twin}/ws", TwinSocket, args),
+            (rf"{base}/{twin}/", TwinPageSlash),
             (rf"{base}/{twin}(?P<_rest>/.*)?", TwinPage, args),
             (rf"{base}/?", TwinsIndex),
         ],
